@@ -1,0 +1,33 @@
+// Package v1alpha1 contains the tenancy.switchboard.dev/v1alpha1 API: Workspace,
+// Integration, RetentionPolicy and Backup.
+//
+// +kubebuilder:object:generate=true
+// +groupName=tenancy.switchboard.dev
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the group and version used to register these objects.
+	GroupVersion = schema.GroupVersion{Group: "tenancy.switchboard.dev", Version: "v1alpha1"}
+
+	// SchemeBuilder adds the types of this group to a scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the types of this group to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+const (
+	// LabelManagedBy marks every object the operator creates.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy.
+	ManagedByValue = "switchboard"
+	// LabelWorkspace names the Workspace an object belongs to.
+	LabelWorkspace = "tenancy.switchboard.dev/workspace"
+	// AnnotationDefaultPolicy marks the RetentionPolicy used by Workspaces that name none.
+	AnnotationDefaultPolicy = "tenancy.switchboard.dev/default"
+)

@@ -1,0 +1,166 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// IntegrationType is the channel or service an Integration connects.
+// +kubebuilder:validation:Enum=whatsapp;messenger;imap;microsoft;telnyx;stripe;shopify;googlePlaces
+type IntegrationType string
+
+// The Integration types.
+const (
+	IntegrationWhatsApp     IntegrationType = "whatsapp"
+	IntegrationMessenger    IntegrationType = "messenger"
+	IntegrationIMAP         IntegrationType = "imap"
+	IntegrationMicrosoft    IntegrationType = "microsoft"
+	IntegrationTelnyx       IntegrationType = "telnyx"
+	IntegrationStripe       IntegrationType = "stripe"
+	IntegrationShopify      IntegrationType = "shopify"
+	IntegrationGooglePlaces IntegrationType = "googlePlaces"
+)
+
+// SecretReference names a Secret in the Integration's namespace.
+type SecretReference struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// IntegrationSpec connects one channel or service to a workspace.
+//
+// The required keys of config, per type:
+//   - whatsapp: phoneNumberId, businessAccountId
+//   - messenger: pageId
+//   - imap: imapHost, smtpHost, username
+//   - microsoft: tenantId, mailbox
+//   - telnyx: phoneNumber, messagingProfileId
+//   - stripe: accountId
+//   - shopify: shopDomain
+//   - googlePlaces: placeId
+//
+// The required keys of the credentials Secret, per type:
+//   - whatsapp: accessToken, appSecret, verifyToken
+//   - messenger: pageAccessToken, appSecret, verifyToken
+//   - imap: password
+//   - microsoft: clientId, clientSecret, refreshToken
+//   - telnyx: apiKey, publicKey
+//   - stripe: secretKey, webhookSecret
+//   - shopify: accessToken, clientSecret
+//   - googlePlaces: apiKey
+//
+// +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="spec.type is immutable: create a new Integration instead"
+// +kubebuilder:validation:XValidation:rule="self.type != 'whatsapp' || (has(self.config) && 'phoneNumberId' in self.config && 'businessAccountId' in self.config)",message="spec.config must have phoneNumberId and businessAccountId for type whatsapp",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'messenger' || (has(self.config) && 'pageId' in self.config)",message="spec.config must have pageId for type messenger",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'imap' || (has(self.config) && 'imapHost' in self.config && 'smtpHost' in self.config && 'username' in self.config)",message="spec.config must have imapHost, smtpHost and username for type imap",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'microsoft' || (has(self.config) && 'tenantId' in self.config && 'mailbox' in self.config)",message="spec.config must have tenantId and mailbox for type microsoft",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'telnyx' || (has(self.config) && 'phoneNumber' in self.config && 'messagingProfileId' in self.config)",message="spec.config must have phoneNumber and messagingProfileId for type telnyx",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'stripe' || (has(self.config) && 'accountId' in self.config)",message="spec.config must have accountId for type stripe",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'shopify' || (has(self.config) && 'shopDomain' in self.config)",message="spec.config must have shopDomain for type shopify",fieldPath=".config"
+// +kubebuilder:validation:XValidation:rule="self.type != 'googlePlaces' || (has(self.config) && 'placeId' in self.config)",message="spec.config must have placeId for type googlePlaces",fieldPath=".config"
+type IntegrationSpec struct {
+	// type is the channel or service. It cannot be changed.
+	Type IntegrationType `json:"type"`
+
+	// config holds the non-secret settings of the connection. Its required keys
+	// depend on type (see the description of spec). Never put a secret here.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	Config map[string]string `json:"config,omitempty"`
+
+	// credentialsSecretRef names the Secret, in this namespace, whose keys are
+	// copied to Vault. Its required keys depend on type.
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+
+	// removeSourceSecret deletes the Secret once its contents are safely in Vault,
+	// so that the credentials live in Vault only.
+	// +optional
+	RemoveSourceSecret bool `json:"removeSourceSecret,omitempty"`
+
+	// disconnected destroys the credentials in Vault (every version and the
+	// metadata) at once. Set it back to false and supply a Secret to reconnect.
+	// +optional
+	Disconnected bool `json:"disconnected,omitempty"`
+}
+
+// IntegrationPhase is a one-word summary of an Integration's state.
+type IntegrationPhase string
+
+// The phases of an Integration.
+const (
+	IntegrationPending      IntegrationPhase = "Pending"
+	IntegrationConnected    IntegrationPhase = "Connected"
+	IntegrationDisconnected IntegrationPhase = "Disconnected"
+	IntegrationFailed       IntegrationPhase = "Failed"
+)
+
+// IntegrationStatus is what the operator observed. It never holds a secret.
+type IntegrationStatus struct {
+	// phase is Pending, Connected, Disconnected or Failed.
+	// +optional
+	Phase IntegrationPhase `json:"phase,omitempty"`
+
+	// observedGeneration is the generation last reconciled without error.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// workspace is the Workspace that owns this namespace.
+	// +optional
+	Workspace string `json:"workspace,omitempty"`
+
+	// credentialsVersion is the Vault KV v2 version holding the current credentials.
+	// +optional
+	CredentialsVersion int `json:"credentialsVersion,omitempty"`
+
+	// webhookPath is the path, on the workspace URL, where the provider delivers webhooks.
+	// +optional
+	WebhookPath string `json:"webhookPath,omitempty"`
+
+	// disconnectedAt is when the credentials were destroyed.
+	// +optional
+	DisconnectedAt *metav1.Time `json:"disconnectedAt,omitempty"`
+}
+
+// Integration connects a channel (WhatsApp, Messenger, email, SMS) or service
+// (Stripe, Shopify, Google Places) to a workspace. Its credentials live in Vault only.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=intg,categories=switchboard
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Version",type=integer,JSONPath=`.status.credentialsVersion`,priority=1
+// +kubebuilder:printcolumn:name="Webhook",type=string,JSONPath=`.status.webhookPath`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63",message="metadata.name must be a DNS label (lower-case letters, digits and '-', at most 63 characters)"
+type Integration struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired connection.
+	Spec IntegrationSpec `json:"spec"`
+	// status is what the operator observed.
+	// +optional
+	Status IntegrationStatus `json:"status,omitempty"`
+}
+
+// IntegrationList is a list of Integrations.
+// +kubebuilder:object:root=true
+type IntegrationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Integration `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Integration{}, &IntegrationList{})
+}

@@ -1,0 +1,145 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Duration is a whole number of days or hours, such as 730d or 48h.
+// +kubebuilder:validation:Pattern=`^[0-9]{1,5}[dh]$`
+// +kubebuilder:validation:MaxLength=6
+type Duration string
+
+// DataCategory is a category of tenant data, as defined by the runtime schema.
+// +kubebuilder:validation:Enum=conversations;deliveryEvents;usageEvents;auditLog;financialRecords;contacts;sessions
+type DataCategory string
+
+// RetentionAction is what happens to a row once it is older than retainFor.
+// +kubebuilder:validation:Enum=Delete;Anonymize
+type RetentionAction string
+
+// The retention actions.
+const (
+	RetentionDelete    RetentionAction = "Delete"
+	RetentionAnonymize RetentionAction = "Anonymize"
+)
+
+// CategoryRetention says how long one category of data lives.
+type CategoryRetention struct {
+	// category of data, as defined by the runtime schema.
+	Category DataCategory `json:"category"`
+	// retainFor is how long a row lives, in days (730d) or hours (48h).
+	RetainFor Duration `json:"retainFor"`
+	// action is what happens to an older row: Delete, or Anonymize (keep it without personal data).
+	// +kubebuilder:default=Delete
+	// +optional
+	Action RetentionAction `json:"action,omitempty"`
+}
+
+// BackupRetention says when backups are taken and how long they live.
+type BackupRetention struct {
+	// schedule is a five-field cron expression, in UTC.
+	// +kubebuilder:validation:Pattern=`^(\S+\s+){4}\S+$`
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:default="0 3 * * *"
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// retainFor is how long a backup lives after it is taken.
+	// +kubebuilder:default="30d"
+	// +optional
+	RetainFor Duration `json:"retainFor,omitempty"`
+	// afterDeletion is how long a workspace's backups live after the workspace is deleted.
+	// +kubebuilder:default="90d"
+	// +optional
+	AfterDeletion Duration `json:"afterDeletion,omitempty"`
+	// shredOnDelete destroys the workspace's transit key when the workspace is
+	// deleted, so its backups become unreadable at once (crypto-shredding).
+	// +optional
+	ShredOnDelete bool `json:"shredOnDelete,omitempty"`
+}
+
+// CredentialsRetention says how long channel credentials outlive a disconnection.
+type CredentialsRetention struct {
+	// afterDisconnect is how long credentials are kept after disconnection: at most 30d (720h).
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]|[12][0-9]|30)d$') || self.matches('^([0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h$')",message="credentials.afterDisconnect must be at most 30d (720h)"
+	// +kubebuilder:default="0d"
+	// +optional
+	AfterDisconnect Duration `json:"afterDisconnect,omitempty"`
+}
+
+// DataSubjectRequests says how fast privacy requests are served.
+type DataSubjectRequests struct {
+	// deadline is the longest time to complete an export or erasure request.
+	// +kubebuilder:default="30d"
+	// +optional
+	Deadline Duration `json:"deadline,omitempty"`
+}
+
+// RetentionPolicySpec says how long each category of data lives.
+type RetentionPolicySpec struct {
+	// categories lists the retention of each category of data. A category not
+	// listed is kept until the workspace is deleted.
+	// +listType=map
+	// +listMapKey=category
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Categories []CategoryRetention `json:"categories,omitempty"`
+	// backups says when backups are taken and how long they live.
+	// +optional
+	Backups BackupRetention `json:"backups,omitempty"`
+	// credentials says how long channel credentials outlive a disconnection.
+	// +optional
+	Credentials CredentialsRetention `json:"credentials,omitempty"`
+	// dataSubjectRequests says how fast privacy requests are served.
+	// +optional
+	DataSubjectRequests DataSubjectRequests `json:"dataSubjectRequests,omitempty"`
+}
+
+// RetentionPolicyStatus is what the operator observed.
+type RetentionPolicyStatus struct {
+	// observedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions of the policy.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// workspaces is the number of Workspaces governed by this policy.
+	// +optional
+	Workspaces int `json:"workspaces,omitempty"`
+}
+
+// RetentionPolicy says how long each category of tenant data lives, when
+// backups are taken and expire, and how long data outlives a deletion. The
+// operator enforces it. The policy annotated tenancy.switchboard.dev/default=true
+// applies to Workspaces that name none.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=rp,categories=switchboard
+// +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.tenancy\.switchboard\.dev/default`
+// +kubebuilder:printcolumn:name="Backups",type=string,JSONPath=`.spec.backups.schedule`
+// +kubebuilder:printcolumn:name="Backup-Retention",type=string,JSONPath=`.spec.backups.retainFor`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RetentionPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the policy.
+	Spec RetentionPolicySpec `json:"spec"`
+	// status is what the operator observed.
+	// +optional
+	Status RetentionPolicyStatus `json:"status,omitempty"`
+}
+
+// RetentionPolicyList is a list of RetentionPolicies.
+// +kubebuilder:object:root=true
+type RetentionPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RetentionPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RetentionPolicy{}, &RetentionPolicyList{})
+}

@@ -1,0 +1,79 @@
+package v1alpha1
+
+// Condition types of a Workspace.
+const (
+	// ConditionReady is True when every part of the tenant is in place and the
+	// runtime is available (or deliberately suspended).
+	ConditionReady = "Ready"
+	// ConditionNamespaceReady is True when the namespace, quota, limits,
+	// NetworkPolicy and ServiceAccount are in place.
+	ConditionNamespaceReady = "NamespaceReady"
+	// ConditionDatabaseReady is True when the tenant's database and role exist
+	// and PUBLIC cannot connect to it.
+	ConditionDatabaseReady = "DatabaseReady"
+	// ConditionVaultReady is True when the tenant's Vault subtree, policy,
+	// Kubernetes-auth role and transit key exist.
+	ConditionVaultReady = "VaultReady"
+	// ConditionRuntimeReady is True when the runtime Deployment is available.
+	ConditionRuntimeReady = "RuntimeReady"
+	// ConditionDeleting reports the progress of a deletion, and what blocks it.
+	ConditionDeleting = "Deleting"
+)
+
+// Condition reasons of a Workspace. Messages that go with them never hold a secret.
+const (
+	// ReasonReconciling: the operator is working towards the desired state.
+	ReasonReconciling = "Reconciling"
+	// ReasonProvisioned: the part is in place.
+	ReasonProvisioned = "Provisioned"
+	// ReasonAvailable: the runtime has its desired replicas available.
+	ReasonAvailable = "Available"
+	// ReasonRolloutInProgress: the runtime has fewer available replicas than desired.
+	ReasonRolloutInProgress = "RolloutInProgress"
+	// ReasonSuspended: spec.suspended is true; the runtime is scaled to zero.
+	ReasonSuspended = "Suspended"
+	// ReasonUnknownDatabaseServer: spec.databaseServer is not in the operator's --database-servers.
+	ReasonUnknownDatabaseServer = "UnknownDatabaseServer"
+	// ReasonDatabaseUnreachable: the PostgreSQL server did not answer.
+	ReasonDatabaseUnreachable = "DatabaseUnreachable"
+	// ReasonDatabaseError: the PostgreSQL server answered with an error.
+	ReasonDatabaseError = "DatabaseError"
+	// ReasonVaultUnreachable: Vault did not answer.
+	ReasonVaultUnreachable = "VaultUnreachable"
+	// ReasonVaultError: Vault answered with an error.
+	ReasonVaultError = "VaultError"
+	// ReasonKubernetesError: the Kubernetes API refused a write.
+	ReasonKubernetesError = "KubernetesError"
+	// ReasonWaitingForDependencies: an earlier phase is not ready yet.
+	ReasonWaitingForDependencies = "WaitingForDependencies"
+	// ReasonNotReady: at least one part is not ready; the message names it.
+	ReasonNotReady = "NotReady"
+	// ReasonLegalHold: spec.legalHold blocks the deletion.
+	ReasonLegalHold = "LegalHold"
+	// ReasonDeletionInProgress: the finalizer is removing the tenant.
+	ReasonDeletionInProgress = "DeletionInProgress"
+)
+
+// Event reasons of a Workspace.
+const (
+	EventProvisioned        = "Provisioned"
+	EventNotReady           = "NotReady"
+	EventSuspended          = "Suspended"
+	EventResumed            = "Resumed"
+	EventDeletionBlocked    = "DeletionBlocked"
+	EventDataRetained       = "DataRetained"
+	EventDatabaseDropped    = "DatabaseDropped"
+	EventVaultDataDestroyed = "VaultDataDestroyed"
+	EventTransitKeyShredded = "TransitKeyShredded"
+	EventDeleted            = "Deleted"
+	EventPasswordRotated    = "DatabasePasswordRotated"
+)
+
+// Finalizers.
+const (
+	// WorkspaceFinalizer guards the tenant's data outside the cluster: database,
+	// role, Vault subtree, policy, auth role and transit key.
+	WorkspaceFinalizer = "tenancy.switchboard.dev/tenant-data"
+	// IntegrationFinalizer guards an Integration's credentials in Vault.
+	IntegrationFinalizer = "tenancy.switchboard.dev/credentials"
+)

@@ -1,0 +1,75 @@
+package v1alpha1
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NamespaceName is the tenant's namespace.
+func (ws *Workspace) NamespaceName() string { return "ws-" + ws.Name }
+
+// DatabaseName is the tenant's PostgreSQL database and role name.
+func (ws *Workspace) DatabaseName() string { return "ws_" + strings.ReplaceAll(ws.Name, "-", "_") }
+
+// VaultName is the name of the tenant's Vault policy, auth role and transit key.
+func (ws *Workspace) VaultName() string { return "ws-" + ws.Name }
+
+// VaultPath is the tenant's subtree in the KV v2 mount.
+func (ws *Workspace) VaultPath() string { return "workspaces/" + ws.Name }
+
+// EffectivePlan is spec.plan, or starter when the API server did not default it.
+func (ws *Workspace) EffectivePlan() Plan {
+	if ws.Spec.Plan == "" {
+		return PlanStarter
+	}
+	return ws.Spec.Plan
+}
+
+// EffectiveDeletionPolicy is spec.deletionPolicy, or Delete.
+func (ws *Workspace) EffectiveDeletionPolicy() DeletionPolicy {
+	if ws.Spec.DeletionPolicy == "" {
+		return DeletionPolicyDelete
+	}
+	return ws.Spec.DeletionPolicy
+}
+
+// Host is spec.host, or <name>.<baseDomain>.
+func (ws *Workspace) HostFor(baseDomain string) string {
+	if ws.Spec.Host != "" {
+		return ws.Spec.Host
+	}
+	return ws.Name + "." + strings.TrimPrefix(baseDomain, ".")
+}
+
+// SetCondition sets one condition, stamping the Workspace's generation.
+func (ws *Workspace) SetCondition(condType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&ws.Status.Conditions, metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: ws.Generation,
+	})
+}
+
+// SetTrue sets a condition to True.
+func (ws *Workspace) SetTrue(condType, reason, message string) {
+	ws.SetCondition(condType, metav1.ConditionTrue, reason, message)
+}
+
+// SetFalse sets a condition to False.
+func (ws *Workspace) SetFalse(condType, reason, message string) {
+	ws.SetCondition(condType, metav1.ConditionFalse, reason, message)
+}
+
+// IsTrue says whether a condition is True.
+func (ws *Workspace) IsTrue(condType string) bool {
+	return meta.IsStatusConditionTrue(ws.Status.Conditions, condType)
+}
+
+// GetCondition returns a condition, or nil.
+func (ws *Workspace) GetCondition(condType string) *metav1.Condition {
+	return meta.FindStatusCondition(ws.Status.Conditions, condType)
+}

@@ -1,0 +1,208 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Plan is the commercial plan of a Workspace. It sizes the tenant's quota and runtime.
+// +kubebuilder:validation:Enum=free;starter;pro;enterprise
+type Plan string
+
+// The plans, smallest first.
+const (
+	PlanFree       Plan = "free"
+	PlanStarter    Plan = "starter"
+	PlanPro        Plan = "pro"
+	PlanEnterprise Plan = "enterprise"
+)
+
+// DeletionPolicy says what happens to a tenant's data when its Workspace is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete drops the database, role and Vault data: zero residue.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain keeps the database and the Vault data, and drops the runtime.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// WorkspaceOwner is the first user of the tenant.
+type WorkspaceOwner struct {
+	// email of the first owner. The runtime creates this user with the password
+	// in the Secret "initial-owner" of the workspace namespace, and asks for a new
+	// password at first login.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+\.[^@\s]+$`
+	Email string `json:"email"`
+
+	// name of the first owner, shown in the inbox.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
+// LocalObjectReference names a cluster-scoped object.
+type LocalObjectReference struct {
+	// name of the referenced object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// WorkspaceSpec is what a platform team asks for: one isolated tenant.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.databaseServer) || self.databaseServer == oldSelf.databaseServer",message="spec.databaseServer is immutable: a tenant's data stays on the server it was created on"
+type WorkspaceSpec struct {
+	// displayName is the tenant's human name, shown in the inbox.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+
+	// owner is the first user of the tenant.
+	Owner WorkspaceOwner `json:"owner"`
+
+	// plan sizes the tenant: ResourceQuota, LimitRange, runtime replicas and resources.
+	// +kubebuilder:default=starter
+	// +optional
+	Plan Plan `json:"plan,omitempty"`
+
+	// databaseServer names the PostgreSQL server, from the operator's
+	// --database-servers file, that holds the tenant's database. It decides data
+	// residency and cannot be changed.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	DatabaseServer string `json:"databaseServer"`
+
+	// retentionPolicyRef names the RetentionPolicy that governs the tenant's data.
+	// Without it, the RetentionPolicy annotated tenancy.switchboard.dev/default=true applies.
+	// +optional
+	RetentionPolicyRef *LocalObjectReference `json:"retentionPolicyRef,omitempty"`
+
+	// host is the public DNS name of the tenant's inbox. It defaults to
+	// <name>.<operator --base-domain>.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`
+	// +optional
+	Host string `json:"host,omitempty"`
+
+	// runtimeImage overrides the operator's --runtime-image for this tenant.
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[^\s]+$`
+	// +optional
+	RuntimeImage string `json:"runtimeImage,omitempty"`
+
+	// suspended scales the runtime to zero. All data is kept.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+
+	// legalHold blocks deletion and any purge of the tenant's data until it is lifted.
+	// +optional
+	LegalHold bool `json:"legalHold,omitempty"`
+
+	// deletionPolicy says what happens to the data when the Workspace is deleted.
+	// Delete drops the database, role and Vault data; Retain keeps the database and
+	// the Vault data and drops only the runtime.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// WorkspacePhase is a one-word summary of a Workspace's state.
+// +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Suspended;Deleting;Failed
+type WorkspacePhase string
+
+// The phases of a Workspace.
+const (
+	WorkspacePending      WorkspacePhase = "Pending"
+	WorkspaceProvisioning WorkspacePhase = "Provisioning"
+	WorkspaceReady        WorkspacePhase = "Ready"
+	WorkspaceSuspended    WorkspacePhase = "Suspended"
+	WorkspaceDeleting     WorkspacePhase = "Deleting"
+	WorkspaceFailed       WorkspacePhase = "Failed"
+)
+
+// WorkspaceDatabaseStatus says where the tenant's database lives. The
+// credentials are in Vault only.
+type WorkspaceDatabaseStatus struct {
+	// server is the databaseServer the database was created on.
+	Server string `json:"server,omitempty"`
+	// name is the PostgreSQL database name; the role has the same name.
+	Name string `json:"name,omitempty"`
+}
+
+// WorkspaceStatus is what the operator observed.
+type WorkspaceStatus struct {
+	// phase is a one-word summary: Pending, Provisioning, Ready, Suspended, Deleting or Failed.
+	// +optional
+	Phase WorkspacePhase `json:"phase,omitempty"`
+
+	// observedGeneration is the generation the operator last reconciled without error.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, NamespaceReady, DatabaseReady, VaultReady, RuntimeReady, Deleting.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// namespace is the tenant's namespace, ws-<name>.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// url is where the tenant's users open the inbox.
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// database says where the tenant's database lives.
+	// +optional
+	Database *WorkspaceDatabaseStatus `json:"database,omitempty"`
+
+	// vaultPath is the tenant's Vault KV v2 subtree.
+	// +optional
+	VaultPath string `json:"vaultPath,omitempty"`
+
+	// initialOwnerSecret names the Secret, in the tenant namespace, holding the
+	// first owner's one-time password. Delete it once read; it is not recreated.
+	// +optional
+	InitialOwnerSecret string `json:"initialOwnerSecret,omitempty"`
+}
+
+// Workspace is one tenant: an isolated namespace, its own PostgreSQL database
+// and role, its own Vault subtree, policy and auth role, and a runtime.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ws,categories=switchboard
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`,priority=1
+// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be lower-case letters, digits and '-', start with a letter and end with a letter or digit (it becomes a namespace and PostgreSQL identifiers)"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 50",message="metadata.name must be at most 50 characters (room for the ws- prefix and PostgreSQL's 63-byte identifiers)"
+type Workspace struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired tenant.
+	Spec WorkspaceSpec `json:"spec"`
+	// status is what the operator observed.
+	// +optional
+	Status WorkspaceStatus `json:"status,omitempty"`
+}
+
+// WorkspaceList is a list of Workspaces.
+// +kubebuilder:object:root=true
+type WorkspaceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Workspace `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Workspace{}, &WorkspaceList{})
+}

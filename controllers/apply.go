@@ -1,0 +1,104 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+)
+
+// child says how to compare and copy the part of an object the operator owns.
+type child[T client.Object] struct {
+	want T
+	// differs says whether have lacks something of want. Fields the API server
+	// defaults are ignored by comparing with equality.Semantic.DeepDerivative.
+	differs func(have, want T) bool
+	// copyInto moves want's owned fields into have.
+	copyInto func(have, want T)
+}
+
+// ensureChild creates the object if missing and updates it only when its
+// owned fields, labels or owner reference differ: an unchanged child costs
+// one cached read and no write. It returns the object as stored.
+func ensureChild[T client.Object](ctx context.Context, c client.Client, apiReader client.Reader, scheme *runtime.Scheme, owner client.Object, ch child[T]) (T, error) {
+	want := ch.want
+	if err := controllerutil.SetControllerReference(owner, want, scheme); err != nil {
+		return want, err
+	}
+	have := reflect.New(reflect.TypeOf(want).Elem()).Interface().(T)
+	err := c.Get(ctx, client.ObjectKeyFromObject(want), have)
+	if apierrors.IsNotFound(err) {
+		err = c.Create(ctx, want)
+		if !apierrors.IsAlreadyExists(err) {
+			if err != nil {
+				return want, fmt.Errorf("creating %s %s: %w", kindOf(want), klogRef(want), err)
+			}
+			return want, nil
+		}
+		// It exists but the cache cannot see it, e.g. its managed-by label was removed.
+		err = apiReader.Get(ctx, client.ObjectKeyFromObject(want), have)
+	}
+	if err != nil {
+		return want, fmt.Errorf("reading %s %s: %w", kindOf(want), klogRef(want), err)
+	}
+	if !ownedBy(have, owner) {
+		return have, fmt.Errorf("%s %s exists and is not managed by this workspace: %w", kindOf(want), klogRef(want), errNamespaceConflict)
+	}
+	if metav1.GetControllerOf(have) != nil &&
+		equality.Semantic.DeepDerivative(want.GetLabels(), have.GetLabels()) &&
+		equality.Semantic.DeepDerivative(want.GetAnnotations(), have.GetAnnotations()) &&
+		!ch.differs(have, want) {
+		return have, nil
+	}
+	labels := have.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range want.GetLabels() {
+		labels[k] = v
+	}
+	have.SetLabels(labels)
+	ann := have.GetAnnotations()
+	if ann == nil && len(want.GetAnnotations()) > 0 {
+		ann = map[string]string{}
+	}
+	for k, v := range want.GetAnnotations() {
+		ann[k] = v
+	}
+	have.SetAnnotations(ann)
+	if metav1.GetControllerOf(have) == nil {
+		if err := controllerutil.SetControllerReference(owner, have, scheme); err != nil {
+			return have, err
+		}
+	}
+	ch.copyInto(have, want)
+	if err := c.Update(ctx, have); err != nil {
+		return have, fmt.Errorf("updating %s %s: %w", kindOf(want), klogRef(want), err)
+	}
+	return have, nil
+}
+
+// ownedBy says whether obj has owner as its controller, or no controller at
+// all (an object left after a crash before its owner reference was set is
+// adopted only if it carries the workspace label).
+func ownedBy(obj, owner client.Object) bool {
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil {
+		return obj.GetLabels()[labelWorkspace] == owner.GetName()
+	}
+	return ref.UID == owner.GetUID()
+}
+
+func kindOf(o client.Object) string {
+	t := reflect.TypeOf(o)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}

@@ -1,0 +1,218 @@
+// Package config reads the operator's configuration from flags, each with an
+// environment-variable twin, and validates it before the manager starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the operator's validated configuration.
+type Config struct {
+	VaultAddress string
+	// VaultToken is secret: never log or print it.
+	VaultToken string
+	// RuntimeVaultAddress is Vault's address as the runtime pods reach it.
+	RuntimeVaultAddress  string
+	VaultKVMount         string
+	VaultTransitMount    string
+	VaultAuthMount       string
+	VaultKubernetesHost  string
+	VaultKubernetesCA    string
+	VaultRoleAudience    string
+	DatabaseServersFile  string
+	DatabaseServers      map[string]DatabaseServer
+	RuntimeImage         string
+	BaseDomain           string
+	URLScheme            string
+	IngressClass         string
+	IngressNamespace     string
+	ReceiptsNamespace    string
+	MetricsBindAddress   string
+	HealthProbeAddress   string
+	LeaderElect          bool
+	MaxConcurrent        int
+	DependencyRetryAfter time.Duration
+}
+
+// DatabaseServer is one PostgreSQL server tenants can live on.
+type DatabaseServer struct {
+	Name string
+	// AdminDSN is secret: never log or print it.
+	AdminDSN string
+	Host     string
+	Port     uint16
+}
+
+// flagDef ties a flag to its environment twin.
+type flagDef struct {
+	name, env, usage string
+}
+
+func envName(flagName string) string {
+	return "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load parses args (without the program name) with env as the fallback for
+// every flag, and validates the result. Its errors are one line, name the flag
+// or variable, and never hold a secret.
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	str := func(p *string, name, def, usage string) {
+		if v := getenv(envName(name)); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" (env "+envName(name)+")")
+	}
+	str(&c.VaultAddress, "vault-address", getenv("VAULT_ADDR"), "Vault address the operator uses; also VAULT_ADDR")
+	var tokenFile string
+	str(&tokenFile, "vault-token-file", "", "file holding the Vault token; else VAULT_TOKEN")
+	str(&c.RuntimeVaultAddress, "runtime-vault-address", "", "Vault address as tenant runtimes reach it (default --vault-address)")
+	str(&c.VaultKVMount, "vault-kv-mount", "switchboard", "KV v2 mount holding tenant subtrees")
+	str(&c.VaultTransitMount, "vault-transit-mount", "transit", "transit mount holding tenant backup keys")
+	str(&c.VaultAuthMount, "vault-auth-mount", "kubernetes", "Kubernetes auth mount runtimes log in with")
+	str(&c.VaultKubernetesHost, "vault-kubernetes-host", "", "if set, configure the Kubernetes auth mount with this API server URL")
+	var caFile string
+	str(&caFile, "vault-kubernetes-ca-file", "", "CA bundle of --vault-kubernetes-host")
+	str(&c.VaultRoleAudience, "vault-role-audience", "vault", "audience of the runtime's projected ServiceAccount token")
+	str(&c.DatabaseServersFile, "database-servers", "", "YAML file mapping server names to admin DSNs")
+	str(&c.RuntimeImage, "runtime-image", "", "default runtime image of tenant workspaces")
+	str(&c.BaseDomain, "base-domain", "", "tenant hosts default to <workspace>.<base-domain>")
+	str(&c.URLScheme, "url-scheme", "https", "scheme of tenant URLs: https, or http for local development")
+	str(&c.IngressClass, "ingress-class", "", "IngressClass of tenant Ingresses (empty: the cluster default)")
+	str(&c.IngressNamespace, "ingress-namespace", "ingress-nginx", "namespace of the ingress controller, allowed into tenant namespaces")
+	str(&c.ReceiptsNamespace, "receipts-namespace", firstNonEmpty(getenv("POD_NAMESPACE"), "switchboard-system"), "namespace for deletion receipts")
+	str(&c.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
+	str(&c.HealthProbeAddress, "health-probe-bind-address", ":8081", "address of the health probes")
+	leader := getenv(envName("leader-elect")) == "true"
+	fs.BoolVar(&c.LeaderElect, "leader-elect", leader, "enable leader election (env "+envName("leader-elect")+")")
+	maxc := 4
+	if v := getenv(envName("max-concurrent-reconciles")); v != "" {
+		if _, err := fmt.Sscanf(v, "%d", &maxc); err != nil {
+			return nil, fmt.Errorf("%s: want a number", envName("max-concurrent-reconciles"))
+		}
+	}
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent-reconciles", maxc, "workspaces reconciled at once")
+	retry := 10 * time.Second
+	fs.DurationVar(&c.DependencyRetryAfter, "dependency-retry-after", retry, "longest wait before retrying an unreachable Postgres or Vault")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("invalid flags: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	if c.VaultAddress == "" {
+		return nil, errors.New("--vault-address (or VAULT_ADDR) is required")
+	}
+	if u, err := url.Parse(c.VaultAddress); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--vault-address %q: want http(s)://host:port", c.VaultAddress)
+	}
+	if c.RuntimeVaultAddress == "" {
+		c.RuntimeVaultAddress = c.VaultAddress
+	}
+	switch {
+	case tokenFile != "":
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--vault-token-file: %v", err)
+		}
+		c.VaultToken = strings.TrimSpace(string(b))
+		if c.VaultToken == "" {
+			return nil, fmt.Errorf("--vault-token-file %s is empty", tokenFile)
+		}
+	case getenv("VAULT_TOKEN") != "":
+		c.VaultToken = getenv("VAULT_TOKEN")
+	default:
+		return nil, errors.New("a Vault token is required: set VAULT_TOKEN or --vault-token-file")
+	}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--vault-kubernetes-ca-file: %v", err)
+		}
+		c.VaultKubernetesCA = string(b)
+	}
+	if c.DatabaseServersFile == "" {
+		return nil, errors.New("--database-servers is required: a YAML file mapping server names to admin DSNs")
+	}
+	b, err := os.ReadFile(c.DatabaseServersFile)
+	if err != nil {
+		return nil, fmt.Errorf("--database-servers: %v", err)
+	}
+	if c.DatabaseServers, err = ParseDatabaseServers(b); err != nil {
+		return nil, fmt.Errorf("--database-servers %s: %v", c.DatabaseServersFile, err)
+	}
+	if c.RuntimeImage == "" {
+		return nil, errors.New("--runtime-image is required")
+	}
+	if strings.ContainsAny(c.RuntimeImage, " \t\n") {
+		return nil, fmt.Errorf("--runtime-image %q: must not contain spaces", c.RuntimeImage)
+	}
+	if c.BaseDomain == "" {
+		return nil, errors.New("--base-domain is required: tenant hosts default to <workspace>.<base-domain>")
+	}
+	if !hostRE.MatchString(c.BaseDomain) {
+		return nil, fmt.Errorf("--base-domain %q: want a DNS name such as inbox.example.com", c.BaseDomain)
+	}
+	if c.URLScheme != "https" && c.URLScheme != "http" {
+		return nil, fmt.Errorf("--url-scheme %q: want https or http", c.URLScheme)
+	}
+	if c.MaxConcurrent < 1 {
+		return nil, errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if c.DependencyRetryAfter <= 0 {
+		return nil, errors.New("--dependency-retry-after must be positive")
+	}
+	return c, nil
+}
+
+// ParseDatabaseServers reads the --database-servers file: a map of server
+// name to admin DSN. Errors never quote a DSN.
+func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
+	var raw map[string]string
+	if err := yaml.UnmarshalStrict(b, &raw); err != nil {
+		return nil, errors.New("want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres)")
+	}
+	if len(raw) == 0 {
+		return nil, errors.New("no servers listed")
+	}
+	names := make([]string, 0, len(raw))
+	for n := range raw {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make(map[string]DatabaseServer, len(raw))
+	for _, n := range names {
+		if !labelRE.MatchString(n) || len(n) > 63 {
+			return nil, fmt.Errorf("server name %q: want a DNS label", n)
+		}
+		pc, err := pgconn.ParseConfig(raw[n])
+		if err != nil {
+			return nil, fmt.Errorf("server %s: the DSN does not parse", n)
+		}
+		out[n] = DatabaseServer{Name: n, AdminDSN: raw[n], Host: pc.Host, Port: pc.Port}
+	}
+	return out, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,347 @@
+package controllers
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/vault"
+)
+
+// IntegrationReconciler copies an Integration's credentials into the tenant's
+// Vault subtree, and destroys them on disconnection or deletion.
+type IntegrationReconciler struct {
+	client.Client
+	// APIReader reads credential Secrets directly: the cache holds only their metadata.
+	APIReader  client.Reader
+	Recorder   recorder.EventRecorder
+	Vault      *vault.Client
+	RetryAfter time.Duration
+}
+
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations/finalizers,verbs=update
+
+// Reconcile brings one Integration towards its spec.
+func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	in := &tenancyv1.Integration{}
+	if err := r.Get(ctx, req.NamespacedName, in); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := logf.FromContext(ctx)
+
+	before := in.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, in.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, in, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = err
+		}
+	}()
+
+	ws, err := r.workspaceOf(ctx, in.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	if !in.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
+			return ctrl.Result{}, nil
+		}
+		// A workspace deleted with deletionPolicy Retain keeps its Vault data,
+		// credentials included; with Delete its whole subtree is destroyed by
+		// the workspace's own finalizer.
+		if ws != nil && (ws.DeletionTimestamp.IsZero() || ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyDelete) {
+			if err := r.destroy(ctx, in, ws.Name); err != nil {
+				return r.vaultError(in, "destroying credentials", err)
+			}
+		}
+		patch := client.MergeFrom(in.DeepCopy())
+		controllerutil.RemoveFinalizer(in, tenancyv1.IntegrationFinalizer)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, in, patch))
+	}
+
+	if ws == nil {
+		in.Status.Phase = tenancyv1.IntegrationFailed
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonNoWorkspace,
+			fmt.Sprintf("namespace %s belongs to no Workspace: Integrations live in a workspace's namespace (ws-<name>)", in.Namespace))
+		if c := meta(before); c == nil || c.Reason != tenancyv1.ReasonNoWorkspace {
+			r.Recorder.Eventf(in, nil, "Warning", tenancyv1.EventRejected, "Validate", "namespace %s belongs to no Workspace", in.Namespace)
+		}
+		return ctrl.Result{}, nil
+	}
+	in.Status.Workspace = ws.Name
+
+	if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
+		patch := client.MergeFrom(in.DeepCopy())
+		controllerutil.AddFinalizer(in, tenancyv1.IntegrationFinalizer)
+		if err := r.Patch(ctx, in, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	if in.Spec.Disconnected {
+		if err := r.destroy(ctx, in, ws.Name); err != nil {
+			return r.vaultError(in, "destroying credentials", err)
+		}
+		if in.Status.DisconnectedAt == nil {
+			in.Status.DisconnectedAt = &metav1.Time{Time: time.Now().UTC().Truncate(time.Second)}
+		}
+		in.Status.Phase = tenancyv1.IntegrationDisconnected
+		in.Status.CredentialsVersion = 0
+		in.Status.WebhookPath = ""
+		in.Status.ObservedGeneration = in.Generation
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonDisconnected,
+			"disconnected: every version of the credentials and their metadata were destroyed in Vault")
+		return ctrl.Result{}, nil
+	}
+	in.Status.DisconnectedAt = nil
+
+	secret := &corev1.Secret{}
+	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: in.Namespace, Name: in.Spec.CredentialsSecretRef.Name}, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		if in.Status.CredentialsVersion > 0 && in.Spec.RemoveSourceSecret {
+			// Removed by us after the copy: the credentials are in Vault.
+			return r.checkStored(ctx, in, ws.Name)
+		}
+		in.Status.Phase = tenancyv1.IntegrationPending
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonSecretNotFound,
+			fmt.Sprintf("spec.credentialsSecretRef: Secret %s not found in namespace %s", in.Spec.CredentialsSecretRef.Name, in.Namespace))
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	}
+
+	if missing := missingKeys(in.Spec.Type, secret.Data); len(missing) > 0 {
+		in.Status.Phase = tenancyv1.IntegrationFailed
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonMissingCredentialKeys,
+			fmt.Sprintf("Secret %s lacks keys required for type %s: %s", secret.Name, in.Spec.Type, strings.Join(missing, ", ")))
+		return ctrl.Result{}, nil
+	}
+
+	path := in.VaultPath(ws.Name)
+	have, err := r.Vault.ReadKV(ctx, path)
+	if err != nil {
+		return r.vaultError(in, "reading credentials", err)
+	}
+	if have == nil || !sameData(have.Data, secret.Data) {
+		data := make(map[string]string, len(secret.Data))
+		for k, v := range secret.Data {
+			data[k] = string(v)
+		}
+		version, err := r.Vault.WriteKV(ctx, path, data)
+		if err != nil {
+			return r.vaultError(in, "storing credentials", err)
+		}
+		if have == nil {
+			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsStored, "Store",
+				"credentials stored in Vault at %s/%s, version %d", r.Vault.Config().KVMount, path, version)
+		} else {
+			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsRotated, "Rotate",
+				"credentials changed; Vault version %d replaces %d", version, have.Version)
+		}
+		in.Status.CredentialsVersion = version
+		log.Info("credentials stored", "integration", in.Namespace+"/"+in.Name, "version", version)
+	} else {
+		in.Status.CredentialsVersion = have.Version
+	}
+
+	if in.Spec.RemoveSourceSecret {
+		// Only this exact Secret, which was just copied, is deleted.
+		err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID, ResourceVersion: &secret.ResourceVersion})
+		switch {
+		case err == nil:
+			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventSourceSecretRemoved, "Remove",
+				"deleted Secret %s: the credentials live in Vault only", secret.Name)
+		case apierrors.IsConflict(err):
+			return ctrl.Result{Requeue: true}, nil // it changed since the copy: copy again first
+		case !apierrors.IsNotFound(err):
+			return ctrl.Result{}, err
+		}
+	}
+	r.markConnected(in)
+	return ctrl.Result{}, nil
+}
+
+// checkStored confirms the credentials are still in Vault when the source
+// Secret is gone by design.
+func (r *IntegrationReconciler) checkStored(ctx context.Context, in *tenancyv1.Integration, ws string) (ctrl.Result, error) {
+	kv, err := r.Vault.ReadKV(ctx, in.VaultPath(ws))
+	if err != nil {
+		return r.vaultError(in, "reading credentials", err)
+	}
+	if kv == nil {
+		in.Status.Phase = tenancyv1.IntegrationFailed
+		in.Status.CredentialsVersion = 0
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonSecretNotFound,
+			"the credentials are gone from Vault and the source Secret was removed: create the Secret "+in.Spec.CredentialsSecretRef.Name+" again")
+		return ctrl.Result{}, nil
+	}
+	in.Status.CredentialsVersion = kv.Version
+	r.markConnected(in)
+	return ctrl.Result{}, nil
+}
+
+func (r *IntegrationReconciler) markConnected(in *tenancyv1.Integration) {
+	in.Status.Phase = tenancyv1.IntegrationConnected
+	in.Status.WebhookPath = in.WebhookPath()
+	in.Status.ObservedGeneration = in.Generation
+	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionTrue, tenancyv1.ReasonCredentialsStored,
+		fmt.Sprintf("credentials in Vault, version %d", in.Status.CredentialsVersion))
+}
+
+// destroy removes every version and the metadata of the credentials.
+func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integration, ws string) error {
+	path := in.VaultPath(ws)
+	kv, err := r.Vault.ListKV(ctx, path)
+	if err != nil {
+		return err
+	}
+	existed := len(kv) > 0
+	if !existed { // ListKV on a leaf lists nothing; look at the leaf itself
+		meta, err := r.Vault.ReadKV(ctx, path)
+		if err != nil {
+			return err
+		}
+		existed = meta != nil || in.Status.CredentialsVersion > 0
+	}
+	if err := r.Vault.DestroyKV(ctx, path); err != nil {
+		return err
+	}
+	if existed {
+		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsDestroyed, "Destroy",
+			"destroyed every version and the metadata of %s/%s", r.Vault.Config().KVMount, path)
+	}
+	return nil
+}
+
+func (r *IntegrationReconciler) vaultError(in *tenancyv1.Integration, step string, err error) (ctrl.Result, error) {
+	reason := tenancyv1.ReasonVaultError
+	if vault.IsUnreachable(err) {
+		reason = tenancyv1.ReasonVaultUnreachable
+	}
+	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, reason, step+": "+err.Error())
+	return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
+}
+
+// workspaceOf returns the Workspace that owns namespace ns, or nil.
+func (r *IntegrationReconciler) workspaceOf(ctx context.Context, ns string) (*tenancyv1.Workspace, error) {
+	name, ok := strings.CutPrefix(ns, "ws-")
+	if !ok {
+		return nil, nil
+	}
+	ws := &tenancyv1.Workspace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, ws); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	// The namespace must really be the workspace's, not a look-alike.
+	nsObj := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: ns}, nsObj); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if !ownedBy(nsObj, ws) || metav1.GetControllerOf(nsObj) == nil {
+		return nil, nil
+	}
+	return ws, nil
+}
+
+// missingKeys lists the keys a type requires that data lacks or has empty.
+func missingKeys(t tenancyv1.IntegrationType, data map[string][]byte) []string {
+	var missing []string
+	for _, k := range tenancyv1.RequiredCredentialKeys[t] {
+		if len(data[k]) == 0 {
+			missing = append(missing, k)
+		}
+	}
+	return missing
+}
+
+// sameData says whether Vault holds exactly the Secret's data.
+func sameData(have map[string]string, want map[string][]byte) bool {
+	if len(have) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if h, ok := have[k]; !ok || subtle.ConstantTimeCompare([]byte(h), v) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func meta(in *tenancyv1.Integration) *metav1.Condition {
+	for i := range in.Status.Conditions {
+		if in.Status.Conditions[i].Type == tenancyv1.ConditionReady {
+			return &in.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// SetupWithManager registers the controller. Secrets are watched as metadata
+// only, so the operator holds no credential in memory beyond one reconcile.
+func (r *IntegrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&tenancyv1.Integration{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.integrationsOfSecret)).
+		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.integrationsOfWorkspace)).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: 2,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+				500*time.Millisecond, r.RetryAfter),
+		}).
+		Complete(r)
+}
+
+func (r *IntegrationReconciler) integrationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	if !strings.HasPrefix(o.GetNamespace(), "ws-") {
+		return nil
+	}
+	var list tenancyv1.IntegrationList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, in := range list.Items {
+		if in.Spec.CredentialsSecretRef.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&in)})
+		}
+	}
+	return out
+}
+
+func (r *IntegrationReconciler) integrationsOfWorkspace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list tenancyv1.IntegrationList
+	if err := r.List(ctx, &list, client.InNamespace("ws-"+o.GetName())); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, in := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&in)})
+	}
+	return out
+}

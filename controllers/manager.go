@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/config"
+	"github.com/switchboard-dev/switchboard/controllers/postgres"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/controllers/vault"
+)
+
+var externalWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "switchboard_external_writes_total",
+	Help: "Writes the operator made outside Kubernetes, by system (postgres, vault). A resync of an unchanged workspace makes none.",
+}, []string{"system"})
+
+func init() {
+	metrics.Registry.MustRegister(externalWrites)
+}
+
+// ManagerOptions are the knobs tests turn.
+type ManagerOptions struct {
+	// OnExternalWrite is called for every write to Postgres or Vault.
+	OnExternalWrite func(system, target string)
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
+}
+
+// Scheme holds every type the operator reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(tenancyv1.AddToScheme(s))
+	return s
+}
+
+// CacheOptions restrict the cache of child kinds to objects the operator
+// manages, so memory does not grow with the rest of the cluster.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, o := range []client.Object{
+		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.ServiceAccount{},
+		&networkingv1.NetworkPolicy{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
+		&corev1.ConfigMap{},
+	} {
+		byObject[o] = cache.ByObject{Label: managed}
+	}
+	return cache.Options{ByObject: byObject}
+}
+
+// NewManager builds the operator: a manager with the Workspace and
+// Integration controllers wired to Postgres and Vault.
+func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (manager.Manager, error) {
+	onWrite := func(system, target string) {
+		externalWrites.WithLabelValues(system).Inc()
+		if o.OnExternalWrite != nil {
+			o.OnExternalWrite(system, target)
+		}
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                 Scheme(),
+		Cache:                  CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		HealthProbeBindAddress: cfg.HealthProbeAddress,
+		LeaderElection:         cfg.LeaderElect,
+		LeaderElectionID:       "switchboard-operator.tenancy.switchboard.dev",
+		Controller:             ctrlConfig(o.SkipNameValidation),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+
+	vc, err := vault.New(vault.Config{
+		Address: cfg.VaultAddress, Token: cfg.VaultToken,
+		KVMount: cfg.VaultKVMount, TransitMount: cfg.VaultTransitMount, AuthMount: cfg.VaultAuthMount,
+		KubernetesHost: cfg.VaultKubernetesHost, KubernetesCA: cfg.VaultKubernetesCA, Audience: cfg.VaultRoleAudience,
+	}, func(path string) { onWrite("vault", path) })
+	if err != nil {
+		return nil, err
+	}
+	db := postgres.New(cfg.DatabaseServers, func(server string) { onWrite("postgres", server) })
+
+	var egress []int32
+	seen := map[int32]bool{}
+	for _, s := range cfg.DatabaseServers {
+		if p := int32(s.Port); !seen[p] {
+			egress, seen[p] = append(egress, p), true
+		}
+	}
+	if p := portOf(cfg.RuntimeVaultAddress); p > 0 && !seen[p] {
+		egress = append(egress, p)
+	}
+
+	if err := (&WorkspaceReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("switchboard-workspace"),
+		Settings: specs.Settings{
+			RuntimeImage: cfg.RuntimeImage, BaseDomain: cfg.BaseDomain, URLScheme: cfg.URLScheme,
+			IngressClass: cfg.IngressClass, IngressNamespace: cfg.IngressNamespace,
+			VaultAddress: cfg.RuntimeVaultAddress, VaultAuthMount: cfg.VaultAuthMount,
+			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience, EgressPorts: egress,
+		},
+		DB: db, Vault: vc,
+		RetryAfter:        cfg.DependencyRetryAfter,
+		ReceiptsNamespace: cfg.ReceiptsNamespace,
+		MaxConcurrent:     cfg.MaxConcurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up workspace controller: %w", err)
+	}
+
+	if err := (&IntegrationReconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("switchboard-integration"),
+		Vault:      vc,
+		RetryAfter: cfg.DependencyRetryAfter,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up integration controller: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		db.Close()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+func portOf(addr string) int32 {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return 0
+	}
+	if p := u.Port(); p != "" {
+		n, _ := strconv.Atoi(p)
+		return int32(n)
+	}
+	if u.Scheme == "https" {
+		return 443
+	}
+	return 80
+}
+
+func ctrlConfig(skipNameValidation bool) ctrlconfig.Controller {
+	return ctrlconfig.Controller{SkipNameValidation: ptr.To(skipNameValidation)}
+}

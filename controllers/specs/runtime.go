@@ -1,0 +1,153 @@
+package specs
+
+import (
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+)
+
+// RuntimeEnv is the runtime's configuration. It holds no secret: the runtime
+// logs into Vault with its ServiceAccount token and reads the rest there.
+func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: "SWITCHBOARD_WORKSPACE", Value: ws.Name},
+		{Name: "SWITCHBOARD_PLAN", Value: string(ws.EffectivePlan())},
+		{Name: "SWITCHBOARD_PUBLIC_URL", Value: URL(ws, s)},
+		{Name: "SWITCHBOARD_LISTEN_ADDR", Value: ":" + strconv.Itoa(RuntimePort)},
+		{Name: "VAULT_ADDR", Value: s.VaultAddress},
+		{Name: "SWITCHBOARD_VAULT_AUTH_MOUNT", Value: s.VaultAuthMount},
+		{Name: "SWITCHBOARD_VAULT_AUTH_ROLE", Value: ws.VaultName()},
+		{Name: "SWITCHBOARD_VAULT_KV_MOUNT", Value: s.VaultKVMount},
+		{Name: "SWITCHBOARD_VAULT_PATH", Value: ws.VaultPath()},
+		{Name: "SWITCHBOARD_VAULT_TOKEN_PATH", Value: VaultTokenPath},
+	}
+}
+
+// RuntimeReplicas is the plan's replicas, or zero while suspended.
+func RuntimeReplicas(ws *tenancyv1.Workspace) int32 {
+	if ws.Spec.Suspended {
+		return 0
+	}
+	return SizeOf(ws.EffectivePlan()).Replicas
+}
+
+// RuntimeDeployment runs the tenant's runtime: non-root, read-only root
+// filesystem, no Kubernetes API token, a Vault-audience token only.
+func RuntimeDeployment(ws *tenancyv1.Workspace, s Settings) *appsv1.Deployment {
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   2,
+			FailureThreshold: failures,
+		}
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: RuntimeName, Namespace: ws.NamespaceName(), Labels: runtimeLabels(ws)},
+		Spec: appsv1.DeploymentSpec{
+			Replicas:             ptr.To(RuntimeReplicas(ws)),
+			RevisionHistoryLimit: ptr.To(int32(3)),
+			Selector:             &metav1.LabelSelector{MatchLabels: RuntimeSelector(ws)},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromInt32(1)),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: runtimeLabels(ws)},
+				Spec: corev1.PodSpec{
+					ServiceAccountName:           ServiceAccountName,
+					AutomountServiceAccountToken: ptr.To(false),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						RunAsUser:      ptr.To(int64(65532)),
+						RunAsGroup:     ptr.To(int64(65532)),
+						FSGroup:        ptr.To(int64(65532)),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:            "runtime",
+						Image:           Image(ws, s),
+						ImagePullPolicy: corev1.PullIfNotPresent,
+						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: RuntimePort, Protocol: corev1.ProtocolTCP}},
+						Env:             RuntimeEnv(ws, s),
+						Resources:       SizeOf(ws.EffectivePlan()).runtimeResources(),
+						StartupProbe:    probe("/healthz", 2, 30),
+						LivenessProbe:   probe("/healthz", 10, 3),
+						ReadinessProbe:  probe("/readyz", 5, 2),
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							ReadOnlyRootFilesystem:   ptr.To(true),
+							RunAsNonRoot:             ptr.To(true),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "vault-token", MountPath: VaultTokenDir, ReadOnly: true},
+							{Name: "tmp", MountPath: "/tmp"},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "vault-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+							Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+								Audience: s.VaultAudience, ExpirationSeconds: ptr.To(int64(3600)), Path: "token",
+							}}},
+						}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resourceMust("64Mi"))}}},
+					},
+				},
+			},
+		},
+	}
+}
+
+// RuntimeService fronts the runtime's pods.
+func RuntimeService(ws *tenancyv1.Workspace) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: RuntimeName, Namespace: ws.NamespaceName(), Labels: runtimeLabels(ws)},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: RuntimeSelector(ws),
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// RuntimeIngress routes the tenant's host to its runtime. With https URLs it
+// asks for TLS from the Secret runtime-tls (for example issued by cert-manager).
+func RuntimeIngress(ws *tenancyv1.Workspace, s Settings) *networkingv1.Ingress {
+	host := ws.HostFor(s.BaseDomain)
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: RuntimeName, Namespace: ws.NamespaceName(), Labels: runtimeLabels(ws)},
+		Spec: networkingv1.IngressSpec{
+			Rules: []networkingv1.IngressRule{{
+				Host: host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+					Paths: []networkingv1.HTTPIngressPath{{
+						Path:     "/",
+						PathType: ptr.To(networkingv1.PathTypePrefix),
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+							Name: RuntimeName, Port: networkingv1.ServiceBackendPort{Name: "http"},
+						}},
+					}},
+				}},
+			}},
+		},
+	}
+	if s.IngressClass != "" {
+		ing.Spec.IngressClassName = ptr.To(s.IngressClass)
+	}
+	if s.URLScheme == "https" {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{host}, SecretName: "runtime-tls"}}
+	}
+	return ing
+}

@@ -1,0 +1,195 @@
+// Package controllers holds one reconciler per kind of tenancy.switchboard.dev.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/postgres"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/controllers/vault"
+)
+
+// WorkspaceReconciler turns a Workspace into an isolated tenant.
+type WorkspaceReconciler struct {
+	client.Client
+	// APIReader reads around the cache: Secrets, and objects the cache's label
+	// selector cannot see.
+	APIReader client.Reader
+	Recorder  recorder.EventRecorder
+	Settings  specs.Settings
+	DB        *postgres.Provisioner
+	Vault     *vault.Client
+	// RetryAfter bounds the wait before retrying an unreachable dependency.
+	RetryAfter        time.Duration
+	ReceiptsNamespace string
+	MaxConcurrent     int
+}
+
+// workspaceScope is the state of one reconcile pass.
+type workspaceScope struct {
+	ws *tenancyv1.Workspace
+	// vaultOK is set by the Vault phase when the tenant's Vault objects are in place.
+	vaultOK bool
+	// failed is set when any phase could not finish; observedGeneration then stays.
+	failed bool
+	// terminal is set for errors only a spec or configuration change can fix.
+	terminal bool
+}
+
+type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, error)
+
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=retentionpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;resourcequotas;limitranges;services;configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=system:auth-delegator
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Reconcile brings one Workspace towards its spec.
+func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	ws := &tenancyv1.Workspace{}
+	if err := r.Get(ctx, req.NamespacedName, ws); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := logf.FromContext(ctx).WithValues("workspace", klogRef(ws))
+	ctx = logf.IntoContext(ctx, log)
+
+	if ws.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(ws, tenancyv1.WorkspaceFinalizer) {
+		patch := client.MergeFrom(ws.DeepCopy())
+		controllerutil.AddFinalizer(ws, tenancyv1.WorkspaceFinalizer)
+		// The update event of this patch starts the next pass.
+		return ctrl.Result{}, r.Patch(ctx, ws, patch)
+	}
+
+	s := &workspaceScope{ws: ws}
+	before := ws.DeepCopy()
+	defer func() {
+		if err := r.patchStatus(ctx, before, ws); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+	}()
+
+	if !ws.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(ws, tenancyv1.WorkspaceFinalizer) {
+			return ctrl.Result{}, nil
+		}
+		return r.reconcileDelete(ctx, s)
+	}
+
+	phases := []workspacePhase{
+		r.reconcileNamespace,
+		r.reconcileVault,
+		r.reconcileDatabase,
+		r.reconcileOwner,
+		r.reconcileRuntime,
+	}
+	var errs []error
+	for _, phase := range phases {
+		res, err := phase(ctx, s)
+		if err != nil {
+			s.failed = true
+			errs = append(errs, err)
+		}
+		result = lowestRequeue(result, res)
+	}
+	r.summarize(s, before)
+	if len(errs) > 0 && !s.terminal {
+		log.Info("reconcile incomplete", "error", kerrors.NewAggregate(errs).Error())
+	}
+	// Dependency outages are reported in conditions and retried with a bounded
+	// RequeueAfter, not returned, so the backoff stays bounded and logs stay quiet.
+	return result, nil
+}
+
+// lowestRequeue combines results, keeping the soonest non-zero requeue.
+func lowestRequeue(a, b ctrl.Result) ctrl.Result {
+	switch {
+	case b.RequeueAfter == 0:
+		return a
+	case a.RequeueAfter == 0 || b.RequeueAfter < a.RequeueAfter:
+		return b
+	}
+	return a
+}
+
+// dependencyError records a failed external call in condType and says when to retry.
+func (r *WorkspaceReconciler) dependencyError(s *workspaceScope, condType, step string, err error) (ctrl.Result, error) {
+	reason := tenancyv1.ReasonKubernetesError
+	switch {
+	case postgres.IsUnreachable(err):
+		reason = tenancyv1.ReasonDatabaseUnreachable
+	case vault.IsUnreachable(err):
+		reason = tenancyv1.ReasonVaultUnreachable
+		r.Vault.ForgetPlatform()
+	case condType == tenancyv1.ConditionDatabaseReady:
+		reason = tenancyv1.ReasonDatabaseError
+	case condType == tenancyv1.ConditionVaultReady:
+		reason = tenancyv1.ReasonVaultError
+		r.Vault.ForgetPlatform()
+	}
+	s.ws.SetFalse(condType, reason, step+": "+err.Error())
+	return ctrl.Result{RequeueAfter: r.RetryAfter}, fmt.Errorf("%s: %w", step, err)
+}
+
+func klogRef(o client.Object) string {
+	if o.GetNamespace() == "" {
+		return o.GetName()
+	}
+	return o.GetNamespace() + "/" + o.GetName()
+}
+
+// SetupWithManager registers the controller. The cache of child objects is
+// restricted to those the operator manages (see main.go).
+func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxConcurrent == 0 {
+		r.MaxConcurrent = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&tenancyv1.Workspace{}).
+		Owns(&corev1.Namespace{}).
+		Owns(&corev1.ResourceQuota{}).
+		Owns(&corev1.LimitRange{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&networkingv1.Ingress{}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.MaxConcurrent,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+				500*time.Millisecond, r.RetryAfter),
+		}).
+		Complete(r)
+}
+
+var errNamespaceConflict = errors.New("namespace conflict")
+
+func isConflictOrExists(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+}

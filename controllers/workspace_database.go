@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/postgres"
+)
+
+// databaseSecret is the KV entry, under the tenant's subtree, that holds its DSN.
+const databaseSecret = "database"
+
+// reconcileDatabase puts the tenant's role and database in place, and its
+// credentials in Vault. The password exists nowhere else: when Vault has no
+// valid entry, the role gets a new password.
+func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
+	ws := s.ws
+	server, ok := r.DB.Server(ws.Spec.DatabaseServer)
+	if !ok {
+		s.failed, s.terminal = true, true
+		ws.SetFalse(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonUnknownDatabaseServer,
+			fmt.Sprintf("spec.databaseServer %q is not one of the operator's --database-servers", ws.Spec.DatabaseServer))
+		return ctrl.Result{}, nil
+	}
+	name := ws.DatabaseName()
+	created, err := r.DB.EnsureDatabase(ctx, server.Name, name)
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "provisioning database "+name, err)
+	}
+	ws.Status.Database = &tenancyv1.WorkspaceDatabaseStatus{Server: server.Name, Name: name}
+	if !s.vaultOK {
+		s.failed = true
+		ws.SetFalse(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonWaitingForDependencies,
+			"database and role "+name+" exist; their credentials wait for Vault")
+		return ctrl.Result{}, nil
+	}
+
+	path := ws.VaultPath() + "/" + databaseSecret
+	have, err := r.Vault.ReadKV(ctx, path)
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "reading database credentials", err)
+	}
+	if have != nil && have.Data["username"] == name && have.Data["database"] == name &&
+		have.Data["host"] == server.Host && have.Data["port"] == strconv.Itoa(int(server.Port)) && have.Data["password"] != "" {
+		ws.SetTrue(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonProvisioned,
+			"database and role "+name+" on server "+server.Name+"; credentials in Vault")
+		return ctrl.Result{}, nil
+	}
+
+	password, err := postgres.RandomPassword()
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.DB.SetPassword(ctx, server.Name, name, password); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "setting the role's password", err)
+	}
+	dsn, err := r.DB.TenantDSN(server.Name, name, password)
+	if err != nil {
+		return ctrl.Result{}, errors.New("building tenant DSN: " + err.Error())
+	}
+	if _, err := r.Vault.WriteKV(ctx, path, map[string]string{
+		"dsn": dsn, "host": server.Host, "port": strconv.Itoa(int(server.Port)),
+		"database": name, "username": name, "password": password,
+	}); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "storing database credentials", err)
+	}
+	if !created {
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventPasswordRotated, "RotateCredentials",
+			"Vault held no valid credentials for existing role %s; it has a new password, stored in Vault only", name)
+	}
+	ws.SetTrue(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonProvisioned,
+		"database and role "+name+" on server "+server.Name+"; credentials in Vault")
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,86 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
+)
+
+// reconcileRuntime puts the runtime's Deployment, Service and Ingress in place
+// and reports whether it is available. It waits for the namespace, and for
+// the database and Vault, since the runtime cannot start without them.
+func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
+	ws := s.ws
+	ws.Status.URL = specs.URL(ws, r.Settings)
+	if !ws.IsTrue(tenancyv1.ConditionNamespaceReady) {
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonWaitingForDependencies, "waiting for the namespace")
+		return ctrl.Result{}, nil
+	}
+	if !ws.IsTrue(tenancyv1.ConditionDatabaseReady) || !ws.IsTrue(tenancyv1.ConditionVaultReady) {
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonWaitingForDependencies, "waiting for the database and Vault")
+		return ctrl.Result{}, nil
+	}
+
+	dep, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*appsv1.Deployment]{
+		want: specs.RuntimeDeployment(ws, r.Settings),
+		differs: func(h, w *appsv1.Deployment) bool {
+			return !equality.Semantic.DeepEqual(h.Spec.Replicas, w.Spec.Replicas) ||
+				!equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) ||
+				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector)
+		},
+		copyInto: func(h, w *appsv1.Deployment) {
+			h.Spec.Replicas = w.Spec.Replicas
+			h.Spec.Template = w.Spec.Template
+			h.Spec.Strategy = w.Spec.Strategy
+			h.Spec.RevisionHistoryLimit = w.Spec.RevisionHistoryLimit
+		},
+	})
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime deployment", err)
+	}
+	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*corev1.Service]{
+		want: specs.RuntimeService(ws),
+		differs: func(h, w *corev1.Service) bool {
+			return !equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) ||
+				!equality.Semantic.DeepDerivative(w.Spec.Ports, h.Spec.Ports)
+		},
+		copyInto: func(h, w *corev1.Service) { h.Spec.Selector, h.Spec.Ports = w.Spec.Selector, w.Spec.Ports },
+	}); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime service", err)
+	}
+	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*networkingv1.Ingress]{
+		want: specs.RuntimeIngress(ws, r.Settings),
+		differs: func(h, w *networkingv1.Ingress) bool {
+			return !equality.Semantic.DeepEqual(h.Spec, w.Spec)
+		},
+		copyInto: func(h, w *networkingv1.Ingress) { h.Spec = w.Spec },
+	}); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime ingress", err)
+	}
+
+	want := specs.RuntimeReplicas(ws)
+	switch {
+	case ws.Spec.Suspended:
+		if dep.Status.Replicas == 0 {
+			ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonSuspended, "suspended: the runtime is scaled to 0; all data is kept")
+		} else {
+			ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonSuspended,
+				fmt.Sprintf("suspending: %d runtime pods still running", dep.Status.Replicas))
+		}
+	case dep.Status.ObservedGeneration >= dep.Generation && dep.Status.UpdatedReplicas >= want && dep.Status.AvailableReplicas >= want:
+		ws.SetTrue(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonAvailable,
+			fmt.Sprintf("%d/%d runtime replicas available", dep.Status.AvailableReplicas, want))
+	default:
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRolloutInProgress,
+			fmt.Sprintf("%d/%d runtime replicas available", dep.Status.AvailableReplicas, want))
+	}
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,37 @@
+// Command switchboard is the Switchboard operator: it turns Workspaces into
+// isolated tenants and keeps Integration credentials in Vault only.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/switchboard-dev/switchboard/controllers"
+	"github.com/switchboard-dev/switchboard/controllers/config"
+)
+
+func main() {
+	cfg, err := config.Load(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard: "+err.Error())
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseDevMode(os.Getenv("SWITCHBOARD_DEV_LOGS") == "true")))
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard: no Kubernetes configuration: "+err.Error())
+		os.Exit(2)
+	}
+	mgr, err := controllers.NewManager(restCfg, cfg, controllers.ManagerOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard: "+err.Error())
+		os.Exit(1)
+	}
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard: "+err.Error())
+		os.Exit(1)
+	}
+}
