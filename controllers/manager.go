@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -47,6 +48,8 @@ type ManagerOptions struct {
 	OnExternalWrite func(system, target string)
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// BeforeDeletionStep is called before each deletion step of a workspace.
+	BeforeDeletionStep func(workspace, step string)
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -65,7 +68,7 @@ func CacheOptions() cache.Options {
 	for _, o := range []client.Object{
 		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.ServiceAccount{},
 		&networkingv1.NetworkPolicy{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
-		&corev1.ConfigMap{},
+		&corev1.ConfigMap{}, &rbacv1.ClusterRoleBinding{},
 	} {
 		byObject[o] = cache.ByObject{Label: managed}
 	}
@@ -126,9 +129,10 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience, EgressPorts: egress,
 		},
 		DB: db, Vault: vc,
-		RetryAfter:        cfg.DependencyRetryAfter,
-		ReceiptsNamespace: cfg.ReceiptsNamespace,
-		MaxConcurrent:     cfg.MaxConcurrent,
+		RetryAfter:         cfg.DependencyRetryAfter,
+		ReceiptsNamespace:  cfg.ReceiptsNamespace,
+		MaxConcurrent:      cfg.MaxConcurrent,
+		BeforeDeletionStep: o.BeforeDeletionStep,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up workspace controller: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/util/workqueue"
@@ -41,6 +42,9 @@ type WorkspaceReconciler struct {
 	RetryAfter        time.Duration
 	ReceiptsNamespace string
 	MaxConcurrent     int
+	// BeforeDeletionStep, if set, is called before each deletion step. Tests
+	// use it to stop the operator partway through a deletion.
+	BeforeDeletionStep func(workspace, step string)
 }
 
 // workspaceScope is the state of one reconcile pass.
@@ -180,6 +184,7 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&rbacv1.ClusterRoleBinding{}).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrent,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -74,6 +75,9 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	}
 
 	step := func(msg string) {
+		if r.BeforeDeletionStep != nil {
+			r.BeforeDeletionStep(ws.Name, msg)
+		}
 		ws.SetTrue(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, msg)
 		ws.SetFalse(tenancyv1.ConditionReady, tenancyv1.ReasonDeletionInProgress, "deleting: "+msg)
 	}
@@ -204,6 +208,16 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 		return fail("reading namespace", err)
 	}
 	receipt.NamespaceDeleted = true
+	crb := &rbacv1.ClusterRoleBinding{}
+	err = r.APIReader.Get(ctx, client.ObjectKey{Name: specs.TokenReviewBindingName(ws)}, crb)
+	switch {
+	case err == nil && ownedBy(crb, ws):
+		if err := r.Delete(ctx, crb); err != nil && !apierrors.IsNotFound(err) {
+			return fail("deleting token review binding", err)
+		}
+	case err != nil && !apierrors.IsNotFound(err):
+		return fail("reading token review binding", err)
+	}
 
 	if retain {
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDataRetained, "Delete",

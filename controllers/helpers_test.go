@@ -1,0 +1,207 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/test/harness"
+)
+
+var bg = context.Background()
+
+func newWorkspace(name string) *tenancyv1.Workspace {
+	return &tenancyv1.Workspace{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: tenancyv1.WorkspaceSpec{
+			DisplayName:    "Test " + name,
+			Owner:          tenancyv1.WorkspaceOwner{Email: "owner@" + name + ".example", Name: "Owner"},
+			DatabaseServer: "eu-1",
+		},
+	}
+}
+
+func getWS(name string) *tenancyv1.Workspace {
+	ws := &tenancyv1.Workspace{}
+	Expect(k8s.Get(bg, client.ObjectKey{Name: name}, ws)).To(Succeed())
+	return ws
+}
+
+// condition returns a condition of the workspace, polled.
+func condition(name, condType string) func() *metav1.Condition {
+	return func() *metav1.Condition {
+		ws := &tenancyv1.Workspace{}
+		if err := k8s.Get(bg, client.ObjectKey{Name: name}, ws); err != nil {
+			return nil
+		}
+		return meta.FindStatusCondition(ws.Status.Conditions, condType)
+	}
+}
+
+func haveStatus(status metav1.ConditionStatus, reason string) OmegaMatcher {
+	m := []OmegaMatcher{Not(BeNil()), HaveField("Status", status)}
+	if reason != "" {
+		m = append(m, HaveField("Reason", reason))
+	}
+	return SatisfyAll(m...)
+}
+
+// rollOut plays the Deployment controller envtest does not run: it reports
+// the runtime's desired replicas as available.
+func rollOut(name string) {
+	Eventually(func() error {
+		dep := &appsv1.Deployment{}
+		if err := k8s.Get(bg, client.ObjectKey{Namespace: "ws-" + name, Name: "runtime"}, dep); err != nil {
+			return err
+		}
+		n := *dep.Spec.Replicas
+		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		return k8s.Status().Update(bg, dep)
+	}).Should(Succeed())
+}
+
+// createReady creates a workspace and waits until it is Ready.
+func createReady(ws *tenancyv1.Workspace) {
+	Expect(k8s.Create(bg, ws)).To(Succeed())
+	Eventually(condition(ws.Name, tenancyv1.ConditionRuntimeReady)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonRolloutInProgress))
+	rollOut(ws.Name)
+	Eventually(condition(ws.Name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+}
+
+// deleteAndWait deletes a workspace and waits until it is gone.
+func deleteAndWait(name string) {
+	ws := &tenancyv1.Workspace{}
+	if err := k8s.Get(bg, client.ObjectKey{Name: name}, ws); err != nil {
+		return
+	}
+	if ws.Spec.LegalHold {
+		ws.Spec.LegalHold = false
+		Expect(k8s.Update(bg, ws)).To(Succeed())
+	}
+	Expect(client.IgnoreNotFound(k8s.Delete(bg, ws))).To(Succeed())
+	Eventually(func() bool {
+		return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: name}, &tenancyv1.Workspace{}))
+	}).Should(BeTrue())
+}
+
+func errorsIsNotFound(err error) bool {
+	return client.IgnoreNotFound(err) == nil && err != nil
+}
+
+// rootVault is a Vault client with the root token.
+func rootVault() *vaultapi.Client {
+	cfg := vaultapi.DefaultConfig()
+	cfg.Address = vaultSrv.Addr()
+	c, err := vaultapi.NewClient(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	c.SetToken(harness.RootToken)
+	return c
+}
+
+func vaultKV(path string) map[string]any {
+	s, err := rootVault().KVv2("switchboard").Get(bg, path)
+	if err != nil {
+		return nil
+	}
+	return s.Data
+}
+
+// vaultExists says whether a Vault path answers a read with data.
+func vaultExists(path string) bool {
+	s, err := rootVault().Logical().Read(path)
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) && re.StatusCode == 404 {
+		return false
+	}
+	Expect(err).NotTo(HaveOccurred())
+	return s != nil
+}
+
+// pgAdmin runs one query on the test server as the superuser.
+func pgAdmin(sql string, args ...any) pgx.Row {
+	conn, err := pgx.Connect(bg, pg.AdminDSN())
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { conn.Close(bg) })
+	return conn.QueryRow(bg, sql, args...)
+}
+
+func pgExists(name string) (db, role bool) {
+	Expect(pgAdmin(`SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname=$1), EXISTS (SELECT 1 FROM pg_roles WHERE rolname=$1)`, name).Scan(&db, &role)).To(Succeed())
+	return db, role
+}
+
+// eventsOf lists the events recorded about a named object.
+func eventsOf(name string) []string {
+	list, err := clientset.EventsV1().Events("").List(bg, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e.Reason+": "+e.Note)
+		}
+	}
+	return out
+}
+
+// expectNoSecret checks that none of the secrets appears in any of the texts.
+func expectNoSecret(secrets []string, texts ...string) {
+	for _, s := range secrets {
+		if len(s) < 6 {
+			continue
+		}
+		for _, t := range texts {
+			Expect(strings.Contains(t, s)).To(BeFalse(), "a secret leaked into: %s", t)
+		}
+	}
+}
+
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+// touch changes an annotation, which makes the operator reconcile.
+func touch(o client.Object) {
+	Expect(k8s.Get(bg, client.ObjectKeyFromObject(o), o)).To(Succeed())
+	patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
+	ann := o.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann["test.switchboard.dev/touched"] = time.Now().Format(time.RFC3339Nano)
+	o.SetAnnotations(ann)
+	Expect(k8s.Patch(bg, o, patch)).To(Succeed())
+}
+
+type (
+	vaultTokenRequest = vaultapi.TokenCreateRequest
+	vaultSecret       = vaultapi.Secret
+)
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// rootVaultNoToken is a Vault client with no token, for logins.
+func rootVaultNoToken() *vaultapi.Client {
+	c := rootVault()
+	c.ClearToken()
+	return c
+}
+
+// deletionHook, when set, runs before each deletion step of the operator.
+var deletionHook func(ws, step string)
+
+func toTypeName(o client.Object) string { return fmt.Sprintf("%T", o) }
