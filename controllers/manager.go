@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -68,7 +68,7 @@ func CacheOptions() cache.Options {
 	for _, o := range []client.Object{
 		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.ServiceAccount{},
 		&networkingv1.NetworkPolicy{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
-		&corev1.ConfigMap{}, &rbacv1.ClusterRoleBinding{},
+		&corev1.ConfigMap{},
 	} {
 		byObject[o] = cache.ByObject{Label: managed}
 	}
@@ -100,7 +100,8 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	vc, err := vault.New(vault.Config{
 		Address: cfg.VaultAddress, Token: cfg.VaultToken,
 		KVMount: cfg.VaultKVMount, TransitMount: cfg.VaultTransitMount, AuthMount: cfg.VaultAuthMount,
-		KubernetesHost: cfg.VaultKubernetesHost, KubernetesCA: cfg.VaultKubernetesCA, Audience: cfg.VaultRoleAudience,
+		KubernetesHost: cfg.VaultKubernetesHost, KubernetesCA: cfg.VaultKubernetesCA, ReviewerJWTFile: cfg.VaultReviewerJWTFile,
+		Audience: cfg.VaultRoleAudience,
 	}, func(path string) { onWrite("vault", path) })
 	if err != nil {
 		return nil, err
@@ -147,6 +148,26 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
 	}
 
+	if cfg.VaultKubernetesHost != "" && cfg.VaultReviewerJWTFile != "" {
+		// The reviewer token rotates (a projected token lives an hour): keep
+		// Vault's copy fresh even when no workspace changes.
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					if err := vc.EnsureAuthConfig(ctx); err != nil {
+						ctrl.Log.Info("refreshing Vault's Kubernetes auth config failed; will retry", "error", err.Error())
+					}
+				}
+			}
+		})); err != nil {
+			return nil, err
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/util/workqueue"
@@ -70,8 +69,7 @@ type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, e
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies;ingresses,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=system:auth-delegator
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
@@ -144,6 +142,10 @@ func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 
 // dependencyError records a failed external call in condType and says when to retry.
 func (r *WorkspaceReconciler) dependencyError(s *workspaceScope, condType, step string, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		// A stale cache read: try again at once, without alarming anyone.
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, fmt.Errorf("%s: %w", step, err)
+	}
 	reason := tenancyv1.ReasonKubernetesError
 	switch {
 	case postgres.IsUnreachable(err):
@@ -184,7 +186,6 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.Ingress{}).
-		Owns(&rbacv1.ClusterRoleBinding{}).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrent,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](

@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -208,17 +207,6 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 		return fail("reading namespace", err)
 	}
 	receipt.NamespaceDeleted = true
-	crb := &rbacv1.ClusterRoleBinding{}
-	err = r.APIReader.Get(ctx, client.ObjectKey{Name: specs.TokenReviewBindingName(ws)}, crb)
-	switch {
-	case err == nil && ownedBy(crb, ws):
-		if err := r.Delete(ctx, crb); err != nil && !apierrors.IsNotFound(err) {
-			return fail("deleting token review binding", err)
-		}
-	case err != nil && !apierrors.IsNotFound(err):
-		return fail("reading token review binding", err)
-	}
-
 	if retain {
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDataRetained, "Delete",
 			"deletionPolicy Retain: database %s on server %s and Vault subtree %s are kept; the runtime and namespace are removed",

@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -69,16 +68,6 @@ func (r *WorkspaceReconciler) reconcileNamespace(ctx context.Context, s *workspa
 					return !equality.Semantic.DeepEqual(h.AutomountServiceAccountToken, w.AutomountServiceAccountToken)
 				},
 				copyInto: func(h, w *corev1.ServiceAccount) { h.AutomountServiceAccountToken = w.AutomountServiceAccountToken },
-			})
-			return err
-		},
-		func() error {
-			_, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*rbacv1.ClusterRoleBinding]{
-				want: specs.TokenReviewBinding(ws),
-				differs: func(h, w *rbacv1.ClusterRoleBinding) bool {
-					return !equality.Semantic.DeepEqual(h.Subjects, w.Subjects) || h.RoleRef != w.RoleRef
-				},
-				copyInto: func(h, w *rbacv1.ClusterRoleBinding) { h.Subjects = w.Subjects },
 			})
 			return err
 		},

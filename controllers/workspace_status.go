@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
 )
 
 // partConditions are the conditions Ready summarises, in the order they are provisioned.
@@ -65,6 +66,15 @@ func (r *WorkspaceReconciler) summarize(s *workspaceScope, before *tenancyv1.Wor
 	}
 
 	r.emitTransitions(before, ws)
+	switch {
+	case ws.Status.Phase == before.Status.Phase:
+	case ws.Status.Phase == tenancyv1.WorkspaceSuspended:
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventSuspended, "Suspend", "suspended: the runtime is scaled to 0; all data is kept")
+	case before.Status.Phase == tenancyv1.WorkspaceSuspended:
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventResumed, "Resume", "resumed: the runtime scales back to %d replicas", specs.RuntimeReplicas(ws))
+	case ws.Status.Phase == tenancyv1.WorkspaceReady:
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventProvisioned, "Provision", "the workspace is ready at %s", ws.Status.URL)
+	}
 }
 
 // emitTransitions records an event for each condition that changed status or
@@ -75,16 +85,7 @@ func (r *WorkspaceReconciler) emitTransitions(before, after *tenancyv1.Workspace
 		if now == nil || (old != nil && old.Status == now.Status && old.Reason == now.Reason) {
 			continue
 		}
-		switch {
-		case t == tenancyv1.ConditionReady && now.Status == metav1.ConditionTrue && now.Reason == tenancyv1.ReasonSuspended:
-			r.Recorder.Eventf(after, nil, "Normal", tenancyv1.EventSuspended, "Suspend", "%s", now.Message)
-		case t == tenancyv1.ConditionReady && now.Status == metav1.ConditionTrue:
-			if old != nil && old.Reason == tenancyv1.ReasonSuspended {
-				r.Recorder.Eventf(after, nil, "Normal", tenancyv1.EventResumed, "Resume", "%s", now.Message)
-			} else {
-				r.Recorder.Eventf(after, nil, "Normal", tenancyv1.EventProvisioned, "Provision", "%s", now.Message)
-			}
-		case now.Status == metav1.ConditionFalse && isProblem(now.Reason):
+		if now.Status == metav1.ConditionFalse && isProblem(now.Reason) && t != tenancyv1.ConditionReady {
 			r.Recorder.Eventf(after, nil, "Warning", now.Reason, "Reconcile", "%s: %s", t, now.Message)
 		}
 	}

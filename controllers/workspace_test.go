@@ -13,7 +13,6 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,7 +54,6 @@ var _ = Describe("Workspace", func() {
 		sa := &corev1.ServiceAccount{}
 		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, sa)).To(Succeed())
 		Expect(metav1.GetControllerOf(sa).UID).To(Equal(ws.UID))
-		Expect(k8s.Get(bg, client.ObjectKey{Name: "switchboard:" + ns + ":tokenreview"}, &rbacv1.ClusterRoleBinding{})).To(Succeed())
 
 		By("creating the database and role, owned by the role, closed to PUBLIC")
 		db := dbName(name)
@@ -171,7 +169,6 @@ var _ = Describe("Workspace", func() {
 				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
 				&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "initial-owner"}},
-				&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "switchboard:" + ns + ":tokenreview"}},
 			} {
 				Expect(k8s.Get(bg, client.ObjectKeyFromObject(o), o)).To(Succeed())
 				out[kindName(o)] = o.GetResourceVersion()
@@ -241,7 +238,7 @@ var _ = Describe("Workspace", func() {
 			return rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": role, "jwt": tr.Status.Token})
 		}
 		var sec *vaultSecret
-		Eventually(func() error { sec, err = login("ws-" + a); return err }).Should(Succeed())
+		Eventually(func() error { sec, err = login("ws-" + a); return err }).Should(Succeed(), func() string { return vaultSrv.Log() })
 		Expect(sec.Auth.Policies).To(ContainElement("ws-" + a))
 		v := rootVaultNoToken()
 		v.SetToken(sec.Auth.ClientToken)
@@ -330,7 +327,7 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(role).To(BeTrue())
 		Expect(vaultKV("workspaces/" + name + "/database")).To(HaveKey("dsn"))
 		Expect(vaultExists("transit/keys/ws-" + name)).To(BeTrue())
-		Expect(vaultExists("sys/policies/acl/ws-" + name)).To(BeFalse(), "the runtime's policy goes with the runtime")
+		Expect(vaultExists("sys/policies/acl/ws-"+name)).To(BeFalse(), "the runtime's policy goes with the runtime")
 		Expect(vaultExists("auth/kubernetes/role/ws-" + name)).To(BeFalse())
 		Expect(eventsOf(name)).To(ContainElement(HavePrefix(tenancyv1.EventDataRetained)))
 	})
@@ -487,14 +484,13 @@ func expectZeroResidue(name string) {
 	list, err := rootVault().Logical().List("switchboard/metadata/workspaces/" + name)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(list).To(BeNil(), "Vault subtree left behind")
-	Expect(vaultExists("sys/policies/acl/ws-" + name)).To(BeFalse(), "policy left behind")
-	Expect(vaultExists("auth/kubernetes/role/ws-" + name)).To(BeFalse(), "auth role left behind")
-	Expect(vaultExists("transit/keys/ws-" + name)).To(BeFalse(), "transit key left behind")
+	Expect(vaultExists("sys/policies/acl/ws-"+name)).To(BeFalse(), "policy left behind")
+	Expect(vaultExists("auth/kubernetes/role/ws-"+name)).To(BeFalse(), "auth role left behind")
+	Expect(vaultExists("transit/keys/ws-"+name)).To(BeFalse(), "transit key left behind")
 	ns := &corev1.Namespace{}
 	err = k8s.Get(bg, client.ObjectKey{Name: "ws-" + name}, ns)
 	// envtest runs no namespace controller: a deleted namespace stays Terminating.
 	Expect(errorsIsNotFound(err) || !ns.DeletionTimestamp.IsZero()).To(BeTrue(), "namespace not deleted")
-	Expect(errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: "switchboard:ws-" + name + ":tokenreview"}, &rbacv1.ClusterRoleBinding{}))).To(BeTrue())
 }
 
 func kindName(o client.Object) string {

@@ -22,12 +22,14 @@ type Config struct {
 	// VaultToken is secret: never log or print it.
 	VaultToken string
 	// RuntimeVaultAddress is Vault's address as the runtime pods reach it.
-	RuntimeVaultAddress  string
-	VaultKVMount         string
-	VaultTransitMount    string
-	VaultAuthMount       string
-	VaultKubernetesHost  string
-	VaultKubernetesCA    string
+	RuntimeVaultAddress string
+	VaultKVMount        string
+	VaultTransitMount   string
+	VaultAuthMount      string
+	VaultKubernetesHost string
+	VaultKubernetesCA   string
+	// VaultReviewerJWTFile holds a token Vault uses to call TokenReview.
+	VaultReviewerJWTFile string
 	VaultRoleAudience    string
 	DatabaseServersFile  string
 	DatabaseServers      map[string]DatabaseServer
@@ -85,6 +87,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&c.VaultKubernetesHost, "vault-kubernetes-host", "", "if set, configure the Kubernetes auth mount with this API server URL")
 	var caFile string
 	str(&caFile, "vault-kubernetes-ca-file", "", "CA bundle of --vault-kubernetes-host")
+	str(&c.VaultReviewerJWTFile, "vault-kubernetes-reviewer-jwt-file", "", "token Vault uses for TokenReview, e.g. the operator's projected ServiceAccount token; re-read when it changes")
 	str(&c.VaultRoleAudience, "vault-role-audience", "vault", "audience of the runtime's projected ServiceAccount token")
 	str(&c.DatabaseServersFile, "database-servers", "", "YAML file mapping server names to admin DSNs")
 	str(&c.RuntimeImage, "runtime-image", "", "default runtime image of tenant workspaces")
@@ -144,6 +147,11 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("--vault-kubernetes-ca-file: %v", err)
 		}
 		c.VaultKubernetesCA = string(b)
+	}
+	if c.VaultReviewerJWTFile != "" {
+		if _, err := os.Stat(c.VaultReviewerJWTFile); err != nil {
+			return nil, fmt.Errorf("--vault-kubernetes-reviewer-jwt-file: %v", err)
+		}
 	}
 	if c.DatabaseServersFile == "" {
 		return nil, errors.New("--database-servers is required: a YAML file mapping server names to admin DSNs")

@@ -3,7 +3,6 @@ package specs
 import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -141,20 +140,4 @@ func InitialOwner(ws *tenancyv1.Workspace, password string) *corev1.Secret {
 			"password": password,
 		},
 	}
-}
-
-// TokenReviewBinding lets the runtime's ServiceAccount call TokenReview, so
-// Vault's Kubernetes auth can verify the runtime's token with that token
-// itself (no long-lived reviewer token is stored in Vault).
-func TokenReviewBinding(ws *tenancyv1.Workspace) *rbacv1.ClusterRoleBinding {
-	return &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: TokenReviewBindingName(ws), Labels: Labels(ws)},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: ServiceAccountName, Namespace: ws.NamespaceName()}},
-	}
-}
-
-// TokenReviewBindingName is the name of the workspace's ClusterRoleBinding.
-func TokenReviewBindingName(ws *tenancyv1.Workspace) string {
-	return "switchboard:" + ws.NamespaceName() + ":tokenreview"
 }

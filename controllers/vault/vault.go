@@ -4,12 +4,15 @@
 package vault
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -41,6 +44,8 @@ type Config struct {
 	// KubernetesHost, if set, configures the auth mount against that API server.
 	KubernetesHost string
 	KubernetesCA   string
+	// ReviewerJWTFile, if set, holds the token Vault uses to call TokenReview.
+	ReviewerJWTFile string
 	// Audience is the audience of runtime ServiceAccount tokens.
 	Audience string
 }
@@ -53,6 +58,8 @@ type Client struct {
 
 	mu           sync.Mutex
 	platformDone bool
+	// jwtWritten is a digest of the reviewer token last written to Vault.
+	jwtWritten [32]byte
 }
 
 // New returns a Client. onWrite, if set, is called for every write, with the path.
@@ -195,23 +202,56 @@ func (c *Client) EnsurePlatform(ctx context.Context) error {
 		}
 		c.onWrite("sys/auth/" + c.cfg.AuthMount)
 	}
-	if c.cfg.KubernetesHost != "" {
-		path := "auth/" + c.cfg.AuthMount + "/config"
-		have, err := c.read(ctx, path)
-		if err != nil {
-			return err
-		}
-		if have == nil || have["kubernetes_host"] != c.cfg.KubernetesHost || strings.TrimSpace(fmt.Sprint(have["kubernetes_ca_cert"])) != strings.TrimSpace(c.cfg.KubernetesCA) {
-			if _, err := c.write(ctx, path, map[string]any{
-				"kubernetes_host":      c.cfg.KubernetesHost,
-				"kubernetes_ca_cert":   c.cfg.KubernetesCA,
-				"disable_local_ca_jwt": true,
-			}); err != nil {
-				return err
-			}
-		}
+	if err := c.ensureAuthConfig(ctx); err != nil {
+		return err
 	}
 	c.platformDone = true
+	return nil
+}
+
+// EnsureAuthConfig points the Kubernetes auth mount at the API server, with
+// the current reviewer token, when the operator is asked to manage it.
+func (c *Client) EnsureAuthConfig(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ensureAuthConfig(ctx)
+}
+
+func (c *Client) ensureAuthConfig(ctx context.Context) error {
+	if c.cfg.KubernetesHost == "" {
+		return nil
+	}
+	var jwt []byte
+	if c.cfg.ReviewerJWTFile != "" {
+		b, err := os.ReadFile(c.cfg.ReviewerJWTFile)
+		if err != nil {
+			return fmt.Errorf("reading the reviewer token: %w", err)
+		}
+		jwt = bytes.TrimSpace(b)
+	}
+	path := "auth/" + c.cfg.AuthMount + "/config"
+	have, err := c.read(ctx, path)
+	if err != nil {
+		return err
+	}
+	digest := sha256.Sum256(jwt)
+	if have != nil && have["kubernetes_host"] == c.cfg.KubernetesHost &&
+		strings.TrimSpace(fmt.Sprint(have["kubernetes_ca_cert"])) == strings.TrimSpace(c.cfg.KubernetesCA) &&
+		(len(jwt) == 0 || (have["token_reviewer_jwt_set"] == true && digest == c.jwtWritten)) {
+		return nil
+	}
+	data := map[string]any{
+		"kubernetes_host":      c.cfg.KubernetesHost,
+		"kubernetes_ca_cert":   c.cfg.KubernetesCA,
+		"disable_local_ca_jwt": true,
+	}
+	if len(jwt) > 0 {
+		data["token_reviewer_jwt"] = string(jwt)
+	}
+	if _, err := c.write(ctx, path, data); err != nil {
+		return err
+	}
+	c.jwtWritten = digest
 	return nil
 }
 

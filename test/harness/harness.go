@@ -91,3 +91,10 @@ func waitTCP(addr string, timeout time.Duration, exited <-chan struct{}) error {
 	}
 	return fmt.Errorf("nothing listened on %s within %s", addr, timeout)
 }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

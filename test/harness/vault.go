@@ -38,7 +38,7 @@ func StartVault() (*Vault, error) {
 func (v *Vault) Start() error {
 	cmd := exec.Command(v.bin, "server", "-dev", "-dev-root-token-id="+RootToken,
 		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(v.Port), "-dev-no-store-token")
-	cmd.Env = []string{"HOME=/tmp", "VAULT_LOG_LEVEL=warn"}
+	cmd.Env = []string{"HOME=/tmp", "VAULT_LOG_LEVEL=" + envOr("SWITCHBOARD_TEST_VAULT_LOG_LEVEL", "warn")}
 	p, err := startProcess(cmd, nil)
 	if err != nil {
 		return err
@@ -75,3 +75,6 @@ func (v *Vault) Close() {
 
 // Addr is the server's URL.
 func (v *Vault) Addr() string { return "http://127.0.0.1:" + strconv.Itoa(v.Port) }
+
+// Log is what the server printed lately.
+func (v *Vault) Log() string { return v.proc.log.String() }
