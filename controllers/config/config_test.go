@@ -1,0 +1,97 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	servers := filepath.Join(dir, "servers.yaml")
+	if err := os.WriteFile(servers, []byte("eu-1: postgres://admin:s3cret-pw@db.eu:5432/postgres?sslmode=require\nus-1: host=db.us port=6432 user=admin password=s3cret-pw dbname=postgres\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badDSN := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badDSN, []byte("eu-1: \"postgres://admin:s3cret-pw@db.eu:notaport/x\"\n"), 0o600)
+	badName := filepath.Join(dir, "badname.yaml")
+	os.WriteFile(badName, []byte("EU_1: postgres://a@b/c\n"), 0o600)
+	notMap := filepath.Join(dir, "list.yaml")
+	os.WriteFile(notMap, []byte("- postgres://a@b/c\n"), 0o600)
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("hvs.file-token\n"), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+
+	base := []string{"--vault-address=https://vault:8200", "--database-servers=" + servers, "--runtime-image=reg/rt:1", "--base-domain=inbox.example.com"}
+	env := map[string]string{"VAULT_TOKEN": "hvs.env-token"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(*testing.T, *Config)
+	}{
+		{name: "valid", args: base, env: env, check: func(t *testing.T, c *Config) {
+			if c.VaultToken != "hvs.env-token" || c.RuntimeVaultAddress != "https://vault:8200" || len(c.DatabaseServers) != 2 {
+				t.Errorf("config = %+v", c)
+			}
+			if s := c.DatabaseServers["us-1"]; s.Host != "db.us" || s.Port != 6432 {
+				t.Errorf("us-1 = %+v", s)
+			}
+			if c.MetricsBindAddress != ":8080" || c.HealthProbeAddress != ":8081" || c.URLScheme != "https" {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "env twins", args: nil, env: map[string]string{
+			"VAULT_ADDR": "http://127.0.0.1:8200", "SWITCHBOARD_VAULT_TOKEN_FILE": tokenFile,
+			"SWITCHBOARD_DATABASE_SERVERS": servers, "SWITCHBOARD_RUNTIME_IMAGE": "reg/rt:2",
+			"SWITCHBOARD_BASE_DOMAIN": "switchboard.localhost", "SWITCHBOARD_INGRESS_CLASS": "nginx",
+			"SWITCHBOARD_METRICS_BIND_ADDRESS": "0", "SWITCHBOARD_URL_SCHEME": "http",
+		}, check: func(t *testing.T, c *Config) {
+			if c.VaultToken != "hvs.file-token" || c.RuntimeImage != "reg/rt:2" || c.IngressClass != "nginx" || c.MetricsBindAddress != "0" || c.URLScheme != "http" {
+				t.Errorf("config = %+v", c)
+			}
+		}},
+		{name: "flag beats env", args: append(base, "--runtime-image=reg/rt:flag"), env: map[string]string{"VAULT_TOKEN": "t", "SWITCHBOARD_RUNTIME_IMAGE": "reg/rt:env"},
+			check: func(t *testing.T, c *Config) {
+				if c.RuntimeImage != "reg/rt:flag" {
+					t.Errorf("runtime image = %s", c.RuntimeImage)
+				}
+			}},
+		{name: "no vault address", args: base[1:], env: env, wantErr: "--vault-address"},
+		{name: "bad vault address", args: append(base, "--vault-address=vault:8200"), env: env, wantErr: "--vault-address"},
+		{name: "no token", args: base, env: map[string]string{}, wantErr: "VAULT_TOKEN or --vault-token-file"},
+		{name: "empty token file", args: append(base, "--vault-token-file="+empty), env: map[string]string{}, wantErr: "is empty"},
+		{name: "no servers", args: []string{base[0], base[2], base[3]}, env: env, wantErr: "--database-servers is required"},
+		{name: "missing servers file", args: append(base, "--database-servers=/nope.yaml"), env: env, wantErr: "--database-servers"},
+		{name: "servers not a map", args: append(base, "--database-servers="+notMap), env: env, wantErr: "want a YAML map"},
+		{name: "server name not a label", args: append(base, "--database-servers="+badName), env: env, wantErr: "EU_1"},
+		{name: "bad DSN", args: append(base, "--database-servers="+badDSN), env: env, wantErr: "server eu-1: the DSN does not parse"},
+		{name: "no runtime image", args: []string{base[0], base[1], base[3]}, env: env, wantErr: "--runtime-image"},
+		{name: "no base domain", args: base[:3], env: env, wantErr: "--base-domain"},
+		{name: "bad base domain", args: append(base, "--base-domain=Inbox_Example"), env: env, wantErr: "--base-domain"},
+		{name: "bad scheme", args: append(base, "--url-scheme=ftp"), env: env, wantErr: "--url-scheme"},
+		{name: "unknown flag", args: append(base, "--colour=blue"), env: env, wantErr: "colour"},
+		{name: "missing reviewer token", args: append(base, "--vault-kubernetes-reviewer-jwt-file=/nope"), env: env, wantErr: "reviewer-jwt-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret-pw") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("the error must be one line without secrets: %q", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,213 @@
+package specs
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+)
+
+func ws(name string, mod func(*tenancyv1.Workspace)) *tenancyv1.Workspace {
+	w := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: tenancyv1.WorkspaceSpec{
+		Owner: tenancyv1.WorkspaceOwner{Email: "o@x.example"}, DatabaseServer: "eu-1",
+	}}
+	if mod != nil {
+		mod(w)
+	}
+	return w
+}
+
+var settings = Settings{
+	RuntimeImage: "reg/runtime:1", BaseDomain: "inbox.example.com", URLScheme: "https",
+	IngressClass: "nginx", IngressNamespace: "ingress-nginx", VaultAddress: "https://vault:8200",
+	VaultAuthMount: "kubernetes", VaultKVMount: "switchboard", VaultAudience: "vault", EgressPorts: []int32{5432, 8200},
+}
+
+func TestRuntimeDeployment(t *testing.T) {
+	tests := []struct {
+		name        string
+		ws          *tenancyv1.Workspace
+		replicas    int32
+		image       string
+		memoryLimit string
+		publicURL   string
+	}{
+		{"starter by default", ws("acme", nil), 1, "reg/runtime:1", "256Mi", "https://acme.inbox.example.com"},
+		{"free", ws("a", func(w *tenancyv1.Workspace) { w.Spec.Plan = tenancyv1.PlanFree }), 1, "reg/runtime:1", "128Mi", "https://a.inbox.example.com"},
+		{"pro", ws("b", func(w *tenancyv1.Workspace) { w.Spec.Plan = tenancyv1.PlanPro }), 2, "reg/runtime:1", "512Mi", "https://b.inbox.example.com"},
+		{"enterprise", ws("c", func(w *tenancyv1.Workspace) { w.Spec.Plan = tenancyv1.PlanEnterprise }), 3, "reg/runtime:1", "1Gi", "https://c.inbox.example.com"},
+		{"suspended", ws("d", func(w *tenancyv1.Workspace) { w.Spec.Plan = tenancyv1.PlanPro; w.Spec.Suspended = true }), 0, "reg/runtime:1", "512Mi", "https://d.inbox.example.com"},
+		{"own host and image", ws("e", func(w *tenancyv1.Workspace) {
+			w.Spec.Host = "support.e.example"
+			w.Spec.RuntimeImage = "reg/runtime:canary"
+		}), 1, "reg/runtime:canary", "256Mi", "https://support.e.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := RuntimeDeployment(tt.ws, settings)
+			if got := *d.Spec.Replicas; got != tt.replicas {
+				t.Errorf("replicas = %d, want %d", got, tt.replicas)
+			}
+			if d.Namespace != "ws-"+tt.ws.Name {
+				t.Errorf("namespace = %s", d.Namespace)
+			}
+			pod := d.Spec.Template.Spec
+			c := pod.Containers[0]
+			if c.Image != tt.image {
+				t.Errorf("image = %s, want %s", c.Image, tt.image)
+			}
+			if got := c.Resources.Limits.Memory().String(); got != tt.memoryLimit {
+				t.Errorf("memory limit = %s, want %s", got, tt.memoryLimit)
+			}
+			if !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation || !*pod.SecurityContext.RunAsNonRoot {
+				t.Error("the runtime must be non-root with a read-only root filesystem")
+			}
+			if *pod.AutomountServiceAccountToken {
+				t.Error("the runtime must not get a Kubernetes API token")
+			}
+			if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+				t.Error("probes must hit /readyz and /healthz")
+			}
+			env := map[string]string{}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil {
+					t.Errorf("env %s comes from a reference; the env holds plain, non-secret values only", e.Name)
+				}
+				env[e.Name] = e.Value
+			}
+			if env["SWITCHBOARD_PUBLIC_URL"] != tt.publicURL || env["SWITCHBOARD_VAULT_AUTH_ROLE"] != "ws-"+tt.ws.Name ||
+				env["SWITCHBOARD_VAULT_PATH"] != "workspaces/"+tt.ws.Name || env["VAULT_ADDR"] != settings.VaultAddress {
+				t.Errorf("env = %v", env)
+			}
+			for k, v := range env {
+				if strings.Contains(strings.ToLower(k), "password") || strings.Contains(v, "postgres://") {
+					t.Errorf("env %s looks like a secret", k)
+				}
+			}
+			proj := pod.Volumes[0].Projected.Sources[0].ServiceAccountToken
+			if proj.Audience != "vault" || *proj.ExpirationSeconds != 3600 {
+				t.Errorf("projected token = %+v", proj)
+			}
+			for k, v := range RuntimeSelector(tt.ws) {
+				if d.Spec.Template.Labels[k] != v {
+					t.Errorf("template lacks selector label %s", k)
+				}
+			}
+		})
+	}
+}
+
+func TestQuotaAndLimitsFollowPlan(t *testing.T) {
+	tests := []struct {
+		plan       tenancyv1.Plan
+		pods, mem  string
+		defaultMem string
+	}{
+		{tenancyv1.PlanFree, "5", "512Mi", "128Mi"},
+		{tenancyv1.PlanStarter, "10", "1Gi", "256Mi"},
+		{tenancyv1.PlanPro, "20", "2Gi", "512Mi"},
+		{tenancyv1.PlanEnterprise, "40", "8Gi", "1Gi"},
+		{"", "10", "1Gi", "256Mi"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.plan), func(t *testing.T) {
+			w := ws("acme", func(w *tenancyv1.Workspace) { w.Spec.Plan = tt.plan })
+			q := ResourceQuota(w)
+			if got := q.Spec.Hard.Pods().String(); got != tt.pods {
+				t.Errorf("pods = %s, want %s", got, tt.pods)
+			}
+			if got := q.Spec.Hard[corev1.ResourceLimitsMemory]; got.String() != tt.mem {
+				t.Errorf("limits.memory = %s, want %s", got.String(), tt.mem)
+			}
+			if got := q.Spec.Hard["services.loadbalancers"]; !got.IsZero() {
+				t.Error("tenants must not get load balancers")
+			}
+			lr := LimitRange(w)
+			if got := lr.Spec.Limits[0].Default[corev1.ResourceMemory]; got.String() != tt.defaultMem {
+				t.Errorf("default memory = %s, want %s", got.String(), tt.defaultMem)
+			}
+		})
+	}
+}
+
+func TestNamespaceIsRestricted(t *testing.T) {
+	ns := Namespace(ws("acme", nil))
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		if ns.Labels["pod-security.kubernetes.io/"+mode] != "restricted" {
+			t.Errorf("%s is not restricted", mode)
+		}
+	}
+	if ns.Labels[tenancyv1.LabelManagedBy] != "switchboard" || ns.Labels[tenancyv1.LabelWorkspace] != "acme" || ns.Name != "ws-acme" {
+		t.Errorf("labels = %v, name = %s", ns.Labels, ns.Name)
+	}
+}
+
+func TestNetworkPolicies(t *testing.T) {
+	w := ws("acme", nil)
+	deny := DefaultDenyNetworkPolicy(w)
+	if len(deny.Spec.Ingress) != 0 || len(deny.Spec.Egress) != 0 || len(deny.Spec.PolicyTypes) != 2 || len(deny.Spec.PodSelector.MatchLabels) != 0 {
+		t.Errorf("default deny must select every pod and allow nothing: %+v", deny.Spec)
+	}
+	allow := RuntimeNetworkPolicy(w, settings)
+	from := allow.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]
+	if from != "ingress-nginx" {
+		t.Errorf("ingress allowed from %q", from)
+	}
+	ports := map[int32]bool{}
+	var publicExcept []string
+	for _, rule := range allow.Spec.Egress {
+		for _, p := range rule.Ports {
+			ports[p.Port.IntVal] = true
+		}
+		for _, peer := range rule.To {
+			if peer.IPBlock != nil {
+				publicExcept = peer.IPBlock.Except
+			}
+		}
+	}
+	for _, p := range []int32{53, 443, 993, 5432, 8200} {
+		if !ports[p] {
+			t.Errorf("egress to port %d not allowed", p)
+		}
+	}
+	if len(publicExcept) == 0 {
+		t.Error("provider egress must exclude private ranges, so one tenant cannot reach another")
+	}
+	if allow.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
+		t.Error("policy types")
+	}
+}
+
+func TestIngress(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     Settings
+		tls   bool
+		class bool
+	}{
+		{"https with class", settings, true, true},
+		{"http without class", Settings{BaseDomain: "switchboard.localhost", URLScheme: "http"}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ing := RuntimeIngress(ws("acme", nil), tt.s)
+			if (len(ing.Spec.TLS) > 0) != tt.tls || (ing.Spec.IngressClassName != nil) != tt.class {
+				t.Errorf("tls = %v, class = %v", ing.Spec.TLS, ing.Spec.IngressClassName)
+			}
+			if ing.Spec.Rules[0].Host != "acme."+tt.s.BaseDomain {
+				t.Errorf("host = %s", ing.Spec.Rules[0].Host)
+			}
+		})
+	}
+}
+
+func TestInitialOwner(t *testing.T) {
+	s := InitialOwner(ws("acme", nil), "pw")
+	if s.Name != "initial-owner" || s.Namespace != "ws-acme" || s.StringData["email"] != "o@x.example" || s.StringData["password"] != "pw" {
+		t.Errorf("secret = %+v", s)
+	}
+}
