@@ -12,13 +12,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -116,16 +113,8 @@ var _ = BeforeSuite(func() {
 	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: receiptsNamespace}})).To(Succeed())
 
 	By("giving Vault a TokenReview identity, as a platform team would")
-	Expect(k8s.Create(bg, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: receiptsNamespace, Name: "vault-reviewer"}})).To(Succeed())
-	Expect(k8s.Create(bg, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "vault-reviewer"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:auth-delegator"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: receiptsNamespace, Name: "vault-reviewer"}},
-	})).To(Succeed())
-	reviewer, err := clientset.CoreV1().ServiceAccounts(receiptsNamespace).CreateToken(bg, "vault-reviewer",
-		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 3600))}}, metav1.CreateOptions{})
+	reviewerJWT, err = harness.VaultReviewerToken(bg, clientset, receiptsNamespace)
 	Expect(err).NotTo(HaveOccurred())
-	reviewerJWT = reviewer.Status.Token
 
 	By("configuring the operator")
 	opCfg = operatorConfig(GinkgoT().TempDir())

@@ -75,3 +75,41 @@ func (p *process) stop(sig os.Signal, timeout time.Duration) {
 		<-p.exited
 	}
 }
+
+// Process is a tool from bin/ running as a child of this process.
+type Process struct {
+	Name string
+	p    *process
+}
+
+// StartBinary starts bin/<name> with args; its output goes to logFile (or is
+// kept in memory when logFile is empty).
+func StartBinary(name, logFile string, args ...string) (*Process, error) {
+	bin, err := Bin(name)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	p, err := startProcess(cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Process{Name: name, p: p}, nil
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after 10 s.
+func (p *Process) Stop() {
+	if p != nil {
+		p.p.stop(syscall.SIGTERM, 10*time.Second)
+	}
+}
+
+// Exited is closed when the process ends.
+func (p *Process) Exited() <-chan struct{} { return p.p.exited }

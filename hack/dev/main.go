@@ -1,0 +1,327 @@
+// Command dev runs all of Switchboard on one machine, in the foreground:
+// etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built
+// from Go modules into bin/), PostgreSQL and Vault (dev mode), the CRDs, the
+// operator, and the samples from config/samples. Ctrl-C stops everything.
+//
+// There is no kubelet here, so runtime pods stay Pending: nothing runs them
+// yet. A process-backed stand-in for the kubelet comes with the runtime.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers"
+	"github.com/switchboard-dev/switchboard/controllers/config"
+	"github.com/switchboard-dev/switchboard/test/harness"
+)
+
+func main() {
+	exitWhenReady := flag.Bool("exit-when-ready", false, "stop everything once the sample workspace is provisioned (a smoke test)")
+	flag.Parse()
+	if err := run(*exitWhenReady); err != nil {
+		fmt.Fprintln(os.Stderr, "dev: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func run(exitWhenReady bool) error {
+	root, err := harness.Root()
+	if err != nil {
+		return err
+	}
+	state := filepath.Join(root, ".dev")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var cleanups []func()
+	defer func() {
+		say("stopping everything")
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		say("stopped")
+	}()
+
+	say("starting PostgreSQL")
+	pg, err := harness.StartPostgres()
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, pg.Close)
+	say("starting Vault (dev mode, in memory)")
+	vault, err := harness.StartVault()
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, vault.Close)
+
+	say("starting etcd and kube-apiserver, and installing the CRDs")
+	assets, err := harness.BinDir()
+	if err != nil {
+		return err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	restCfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	cleanups = append(cleanups, func() { _ = env.Stop() })
+	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(state, "kubeconfig")
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return err
+	}
+
+	say("starting kube-controller-manager and kube-scheduler")
+	kcm, err := harness.StartBinary("kube-controller-manager", filepath.Join(state, "kube-controller-manager.log"),
+		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
+		"--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,resourcequota-controller")
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, kcm.Stop)
+	sched, err := harness.StartBinary("kube-scheduler", filepath.Join(state, "kube-scheduler.log"),
+		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0")
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, sched.Stop)
+
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return err
+	}
+	jwt, err := harness.VaultReviewerToken(ctx, cs, "switchboard-system")
+	if err != nil {
+		return err
+	}
+	files := map[string]string{
+		"database-servers.yaml": "local: " + pg.AdminDSN() + "\n",
+		"kube-ca.crt":           string(restCfg.CAData),
+		"vault-reviewer.jwt":    jwt,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(state, name), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+
+	say("starting the operator")
+	cfg, err := config.Load([]string{
+		"--vault-address=" + vault.Addr(),
+		"--vault-kubernetes-host=" + restCfg.Host,
+		"--vault-kubernetes-ca-file=" + filepath.Join(state, "kube-ca.crt"),
+		"--vault-kubernetes-reviewer-jwt-file=" + filepath.Join(state, "vault-reviewer.jwt"),
+		"--database-servers=" + filepath.Join(state, "database-servers.yaml"),
+		"--runtime-image=switchboard/runtime:dev",
+		"--base-domain=switchboard.localhost",
+		"--url-scheme=http",
+		"--receipts-namespace=switchboard-system",
+		"--metrics-bind-address=127.0.0.1:0",
+		"--health-probe-bind-address=0",
+		"--dependency-retry-after=5s",
+	}, func(k string) string {
+		if k == "VAULT_TOKEN" {
+			return harness.RootToken
+		}
+		return ""
+	})
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(mustCreate(filepath.Join(state, "operator.log")))))
+	mgr, err := controllers.NewManager(restCfg, cfg, controllers.ManagerOptions{})
+	if err != nil {
+		return err
+	}
+	mgrCtx, mgrCancel := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	cleanups = append(cleanups, func() { mgrCancel(); <-mgrDone })
+
+	k8s, err := client.New(restCfg, client.Options{Scheme: controllers.Scheme()})
+	if err != nil {
+		return err
+	}
+	say("applying config/samples")
+	if err := applySamples(ctx, k8s, filepath.Join(root, "config", "samples")); err != nil {
+		return err
+	}
+
+	say("waiting for the sample Workspace acme to be provisioned")
+	if err := waitProvisioned(ctx, k8s, "acme"); err != nil {
+		return err
+	}
+	kubectl, _ := harness.Bin("kubectl")
+	fmt.Println()
+	fmt.Printf("    $ kubectl get ws -o wide\n")
+	out, _ := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "ws", "-o", "wide").CombinedOutput()
+	fmt.Print(indent(out))
+	out, _ = exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "intg", "-A").CombinedOutput()
+	fmt.Printf("    $ kubectl get intg -A\n%s", indent(out))
+	fmt.Printf(`
+Switchboard is running locally.
+
+  Kubernetes API   %s
+  kubeconfig       export KUBECONFIG=%s
+  kubectl 1.37     %s   (the system kubectl may be too old for this API server)
+  PostgreSQL       %s   (superuser postgres, no password)
+  Vault            %s   (dev mode, in memory; root token %q)
+  Logs             %s/{operator,kube-controller-manager,kube-scheduler}.log
+
+Try:
+  bin/kubectl get ws -w
+  bin/kubectl describe ws acme
+  bin/kubectl -n ws-acme get secret initial-owner -o jsonpath='{.data.password}' | base64 -d
+  bin/kubectl delete ws acme        # then: no database, role, Vault data or namespace is left
+
+Runtime pods stay Pending: there is no kubelet here, and the tenant runtime
+and its process-backed dev node come in a later change. So the sample
+Workspace reports RuntimeReady=False (RolloutInProgress), and Ready=False.
+
+Press Ctrl-C to stop everything.
+`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), vault.Addr(), harness.RootToken, state)
+
+	if exitWhenReady {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Println()
+		return nil
+	case err := <-mgrDone:
+		return fmt.Errorf("the operator stopped: %v", err)
+	case <-kcm.Exited():
+		return errors.New("kube-controller-manager exited; see .dev/kube-controller-manager.log")
+	}
+}
+
+// applySamples creates every object in the sample files, waiting for the
+// namespace of a namespaced object to appear (the operator creates ws-*).
+func applySamples(ctx context.Context, k8s client.Client, dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "tenancy_*.yaml"))
+	if err != nil {
+		return err
+	}
+	// Policies first, then workspaces, then what lives in their namespaces.
+	order := []string{"retentionpolicy", "workspace", "integration"}
+	for _, kind := range order {
+		for _, f := range files {
+			if filepath.Base(f) != "tenancy_v1alpha1_"+kind+".yaml" {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+			for {
+				u := &unstructured.Unstructured{}
+				if err := dec.Decode(&u.Object); err == io.EOF {
+					break
+				} else if err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
+				if len(u.Object) == 0 {
+					continue
+				}
+				if err := createWhenNamespaceExists(ctx, k8s, u); err != nil {
+					return fmt.Errorf("%s: %s %s: %w", filepath.Base(f), u.GetKind(), u.GetName(), err)
+				}
+				fmt.Printf("    created %s %s\n", u.GetKind(), client.ObjectKeyFromObject(u))
+			}
+		}
+	}
+	return nil
+}
+
+func createWhenNamespaceExists(ctx context.Context, k8s client.Client, u *unstructured.Unstructured) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := k8s.Create(ctx, u)
+		if err == nil || client.IgnoreAlreadyExists(err) == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func waitProvisioned(ctx context.Context, k8s client.Client, name string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		ws := &tenancyv1.Workspace{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ws); err == nil {
+			ok := true
+			for _, t := range []string{tenancyv1.ConditionNamespaceReady, tenancyv1.ConditionDatabaseReady, tenancyv1.ConditionVaultReady} {
+				ok = ok && meta.IsStatusConditionTrue(ws.Status.Conditions, t)
+			}
+			if ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("workspace %s was not provisioned within 2 minutes; see .dev/operator.log", name)
+}
+
+func indent(b []byte) string {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(line) > 0 {
+			out.WriteString("    ")
+			out.Write(line)
+		}
+	}
+	return out.String()
+}
+
+func mustCreate(path string) io.Writer {
+	f, err := os.Create(path)
+	if err != nil {
+		return os.Stderr
+	}
+	return f
+}

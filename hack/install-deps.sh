@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tests and `make dev` run for real, when missing.
+# Idempotent; prints what it does.
+set -euo pipefail
+
+need=()
+have_pg() { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }
+have_pg || need+=(postgresql)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install-deps: Debian packages present (postgresql)"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing ${need[*]}; run as root, or: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]} with apt-get..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian starts a system cluster on 5432; the tests run their own private ones.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+fi
+echo "install-deps: installed ${need[*]}"
