@@ -3,8 +3,6 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,13 +10,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -30,7 +25,6 @@ import (
 const receiptsNamespace = "switchboard-system"
 
 var (
-	testEnv   *envtest.Environment
 	restCfg   *rest.Config
 	k8s       client.Client
 	clientset *kubernetes.Clientset
@@ -38,8 +32,6 @@ var (
 	vaultSrv  *harness.Vault
 	opCfg     *config.Config
 	writes    = &writeCounter{counts: map[string]int{}}
-
-	reviewerJWT string
 
 	mgrCancel context.CancelFunc
 	mgrDone   chan struct{}
@@ -81,70 +73,29 @@ var _ = BeforeSuite(func() {
 	SetDefaultEventuallyTimeout(30 * time.Second)
 	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 
-	var err error
-	By("starting PostgreSQL")
-	pg, err = harness.StartPostgres()
+	stack, err := harness.StartStack(bg, GinkgoT().TempDir(), "eu-1", func(msg string) { By(msg) })
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(pg.Close)
-
-	By("starting Vault")
-	vaultSrv, err = harness.StartVault()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(vaultSrv.Close)
-
-	By("starting kube-apiserver and etcd")
-	assets, err := harness.BinDir()
-	Expect(err).NotTo(HaveOccurred())
-	root, err := harness.Root()
-	Expect(err).NotTo(HaveOccurred())
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	restCfg, err = testEnv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(testEnv.Stop)
-
+	DeferCleanup(stack.Close)
+	pg, vaultSrv, restCfg, clientset = stack.PG, stack.Vault, stack.RestConfig, stack.Clientset
 	k8s, err = client.New(restCfg, client.Options{Scheme: controllers.Scheme()})
-	Expect(err).NotTo(HaveOccurred())
-	clientset, err = kubernetes.NewForConfig(restCfg)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: receiptsNamespace}})).To(Succeed())
-
-	By("giving Vault a TokenReview identity, as a platform team would")
-	reviewerJWT, err = harness.VaultReviewerToken(bg, clientset, receiptsNamespace)
 	Expect(err).NotTo(HaveOccurred())
 
 	By("configuring the operator")
-	opCfg = operatorConfig(GinkgoT().TempDir())
+	opCfg = operatorConfig(stack)
 	startManager()
 	DeferCleanup(stopManager)
 })
 
 // operatorConfig goes through config.Load, as main does.
-func operatorConfig(dir string) *config.Config {
-	servers := filepath.Join(dir, "servers.yaml")
-	Expect(os.WriteFile(servers, []byte("eu-1: "+pg.AdminDSN()+"\n"), 0o600)).To(Succeed())
-	jwt := filepath.Join(dir, "reviewer.jwt")
-	Expect(os.WriteFile(jwt, []byte(reviewerJWT), 0o600)).To(Succeed())
-	ca := filepath.Join(dir, "ca.crt")
-	Expect(os.WriteFile(ca, restCfg.CAData, 0o600)).To(Succeed())
-	env := map[string]string{"VAULT_TOKEN": harness.RootToken}
-	cfg, err := config.Load([]string{
-		"--vault-address=" + vaultSrv.Addr(),
-		"--vault-kubernetes-host=" + restCfg.Host,
-		"--vault-kubernetes-ca-file=" + ca,
-		"--vault-kubernetes-reviewer-jwt-file=" + jwt,
-		"--database-servers=" + servers,
+func operatorConfig(stack *harness.Stack) *config.Config {
+	cfg, err := config.Load(stack.OperatorArgs(
 		"--runtime-image=switchboard/runtime:test",
 		"--base-domain=inbox.test.example",
 		"--ingress-class=nginx",
-		"--receipts-namespace=" + receiptsNamespace,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--dependency-retry-after=1s",
-	}, func(k string) string { return env[k] })
+	), func(string) string { return "" })
 	Expect(err).NotTo(HaveOccurred())
 	return cfg
 }

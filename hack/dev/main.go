@@ -24,10 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
@@ -67,46 +65,12 @@ func run(exitWhenReady bool) error {
 		say("stopped")
 	}()
 
-	say("starting PostgreSQL")
-	pg, err := harness.StartPostgres()
+	stack, err := harness.StartStack(ctx, state, "local", func(msg string) { say("%s", msg) })
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, pg.Close)
-	say("starting Vault (dev mode, in memory)")
-	vault, err := harness.StartVault()
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, vault.Close)
-
-	say("starting etcd and kube-apiserver, and installing the CRDs")
-	assets, err := harness.BinDir()
-	if err != nil {
-		return err
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	restCfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the control plane: %w", err)
-	}
-	cleanups = append(cleanups, func() { _ = env.Stop() })
-	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(state, "kubeconfig")
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
-		return err
-	}
+	cleanups = append(cleanups, stack.Close)
+	restCfg, kubeconfig, pg, vault := stack.RestConfig, stack.Kubeconfig, stack.PG, stack.Vault
 
 	say("starting kube-controller-manager and kube-scheduler")
 	kcm, err := harness.StartBinary("kube-controller-manager", filepath.Join(state, "kube-controller-manager.log"),
@@ -123,45 +87,15 @@ func run(exitWhenReady bool) error {
 	}
 	cleanups = append(cleanups, sched.Stop)
 
-	cs, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return err
-	}
-	jwt, err := harness.VaultReviewerToken(ctx, cs, "switchboard-system")
-	if err != nil {
-		return err
-	}
-	files := map[string]string{
-		"database-servers.yaml": "local: " + pg.AdminDSN() + "\n",
-		"kube-ca.crt":           string(restCfg.CAData),
-		"vault-reviewer.jwt":    jwt,
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(state, name), []byte(body), 0o600); err != nil {
-			return err
-		}
-	}
-
 	say("starting the operator")
-	cfg, err := config.Load([]string{
-		"--vault-address=" + vault.Addr(),
-		"--vault-kubernetes-host=" + restCfg.Host,
-		"--vault-kubernetes-ca-file=" + filepath.Join(state, "kube-ca.crt"),
-		"--vault-kubernetes-reviewer-jwt-file=" + filepath.Join(state, "vault-reviewer.jwt"),
-		"--database-servers=" + filepath.Join(state, "database-servers.yaml"),
+	cfg, err := config.Load(stack.OperatorArgs(
 		"--runtime-image=switchboard/runtime:dev",
 		"--base-domain=switchboard.localhost",
 		"--url-scheme=http",
-		"--receipts-namespace=switchboard-system",
 		"--metrics-bind-address=127.0.0.1:0",
 		"--health-probe-bind-address=0",
 		"--dependency-retry-after=5s",
-	}, func(k string) string {
-		if k == "VAULT_TOKEN" {
-			return harness.RootToken
-		}
-		return ""
-	})
+	), func(string) string { return "" })
 	if err != nil {
 		return err
 	}
