@@ -120,7 +120,10 @@ func (pg *Postgres) AdminDSN() string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.Port)
 }
 
-// DSN is a DSN for user and database with a password.
+// DSN is a DSN for user and database, with a password unless it is empty.
 func (pg *Postgres) DSN(user, password, db string) string {
+	if password == "" {
+		return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, pg.Port, db)
+	}
 	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", user, password, pg.Port, db)
 }

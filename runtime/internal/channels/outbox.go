@@ -1,0 +1,82 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// Worker delivers queued replies through their channels, retrying with
+// backoff, and records each outcome as a delivery event.
+type Worker struct {
+	Inbox       *inbox.Service
+	Log         *slog.Logger
+	Interval    time.Duration
+	MaxAttempts int
+}
+
+// Run delivers until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	if w.Interval == 0 {
+		w.Interval = 500 * time.Millisecond
+	}
+	if w.MaxAttempts == 0 {
+		w.MaxAttempts = 8
+	}
+	t := time.NewTicker(w.Interval)
+	defer t.Stop()
+	for {
+		w.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce delivers what is due now.
+func (w *Worker) RunOnce(ctx context.Context) {
+	st := w.Inbox.Store
+	items, err := st.ClaimDue(ctx, 20, time.Minute)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.Log.Warn("claiming deliveries failed", "error", err.Error())
+		}
+		return
+	}
+	for _, it := range items {
+		var out inbox.Outbound
+		if err := json.Unmarshal(it.Payload, &out); err != nil {
+			_ = st.Retry(ctx, it.ID, 0, "malformed payload", true)
+			continue
+		}
+		ch, ok := w.Inbox.Channel(out.Channel)
+		var derr error
+		if !ok {
+			derr = inbox.ErrNoChannel
+		} else {
+			_, derr = ch.Deliver(ctx, out)
+		}
+		if derr == nil {
+			_ = st.Delivered(ctx, it.ID)
+			_ = st.RecordDelivery(ctx, out.MessageID, "sent", "")
+		} else {
+			giveUp := it.Attempts >= w.MaxAttempts
+			backoff := time.Duration(1<<min(it.Attempts, 10)) * time.Second
+			_ = st.Retry(ctx, it.ID, backoff, derr.Error(), giveUp)
+			if giveUp {
+				_ = st.RecordDelivery(ctx, out.MessageID, "failed", derr.Error())
+			}
+			w.Log.Info("delivery failed", "message", out.MessageID, "attempt", it.Attempts, "giveUp", giveUp, "error", derr.Error())
+		}
+		w.Inbox.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: out.ConversationID, MessageID: out.MessageID})
+	}
+}
+
+var _ = store.ErrNotFound

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// AuditEntry says who did what to which object, and when. Ids only.
+type AuditEntry struct {
+	ID         int64
+	At         time.Time
+	ActorID    *int64
+	ActorKind  string
+	Action     string
+	ObjectType string
+	ObjectID   string
+}
+
+// Audit records an entry. objectID is an id, never a name, email, phone
+// number or message body.
+func (s *Store) Audit(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectID int64) error {
+	if q == nil {
+		q = s.Pool
+	}
+	_, err := q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id) VALUES ($1, $2, $3, $4, $5)`,
+		actorID, actorKind, action, objectType, strconv.FormatInt(objectID, 10))
+	return err
+}
+
+// AuditFilter narrows the audit log.
+type AuditFilter struct {
+	ActorID    int64
+	Action     string
+	ObjectType string
+	ObjectID   string
+	Before     int64 // entries with a smaller id (paging)
+	Limit      int
+}
+
+// AuditLog lists entries, newest first.
+func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]*AuditEntry, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT id, at, actor_id, actor_kind, action, object_type, object_id FROM audit_log
+		WHERE ($1 = 0 OR actor_id = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR object_type = $3)
+		AND ($4 = '' OR object_id = $4) AND ($5 = 0 OR id < $5)
+		ORDER BY id DESC LIMIT $6`, f.ActorID, f.Action, f.ObjectType, f.ObjectID, f.Before, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*AuditEntry
+	for rows.Next() {
+		e := &AuditEntry{}
+		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.ActorKind, &e.Action, &e.ObjectType, &e.ObjectID); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

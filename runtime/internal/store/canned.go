@@ -1,0 +1,43 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CannedReply is a saved answer agents insert with /shortcut.
+type CannedReply struct {
+	ID       int64  `json:"id"`
+	Shortcut string `json:"shortcut"`
+	Title    string `json:"title"`
+	Body     string `json:"body"`
+}
+
+// CreateCannedReply adds a canned reply; a taken shortcut gives ErrConflict.
+func (s *Store) CreateCannedReply(ctx context.Context, by int64, c *CannedReply) (*CannedReply, error) {
+	err := s.Pool.QueryRow(ctx, `INSERT INTO canned_replies (shortcut, title, body, created_by) VALUES ($1, $2, $3, $4) RETURNING id`,
+		c.Shortcut, c.Title, c.Body, by).Scan(&c.ID)
+	if isUnique(err) {
+		return nil, ErrConflict
+	}
+	return c, err
+}
+
+// CannedReplies lists canned replies whose shortcut starts with prefix.
+func (s *Store) CannedReplies(ctx context.Context, prefix string) ([]*CannedReply, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, shortcut, title, body FROM canned_replies WHERE shortcut LIKE $1 || '%' ORDER BY shortcut`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[CannedReply])
+}
+
+// DeleteCannedReply removes a canned reply.
+func (s *Store) DeleteCannedReply(ctx context.Context, id int64) error {
+	tag, err := s.Pool.Exec(ctx, `DELETE FROM canned_replies WHERE id = $1`, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}

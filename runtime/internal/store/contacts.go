@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Contact is a person the workspace talks to.
+type Contact struct {
+	ID                   int64             `json:"id"`
+	Name                 string            `json:"name"`
+	Emails               []string          `json:"emails"`
+	Phones               []string          `json:"phones"`
+	CompanyID            *int64            `json:"companyId,omitempty"`
+	Custom               map[string]string `json:"custom"`
+	Tags                 []string          `json:"tags"`
+	MarketingOptOut      bool              `json:"marketingOptOut"`
+	ProcessingRestricted bool              `json:"processingRestricted"`
+	CreatedAt            time.Time         `json:"createdAt"`
+	UpdatedAt            time.Time         `json:"updatedAt"`
+}
+
+const contactCols = `id, name, emails, phones, company_id, custom, tags, marketing_opt_out, processing_restricted, created_at, updated_at`
+
+func scanContact(row pgx.Row) (*Contact, error) {
+	c := &Contact{}
+	var custom []byte
+	err := row.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.CompanyID, &custom, &c.Tags, &c.MarketingOptOut, &c.ProcessingRestricted, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	c.Custom = map[string]string{}
+	_ = json.Unmarshal(custom, &c.Custom)
+	return c, nil
+}
+
+// ContactByID returns a contact.
+func (s *Store) ContactByID(ctx context.Context, q Querier, id int64) (*Contact, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	return scanContact(q.QueryRow(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = $1`, id))
+}
+
+// ContactForIdentity returns the contact a channel identifier belongs to,
+// creating it (with name) if there is none.
+func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, identifier, name string) (*Contact, bool, error) {
+	c, err := scanContact(q.QueryRow(ctx, `SELECT `+prefixed("c.", contactCols)+` FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
+		WHERE i.channel = $1 AND i.identifier = $2`, channel, identifier))
+	if err == nil {
+		return c, false, nil
+	}
+	if err != ErrNotFound {
+		return nil, false, err
+	}
+	var emails, phones []string
+	if looksLikeEmail(identifier) {
+		emails = []string{identifier}
+	} else if looksLikePhone(identifier) {
+		phones = []string{identifier}
+	}
+	if name == "" {
+		name = identifier
+	}
+	c, err = scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones) VALUES ($1, coalesce($2, '{}'::text[]), coalesce($3, '{}'::text[]))
+		RETURNING `+contactCols, name, emails, phones))
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO contact_identities (channel, identifier, contact_id) VALUES ($1, $2, $3)`, channel, identifier, c.ID); err != nil {
+		if isUnique(err) { // a concurrent ingest created it first
+			return nil, false, ErrConflict
+		}
+		return nil, false, err
+	}
+	return c, true, nil
+}
+
+func prefixed(p, cols string) string {
+	out := ""
+	start := 0
+	for i := 0; i <= len(cols); i++ {
+		if i == len(cols) || cols[i] == ',' {
+			part := cols[start:i]
+			for len(part) > 0 && part[0] == ' ' {
+				part = part[1:]
+			}
+			if out != "" {
+				out += ", "
+			}
+			out += p + part
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func looksLikeEmail(s string) bool {
+	at := -1
+	for i, r := range s {
+		if r == '@' {
+			at = i
+		}
+		if r == ' ' {
+			return false
+		}
+	}
+	return at > 0 && at < len(s)-1
+}
+
+func looksLikePhone(s string) bool {
+	if len(s) < 5 || len(s) > 20 {
+		return false
+	}
+	for i, r := range s {
+		if !(r >= '0' && r <= '9' || (i == 0 && r == '+')) {
+			return false
+		}
+	}
+	return true
+}

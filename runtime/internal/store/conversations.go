@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Conversation is a thread with one contact on one channel.
+type Conversation struct {
+	ID            int64      `json:"id"`
+	Channel       string     `json:"channel"`
+	ContactID     int64      `json:"contactId"`
+	ContactName   string     `json:"contactName"`
+	Subject       string     `json:"subject"`
+	Status        string     `json:"status"`
+	SnoozedUntil  *time.Time `json:"snoozedUntil,omitempty"`
+	AssigneeID    *int64     `json:"assigneeId,omitempty"`
+	TeamID        *int64     `json:"teamId,omitempty"`
+	Priority      string     `json:"priority"`
+	Tags          []string   `json:"tags"`
+	LastMessageAt time.Time  `json:"lastMessageAt"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	Preview       string     `json:"preview"`
+}
+
+const convCols = `c.id, c.channel, c.contact_id, ct.name, c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
+	c.priority, c.tags, c.last_message_at, c.created_at,
+	coalesce((SELECT left(m.body, 140) FROM messages m WHERE m.conversation_id = c.id AND m.direction <> 'note' ORDER BY m.id DESC LIMIT 1), '')`
+
+func scanConv(row pgx.Row) (*Conversation, error) {
+	c := &Conversation{}
+	err := row.Scan(&c.ID, &c.Channel, &c.ContactID, &c.ContactName, &c.Subject, &c.Status, &c.SnoozedUntil, &c.AssigneeID,
+		&c.TeamID, &c.Priority, &c.Tags, &c.LastMessageAt, &c.CreatedAt, &c.Preview)
+	return c, notFound(err)
+}
+
+// ConversationByID returns a conversation.
+func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (*Conversation, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	return scanConv(q.QueryRow(ctx, `SELECT `+convCols+` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1`, id))
+}
+
+// View selects conversations for a working list.
+type View struct {
+	Status     string // open, pending, resolved, snoozed; empty: all
+	AssigneeID int64  // with Mine
+	Unassigned bool
+	TeamID     int64
+	Tag        string
+	Channel    string
+	ContactID  int64
+	Search     string // full-text over message bodies
+	// Paging: conversations older than (BeforeAt, BeforeID).
+	BeforeAt time.Time
+	BeforeID int64
+	Limit    int
+}
+
+// Conversations lists a view, most recent activity first.
+func (s *Store) Conversations(ctx context.Context, v View) ([]*Conversation, error) {
+	if v.Limit <= 0 || v.Limit > 200 {
+		v.Limit = 50
+	}
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if v.Status != "" {
+		add("c.status = $%d", v.Status)
+	}
+	if v.AssigneeID != 0 {
+		add("c.assignee_id = $%d", v.AssigneeID)
+	}
+	if v.Unassigned {
+		where = append(where, "c.assignee_id IS NULL")
+	}
+	if v.TeamID != 0 {
+		add("c.team_id = $%d", v.TeamID)
+	}
+	if v.Tag != "" {
+		add("c.tags @> ARRAY[$%d]::text[]", v.Tag)
+	}
+	if v.Channel != "" {
+		add("c.channel = $%d", v.Channel)
+	}
+	if v.ContactID != 0 {
+		add("c.contact_id = $%d", v.ContactID)
+	}
+	if v.Search != "" {
+		add("EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $%d))", v.Search)
+	}
+	if !v.BeforeAt.IsZero() {
+		args = append(args, v.BeforeAt, v.BeforeID)
+		where = append(where, fmt.Sprintf("(c.last_message_at, c.id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	q := `SELECT ` + convCols + ` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, v.Limit)
+	q += fmt.Sprintf(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT $%d", len(args))
+	rows, err := s.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Conversation
+	for rows.Next() {
+		c, err := scanConv(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ConversationChange is one change to a conversation's routing or state.
+type ConversationChange struct {
+	Status       *string
+	SnoozedUntil *time.Time
+	AssigneeID   **int64
+	TeamID       **int64
+	Priority     *string
+	AddTags      []string
+	RemoveTags   []string
+}
+
+// UpdateConversation applies a change and records each part in the timeline,
+// in one transaction. It returns the conversation as it now is.
+func (s *Store) UpdateConversation(ctx context.Context, id int64, actor *int64, ch ConversationChange) (*Conversation, error) {
+	var out *Conversation
+	err := s.Transact(ctx, func(tx pgx.Tx) error {
+		cur, err := s.ConversationByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		event := func(kind string, data map[string]any) error {
+			b, _ := json.Marshal(data)
+			_, err := tx.Exec(ctx, `INSERT INTO conversation_events (conversation_id, actor_id, kind, data) VALUES ($1, $2, $3, $4)`, id, actor, kind, b)
+			return err
+		}
+		if ch.Status != nil && *ch.Status != cur.Status {
+			var until *time.Time
+			if *ch.Status == "snoozed" {
+				if ch.SnoozedUntil == nil {
+					return fmt.Errorf("%w: snoozedUntil is required to snooze", ErrInvalid)
+				}
+				until = ch.SnoozedUntil
+			}
+			if _, err := tx.Exec(ctx, `UPDATE conversations SET status = $2, snoozed_until = $3, updated_at = now() WHERE id = $1`, id, *ch.Status, until); err != nil {
+				return err
+			}
+			data := map[string]any{"from": cur.Status, "to": *ch.Status}
+			if until != nil {
+				data["until"] = until.UTC().Format(time.RFC3339)
+			}
+			if err := event("status", data); err != nil {
+				return err
+			}
+		}
+		if ch.AssigneeID != nil && !sameID(*ch.AssigneeID, cur.AssigneeID) {
+			if _, err := tx.Exec(ctx, `UPDATE conversations SET assignee_id = $2, updated_at = now() WHERE id = $1`, id, *ch.AssigneeID); err != nil {
+				if isForeignKey(err) {
+					return fmt.Errorf("%w: no such user", ErrInvalid)
+				}
+				return err
+			}
+			if err := event("assigned", map[string]any{"from": cur.AssigneeID, "to": *ch.AssigneeID}); err != nil {
+				return err
+			}
+		}
+		if ch.TeamID != nil && !sameID(*ch.TeamID, cur.TeamID) {
+			if _, err := tx.Exec(ctx, `UPDATE conversations SET team_id = $2, updated_at = now() WHERE id = $1`, id, *ch.TeamID); err != nil {
+				if isForeignKey(err) {
+					return fmt.Errorf("%w: no such team", ErrInvalid)
+				}
+				return err
+			}
+			if err := event("team", map[string]any{"from": cur.TeamID, "to": *ch.TeamID}); err != nil {
+				return err
+			}
+		}
+		if ch.Priority != nil && *ch.Priority != cur.Priority {
+			if _, err := tx.Exec(ctx, `UPDATE conversations SET priority = $2, updated_at = now() WHERE id = $1`, id, *ch.Priority); err != nil {
+				return err
+			}
+			if err := event("priority", map[string]any{"from": cur.Priority, "to": *ch.Priority}); err != nil {
+				return err
+			}
+		}
+		if len(ch.AddTags) > 0 || len(ch.RemoveTags) > 0 {
+			var tags []string
+			err := tx.QueryRow(ctx, `UPDATE conversations SET tags = ARRAY(
+					SELECT DISTINCT t FROM unnest(tags || coalesce($2::text[], '{}')) t WHERE NOT t = ANY(coalesce($3::text[], '{}')) ORDER BY t),
+				updated_at = now() WHERE id = $1 RETURNING tags`, id, ch.AddTags, ch.RemoveTags).Scan(&tags)
+			if err != nil {
+				return err
+			}
+			if err := event("tags", map[string]any{"added": ch.AddTags, "removed": ch.RemoveTags}); err != nil {
+				return err
+			}
+		}
+		out, err = s.ConversationByID(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+func sameID(a, b *int64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// TimelineEvent is a change shown in a conversation's timeline.
+type TimelineEvent struct {
+	ID      int64           `json:"id"`
+	ActorID *int64          `json:"actorId,omitempty"`
+	Kind    string          `json:"kind"`
+	Data    json.RawMessage `json:"data"`
+	At      time.Time       `json:"at"`
+}
+
+// Timeline lists a conversation's events, oldest first.
+func (s *Store) Timeline(ctx context.Context, conversationID int64) ([]*TimelineEvent, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, actor_id, kind, data, at FROM conversation_events WHERE conversation_id = $1 ORDER BY at, id`, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*TimelineEvent
+	for rows.Next() {
+		e := &TimelineEvent{}
+		if err := rows.Scan(&e.ID, &e.ActorID, &e.Kind, &e.Data, &e.At); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// WakeSnoozed reopens snoozed conversations whose time has come.
+func (s *Store) WakeSnoozed(ctx context.Context) ([]int64, error) {
+	rows, err := s.Pool.Query(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = now()
+		WHERE status = 'snoozed' AND snoozed_until <= now() RETURNING id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Invite is an open invitation to join the team.
+type Invite struct {
+	ID         int64
+	Email      string
+	Role       string
+	InvitedBy  *int64
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	AcceptedAt *time.Time
+}
+
+// CreateInvite stores an invite under the hash of its token.
+func (s *Store) CreateInvite(ctx context.Context, email, role string, tokenHash []byte, by int64, expires time.Time) (*Invite, error) {
+	inv := &Invite{}
+	err := s.Pool.QueryRow(ctx, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id, email, role, invited_by, created_at, expires_at`,
+		strings.ToLower(strings.TrimSpace(email)), role, tokenHash, by, expires).
+		Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt)
+	return inv, err
+}
+
+// InviteByHash returns an unexpired, unaccepted invite.
+func (s *Store) InviteByHash(ctx context.Context, tokenHash []byte) (*Invite, error) {
+	inv := &Invite{}
+	err := s.Pool.QueryRow(ctx, `SELECT id, email, role, invited_by, created_at, expires_at FROM invites
+		WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now()`, tokenHash).
+		Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt)
+	return inv, notFound(err)
+}
+
+// AcceptInvite creates the user and marks the invite used, atomically: an
+// invite link works once.
+func (s *Store) AcceptInvite(ctx context.Context, tokenHash []byte, name, passwordHash string) (*User, error) {
+	var u *User
+	err := s.Transact(ctx, func(tx pgx.Tx) error {
+		var email, role string
+		err := tx.QueryRow(ctx, `UPDATE invites SET accepted_at = now()
+			WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now() RETURNING email, role`, tokenHash).Scan(&email, &role)
+		if err != nil {
+			return notFound(err)
+		}
+		u, err = s.CreateUser(ctx, tx, &User{Email: email, Name: name, Role: role, PasswordHash: passwordHash})
+		return err
+	})
+	return u, err
+}
+
+// PendingInvites lists invites not yet accepted or expired.
+func (s *Store) PendingInvites(ctx context.Context) ([]*Invite, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, email, role, invited_by, created_at, expires_at FROM invites
+		WHERE accepted_at IS NULL AND expires_at > now() ORDER BY created_at DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Invite
+	for rows.Next() {
+		inv := &Invite{}
+		if err := rows.Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt); err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Message is one message of a conversation, or a private note.
+type Message struct {
+	ID             int64         `json:"id"`
+	ConversationID int64         `json:"conversationId"`
+	Channel        string        `json:"channel"`
+	Direction      string        `json:"direction"`
+	AuthorID       *int64        `json:"authorId,omitempty"`
+	Body           string        `json:"body"`
+	ExternalID     *string       `json:"externalId,omitempty"`
+	DeliveryStatus *string       `json:"deliveryStatus,omitempty"`
+	CreatedAt      time.Time     `json:"createdAt"`
+	Attachments    []*Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file of a message. Its bytes live in the database.
+type Attachment struct {
+	ID          int64  `json:"id"`
+	Filename    string `json:"filename"`
+	ContentType string `json:"contentType"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Data        []byte `json:"-"`
+}
+
+const msgCols = `id, conversation_id, channel, direction, author_id, body, external_id, delivery_status, created_at`
+
+func scanMsg(row pgx.Row) (*Message, error) {
+	m := &Message{}
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Channel, &m.Direction, &m.AuthorID, &m.Body, &m.ExternalID, &m.DeliveryStatus, &m.CreatedAt)
+	return m, notFound(err)
+}
+
+// MessageByExternalID finds a message by its sender's id.
+func (s *Store) MessageByExternalID(ctx context.Context, q Querier, channel, externalID string) (*Message, error) {
+	return scanMsg(q.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE channel = $1 AND external_id = $2`, channel, externalID))
+}
+
+// InsertMessage adds a message and bumps its conversation. A duplicate
+// (channel, external id) gives ErrConflict and changes nothing.
+func (s *Store) InsertMessage(ctx context.Context, q Querier, m *Message) (*Message, error) {
+	out, err := scanMsg(q.QueryRow(ctx, `INSERT INTO messages (conversation_id, channel, direction, author_id, body, external_id, delivery_status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, external_id) WHERE external_id IS NOT NULL DO NOTHING
+		RETURNING `+msgCols, m.ConversationID, m.Channel, m.Direction, m.AuthorID, m.Body, m.ExternalID, m.DeliveryStatus))
+	if err == ErrNotFound {
+		return nil, ErrConflict
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Direction != "note" {
+		// An incoming message reopens a resolved or snoozed conversation.
+		reopen := m.Direction == "incoming"
+		if _, err := q.Exec(ctx, `UPDATE conversations SET last_message_at = $2, updated_at = now(),
+			status = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
+			snoozed_until = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END
+			WHERE id = $1`, m.ConversationID, out.CreatedAt, reopen); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range m.Attachments {
+		if err := q.QueryRow(ctx, `INSERT INTO attachments (message_id, filename, content_type, size, sha256, data)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, out.ID, a.Filename, a.ContentType, a.Size, a.SHA256, a.Data).Scan(&a.ID); err != nil {
+			return nil, err
+		}
+		out.Attachments = append(out.Attachments, a)
+	}
+	if out.DeliveryStatus != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO delivery_events (message_id, status) VALUES ($1, $2)`, out.ID, *out.DeliveryStatus); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Messages lists a conversation's messages, oldest first, with attachment metadata.
+func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*Message, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE conversation_id = $1 ORDER BY id`, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	byID := map[int64]*Message{}
+	for rows.Next() {
+		m, err := scanMsg(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, m)
+		byID[m.ID] = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	arows, err := s.Pool.Query(ctx, `SELECT a.id, a.message_id, a.filename, a.content_type, a.size, a.sha256 FROM attachments a
+		JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = $1 ORDER BY a.id`, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	defer arows.Close()
+	for arows.Next() {
+		a := &Attachment{}
+		var mid int64
+		if err := arows.Scan(&a.ID, &mid, &a.Filename, &a.ContentType, &a.Size, &a.SHA256); err != nil {
+			return nil, err
+		}
+		if m := byID[mid]; m != nil {
+			m.Attachments = append(m.Attachments, a)
+		}
+	}
+	return out, arows.Err()
+}
+
+// AttachmentData returns an attachment with its bytes.
+func (s *Store) AttachmentData(ctx context.Context, id int64) (*Attachment, int64, error) {
+	a := &Attachment{}
+	var conv int64
+	err := s.Pool.QueryRow(ctx, `SELECT a.id, a.filename, a.content_type, a.size, a.sha256, coalesce(a.data, ''), m.conversation_id
+		FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1`, id).
+		Scan(&a.ID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Data, &conv)
+	return a, conv, notFound(err)
+}
+
+// DeliveryEvent is one step of an outgoing message's delivery.
+type DeliveryEvent struct {
+	Status string    `json:"status"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// RecordDelivery appends a delivery event and sets the message's status.
+func (s *Store) RecordDelivery(ctx context.Context, messageID int64, status, detail string) error {
+	return s.Transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing'`, messageID, status)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (message_id, status, detail) VALUES ($1, $2, $3)`, messageID, status, detail)
+		return err
+	})
+}
+
+// DeliveryEvents lists a message's delivery history.
+func (s *Store) DeliveryEvents(ctx context.Context, messageID int64) ([]DeliveryEvent, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT status, detail, at FROM delivery_events WHERE message_id = $1 ORDER BY at, id`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[DeliveryEvent])
+}

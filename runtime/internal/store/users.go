@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is a member of the workspace's team.
+type User struct {
+	ID                 int64
+	Email              string
+	Name               string
+	Role               string
+	PasswordHash       string
+	MustChangePassword bool
+	Disabled           bool
+	CreatedAt          time.Time
+}
+
+const userCols = `id, email, name, role, password_hash, must_change_password, disabled_at IS NOT NULL, created_at`
+
+func scanUser(row pgx.Row) (*User, error) {
+	u := &User{}
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled, &u.CreatedAt)
+	return u, notFound(err)
+}
+
+// CreateUser adds a user; a taken email gives ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, q Querier, u *User) (*User, error) {
+	row := q.QueryRow(ctx, `INSERT INTO users (email, name, role, password_hash, must_change_password)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+userCols,
+		strings.ToLower(strings.TrimSpace(u.Email)), u.Name, u.Role, u.PasswordHash, u.MustChangePassword)
+	out, err := scanUser(row)
+	if isUnique(err) {
+		return nil, ErrConflict
+	}
+	return out, err
+}
+
+// UserByEmail finds a user by email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, strings.ToLower(strings.TrimSpace(email))))
+}
+
+// UserByID finds a user.
+func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+}
+
+// Users lists the team, owners first.
+func (s *Store) Users(ctx context.Context) ([]*User, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT `+userCols+` FROM users
+		ORDER BY array_position(ARRAY['owner','admin','agent','viewer'], role), lower(name), id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// CountUsers counts users.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// SetPassword replaces a user's password hash and clears must_change_password.
+func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
+	tag, err := s.Pool.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false, updated_at = now() WHERE id = $1`, id, hash)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+// SetRole changes a user's role.
+func (s *Store) SetRole(ctx context.Context, id int64, role string) error {
+	tag, err := s.Pool.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, id, role)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
+}
+
+// SetDisabled disables or re-enables a user; disabling ends their sessions.
+func (s *Store) SetDisabled(ctx context.Context, id int64, disabled bool) error {
+	return s.Transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1`, id, disabled)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if disabled {
+			_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id)
+		}
+		return err
+	})
+}
