@@ -74,6 +74,10 @@ build: ## Build the operator binary into bin/switchboard.
 run: ## Run the operator against the current kubeconfig (configure with SWITCHBOARD_* env).
 	go run .
 
+.PHONY: vendor-js
+vendor-js: ## Vendor htmx and its SSE extension from npm into the runtime's embedded static files.
+	hack/vendor-js.sh
+
 .PHONY: docker-build
 docker-build: ## Build the operator image (needs a container engine).
 	@if ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \

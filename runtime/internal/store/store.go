@@ -24,6 +24,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid")
+	// ErrRestricted: the contact's processing is restricted, which makes it
+	// read-only until the restriction is lifted.
+	ErrRestricted = errors.New("the contact's processing is restricted")
 )
 
 // Store is the tenant's database.

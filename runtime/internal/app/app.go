@@ -1,0 +1,188 @@
+// Package app wires the runtime together: configuration, Vault, database,
+// services and the HTTP server, with a graceful shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
+	"github.com/switchboard-dev/switchboard/runtime/internal/config"
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/secrets"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/web"
+)
+
+// App is a started runtime.
+type App struct {
+	Cfg    *config.Config
+	Vault  *secrets.Vault
+	Store  *store.Store
+	Inbox  *inbox.Service
+	Live   *live.Hub
+	Web    *web.Server
+	Log    *slog.Logger
+	server *http.Server
+	ln     net.Listener
+}
+
+// Start brings the runtime up to the point of serving: Vault login, database
+// credentials, migrations, the first owner, the listener. Ready is then true.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Cfg: cfg, Log: log}
+	v, err := secrets.Login(ctx, secrets.Options{
+		Addr: cfg.VaultAddr, KVMount: cfg.VaultKVMount, Path: cfg.VaultPath,
+		AuthMount: cfg.VaultAuthMount, Role: cfg.VaultAuthRole, TokenPath: cfg.VaultTokenPath, Token: cfg.VaultToken, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Vault = v
+	db, _, err := v.Read(ctx, "database")
+	if err != nil {
+		return nil, fmt.Errorf("reading the database credentials: %w", err)
+	}
+	if db["dsn"] == "" {
+		return nil, errors.New("vault entry database has no dsn")
+	}
+	if a.Store, err = store.Open(ctx, db["dsn"], 10); err != nil {
+		return nil, err
+	}
+	if err := a.Store.Migrate(ctx); err != nil {
+		a.Store.Close()
+		return nil, err
+	}
+	if err := a.bootstrapOwner(ctx); err != nil {
+		a.Store.Close()
+		return nil, err
+	}
+	a.Live = live.New(a.Store.Pool, log)
+	a.Inbox = inbox.New(a.Store, a.Live, &channels.API{Store: a.Store})
+	a.Web, err = web.New(web.Options{
+		Workspace: cfg.Workspace, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
+		SessionTTL: cfg.SessionTTL, Store: a.Store, Inbox: a.Inbox, Live: a.Live, Log: log,
+		Registry: prometheus.NewRegistry(),
+		Ready: func(ctx context.Context) error {
+			if err := a.Store.Ping(ctx); err != nil {
+				return errors.New("database unreachable")
+			}
+			if err := a.Vault.Ping(ctx); err != nil {
+				return errors.New("vault unreachable")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		a.Store.Close()
+		return nil, err
+	}
+	if a.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+		a.Store.Close()
+		return nil, fmt.Errorf("listening on %s: %w", cfg.ListenAddr, err)
+	}
+	a.server = &http.Server{
+		Handler:           a.Web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	a.server.RegisterOnShutdown(a.Web.Shutdown)
+	return a, nil
+}
+
+// Addr is the address the runtime listens on.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Serve runs the server and background work until ctx ends, then drains
+// in-flight requests for up to the configured shutdown timeout.
+func (a *App) Serve(ctx context.Context) error {
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	go a.Vault.KeepAlive(bg)
+	go a.Live.Run(bg)
+	go (&channels.Worker{Inbox: a.Inbox, Log: a.Log}).Run(bg)
+	go a.housekeeping(bg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(a.ln) }()
+	a.Log.Info("serving", "addr", a.Addr(), "workspace", a.Cfg.Workspace)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), a.Cfg.ShutdownTimeout)
+	defer cancel()
+	err := a.server.Shutdown(sctx)
+	stopBg()
+	a.Store.Close()
+	if err != nil {
+		return fmt.Errorf("draining: %w", err)
+	}
+	return nil
+}
+
+// housekeeping wakes snoozed conversations and removes expired sessions.
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if ids, err := a.Store.WakeSnoozed(ctx); err == nil {
+			for _, id := range ids {
+				a.Live.Publish(ctx, live.Event{Type: "conversation.updated", ConversationID: id})
+			}
+		}
+		_, _ = a.Store.DeleteExpiredSessions(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// bootstrapOwner creates the first owner from Vault's bootstrap entry when
+// the workspace has no users yet. Its password hash came from the operator;
+// the user must change the password at first sign-in.
+func (a *App) bootstrapOwner(ctx context.Context) error {
+	n, err := a.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	b, _, err := a.Vault.Read(ctx, "bootstrap")
+	if errors.Is(err, secrets.ErrNotFound) {
+		a.Log.Warn("no users and no bootstrap entry in vault: nobody can sign in until the operator writes one")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if b["email"] == "" || b["passwordHash"] == "" {
+		return errors.New("vault entry bootstrap lacks email or passwordHash")
+	}
+	name := b["name"]
+	if name == "" {
+		name = "Owner"
+	}
+	_, err = a.Store.CreateUser(ctx, a.Store.Pool, &store.User{Email: auth.NormalizeEmail(b["email"]), Name: name, Role: string(auth.Owner),
+		PasswordHash: b["passwordHash"], MustChangePassword: b["mustChangePassword"] != "false"})
+	if errors.Is(err, store.ErrConflict) { // another replica was first
+		return nil
+	}
+	if err == nil {
+		a.Log.Info("created the first owner from the operator's bootstrap entry")
+	}
+	return err
+}

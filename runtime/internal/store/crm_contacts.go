@@ -1,0 +1,690 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Limits on a contact's fields, so that one contact (or one CSV row) cannot
+// grow without bound.
+const (
+	MaxNameLen        = 200 // characters, for contact, company, pipeline and stage names
+	MaxValues         = 50  // emails, phones or tags on one contact
+	MaxTagLen         = 64
+	MaxCustomKeys     = 100
+	MaxCustomKeyLen   = 64
+	MaxCustomValueLen = 2000
+)
+
+// ContactRow is a contact as lists show it, with its company's name.
+type ContactRow struct {
+	Contact
+	CompanyName string `json:"companyName"`
+}
+
+// Consent changes a contact's consent flags; nil leaves a flag as it is.
+type Consent struct {
+	MarketingOptOut      *bool
+	ProcessingRestricted *bool
+}
+
+// ContactFilter selects contacts for a list.
+type ContactFilter struct {
+	Search    string // a substring of the name, an email or a phone number
+	Tag       string
+	CompanyID int64
+	AfterID   int64 // paging: contacts with a larger id
+	Limit     int   // 1 to 200; 50 if out of range
+}
+
+// DuplicatePair is two contacts that share an email address or a phone
+// number, and may be one person.
+type DuplicatePair struct {
+	A      *ContactRow `json:"a"` // the lower id
+	B      *ContactRow `json:"b"`
+	Shared []string    `json:"shared"` // "email", "phone" or both
+}
+
+// Activity is one item of a contact's timeline.
+type Activity struct {
+	Kind string    `json:"kind"` // conversation, note or deal
+	ID   int64     `json:"id"`
+	At   time.Time `json:"at"` // a conversation's last message, a note's creation, a deal's last change
+	// Conversations.
+	Channel string `json:"channel,omitempty"`
+	Status  string `json:"status,omitempty"`
+	// Notes.
+	Body     string `json:"body,omitempty"`
+	AuthorID *int64 `json:"authorId,omitempty"`
+	// Deals.
+	Title      string `json:"title,omitempty"`
+	StageName  string `json:"stageName,omitempty"`
+	ValueMinor int64  `json:"valueMinor,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+}
+
+// ContactColumn says which of a contact's own fields a column or attribute
+// name denotes, ignoring case, spaces, dashes and underscores: "name",
+// "emails", "phones", "company", "tags", "marketingOptOut" or
+// "processingRestricted". CSV import and export map columns with it, and a
+// custom attribute may not take such a name, since it would shadow the field.
+func ContactColumn(name string) (field string, ok bool) {
+	key := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '_' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, strings.TrimSpace(name))
+	switch key {
+	case "name":
+		return "name", true
+	case "email", "emails":
+		return "emails", true
+	case "phone", "phones":
+		return "phones", true
+	case "company":
+		return "company", true
+	case "tag", "tags":
+		return "tags", true
+	case "marketingoptout":
+		return "marketingOptOut", true
+	case "processingrestricted":
+		return "processingRestricted", true
+	}
+	return "", false
+}
+
+// NormalizeEmail returns an email address as contacts keep it: trimmed and
+// lower-cased, so that one address typed twice is found as one.
+func NormalizeEmail(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 || !utf8.ValidString(s) {
+		return "", false
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || len(local) > 64 || strings.Contains(domain, "@") ||
+		!strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", false
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`"(),:;<>[\]`, r) {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// NormalizePhone returns a phone number in E.164 form, "+" and 6 to 15
+// digits, dropping the spaces, dashes, dots and parentheses people type
+// between digits.
+func NormalizePhone(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '+' && i == 0, r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case unicode.IsSpace(r) || r == '-' || r == '.' || r == '(' || r == ')':
+		default:
+			return "", false
+		}
+	}
+	out := b.String()
+	if !strings.HasPrefix(out, "+") || len(out) < 7 || len(out) > 16 {
+		return "", false
+	}
+	return out, true
+}
+
+// ValidTag says whether t can be a contact's tag: 1 to 64 characters without
+// spaces, commas or semicolons, which separate tags in forms and CSV cells.
+func ValidTag(t string) bool {
+	if t == "" || utf8.RuneCountInString(t) > MaxTagLen || !cleanText(t) {
+		return false
+	}
+	return !strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+}
+
+// cleanText says whether s is text PostgreSQL and a browser both take as is:
+// valid UTF-8 without control characters (NUL in particular).
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// checkName trims a name and checks its length and characters.
+func checkName(field, s string, required bool) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case required && s == "":
+		return "", fmt.Errorf("%w: %s is required", ErrInvalid, field)
+	case utf8.RuneCountInString(s) > MaxNameLen:
+		return "", fmt.Errorf("%w: %s is longer than %d characters", ErrInvalid, field, MaxNameLen)
+	case !cleanText(s):
+		return "", fmt.Errorf("%w: %s has characters that are not allowed", ErrInvalid, field)
+	}
+	return s, nil
+}
+
+// checkCustom trims custom attributes and drops empty values: a form's
+// cleared field removes the attribute.
+func checkCustom(custom map[string]string, contact bool) (map[string]string, error) {
+	out := make(map[string]string, len(custom))
+	for k, v := range custom {
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if k == "" || utf8.RuneCountInString(k) > MaxCustomKeyLen || !cleanText(k) {
+			return nil, fmt.Errorf("%w: custom: a name is 1 to %d characters", ErrInvalid, MaxCustomKeyLen)
+		}
+		if _, reserved := ContactColumn(k); contact && reserved {
+			return nil, fmt.Errorf("%w: custom: %q names a contact field", ErrInvalid, k)
+		}
+		if utf8.RuneCountInString(v) > MaxCustomValueLen || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("%w: custom: the value of %q is longer than %d characters or not text", ErrInvalid, k, MaxCustomValueLen)
+		}
+		out[k] = v
+	}
+	if len(out) > MaxCustomKeys {
+		return nil, fmt.Errorf("%w: custom: more than %d attributes", ErrInvalid, MaxCustomKeys)
+	}
+	return out, nil
+}
+
+// checkValues normalizes a list of emails, phones or tags and drops
+// duplicates. Values the contact already has (cur) pass as they are: ingest
+// records an identifier as the channel names it, and editing the contact's
+// name must not fail on that.
+func checkValues(field string, vals, cur []string, norm func(string) (string, bool), what string) ([]string, error) {
+	out := make([]string, 0, len(vals))
+	seen := map[string]bool{}
+	for i, v := range vals {
+		if !contains(cur, v) {
+			n, ok := norm(v)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s: entry %d is not %s", ErrInvalid, field, i+1, what)
+			}
+			v = n
+		}
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	// A merge may have left more than the limit; such a contact stays editable.
+	if len(out) > MaxValues && len(out) > len(cur) {
+		return nil, fmt.Errorf("%w: %s: more than %d entries", ErrInvalid, field, MaxValues)
+	}
+	return out, nil
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// checkContact normalizes c's editable fields in place. cur is the contact as
+// stored, or nil for a new one.
+func checkContact(c, cur *Contact) error {
+	var err error
+	var curEmails, curPhones, curTags []string
+	if cur != nil {
+		curEmails, curPhones, curTags = cur.Emails, cur.Phones, cur.Tags
+	}
+	if c.Name, err = checkName("name", c.Name, false); err != nil {
+		return err
+	}
+	if c.Emails, err = checkValues("emails", c.Emails, curEmails, NormalizeEmail, "an email address"); err != nil {
+		return err
+	}
+	if c.Phones, err = checkValues("phones", c.Phones, curPhones, NormalizePhone, "a phone number in international form (+ and 6 to 15 digits)"); err != nil {
+		return err
+	}
+	tag := func(t string) (string, bool) { t = strings.TrimSpace(t); return t, ValidTag(t) }
+	if c.Tags, err = checkValues("tags", c.Tags, curTags, tag, "a tag of 1 to 64 characters without spaces, commas or semicolons"); err != nil {
+		return err
+	}
+	if c.Custom, err = checkCustom(c.Custom, true); err != nil {
+		return err
+	}
+	if c.Name == "" && len(c.Emails) == 0 && len(c.Phones) == 0 {
+		return fmt.Errorf("%w: name: a contact needs a name, an email address or a phone number", ErrInvalid)
+	}
+	return nil
+}
+
+func contactWriteError(err error) error {
+	if isForeignKey(err) {
+		return fmt.Errorf("%w: companyId: no such company", ErrInvalid)
+	}
+	return err
+}
+
+// inTx runs fn in a transaction of its own, or in a savepoint when q is
+// already a transaction, so that a caller can make a change and its audit
+// entry one unit.
+func (s *Store) inTx(ctx context.Context, q Querier, fn func(tx pgx.Tx) error) error {
+	if b, ok := q.(interface {
+		Begin(context.Context) (pgx.Tx, error)
+	}); ok {
+		return pgx.BeginFunc(ctx, b, fn)
+	}
+	return s.Transact(ctx, fn)
+}
+
+// notWritable explains why a guarded write to a contact touched no row.
+func notWritable(ctx context.Context, q Querier, id int64) error {
+	var restricted bool
+	if err := q.QueryRow(ctx, `SELECT processing_restricted FROM contacts WHERE id = $1`, id).Scan(&restricted); err != nil {
+		return notFound(err)
+	}
+	if restricted {
+		return ErrRestricted
+	}
+	return ErrConflict
+}
+
+// CreateContact adds a contact.
+func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (*Contact, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	if err := checkContact(c, nil); err != nil {
+		return nil, err
+	}
+	custom, _ := json.Marshal(c.Custom)
+	out, err := scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones, company_id, custom, tags, marketing_opt_out, processing_restricted)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+contactCols,
+		c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags, c.MarketingOptOut, c.ProcessingRestricted))
+	if err != nil {
+		return nil, contactWriteError(err)
+	}
+	return out, nil
+}
+
+// UpdateContact replaces a contact's name, emails, phones, company, custom
+// attributes and tags. Consent flags change through SetContactConsent only.
+// A restricted contact gives ErrRestricted.
+func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (*Contact, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	cur, err := s.ContactByID(ctx, q, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cur.ProcessingRestricted {
+		return nil, ErrRestricted
+	}
+	if err := checkContact(c, cur); err != nil {
+		return nil, err
+	}
+	custom, _ := json.Marshal(c.Custom)
+	// The guard in WHERE holds should a restriction land between the read and the write.
+	out, err := scanContact(q.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7, updated_at = now()
+		WHERE id = $1 AND NOT processing_restricted RETURNING `+contactCols,
+		c.ID, c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notWritable(ctx, q, c.ID)
+	}
+	if err != nil {
+		return nil, contactWriteError(err)
+	}
+	return out, nil
+}
+
+// SetContactConsent changes a contact's consent flags. While processing is
+// restricted the only change allowed is lifting the restriction (with which
+// the marketing flag may change too); anything else gives ErrRestricted.
+func (s *Store) SetContactConsent(ctx context.Context, q Querier, id int64, c Consent) (*Contact, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	out, err := scanContact(q.QueryRow(ctx, `UPDATE contacts SET marketing_opt_out = coalesce($2, marketing_opt_out),
+			processing_restricted = coalesce($3, processing_restricted), updated_at = now()
+		WHERE id = $1 AND (NOT processing_restricted OR $3::boolean IS FALSE) RETURNING `+contactCols,
+		id, c.MarketingOptOut, c.ProcessingRestricted))
+	if errors.Is(err, ErrNotFound) {
+		return nil, notWritable(ctx, q, id)
+	}
+	return out, err
+}
+
+const contactRowCols = `c.id, c.name, c.emails, c.phones, c.company_id, c.custom, c.tags, c.marketing_opt_out, c.processing_restricted,
+	c.created_at, c.updated_at, coalesce(co.name, '')`
+
+const contactRowFrom = ` FROM contacts c LEFT JOIN companies co ON co.id = c.company_id`
+
+func scanContactRow(row pgx.Row) (*ContactRow, error) {
+	r := &ContactRow{}
+	var custom []byte
+	err := row.Scan(&r.ID, &r.Name, &r.Emails, &r.Phones, &r.CompanyID, &custom, &r.Tags, &r.MarketingOptOut, &r.ProcessingRestricted,
+		&r.CreatedAt, &r.UpdatedAt, &r.CompanyName)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	r.Custom = map[string]string{}
+	_ = json.Unmarshal(custom, &r.Custom)
+	return r, nil
+}
+
+func collectContactRows(rows pgx.Rows) ([]*ContactRow, error) {
+	defer rows.Close()
+	var out []*ContactRow
+	for rows.Next() {
+		r, err := scanContactRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// likePattern makes s a LIKE pattern matching it anywhere, its own % and _
+// taken literally.
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// ListContacts lists contacts by ascending id.
+func (s *Store) ListContacts(ctx context.Context, f ContactFilter) ([]*ContactRow, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	args := []any{f.AfterID}
+	where := []string{"c.id > $1"}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Tag != "" {
+		add("c.tags @> ARRAY[$%d]::text[]", f.Tag)
+	}
+	if f.CompanyID != 0 {
+		add("c.company_id = $%d", f.CompanyID)
+	}
+	if q := strings.TrimSpace(f.Search); q != "" {
+		args = append(args, likePattern(q))
+		n := len(args)
+		cond := fmt.Sprintf(`c.name ILIKE $%d OR EXISTS (SELECT 1 FROM unnest(c.emails) e WHERE e ILIKE $%[1]d)
+			OR EXISTS (SELECT 1 FROM unnest(c.phones) p WHERE p LIKE $%[1]d`, n)
+		// "+44 20 7946" finds +442079460000: phones compare on digits alone.
+		if digits := phoneDigits(q); len(digits) >= 3 {
+			args = append(args, "%"+digits+"%")
+			cond += fmt.Sprintf(` OR regexp_replace(p, '[^0-9]', '', 'g') LIKE $%d`, len(args))
+		}
+		where = append(where, "("+cond+"))")
+	}
+	args = append(args, f.Limit)
+	rows, err := s.Pool.Query(ctx, `SELECT `+contactRowCols+contactRowFrom+` WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY c.id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	return collectContactRows(rows)
+}
+
+// phoneDigits returns the digits of s if s looks like (part of) a phone
+// number, else "".
+func phoneDigits(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0, r == ' ', r == '-', r == '.', r == '(', r == ')':
+		default:
+			return ""
+		}
+	}
+	return b.String()
+}
+
+// ContactsWith returns the contacts that have any of the given emails or
+// phones, by ascending id. Values compare exactly, as stored.
+func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []string) ([]*Contact, error) {
+	if q == nil {
+		q = s.Pool
+	}
+	if len(emails) == 0 && len(phones) == 0 {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT `+contactCols+` FROM contacts
+		WHERE emails && coalesce($1::text[], '{}') OR phones && coalesce($2::text[], '{}') ORDER BY id`, emails, phones)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// MergeContacts folds drop into keep, in one transaction: keep gains drop's
+// emails, phones and tags, and the custom attributes it lacks; drop's
+// identities, conversations, notes and deals move to keep; drop is deleted.
+// keep's name and company stand unless empty. An opt-out from marketing on
+// either survives the merge. A restricted contact gives ErrRestricted.
+func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int64) (*Contact, error) {
+	if keepID == dropID {
+		return nil, fmt.Errorf("%w: dropId: a contact cannot be merged into itself", ErrInvalid)
+	}
+	var out *Contact
+	err := s.inTx(ctx, q, func(tx pgx.Tx) error {
+		// Locking in id order keeps two merges of one pair from deadlocking.
+		rows, err := tx.Query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []int64{keepID, dropID})
+		if err != nil {
+			return err
+		}
+		byID := map[int64]*Contact{}
+		for rows.Next() {
+			c, err := scanContact(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			byID[c.ID] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		keep, drop := byID[keepID], byID[dropID]
+		if keep == nil || drop == nil {
+			return ErrNotFound
+		}
+		if keep.ProcessingRestricted || drop.ProcessingRestricted {
+			return ErrRestricted
+		}
+		if keep.Name == "" {
+			keep.Name = drop.Name
+		}
+		if keep.CompanyID == nil {
+			keep.CompanyID = drop.CompanyID
+		}
+		for k, v := range drop.Custom {
+			if _, ok := keep.Custom[k]; !ok {
+				keep.Custom[k] = v
+			}
+		}
+		for _, table := range []string{"contact_identities", "conversations", "notes", "deals"} {
+			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET contact_id = $1 WHERE contact_id = $2`, keepID, dropID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, dropID); err != nil {
+			return err
+		}
+		custom, _ := json.Marshal(keep.Custom)
+		out, err = scanContact(tx.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7,
+				marketing_opt_out = $8, updated_at = now()
+			WHERE id = $1 RETURNING `+contactCols,
+			keepID, keep.Name, union(keep.Emails, drop.Emails), union(keep.Phones, drop.Phones), keep.CompanyID, custom,
+			union(keep.Tags, drop.Tags), keep.MarketingOptOut || drop.MarketingOptOut))
+		return err
+	})
+	return out, err
+}
+
+// union returns a's values then b's new ones, in order.
+func union(a, b []string) []string {
+	out := append(make([]string, 0, len(a)+len(b)), a...)
+	for _, v := range b {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DuplicateContacts lists pairs of contacts that share an email address
+// (ignoring case) or a phone number (comparing digits only), by ids.
+func (s *Store) DuplicateContacts(ctx context.Context, limit int) ([]*DuplicatePair, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := s.Pool.Query(ctx, `WITH v AS (
+			SELECT c.id, 'email' AS kind, lower(e) AS val FROM contacts c, unnest(c.emails) e
+			UNION
+			SELECT c.id, 'phone', regexp_replace(p, '[^0-9]', '', 'g') FROM contacts c, unnest(c.phones) p
+		)
+		SELECT a.id, b.id, array_agg(DISTINCT a.kind ORDER BY a.kind)
+		FROM v a JOIN v b ON b.kind = a.kind AND b.val = a.val AND b.id > a.id
+		WHERE a.val <> ''
+		GROUP BY a.id, b.id ORDER BY a.id, b.id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	var pairs []*DuplicatePair
+	var ids []int64
+	for rows.Next() {
+		var a, b int64
+		p := &DuplicatePair{}
+		if err := rows.Scan(&a, &b, &p.Shared); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.A, p.B = &ContactRow{Contact: Contact{ID: a}}, &ContactRow{Contact: Contact{ID: b}}
+		pairs = append(pairs, p)
+		ids = append(ids, a, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(pairs) == 0 {
+		return nil, err
+	}
+	rows, err = s.Pool.Query(ctx, `SELECT `+contactRowCols+contactRowFrom+` WHERE c.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	found, err := collectContactRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]*ContactRow{}
+	for _, c := range found {
+		byID[c.ID] = c
+	}
+	out := pairs[:0]
+	for _, p := range pairs {
+		// A contact merged away between the two queries drops its pairs.
+		if a, b := byID[p.A.ID], byID[p.B.ID]; a != nil && b != nil {
+			p.A, p.B = a, b
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ContactActivity returns a contact's conversations, notes and deals, newest
+// first, at most limit (1 to 500; 100 if out of range).
+func (s *Store) ContactActivity(ctx context.Context, contactID int64, limit int) ([]*Activity, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	if _, err := s.ContactByID(ctx, nil, contactID); err != nil {
+		return nil, err
+	}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT 'conversation' AS kind, id, last_message_at AS at, channel, status, '' AS body, NULL::bigint AS author_id,
+			'' AS title, '' AS stage, 0::bigint AS value_minor, '' AS currency
+		FROM conversations WHERE contact_id = $1
+		UNION ALL
+		SELECT 'note', id, created_at, '', '', body, author_id, '', '', 0, '' FROM notes WHERE contact_id = $1
+		UNION ALL
+		SELECT 'deal', d.id, d.updated_at, '', '', '', NULL, d.title, s.name, d.value_minor, d.currency
+		FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.contact_id = $1
+		ORDER BY at DESC, kind, id DESC LIMIT $2`, contactID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Activity
+	for rows.Next() {
+		a := &Activity{}
+		if err := rows.Scan(&a.Kind, &a.ID, &a.At, &a.Channel, &a.Status, &a.Body, &a.AuthorID, &a.Title, &a.StageName,
+			&a.ValueMinor, &a.Currency); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ExportContacts reads every contact, by ascending id, from one snapshot.
+// header gets the names of all custom attributes in use, sorted, before the
+// first call of row.
+func (s *Store) ExportContacts(ctx context.Context, header func(customKeys []string) error, row func(*ContactRow) error) error {
+	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT DISTINCT k FROM contacts, jsonb_object_keys(custom) k`)
+	if err != nil {
+		return err
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	sort.Strings(keys) // in Go: the database's collation may differ
+	if err := header(keys); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, `SELECT `+contactRowCols+contactRowFrom+` ORDER BY c.id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanContactRow(rows)
+		if err != nil {
+			return err
+		}
+		if err := row(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

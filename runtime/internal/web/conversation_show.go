@@ -1,0 +1,139 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// timelineItem is a message or an event, in time order.
+type timelineItem struct {
+	Message *store.Message
+	Author  string
+	Event   string
+	At      time.Time
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest("%s: want a positive integer", name)
+	}
+	return id, nil
+}
+
+func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	v := parseView(r.URL.Query())
+	data, err := s.inboxData(r, v, id)
+	if err != nil {
+		return err
+	}
+	if err := s.conversationData(r, id, data); err != nil {
+		return err
+	}
+	s.render(w, r, "inbox", data)
+	return nil
+}
+
+func (s *Server) conversationData(r *http.Request, id int64, data map[string]any) error {
+	ctx := r.Context()
+	conv, err := s.Store.ConversationByID(ctx, nil, id)
+	if err != nil {
+		return err
+	}
+	contact, err := s.Store.ContactByID(ctx, nil, conv.ContactID)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.Store.Messages(ctx, id)
+	if err != nil {
+		return err
+	}
+	events, err := s.Store.Timeline(ctx, id)
+	if err != nil {
+		return err
+	}
+	users, err := s.Store.Users(ctx)
+	if err != nil {
+		return err
+	}
+	names := map[int64]string{}
+	for _, u := range users {
+		names[u.ID] = u.Name
+	}
+	name := func(p *int64) string {
+		if p == nil {
+			return "nobody"
+		}
+		if n, ok := names[*p]; ok {
+			return n
+		}
+		return "user " + strconv.FormatInt(*p, 10)
+	}
+	var items []timelineItem
+	for _, m := range msgs {
+		author := contact.Name
+		if m.Direction != "incoming" {
+			author = name(m.AuthorID)
+		}
+		items = append(items, timelineItem{Message: m, Author: author, At: m.CreatedAt})
+	}
+	for _, e := range events {
+		items = append(items, timelineItem{Event: describeEvent(e, name), At: e.At})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
+	data["Conv"] = conv
+	data["Contact"] = contact
+	data["Items"] = items
+	data["Users"] = users
+	data["Restricted"] = contact.ProcessingRestricted
+	data["Priorities"] = []string{"none", "low", "medium", "high", "urgent"}
+	return nil
+}
+
+func describeEvent(e *store.TimelineEvent, name func(*int64) string) string {
+	var d struct {
+		From    any      `json:"from"`
+		To      any      `json:"to"`
+		Added   []string `json:"added"`
+		Removed []string `json:"removed"`
+	}
+	_ = jsonUnmarshal(e.Data, &d)
+	who := name(e.ActorID)
+	switch e.Kind {
+	case "status":
+		return fmt.Sprintf("%s changed the status from %v to %v", who, d.From, d.To)
+	case "assigned":
+		if d.To == nil {
+			return who + " unassigned the conversation"
+		}
+		id := toID(d.To)
+		return fmt.Sprintf("%s assigned it to %s", who, name(&id))
+	case "team":
+		return who + " changed the team"
+	case "priority":
+		return fmt.Sprintf("%s set the priority to %v", who, d.To)
+	case "tags":
+		return fmt.Sprintf("%s tagged %v, untagged %v", who, d.Added, d.Removed)
+	}
+	return who + " " + e.Kind
+}
+
+func toID(v any) int64 {
+	switch n := v.(type) {
+	case float64:
+		return int64(n)
+	case string:
+		id, _ := strconv.ParseInt(n, 10, 64)
+		return id
+	}
+	return 0
+}

@@ -1,0 +1,115 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
+	s.render(w, r, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	return nil
+}
+
+// login checks the password, rate-limited per client address and per email,
+// and starts a server-side session.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	if err := s.sameOrigin(r); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	email := auth.NormalizeEmail(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	fail := func(status int, msg string) error {
+		w.WriteHeader(status)
+		s.render(w, r, "login", map[string]any{"Error": msg, "Email": email, "Next": next})
+		return nil
+	}
+	addr := clientAddr(r)
+	for _, l := range []struct {
+		lim *auth.Limiter
+		key string
+	}{{s.loginByAddr, addr}, {s.loginByEmail, email}} {
+		if ok, wait := l.lim.Allowed(l.key); !ok {
+			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
+		}
+	}
+	u, err := s.Store.UserByEmail(r.Context(), email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	hash := ""
+	if u != nil && !u.Disabled {
+		hash = u.PasswordHash
+	}
+	if !auth.CheckPassword(hash, password) {
+		s.loginByAddr.Fail(addr)
+		s.loginByEmail.Fail(email)
+		return fail(http.StatusUnauthorized, "That email and password do not match.")
+	}
+	s.loginByEmail.Reset(email)
+	if err := s.startSession(w, r, u.ID); err != nil {
+		return err
+	}
+	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "session.created", "user", u.ID)
+	if u.MustChangePassword {
+		next = "/password"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+	token, hash := auth.NewToken("")
+	csrf, _ := auth.NewToken("")
+	expires := time.Now().Add(s.SessionTTL)
+	if err := s.Store.CreateSession(r.Context(), hash, userID, csrf, expires); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	if se := currentSession(r); se != nil {
+		if err := s.Store.DeleteSession(r.Context(), se.hash); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+// sameOrigin refuses a form posted from another site to a public route (login
+// CSRF), when the browser says where it came from.
+func (s *Server) sameOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return errStatus(http.StatusForbidden, "csrf", "this form must be posted from %s", r.Host)
+	}
+	return nil
+}
+
+// safeNext keeps redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/inbox"
+	}
+	return next
+}

@@ -1,0 +1,255 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// handler is what every route implements.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// kind says how a route authenticates and how its errors look.
+type kind int
+
+const (
+	public kind = iota // no session needed
+	page               // browser: session cookie, CSRF on writes, HTML errors, redirect to /login
+	api                // JSON API: bearer token or session cookie (with CSRF), JSON errors
+)
+
+const sessionCookie = "sb_session"
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	sessionKey
+)
+
+type sessionInfo struct {
+	hash []byte
+	csrf string
+}
+
+func currentUser(r *http.Request) *store.User {
+	u, _ := r.Context().Value(userKey).(*store.User)
+	return u
+}
+
+func currentSession(r *http.Request) *sessionInfo {
+	s, _ := r.Context().Value(sessionKey).(*sessionInfo)
+	return s
+}
+
+// httpError is an error with a status, a stable code and a message safe to show.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func errStatus(status int, code, format string, args ...any) error {
+	return &httpError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return errStatus(http.StatusBadRequest, "invalid", format, args...)
+}
+
+// classify maps errors to a status, a code and a message. Unknown errors are
+// 500s whose message is generic; the detail goes to the log only.
+func classify(err error) *httpError {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he
+	case errors.Is(err, store.ErrNotFound):
+		return &httpError{http.StatusNotFound, "not_found", "not found"}
+	case errors.Is(err, store.ErrConflict):
+		return &httpError{http.StatusConflict, "conflict", "it already exists"}
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, inbox.ErrEmpty), errors.Is(err, inbox.ErrTooLong):
+		return &httpError{http.StatusBadRequest, "invalid", err.Error()}
+	case errors.Is(err, inbox.ErrReadOnly):
+		return &httpError{http.StatusConflict, "restricted", err.Error()}
+	case errors.Is(err, inbox.ErrNoChannel):
+		return &httpError{http.StatusConflict, "no_channel", err.Error()}
+	case errors.Is(err, auth.ErrWeakPassword):
+		return &httpError{http.StatusBadRequest, "weak_password", err.Error()}
+	case errors.Is(err, context.Canceled):
+		return &httpError{499, "canceled", "the request was canceled"}
+	}
+	return &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"}
+}
+
+func (s *Server) wrap(k kind, min auth.Role, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.Log.Error("handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.writeError(w, r, k, &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"})
+			}
+		}()
+		if k != public {
+			r2, err := s.authenticate(r, k)
+			if err != nil {
+				s.writeError(w, r, k, err)
+				return
+			}
+			r = r2
+			u := currentUser(r)
+			if u.MustChangePassword && k == page && r.URL.Path != "/password" && r.URL.Path != "/logout" {
+				http.Redirect(w, r, "/password", http.StatusSeeOther)
+				return
+			}
+			if !auth.Role(u.Role).AtLeast(min) {
+				s.writeError(w, r, k, errStatus(http.StatusForbidden, "forbidden", "your role (%s) cannot do this; it needs %s", u.Role, min))
+				return
+			}
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, k, err)
+		}
+	})
+}
+
+// authenticate finds the user from a bearer token (API) or the session
+// cookie, and checks CSRF for cookie-authenticated writes.
+func (s *Server) authenticate(r *http.Request, k kind) (*http.Request, error) {
+	ctx := r.Context()
+	if k == api {
+		if h := r.Header.Get("Authorization"); h != "" {
+			token, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok {
+				return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "use Authorization: Bearer <API token>")
+			}
+			u, err := s.Store.UserByAPIToken(ctx, auth.HashToken(strings.TrimSpace(token)))
+			if err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "the API token is invalid or revoked")
+				}
+				return nil, err
+			}
+			if u.MustChangePassword {
+				return nil, errStatus(http.StatusForbidden, "password_change_required", "change your password in the browser first")
+			}
+			// Bearer requests carry no ambient credentials: no CSRF check needed.
+			return r.WithContext(context.WithValue(ctx, userKey, u)), nil
+		}
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "sign in first")
+	}
+	hash := auth.HashToken(c.Value)
+	se, err := s.Store.SessionByHash(ctx, hash)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "your session has ended; sign in again")
+		}
+		return nil, err
+	}
+	u, err := s.Store.UserByID(ctx, se.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if isWrite(r.Method) {
+		sent := r.Header.Get("X-CSRF-Token")
+		if sent == "" {
+			sent = r.PostFormValue("csrf")
+		}
+		if subtle.ConstantTimeCompare([]byte(sent), []byte(se.CSRFToken)) != 1 {
+			return nil, errStatus(http.StatusForbidden, "csrf", "the form has expired or did not come from this site; reload the page and try again")
+		}
+	}
+	ctx = context.WithValue(ctx, userKey, u)
+	ctx = context.WithValue(ctx, sessionKey, &sessionInfo{hash: hash, csrf: se.CSRFToken})
+	return r.WithContext(ctx), nil
+}
+
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, k kind, err error) {
+	he := classify(err)
+	if he.status >= 500 && he.status != 499 {
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	if k == api || strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSON(w, he.status, map[string]any{"error": map[string]string{"code": he.code, "message": he.message}})
+		return
+	}
+	if he.status == http.StatusUnauthorized {
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", "/login")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	w.WriteHeader(he.status)
+	s.render(w, r, "error", map[string]any{"Status": he.status, "Message": he.message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// readJSON decodes a JSON body of at most max bytes, refusing unknown fields.
+func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, max)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return errStatus(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", max)
+		case errors.As(err, &te):
+			return badRequest("field %s: want %s", te.Field, te.Type)
+		case errors.As(err, &se):
+			return badRequest("the body is not valid JSON (at byte %d)", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return badRequest("the body is not valid JSON")
+	}
+	if dec.More() {
+		return badRequest("the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// clientAddr is the request's client address, for rate limiting. Behind the
+// ingress, the last X-Forwarded-For entry is the one the ingress added.
+func clientAddr(r *http.Request) string {
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		parts := strings.Split(xff, ",")
+		return strings.TrimSpace(parts[len(parts)-1])
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

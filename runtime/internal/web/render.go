@@ -1,0 +1,144 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+type templates struct {
+	pages  map[string]*template.Template
+	assets map[string]string // static path -> content hash, for cache busting
+}
+
+var funcs = template.FuncMap{
+	"ago": func(t time.Time) string {
+		d := time.Since(t)
+		switch {
+		case d < time.Minute:
+			return "just now"
+		case d < time.Hour:
+			return fmt.Sprintf("%dm", int(d.Minutes()))
+		case d < 24*time.Hour:
+			return fmt.Sprintf("%dh", int(d.Hours()))
+		}
+		return t.Format("2 Jan")
+	},
+	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"join":     strings.Join,
+	"initials": initials,
+	"deref": func(p *int64) int64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
+	"derefs": func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	},
+	"eq64": func(a *int64, b int64) bool { return a != nil && *a == b },
+	"money": func(minor int64, currency string) string {
+		return fmt.Sprintf("%s %d.%02d", currency, minor/100, minor%100)
+	},
+}
+
+func initials(name string) string {
+	f := strings.Fields(name)
+	switch len(f) {
+	case 0:
+		return "?"
+	case 1:
+		r := []rune(f[0])
+		return strings.ToUpper(string(r[:1]))
+	}
+	a, b := []rune(f[0]), []rune(f[len(f)-1])
+	return strings.ToUpper(string(a[:1]) + string(b[:1]))
+}
+
+func parseTemplates() (*templates, error) {
+	t := &templates{pages: map[string]*template.Template{}, assets: map[string]string{}}
+	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		t.assets[strings.TrimPrefix(path, "static/")] = hex.EncodeToString(sum[:6])
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := template.FuncMap{"asset": func(name string) string {
+		return "/static/" + name + "?v=" + t.assets[name]
+	}}
+	for k, v := range funcs {
+		f[k] = v
+	}
+	entries, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		name := strings.TrimSuffix(strings.TrimPrefix(e, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		tp, err := template.New(name).Funcs(f).ParseFS(templateFS, "templates/layout.html", e)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
+		t.pages[name] = tp
+	}
+	return t, nil
+}
+
+// render writes a page. data is merged with what every page needs. A
+// request from htmx asking for a fragment ("HX-Target" or ?fragment=) gets
+// the template's block of that name only.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data map[string]any) {
+	tp, ok := s.tmpl.pages[name]
+	if !ok {
+		http.Error(w, "no template "+name, http.StatusInternalServerError)
+		return
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["User"] = currentUser(r)
+	if se := currentSession(r); se != nil {
+		data["CSRF"] = se.csrf
+	}
+	data["Workspace"] = s.Workspace
+	data["DisplayName"] = s.DisplayName
+	data["Path"] = r.URL.Path
+	block := "layout"
+	if frag := r.URL.Query().Get("fragment"); frag != "" && tp.Lookup(frag) != nil {
+		block = frag
+	}
+	var buf bytes.Buffer
+	if err := tp.ExecuteTemplate(&buf, block, data); err != nil {
+		s.Log.Error("rendering failed", "template", name, "error", err.Error())
+		http.Error(w, "rendering failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = buf.WriteTo(w)
+}

@@ -1,0 +1,74 @@
+package web
+
+import (
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+)
+
+// route is one entry of the routing table. The table is data so that tests
+// can check every route against every role.
+type route struct {
+	pattern string // Go 1.22 pattern: "METHOD /path/{id}"
+	kind    kind
+	min     auth.Role // least role allowed; ignored for public routes
+	h       handler
+}
+
+// Routes returns the routing table.
+func (s *Server) table() []route {
+	return []route{
+		// Public.
+		{"GET /healthz", public, "", s.healthz},
+		{"GET /readyz", public, "", s.readyz},
+		{"GET /login", public, "", s.loginForm},
+		{"POST /login", public, "", s.login},
+		{"GET /invite/{token}", public, "", s.inviteForm},
+		{"POST /invite/{token}", public, "", s.inviteAccept},
+		{"GET /api/v1/openapi.json", public, "", s.openapi},
+
+		// Signed-in pages.
+		{"POST /logout", page, auth.Viewer, s.logout},
+		{"GET /password", page, auth.Viewer, s.passwordForm},
+		{"POST /password", page, auth.Viewer, s.passwordChange},
+		{"GET /{$}", page, auth.Viewer, s.home},
+		{"GET /inbox", page, auth.Viewer, s.inboxList},
+		{"GET /inbox/conversations/{id}", page, auth.Viewer, s.conversationShow},
+		{"POST /inbox/conversations/{id}/reply", page, auth.Agent, s.conversationReply},
+		{"POST /inbox/conversations/{id}/note", page, auth.Agent, s.conversationNote},
+		{"POST /inbox/conversations/{id}/update", page, auth.Agent, s.conversationUpdate},
+		{"POST /inbox/bulk", page, auth.Agent, s.conversationsBulk},
+		{"GET /inbox/canned", page, auth.Agent, s.cannedLookup},
+		{"GET /events", page, auth.Viewer, s.events},
+		{"GET /attachments/{id}", page, auth.Viewer, s.attachment},
+
+		{"GET /settings", page, auth.Viewer, s.settings},
+		{"POST /settings/invites", page, auth.Admin, s.inviteCreate},
+		{"POST /settings/users/{id}/role", page, auth.Admin, s.userRole},
+		{"POST /settings/users/{id}/disable", page, auth.Admin, s.userDisable},
+		{"POST /settings/teams", page, auth.Admin, s.teamCreate},
+		{"POST /settings/teams/{id}/members", page, auth.Admin, s.teamMember},
+		{"POST /settings/canned", page, auth.Admin, s.cannedCreate},
+		{"POST /settings/canned/{id}/delete", page, auth.Admin, s.cannedDelete},
+		{"POST /settings/tokens", page, auth.Viewer, s.tokenCreate},
+		{"POST /settings/tokens/{id}/revoke", page, auth.Viewer, s.tokenRevoke},
+		{"POST /settings/api-channel", page, auth.Admin, s.apiChannelUpdate},
+		{"GET /audit", page, auth.Admin, s.auditList},
+
+		// JSON API.
+		{"POST /api/v1/messages", api, auth.Agent, s.apiIngest},
+		{"GET /api/v1/conversations", api, auth.Viewer, s.apiConversations},
+		{"GET /api/v1/conversations/{id}", api, auth.Viewer, s.apiConversation},
+		{"PATCH /api/v1/conversations/{id}", api, auth.Agent, s.apiConversationUpdate},
+		{"POST /api/v1/conversations/{id}/replies", api, auth.Agent, s.apiReply},
+		{"POST /api/v1/conversations/{id}/notes", api, auth.Agent, s.apiNote},
+		{"GET /api/v1/me", api, auth.Viewer, s.apiMe},
+		{"GET /api/v1/audit", api, auth.Admin, s.apiAudit},
+	}
+}
+
+func (s *Server) routes() {
+	for _, rt := range s.table() {
+		s.mux.Handle(rt.pattern, s.metrics.observe(rt.pattern, s.wrap(rt.kind, rt.min, rt.h)))
+	}
+	s.mux.Handle("GET /static/", s.static)
+	s.mux.Handle("GET /metrics", s.metrics.handler)
+}

@@ -1,0 +1,120 @@
+// Package web serves the runtime's UI (server-rendered html/template with
+// htmx) and its JSON API. Routes live in routes.go; each handler returns an
+// error that one wrapper maps to a status code.
+package web
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// Options configure the server.
+type Options struct {
+	Workspace     string
+	DisplayName   string
+	PublicURL     string
+	SecureCookies bool
+	SessionTTL    time.Duration
+	InviteTTL     time.Duration
+	Store         *store.Store
+	Inbox         *inbox.Service
+	Live          *live.Hub
+	Log           *slog.Logger
+	// Ready reports whether the runtime's dependencies answer (for /readyz).
+	Ready    func(ctx context.Context) error
+	Registry *prometheus.Registry
+}
+
+// Server is the runtime's HTTP face.
+type Server struct {
+	Options
+	tmpl         *templates
+	loginByAddr  *auth.Limiter
+	loginByEmail *auth.Limiter
+	metrics      *metrics
+	static       http.Handler
+	mux          *http.ServeMux
+	// closing is closed when the server shuts down, ending event streams
+	// so that draining does not wait for them.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// Shutdown ends the live event streams; pass it to http.Server.RegisterOnShutdown.
+func (s *Server) Shutdown() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// New builds the server and parses the templates once.
+func New(o Options) (*Server, error) {
+	if o.SessionTTL == 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	if o.InviteTTL == 0 {
+		o.InviteTTL = 72 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	t, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Options:      o,
+		tmpl:         t,
+		loginByAddr:  auth.NewLimiter(20, 15*time.Minute),
+		loginByEmail: auth.NewLimiter(5, 15*time.Minute),
+		metrics:      newMetrics(o.Registry),
+		static:       http.StripPrefix("/static/", staticHandler(sub)),
+		mux:          http.NewServeMux(),
+		closing:      make(chan struct{}),
+	}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	if s.SecureCookies {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// staticHandler serves embedded assets with long caching: their URLs carry
+// a content version (see assetURL).
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServer(http.FS(fsys))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("v") != "" {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		}
+		files.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,96 @@
+// Switchboard runtime: keyboard shortcuts, bulk selection and /shortcut
+// canned replies. No inline scripts (the CSP forbids them).
+(function () {
+  "use strict";
+
+  function typing(e) {
+    var t = e.target;
+    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
+
+  // j/k move through the list and open the conversation, r focuses the
+  // reply box, e resolves.
+  document.addEventListener("keydown", function (e) {
+    if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
+    var items = Array.prototype.slice.call(document.querySelectorAll(".conversations .conv"));
+    var current = document.querySelector(".conv.selected") || document.querySelector(".conv.cursor");
+    var i = items.indexOf(current);
+    if (e.key === "j" || e.key === "k") {
+      if (!items.length) return;
+      var next = items[Math.max(0, Math.min(items.length - 1, i + (e.key === "j" ? 1 : -1)))] || items[0];
+      var link = next.querySelector(".conv-link");
+      if (link) { e.preventDefault(); link.click(); }
+    } else if (e.key === "r") {
+      var reply = document.getElementById("reply");
+      if (reply) { e.preventDefault(); reply.focus(); }
+    } else if (e.key === "e") {
+      var resolve = document.querySelector('#resolve-form button[data-key="e"]');
+      if (resolve) { e.preventDefault(); resolve.click(); }
+    }
+  });
+
+  document.addEventListener("change", function (e) {
+    if (e.target && e.target.id === "select-all") {
+      var boxes = document.querySelectorAll('.conversations input[name="ids"]');
+      for (var b = 0; b < boxes.length; b++) boxes[b].checked = e.target.checked;
+    }
+  });
+
+  // Canned replies: typing "/word" at the start of a line lists matches;
+  // Enter or a click inserts one.
+  function setupComposer(area) {
+    if (!area || area.dataset.cannedReady) return;
+    area.dataset.cannedReady = "1";
+    var list = area.parentNode.querySelector(".canned-suggestions");
+    var items = [], sel = 0, timer = null;
+    function token() {
+      var upto = area.value.slice(0, area.selectionStart);
+      var m = /(?:^|\n)\/([a-z0-9_-]*)$/.exec(upto);
+      return m ? m[1] : null;
+    }
+    function close() { list.hidden = true; items = []; }
+    function show() {
+      list.innerHTML = "";
+      items.forEach(function (c, n) {
+        var li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", n === sel ? "true" : "false");
+        li.textContent = "/" + c.shortcut + " — " + c.title;
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); insert(c); });
+        list.appendChild(li);
+      });
+      list.hidden = items.length === 0;
+    }
+    function insert(c) {
+      var start = area.selectionStart, upto = area.value.slice(0, start);
+      var at = upto.lastIndexOf("/");
+      area.value = area.value.slice(0, at) + c.body + area.value.slice(start);
+      var pos = at + c.body.length;
+      area.setSelectionRange(pos, pos);
+      close();
+      area.focus();
+    }
+    area.addEventListener("input", function () {
+      var t = token();
+      if (t === null) { close(); return; }
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        fetch(area.dataset.canned + "?prefix=" + encodeURIComponent(t), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (data) { items = data || []; sel = 0; show(); })
+          .catch(close);
+      }, 120);
+    });
+    area.addEventListener("keydown", function (e) {
+      if (list.hidden) return;
+      if (e.key === "ArrowDown") { sel = (sel + 1) % items.length; show(); e.preventDefault(); }
+      else if (e.key === "ArrowUp") { sel = (sel - 1 + items.length) % items.length; show(); e.preventDefault(); }
+      else if (e.key === "Enter" || e.key === "Tab") { insert(items[sel]); e.preventDefault(); }
+      else if (e.key === "Escape") { close(); }
+    });
+    area.addEventListener("blur", function () { setTimeout(close, 150); });
+  }
+  function init() { setupComposer(document.getElementById("reply")); }
+  document.addEventListener("DOMContentLoaded", init);
+  document.addEventListener("htmx:afterSwap", init);
+})();
