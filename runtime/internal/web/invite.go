@@ -22,7 +22,7 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("role: want admin, agent or viewer")
 	}
 	if role == auth.Admin && auth.Role(u.Role) != auth.Owner && auth.Role(u.Role) != auth.Admin {
-		return errStatus(http.StatusForbidden, "forbidden", "only owners and admins invite admins")
+		return errStatus(http.StatusForbidden, "not_allowed", "only owners and admins invite admins")
 	}
 	if _, err := s.Store.UserByEmail(r.Context(), email); err == nil {
 		return errStatus(http.StatusConflict, "conflict", "%s is already a member", email)

@@ -185,6 +185,7 @@ func isWrite(method string) bool {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, k kind, err error) {
 	he := classify(err)
+	w.Header().Set("X-Error-Code", he.code)
 	if he.status >= 500 && he.status != 499 {
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	}

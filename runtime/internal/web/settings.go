@@ -74,7 +74,7 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("you cannot change your own role")
 	}
 	if (role == auth.Owner || target.Role == string(auth.Owner)) && auth.Role(me.Role) != auth.Owner {
-		return errStatus(http.StatusForbidden, "forbidden", "only an owner grants or removes the owner role")
+		return errStatus(http.StatusForbidden, "not_allowed", "only an owner grants or removes the owner role")
 	}
 	if err := s.Store.SetRole(r.Context(), id, string(role)); err != nil {
 		return err
@@ -94,7 +94,7 @@ func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if target.ID == me.ID || (target.Role == string(auth.Owner) && auth.Role(me.Role) != auth.Owner) {
-		return errStatus(http.StatusForbidden, "forbidden", "you cannot disable this member")
+		return errStatus(http.StatusForbidden, "not_allowed", "you cannot disable this member")
 	}
 	disable := r.PostFormValue("enable") == ""
 	if err := s.Store.SetDisabled(r.Context(), id, disable); err != nil {

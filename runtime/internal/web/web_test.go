@@ -1,0 +1,420 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+var bg = context.Background()
+
+// fixture is a server on its own database, with one signed-in member per role.
+type fixture struct {
+	t        *testing.T
+	srv      *Server
+	ts       *httptest.Server
+	st       *store.Store
+	sessions map[auth.Role]*http.Cookie
+	csrf     map[auth.Role]string
+	tokens   map[auth.Role]string
+	users    map[auth.Role]*store.User
+	convID   int64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st := storetest.NewDB(t)
+	hub := live.New(st.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(bg)
+	t.Cleanup(cancel)
+	go hub.Run(ctx)
+	svc := inbox.New(st, hub, &channels.API{Store: st})
+	srv, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: st, Inbox: svc, Live: hub,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SessionTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, srv: srv, st: st, sessions: map[auth.Role]*http.Cookie{}, csrf: map[auth.Role]string{},
+		tokens: map[auth.Role]string{}, users: map[auth.Role]*store.User{}}
+	f.ts = httptest.NewServer(srv)
+	t.Cleanup(f.ts.Close)
+	t.Cleanup(srv.Shutdown)
+	hash, _ := auth.HashPassword("password-for-tests")
+	for _, role := range auth.Roles() {
+		u, err := st.CreateUser(bg, st.Pool, &store.User{Email: string(role) + "@acme.example", Name: strings.ToUpper(string(role[:1])) + string(role[1:]), Role: string(role), PasswordHash: hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.users[role] = u
+		token, th := auth.NewToken("")
+		csrf, _ := auth.NewToken("")
+		if err := st.CreateSession(bg, th, u.ID, csrf, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f.sessions[role] = &http.Cookie{Name: sessionCookie, Value: token}
+		f.csrf[role] = csrf
+		api, ah := auth.NewToken("sbt_")
+		if _, err := st.CreateAPIToken(bg, u.ID, "test", api[:8], ah); err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[role] = api
+	}
+	res, err := st.Ingest(bg, store.Inbound{Channel: "api", Identifier: "+15550100", ContactName: "Ada Lovelace", ExternalID: "seed-1", Body: "Hello there"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.convID = res.Conversation.ID
+	return f
+}
+
+// freshSession signs role in again.
+func (f *fixture) freshSession(role auth.Role) {
+	token, th := auth.NewToken("")
+	csrf, _ := auth.NewToken("")
+	if err := f.st.CreateSession(bg, th, f.users[role].ID, csrf, time.Now().Add(time.Hour)); err != nil {
+		f.t.Fatal(err)
+	}
+	f.sessions[role] = &http.Cookie{Name: sessionCookie, Value: token}
+	f.csrf[role] = csrf
+}
+
+func noRedirect() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// do sends a request as role (nil role: anonymous) with a session cookie,
+// adding the CSRF token to writes unless skipCSRF.
+func (f *fixture) do(role auth.Role, method, path string, form url.Values, skipCSRF bool) *http.Response {
+	f.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if role != "" && method != http.MethodGet && !skipCSRF {
+		form.Set("csrf", f.csrf[role])
+	}
+	var body io.Reader
+	if method != http.MethodGet {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, f.ts.URL+path, body)
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if role != "" {
+		req.AddCookie(f.sessions[role])
+	}
+	resp, err := noRedirect().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func (f *fixture) api(role auth.Role, method, path, body string) *http.Response {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.ts.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer "+f.tokens[role])
+	}
+	resp, err := noRedirect().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+var pathParam = regexp.MustCompile(`\{[^}]+\}`)
+
+// TestAuthorizationMatrix checks every route against every role: a role
+// below the route's minimum gets 403, one at or above it never gets 401 or
+// 403; anonymous requests are sent to sign in.
+func TestAuthorizationMatrix(t *testing.T) {
+	f := newFixture(t)
+	for _, rt := range f.srv.table() {
+		if rt.kind == public {
+			continue
+		}
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		path = strings.ReplaceAll(path, "{$}", "")
+		id := "424242" // no such object: allowed roles get 404, which is not a denial
+		if strings.Contains(path, "conversations") {
+			id = fmt.Sprint(f.convID)
+		}
+		path = pathParam.ReplaceAllString(path, id)
+		for _, role := range auth.Roles() {
+			t.Run(rt.pattern+" as "+string(role), func(t *testing.T) {
+				f.freshSession(role) // a route such as /logout ends the session it runs in
+				var resp *http.Response
+				if rt.kind == api {
+					resp = f.api(role, method, path, "{}")
+				} else {
+					resp = f.do(role, method, path, nil, false)
+				}
+				allowed := auth.Role(role).AtLeast(rt.min)
+				denied := resp.Header.Get("X-Error-Code") == "forbidden" || resp.StatusCode == http.StatusUnauthorized ||
+					(resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login?"))
+				switch {
+				case allowed && denied:
+					t.Errorf("%s may %s but got %d %s", role, rt.pattern, resp.StatusCode, resp.Header.Get("X-Error-Code"))
+				case !allowed && (resp.StatusCode != http.StatusForbidden || !denied):
+					t.Errorf("%s may not %s but got %d %s", role, rt.pattern, resp.StatusCode, resp.Header.Get("X-Error-Code"))
+				}
+				if resp.StatusCode >= 500 {
+					b, _ := io.ReadAll(resp.Body)
+					t.Errorf("%s %s: %d %s", role, rt.pattern, resp.StatusCode, b)
+				}
+			})
+		}
+		t.Run(rt.pattern+" anonymous", func(t *testing.T) {
+			var resp *http.Response
+			if rt.kind == api {
+				resp = f.api("", method, path, "{}")
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("anonymous %s: %d, want 401", rt.pattern, resp.StatusCode)
+				}
+				return
+			}
+			resp = f.do("", method, path, nil, false)
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+				t.Errorf("anonymous %s: %d %s, want a redirect to /login", rt.pattern, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	f := newFixture(t)
+	path := fmt.Sprintf("/inbox/conversations/%d/note", f.convID)
+	resp := f.do(auth.Agent, http.MethodPost, path, url.Values{"body": {"x"}}, true)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("no token: %d, want 403", resp.StatusCode)
+	}
+	resp = f.do(auth.Agent, http.MethodPost, path, url.Values{"body": {"x"}, "csrf": {f.csrf[auth.Admin]}}, true)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("another session's token: %d, want 403", resp.StatusCode)
+	}
+	resp = f.do(auth.Agent, http.MethodPost, path, url.Values{"body": {"a note"}}, false)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("with the token: %d, want 303", resp.StatusCode)
+	}
+	// The JSON API with a session cookie needs the header too; with a bearer token it does not.
+	req, _ := http.NewRequest(http.MethodPost, f.ts.URL+fmt.Sprintf("/api/v1/conversations/%d/notes", f.convID), strings.NewReader(`{"text":"x"}`))
+	req.AddCookie(f.sessions[auth.Agent])
+	r2, _ := noRedirect().Do(req)
+	if r2.StatusCode != http.StatusForbidden {
+		t.Fatalf("cookie API write without CSRF header: %d", r2.StatusCode)
+	}
+	if r := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/notes", f.convID), `{"text":"x"}`); r.StatusCode != http.StatusCreated {
+		t.Fatalf("bearer API write: %d", r.StatusCode)
+	}
+}
+
+func TestSessionExpiryAndLogout(t *testing.T) {
+	f := newFixture(t)
+	token, th := auth.NewToken("")
+	if err := f.st.CreateSession(bg, th, f.users[auth.Agent].ID, "c", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/inbox", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+	resp, _ := noRedirect().Do(req)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("expired session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if r := f.do(auth.Agent, http.MethodPost, "/logout", nil, false); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.StatusCode)
+	}
+	if r := f.do(auth.Agent, http.MethodGet, "/inbox", nil, false); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after logout: %d", r.StatusCode)
+	}
+	// Disabling a member ends their sessions at once.
+	if err := f.st.SetDisabled(bg, f.users[auth.Viewer].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do(auth.Viewer, http.MethodGet, "/inbox", nil, false); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disabled member: %d", r.StatusCode)
+	}
+	if r := f.api(auth.Viewer, http.MethodGet, "/api/v1/me", ""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("disabled member's token: %d", r.StatusCode)
+	}
+}
+
+func TestLoginRateLimitAndFirstLogin(t *testing.T) {
+	f := newFixture(t)
+	hash, _ := auth.HashPassword("one-time-password")
+	if _, err := f.st.CreateUser(bg, f.st.Pool, &store.User{Email: "boss@acme.example", Name: "Boss", Role: "owner", PasswordHash: hash, MustChangePassword: true}); err != nil {
+		t.Fatal(err)
+	}
+	login := func(email, pw string) *http.Response {
+		resp, err := noRedirect().PostForm(f.ts.URL+"/login", url.Values{"email": {email}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := login("BOSS@acme.example", "one-time-password")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/password" {
+		t.Fatalf("first login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	c := resp.Cookies()[0]
+	if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+		t.Errorf("cookie flags: %+v", c)
+	}
+	for i := 0; i < 5; i++ {
+		if r := login("agent@acme.example", "wrong-password-"+fmt.Sprint(i)); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", r.StatusCode)
+		}
+	}
+	if r := login("agent@acme.example", "password-for-tests"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 5 failures: %d", r.StatusCode)
+	}
+	if r := login("viewer@acme.example", "password-for-tests"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("other accounts are unaffected: %d", r.StatusCode)
+	}
+	// Cross-site login posts are refused.
+	req, _ := http.NewRequest(http.MethodPost, f.ts.URL+"/login", strings.NewReader("email=viewer@acme.example&password=password-for-tests"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if r, _ := noRedirect().Do(req); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site login: %d", r.StatusCode)
+	}
+}
+
+func TestInboundAPI(t *testing.T) {
+	f := newFixture(t)
+	post := func(body string) (*http.Response, map[string]any) {
+		resp := f.api(auth.Agent, http.MethodPost, "/api/v1/messages", body)
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	resp, out := post(`{"contact":{"identifier":"grace@navy.example","name":"Grace"},"messageId":"m-1","text":"Hi!"}`)
+	if resp.StatusCode != http.StatusCreated || out["duplicate"] != false {
+		t.Fatalf("first: %d %v", resp.StatusCode, out)
+	}
+	resp, again := post(`{"contact":{"identifier":"grace@navy.example","name":"Grace"},"messageId":"m-1","text":"Hi!"}`)
+	if resp.StatusCode != http.StatusOK || again["duplicate"] != true || again["messageId"] != out["messageId"] {
+		t.Fatalf("retry: %d %v", resp.StatusCode, again)
+	}
+	bad := []struct{ body, field string }{
+		{`{"contact":{},"messageId":"x","text":"a"}`, "contact.identifier"},
+		{`{"contact":{"identifier":"a"},"text":"a"}`, "messageId"},
+		{`{"contact":{"identifier":"a"},"messageId":"x"}`, "text"},
+		{`{"contact":{"identifier":"a"},"messageId":"x","text":"a","extra":1}`, "extra"},
+		{`{"contact":{"identifier":5},"messageId":"x","text":"a"}`, "contact.identifier"},
+		{`{"contact":{"identifier":"a"},"messageId":"x","attachments":[{"filename":"a","data":"!!"}]}`, "attachments[0].data"},
+		{`{"contact":{"identifier":"a"},"messageId":"x","attachments":[{"filename":"../etc/passwd","data":""}]}`, "attachments[0].filename"},
+		{`not json`, "JSON"},
+	}
+	for _, b := range bad {
+		resp, out := post(b.body)
+		msg := fmt.Sprint(out["error"])
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(msg, b.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", b.body, resp.StatusCode, msg, b.field)
+		}
+	}
+	big := `{"contact":{"identifier":"a"},"messageId":"x","text":"` + strings.Repeat("a", MaxInboundBody) + `"}`
+	if resp, _ := post(big); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized: %d", resp.StatusCode)
+	}
+	if resp := f.api(auth.Viewer, http.MethodPost, "/api/v1/messages", `{}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer ingest: %d", resp.StatusCode)
+	}
+}
+
+func TestOutboundWebhookIsSigned(t *testing.T) {
+	f := newFixture(t)
+	got := make(chan *http.Request, 1)
+	var body []byte
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ = io.ReadAll(r.Body)
+		got <- r
+	}))
+	defer hook.Close()
+	if err := f.st.SetAPIChannelWebhook(bg, hook.URL, channels.NewSecret); err != nil {
+		t.Fatal(err)
+	}
+	settings, _ := f.st.APIChannelSettings(bg, channels.NewSecret)
+	resp := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", f.convID), `{"text":"On my way"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("reply: %d", resp.StatusCode)
+	}
+	w := &channels.Worker{Inbox: f.srv.Inbox, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	w.RunOnce(bg)
+	r := <-got
+	if err := inbox.Verify(settings.WebhookSecret, r.Header.Get(channels.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if err := inbox.Verify("whsec_forged", r.Header.Get(channels.SignatureHeader), body, time.Now(), 5*time.Minute); err == nil {
+		t.Fatal("a forged secret verified")
+	}
+	if !strings.Contains(string(body), "On my way") || !strings.Contains(string(body), "+15550100") {
+		t.Errorf("payload: %s", body)
+	}
+	msgs, _ := f.st.Messages(bg, f.convID)
+	last := msgs[len(msgs)-1]
+	if last.DeliveryStatus == nil || *last.DeliveryStatus != "sent" {
+		t.Errorf("delivery status: %v", last.DeliveryStatus)
+	}
+}
+
+func TestRestrictedContactIsReadOnly(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.st.Pool.Exec(bg, `UPDATE contacts SET processing_restricted = true`); err != nil {
+		t.Fatal(err)
+	}
+	resp := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", f.convID), `{"text":"hi"}`)
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("reply to a restricted contact: %d", resp.StatusCode)
+	}
+}
+
+func TestAuditHoldsNoPII(t *testing.T) {
+	f := newFixture(t)
+	f.api(auth.Agent, http.MethodPost, "/api/v1/messages", `{"contact":{"identifier":"secret.person@x.example","name":"Secret Person"},"messageId":"p-1","text":"my phone is +4479460000"}`)
+	f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", f.convID), `{"text":"private words"}`)
+	rows, _ := f.st.Pool.Query(bg, `SELECT row_to_json(a)::text FROM audit_log a`)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		n++
+		for _, pii := range []string{"secret.person", "Secret Person", "+4479460000", "private words", "@acme.example"} {
+			if strings.Contains(s, pii) {
+				t.Errorf("audit row holds %q: %s", pii, s)
+			}
+		}
+	}
+	if n < 2 {
+		t.Fatalf("audit rows = %d", n)
+	}
+	resp := f.api(auth.Admin, http.MethodGet, "/api/v1/audit?action=message.sent", "")
+	var out struct{ Entries []store.AuditEntry }
+	json.NewDecoder(resp.Body).Decode(&out)
+	if len(out.Entries) != 1 || out.Entries[0].ObjectType != "message" {
+		t.Fatalf("filtered audit: %+v", out)
+	}
+}
