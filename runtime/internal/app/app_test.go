@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/config"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
+	"github.com/switchboard-dev/switchboard/test/harness"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// tenant is a workspace as the operator leaves it: a database, and Vault
+// entries database and bootstrap.
+func startTenant(t *testing.T, v *harness.Vault, name string) (*App, string) {
+	t.Helper()
+	_, dsn := storetest.NewDBWithDSN(t)
+	vc, _ := vaultapi.NewClient(&vaultapi.Config{Address: v.Addr()})
+	vc.SetToken(harness.RootToken)
+	_ = vc.Sys().Mount("switchboard", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
+	password := "initial-" + name + "-pw"
+	hash, _ := bcrypt.GenerateFromPassword([]byte(password), 10)
+	kv := vc.KVv2("switchboard")
+	if _, err := kv.Put(context.Background(), "workspaces/"+name+"/database", map[string]any{"dsn": dsn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(context.Background(), "workspaces/"+name+"/bootstrap", map[string]any{
+		"email": "owner@" + name + ".example", "name": "Owner " + name, "passwordHash": string(hash), "mustChangePassword": "true"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{
+			"SWITCHBOARD_WORKSPACE": name, "SWITCHBOARD_PUBLIC_URL": "http://" + name + ".test", "SWITCHBOARD_LISTEN_ADDR": "127.0.0.1:0",
+			"VAULT_ADDR": v.Addr(), "VAULT_TOKEN": harness.RootToken, "SWITCHBOARD_VAULT_PATH": "workspaces/" + name,
+		}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return a, password
+}
+
+func client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+func TestTwoTenantsBootstrapAndStayApart(t *testing.T) {
+	v, err := harness.StartVault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	a, pwA := startTenant(t, v, "alpha")
+	b, _ := startTenant(t, v, "beta")
+	urlA, urlB := "http://"+a.Addr(), "http://"+b.Addr()
+
+	for _, u := range []string{urlA, urlB} {
+		resp, err := http.Get(u + "/readyz")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("readyz %s: %v %v", u, resp, err)
+		}
+	}
+
+	By := func(s string) { t.Log(s) }
+	By("the bootstrap owner signs in and must change the password")
+	c := client(t)
+	resp, err := c.PostForm(urlA+"/login", url.Values{"email": {"owner@alpha.example"}, "password": {pwA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/password" || !strings.Contains(string(body), "first sign-in") {
+		t.Fatalf("after first login: %s", resp.Request.URL)
+	}
+	resp, _ = c.Get(urlA + "/inbox")
+	if resp.Request.URL.Path != "/password" {
+		t.Fatalf("the inbox must wait for the new password: %s", resp.Request.URL)
+	}
+	resp.Body.Close()
+
+	By("a session of one tenant means nothing to the other")
+	ua, _ := url.Parse(urlA)
+	ub, _ := url.Parse(urlB)
+	for _, ck := range c.Jar.Cookies(ua) {
+		c.Jar.SetCookies(ub, []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/"}})
+	}
+	resp, _ = c.Get(urlB + "/inbox")
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("tenant B accepted tenant A's session: %s", resp.Request.URL)
+	}
+
+	By("data written to one tenant is not in the other")
+	if _, err := a.Store.Ingest(context.Background(), storeInbound("alpha-only")); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := b.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM messages`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("tenant B sees %d messages (%v)", n, err)
+	}
+	if err := a.Store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM messages`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("tenant A has %d messages (%v)", n, err)
+	}
+}
+
+func TestStartFailsClearly(t *testing.T) {
+	v, err := harness.StartVault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cfg, _ := config.Load(func(k string) string {
+		return map[string]string{"SWITCHBOARD_WORKSPACE": "ghost", "SWITCHBOARD_PUBLIC_URL": "http://ghost.test", "SWITCHBOARD_LISTEN_ADDR": "127.0.0.1:0",
+			"VAULT_ADDR": v.Addr(), "VAULT_TOKEN": harness.RootToken, "SWITCHBOARD_VAULT_PATH": "workspaces/ghost"}[k]
+	})
+	_, err = Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "database credentials") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,52 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	base := map[string]string{
+		"SWITCHBOARD_WORKSPACE": "acme", "SWITCHBOARD_PUBLIC_URL": "https://acme.example.com", "VAULT_ADDR": "http://127.0.0.1:8200",
+		"SWITCHBOARD_VAULT_PATH": "workspaces/acme", "SWITCHBOARD_VAULT_TOKEN_PATH": "/t", "SWITCHBOARD_VAULT_AUTH_ROLE": "ws-acme",
+	}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{"valid", base, ""},
+		{"dev token instead of kubernetes auth", with("SWITCHBOARD_VAULT_TOKEN_PATH", "", "VAULT_TOKEN", "root"), ""},
+		{"missing workspace and vault", with("SWITCHBOARD_WORKSPACE", "", "VAULT_ADDR", ""), "missing environment: SWITCHBOARD_WORKSPACE, VAULT_ADDR"},
+		{"no way to log in", with("SWITCHBOARD_VAULT_TOKEN_PATH", ""), "no way to log into Vault"},
+		{"bad public url", with("SWITCHBOARD_PUBLIC_URL", "acme.example.com"), "SWITCHBOARD_PUBLIC_URL"},
+		{"bad session ttl", with("SWITCHBOARD_SESSION_TTL", "forever"), "SWITCHBOARD_SESSION_TTL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tt.env[k] })
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.ListenAddr != ":8080" || !c.SecureCookies() {
+					t.Errorf("defaults: %+v", c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
