@@ -6,9 +6,11 @@ set -euo pipefail
 need=()
 have_pg() { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }
 have_pg || need+=(postgresql)
+# Headless Chromium drives the inbox in the browser tests.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: Debian packages present (postgresql)"
+  echo "install-deps: Debian packages present (postgresql, chromium)"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then

@@ -73,19 +73,10 @@ func run(exitWhenReady bool) error {
 	restCfg, kubeconfig, pg, vault := stack.RestConfig, stack.Kubeconfig, stack.PG, stack.Vault
 
 	say("starting kube-controller-manager and kube-scheduler")
-	kcm, err := harness.StartBinary("kube-controller-manager", filepath.Join(state, "kube-controller-manager.log"),
-		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
-		"--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,resourcequota-controller")
-	if err != nil {
+	if err := stack.StartControllers(); err != nil {
 		return err
 	}
-	cleanups = append(cleanups, kcm.Stop)
-	sched, err := harness.StartBinary("kube-scheduler", filepath.Join(state, "kube-scheduler.log"),
-		"--kubeconfig="+kubeconfig, "--leader-elect=false", "--secure-port=0")
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, sched.Stop)
+	kcm := stack.Controllers[0]
 
 	say("starting the operator")
 	cfg, err := config.Load(stack.OperatorArgs(

@@ -1,7 +1,10 @@
 package harness
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"os/exec"
 	"os/user"
@@ -93,7 +96,22 @@ func (pg *Postgres) Start() error {
 	if err := waitTCP(pg.Addr(), 30*time.Second, p.exited); err != nil {
 		return fmt.Errorf("harness: postgres did not start: %v\n%s", err, p.log.String())
 	}
-	return nil
+	// The port opens before recovery ends ("the database system is starting
+	// up"): wait until a session really starts.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, pg.AdminDSN())
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("harness: postgres accepts no sessions: %v\n%s", err, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Stop shuts the server down (fast mode) and keeps its data.

@@ -26,7 +26,9 @@ type Stack struct {
 	DatabaseServer string
 	// SystemNamespace holds the Vault reviewer and deletion receipts.
 	SystemNamespace string
-	closers         []func()
+	// Controllers are kube-controller-manager and kube-scheduler, once started.
+	Controllers []*Process
+	closers     []func()
 }
 
 // StartStack starts the stack, writing state into stateDir.
@@ -122,4 +124,25 @@ func (s *Stack) Close() {
 		s.closers[i]()
 	}
 	s.closers = nil
+}
+
+// StartControllers runs kube-controller-manager (deployments, replica sets,
+// namespaces, garbage collection, quotas) and kube-scheduler against the
+// stack, as a cluster would. Their logs go to StateDir.
+func (s *Stack) StartControllers() error {
+	kcm, err := StartBinary("kube-controller-manager", filepath.Join(s.StateDir, "kube-controller-manager.log"),
+		"--kubeconfig="+s.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
+		"--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,resourcequota-controller")
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, kcm.Stop)
+	sched, err := StartBinary("kube-scheduler", filepath.Join(s.StateDir, "kube-scheduler.log"),
+		"--kubeconfig="+s.Kubeconfig, "--leader-elect=false", "--secure-port=0")
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, sched.Stop)
+	s.Controllers = []*Process{kcm, sched}
+	return nil
 }

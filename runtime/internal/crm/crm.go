@@ -247,10 +247,10 @@ func (e *errRow) Error() string { return e.message }
 // format. A row sharing an email or phone with an existing contact updates
 // that contact: its name, company and given custom attributes are replaced,
 // emails, phones and tags added to, and consent flags only ever set, never
-// cleared, by a file. The whole file is checked before anything is written,
-// and is written in one transaction, each row in a savepoint, so that a row
-// failing on write leaves the others. Each contact written gets a
-// "contacts.imported" audit entry.
+// cleared, by a file. A row is checked in full before it writes anything,
+// so a refused row changes nothing and the others go on; all rows are
+// written in one transaction, so a database failure imports nothing. Each
+// contact written gets a "contacts.imported" audit entry.
 func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader) (*ImportReport, error) {
 	p, err := ParseContactsCSV(r)
 	if err != nil {
@@ -260,17 +260,13 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 	if rep.Errors == nil {
 		rep.Errors = []RowError{}
 	}
+	// No savepoint per row: tens of thousands of subtransactions in one
+	// transaction slow every other session's visibility checks.
 	err = s.Store.Transact(ctx, func(tx pgx.Tx) error {
-		// Companies by lower-cased name, known to exist: a file names a few
-		// companies many times over.
+		// Companies by lower-cased name: a file names a few companies many times over.
 		companies := map[string]int64{}
 		for _, row := range p.Rows {
-			var created bool
-			var company *store.Company
-			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) (err error) {
-				created, company, err = s.importRow(ctx, sp, actor, row, p, companies)
-				return err
-			})
+			created, err := s.importRow(ctx, tx, actor, row, p, companies)
 			var bad *errRow
 			switch {
 			case err == nil:
@@ -279,14 +275,11 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 				} else {
 					rep.Updated++
 				}
-				if company != nil {
-					companies[strings.ToLower(company.Name)] = company.ID
-				}
 				continue
 			case errors.As(err, &bad):
 			case errors.Is(err, store.ErrInvalid):
 				bad = &errRow{message: strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": ")}
-			case errors.Is(err, store.ErrRestricted): // restricted since the match was read
+			case errors.Is(err, store.ErrRestricted): // restricted since the match was read; nothing was written
 				bad = &errRow{message: "matches a contact whose processing is restricted"}
 			default:
 				return err
@@ -307,12 +300,12 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 }
 
 // importRow writes one row: it updates the contact the row's emails or
-// phones already belong to, or creates one. company is the row's company if
-// it was not in companies.
-func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *ImportRow, p *Parsed, companies map[string]int64) (created bool, company *store.Company, err error) {
+// phones already belong to, or creates one. Every check that can refuse the
+// row comes before its first write.
+func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *ImportRow, p *Parsed, companies map[string]int64) (created bool, err error) {
 	matches, err := s.Store.ContactsWith(ctx, tx, row.Emails, row.Phones)
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
 	// Which column a match came through, for the report.
 	via := func(c *store.Contact) string {
@@ -323,64 +316,67 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		}
 		return p.PhoneColumn
 	}
-	if len(matches) > 1 {
-		return false, nil, &errRow{via(matches[1]), "matches more than one existing contact; merge them first"}
-	}
-	if len(matches) == 1 && matches[0].ProcessingRestricted {
-		return false, nil, &errRow{via(matches[0]), "matches a contact whose processing is restricted"}
-	}
-	var companyID *int64
-	if row.Company != "" {
-		id, ok := companies[strings.ToLower(row.Company)]
-		if !ok {
-			c, made, err := s.Store.EnsureCompany(ctx, tx, row.Company)
-			if err != nil {
-				return false, nil, err
-			}
-			if made {
-				if err := s.Store.Audit(ctx, tx, actor, "user", "company.created", "company", c.ID); err != nil {
-					return false, nil, err
-				}
-			}
-			// Cached by the caller once the row's savepoint holds.
-			id, company = c.ID, c
+	var cur *store.Contact
+	c := &store.Contact{Name: row.Name, Emails: row.Emails, Phones: row.Phones, Custom: row.Custom, Tags: row.Tags,
+		MarketingOptOut: row.MarketingOptOut, ProcessingRestricted: row.ProcessingRestricted}
+	switch {
+	case len(matches) > 1:
+		return false, &errRow{via(matches[1]), "matches more than one existing contact; merge them first"}
+	case len(matches) == 1 && matches[0].ProcessingRestricted:
+		return false, &errRow{via(matches[0]), "matches a contact whose processing is restricted"}
+	case len(matches) == 1:
+		cur = matches[0]
+		custom := map[string]string{}
+		for k, v := range cur.Custom {
+			custom[k] = v
 		}
-		companyID = &id
-	}
-	var c *store.Contact
-	if len(matches) == 0 {
-		c, err = s.Store.CreateContact(ctx, tx, &store.Contact{Name: row.Name, Emails: row.Emails, Phones: row.Phones, CompanyID: companyID,
-			Custom: row.Custom, Tags: row.Tags, MarketingOptOut: row.MarketingOptOut, ProcessingRestricted: row.ProcessingRestricted})
-		created = true
-	} else {
-		c = matches[0]
+		for k, v := range row.Custom {
+			custom[k] = v
+		}
+		c = &store.Contact{ID: cur.ID, Name: cur.Name, Emails: union(cur.Emails, row.Emails), Phones: union(cur.Phones, row.Phones),
+			CompanyID: cur.CompanyID, Custom: custom, Tags: union(cur.Tags, row.Tags)}
 		if row.Name != "" {
 			c.Name = row.Name
 		}
-		if companyID != nil {
-			c.CompanyID = companyID
-		}
-		c.Emails = union(c.Emails, row.Emails)
-		c.Phones = union(c.Phones, row.Phones)
-		c.Tags = union(c.Tags, row.Tags)
-		for k, v := range row.Custom {
-			c.Custom[k] = v
-		}
-		if c, err = s.Store.UpdateContact(ctx, tx, c); err == nil && (row.MarketingOptOut || row.ProcessingRestricted) {
-			consent := store.Consent{}
-			if row.MarketingOptOut {
-				consent.MarketingOptOut = &row.MarketingOptOut
+	}
+	if err := store.CheckContact(c, cur); err != nil {
+		return false, err
+	}
+
+	if row.Company != "" {
+		id, ok := companies[strings.ToLower(row.Company)]
+		if !ok {
+			co, made, err := s.Store.EnsureCompany(ctx, tx, row.Company)
+			if err != nil {
+				return false, err
 			}
-			if row.ProcessingRestricted {
-				consent.ProcessingRestricted = &row.ProcessingRestricted
+			if made {
+				if err := s.Store.Audit(ctx, tx, actor, "user", "company.created", "company", co.ID); err != nil {
+					return false, err
+				}
 			}
-			c, err = s.Store.SetContactConsent(ctx, tx, c.ID, consent)
+			id = co.ID
+			companies[strings.ToLower(row.Company)] = id
 		}
+		c.CompanyID = &id
+	}
+	if cur == nil {
+		c, err = s.Store.CreateContact(ctx, tx, c)
+		created = true
+	} else if c, err = s.Store.UpdateContact(ctx, tx, c); err == nil && (row.MarketingOptOut || row.ProcessingRestricted) {
+		var consent store.Consent
+		if row.MarketingOptOut {
+			consent.MarketingOptOut = &row.MarketingOptOut
+		}
+		if row.ProcessingRestricted {
+			consent.ProcessingRestricted = &row.ProcessingRestricted
+		}
+		c, err = s.Store.SetContactConsent(ctx, tx, c.ID, consent)
 	}
 	if err != nil {
-		return false, nil, err
+		return false, err
 	}
-	return created, company, s.Store.Audit(ctx, tx, actor, "user", "contacts.imported", "contact", c.ID)
+	return created, s.Store.Audit(ctx, tx, actor, "user", "contacts.imported", "contact", c.ID)
 }
 
 func union(a, b []string) []string {

@@ -236,9 +236,10 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// checkContact normalizes c's editable fields in place. cur is the contact as
-// stored, or nil for a new one.
-func checkContact(c, cur *Contact) error {
+// CheckContact normalizes c's editable fields in place and checks them, as
+// CreateContact (cur nil) and UpdateContact (cur the contact as stored) do,
+// without writing: a caller writing several things checks first.
+func CheckContact(c, cur *Contact) error {
 	var err error
 	var curEmails, curPhones, curTags []string
 	if cur != nil {
@@ -302,7 +303,7 @@ func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (*Cont
 	if q == nil {
 		q = s.Pool
 	}
-	if err := checkContact(c, nil); err != nil {
+	if err := CheckContact(c, nil); err != nil {
 		return nil, err
 	}
 	custom, _ := json.Marshal(c.Custom)
@@ -329,7 +330,7 @@ func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (*Cont
 	if cur.ProcessingRestricted {
 		return nil, ErrRestricted
 	}
-	if err := checkContact(c, cur); err != nil {
+	if err := CheckContact(c, cur); err != nil {
 		return nil, err
 	}
 	custom, _ := json.Marshal(c.Custom)
