@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -33,6 +34,7 @@ type Options struct {
 	InviteTTL     time.Duration
 	Store         *store.Store
 	Inbox         *inbox.Service
+	CRM           *crm.Service
 	Live          *live.Hub
 	Log           *slog.Logger
 	// Ready reports whether the runtime's dependencies answer (for /readyz).
@@ -65,6 +67,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.InviteTTL == 0 {
 		o.InviteTTL = 72 * time.Hour
+	}
+	if o.CRM == nil {
+		o.CRM = &crm.Service{Store: o.Store}
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()

@@ -94,3 +94,31 @@
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSwap", init);
 })();
+
+// Pipeline board: drag a deal card onto a column to move it. The move form
+// on each card does the same without a mouse.
+(function () {
+  "use strict";
+  var dragged = null;
+  document.addEventListener("dragstart", function (e) {
+    var card = e.target.closest && e.target.closest(".deal");
+    if (card) { dragged = card; e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", card.dataset.deal); }
+  });
+  document.addEventListener("dragover", function (e) {
+    var col = e.target.closest && e.target.closest(".column");
+    if (col && dragged) { e.preventDefault(); col.classList.add("drop"); }
+  });
+  document.addEventListener("dragleave", function (e) {
+    var col = e.target.closest && e.target.closest(".column");
+    if (col) col.classList.remove("drop");
+  });
+  document.addEventListener("drop", function (e) {
+    var col = e.target.closest && e.target.closest(".column");
+    if (!col || !dragged) return;
+    e.preventDefault();
+    col.classList.remove("drop");
+    var form = dragged.querySelector("form.move");
+    if (form) { form.querySelector("select").value = col.dataset.stage; form.submit(); }
+    dragged = null;
+  });
+})();
