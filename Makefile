@@ -54,21 +54,24 @@ test: ## Run every test; builds and starts Postgres, Vault, etcd and kube-apiser
 	hack/test.sh
 
 .PHONY: bench
-bench: ## Provisioning benchmark against real dependencies (prints a table).
+bench: ## Operator and runtime benchmarks against real dependencies (print tables).
 	hack/build-tools.sh etcd kube-apiserver vault
 	go run ./bench/provision $(BENCH_ARGS)
+	go run ./bench/runtime $(BENCH_ARGS)
 
 .PHONY: dev
 dev: ## Run the whole system locally in the foreground (Ctrl-C stops it).
 	hack/install-deps.sh
 	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
+	go build -o $(BIN)/switchboard-runtime ./runtime/cmd/switchboard-runtime
 	go run ./hack/dev $(DEV_ARGS)
 
 ##@ Build
 
 .PHONY: build
-build: ## Build the operator binary into bin/switchboard.
+build: ## Build the operator (bin/switchboard) and the tenant runtime (bin/switchboard-runtime).
 	go build -o $(BIN)/switchboard .
+	go build -o $(BIN)/switchboard-runtime ./runtime/cmd/switchboard-runtime
 
 .PHONY: run
 run: ## Run the operator against the current kubeconfig (configure with SWITCHBOARD_* env).

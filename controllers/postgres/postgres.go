@@ -142,13 +142,15 @@ func (p *Provisioner) EnsureDatabase(ctx context.Context, server, name string) (
 	ident := pgx.Identifier{name}.Sanitize()
 
 	var roleExists, canLogin bool
-	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(rolcanlogin), false) FROM pg_roles WHERE rolname = $1`, name).Scan(&roleExists, &canLogin)
+	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_and(rolcanlogin AND rolinherit), false) FROM pg_roles WHERE rolname = $1`, name).Scan(&roleExists, &canLogin)
 	if err != nil {
 		return false, classify(server, err)
 	}
 	if !roleExists {
-		// NOINHERIT and no other attributes: the role can do nothing but own its database.
-		if _, err := pool.Exec(ctx, "CREATE ROLE "+ident+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION"); err != nil {
+		// No attributes beyond LOGIN: the role can do nothing but own its
+		// database. It must INHERIT, since PostgreSQL 15 grants CREATE on the
+		// public schema to pg_database_owner, which the owner is a member of.
+		if _, err := pool.Exec(ctx, "CREATE ROLE "+ident+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION"); err != nil {
 			var pgErr *pgconn.PgError
 			if !(errors.As(err, &pgErr) && pgErr.Code == "42710") { // duplicate_object: a concurrent pass won
 				return false, classify(server, err)
@@ -157,7 +159,7 @@ func (p *Provisioner) EnsureDatabase(ctx context.Context, server, name string) (
 		p.onWrite(server)
 		created = true
 	} else if !canLogin {
-		if _, err := pool.Exec(ctx, "ALTER ROLE "+ident+" LOGIN"); err != nil {
+		if _, err := pool.Exec(ctx, "ALTER ROLE "+ident+" LOGIN INHERIT"); err != nil {
 			return false, classify(server, err)
 		}
 		p.onWrite(server)

@@ -3,8 +3,9 @@
 // from Go modules into bin/), PostgreSQL and Vault (dev mode), the CRDs, the
 // operator, and the samples from config/samples. Ctrl-C stops everything.
 //
-// There is no kubelet here, so runtime pods stay Pending: nothing runs them
-// yet. A process-backed stand-in for the kubelet comes with the runtime.
+// There is no kubelet here: hack/devnode registers a node that runs runtime
+// pods as local processes, and a dev ingress proxy routes
+// <workspace>.switchboard.localhost to them. Both are for development only.
 package main
 
 import (
@@ -14,10 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,8 +34,13 @@ import (
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers"
 	"github.com/switchboard-dev/switchboard/controllers/config"
+	"github.com/switchboard-dev/switchboard/hack/devnode"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
+
+// runtimeImage is the image the operator puts in runtime Deployments here;
+// the dev node runs bin/switchboard-runtime for it.
+const runtimeImage = "switchboard/runtime:dev"
 
 func main() {
 	exitWhenReady := flag.Bool("exit-when-ready", false, "stop everything once the sample workspace is provisioned (a smoke test)")
@@ -78,9 +86,36 @@ func run(exitWhenReady bool) error {
 	}
 	kcm := stack.Controllers[0]
 
+	say("starting the dev node: runtime pods run as local processes (it stands in for the kubelet, in development only)")
+	runtimeBin, err := harness.Bin("switchboard-runtime")
+	if err != nil {
+		return err
+	}
+	node, err := devnode.Start(ctx, restCfg, devnode.Options{
+		Images:   map[string][]string{runtimeImage: {runtimeBin}},
+		StateDir: filepath.Join(state, "devnode"),
+		LogDir:   filepath.Join(state, "pods"),
+	})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, node.Stop)
+	proxy := devnode.NewIngressProxy(stack.Clientset, node)
+	ingressAddr, err := proxy.Serve(ctx, "127.0.0.1:80")
+	if err != nil {
+		if ingressAddr, err = proxy.Serve(ctx, "127.0.0.1:8080"); err != nil {
+			return fmt.Errorf("dev ingress: %w", err)
+		}
+	}
+	port := ""
+	if !strings.HasSuffix(ingressAddr.String(), ":80") {
+		port = ":" + ingressAddr.String()[strings.LastIndex(ingressAddr.String(), ":")+1:]
+	}
+	say("dev ingress on http://%s: http://<workspace>.switchboard.localhost%s reaches that workspace's runtime", ingressAddr, port)
+
 	say("starting the operator")
 	cfg, err := config.Load(stack.OperatorArgs(
-		"--runtime-image=switchboard/runtime:dev",
+		"--runtime-image="+runtimeImage,
 		"--base-domain=switchboard.localhost",
 		"--url-scheme=http",
 		"--metrics-bind-address=127.0.0.1:0",
@@ -109,8 +144,8 @@ func run(exitWhenReady bool) error {
 		return err
 	}
 
-	say("waiting for the sample Workspace acme to be provisioned")
-	if err := waitProvisioned(ctx, k8s, "acme"); err != nil {
+	say("waiting for the sample Workspace acme to be Ready (its runtime migrates its database and logs into Vault)")
+	if err := waitReady(ctx, k8s, "acme"); err != nil {
 		return err
 	}
 	kubectl, _ := harness.Bin("kubectl")
@@ -133,17 +168,33 @@ Switchboard is running locally.
 Try:
   bin/kubectl get ws -w
   bin/kubectl describe ws acme
-  bin/kubectl -n ws-acme get secret initial-owner -o jsonpath='{.data.password}' | base64 -d
   bin/kubectl delete ws acme        # then: no database, role, Vault data or namespace is left
 
-Runtime pods stay Pending: there is no kubelet here, and the tenant runtime
-and its process-backed dev node come in a later change. So the sample
-Workspace reports RuntimeReady=False (RolloutInProgress), and Ready=False.
+The sample workspace's inbox:  http://acme.switchboard.localhost%s
+  Sign in as owner@acme.example with the one-time password:
+    bin/kubectl --kubeconfig %s -n ws-acme get secret initial-owner -o jsonpath='{.data.password}' | base64 -d; echo
+  Runtime pods run as local processes on the dev node (logs in %s/pods); it stands
+  in for the kubelet in development only. Apply another Workspace and its inbox
+  is up within seconds at http://<name>.switchboard.localhost%s; delete it and
+  its process stops.
 
 Press Ctrl-C to stop everything.
-`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), vault.Addr(), harness.RootToken, state)
+`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), vault.Addr(), harness.RootToken, state, port, kubeconfig, state, port)
 
 	if exitWhenReady {
+		// The smoke test: the inbox answers through the dev ingress.
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ingressAddr.String()+"/login", nil)
+		req.Host = "acme.switchboard.localhost"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("smoke test: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in") {
+			return fmt.Errorf("smoke test: GET http://acme.switchboard.localhost%s/login answered %s", port, resp.Status)
+		}
+		say("smoke test passed: http://acme.switchboard.localhost%s/login shows the sign-in page", port)
 		return nil
 	}
 	select {
@@ -210,17 +261,17 @@ func createWhenNamespaceExists(ctx context.Context, k8s client.Client, u *unstru
 	}
 }
 
-func waitProvisioned(ctx context.Context, k8s client.Client, name string) error {
-	deadline := time.Now().Add(2 * time.Minute)
+func waitReady(ctx context.Context, k8s client.Client, name string) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	var last string
 	for time.Now().Before(deadline) {
 		ws := &tenancyv1.Workspace{}
 		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ws); err == nil {
-			ok := true
-			for _, t := range []string{tenancyv1.ConditionNamespaceReady, tenancyv1.ConditionDatabaseReady, tenancyv1.ConditionVaultReady} {
-				ok = ok && meta.IsStatusConditionTrue(ws.Status.Conditions, t)
-			}
-			if ok {
+			if meta.IsStatusConditionTrue(ws.Status.Conditions, tenancyv1.ConditionReady) {
 				return nil
+			}
+			if c := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady); c != nil {
+				last = c.Message
 			}
 		}
 		select {
@@ -229,7 +280,7 @@ func waitProvisioned(ctx context.Context, k8s client.Client, name string) error 
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("workspace %s was not provisioned within 2 minutes; see .dev/operator.log", name)
+	return fmt.Errorf("workspace %s was not Ready within 3 minutes (%s); see .dev/operator.log and .dev/pods/", name, last)
 }
 
 func indent(b []byte) string {
