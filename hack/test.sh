@@ -10,7 +10,7 @@ start=$(date +%s)
 echo "==> test: Debian packages"
 hack/install-deps.sh
 echo "==> test: control plane and Vault binaries (bin/)"
-hack/build-tools.sh etcd kube-apiserver kubectl vault
+hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
 echo "==> test: generated code and manifests are up to date"
 snapshot() { find api config charts -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum; }
 before=$(snapshot)
