@@ -1,0 +1,271 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/test/harness"
+)
+
+// artifactsDir is where screenshots go: $SWITCHBOARD_ARTIFACTS, or artifacts/browser.
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("SWITCHBOARD_ARTIFACTS")
+	if dir == "" {
+		root, err := harness.Root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "artifacts", "browser")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func chromium(t *testing.T) string {
+	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Fatal("chromium is not installed: run `make test` (hack/install-deps.sh installs it), or apt-get install -y chromium")
+	return ""
+}
+
+// TestBrowserFlow drives the real UI in headless Chromium: first sign-in and
+// password change, an invite, a message arriving live, a signed reply,
+// assignment, tagging and resolving, then the contact, a note, a deal and
+// the pipeline board.
+func TestBrowserFlow(t *testing.T) {
+	v, err := harness.StartVault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	a, initial := startTenant(t, v, "browser")
+	base := "http://" + a.Addr()
+	shots := artifactsDir(t)
+
+	var mu sync.Mutex
+	var hookBody []byte
+	var hookSig string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hookBody, hookSig = b, r.Header.Get("X-Switchboard-Signature")
+		mu.Unlock()
+	}))
+	defer hook.Close()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 900))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+
+	// Start the browser on the long-lived context: the first run binds it.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			buf, _ := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+			_ = os.WriteFile(filepath.Join(shots, "failed-"+name+".png"), buf, 0o644)
+			t.Fatalf("%s: %v (screenshot failed-%s.png)", name, err, name)
+		}
+	}
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			buf, err := chromedp.FullScreenshot(100)(ctx, t)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+	}
+
+	t.Log("1. the bootstrap owner signs in and changes the password")
+	newPassword := "a-much-better-password"
+	step("login",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("#email")),
+		chromedp.SendKeys(chromedp.ID("#email"), "owner@browser.example"),
+		chromedp.SendKeys(chromedp.ID("#password"), initial),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("#new")),
+		shot("01-change-password"),
+		chromedp.SendKeys(chromedp.ID("#current"), initial),
+		chromedp.SendKeys(chromedp.ID("#new"), newPassword),
+		chromedp.SendKeys(chromedp.ID("#confirm"), newPassword),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(".inbox")),
+		shot("02-inbox-empty"),
+	)
+
+	t.Log("2. the owner invites an agent, makes an API token and sets the webhook")
+	var inviteLink, apiToken, webhookSecret string
+	step("invite",
+		chromedp.Navigate(base+"/settings"),
+		chromedp.WaitVisible(chromedp.ID("#invite-email")),
+		chromedp.SendKeys(chromedp.ID("#invite-email"), "agent@browser.example"),
+		chromedp.SetValue(chromedp.ID("#invite-role"), "agent"),
+		chromedp.Click(chromedp.Search(`//button[contains(., 'Create invite link')]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=secret] code`)),
+		textInto(chromedp.CSS(`[data-testid=secret] code`), &inviteLink),
+		shot("03-invite"),
+		chromedp.SendKeys(chromedp.ID("#t-name"), "inbound integration"),
+		chromedp.Click(chromedp.Search(`//button[contains(., 'Create token')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='secret'][contains(., 'API token')]`)),
+		textInto(chromedp.CSS(`[data-testid=secret] code`), &apiToken),
+		chromedp.SendKeys(chromedp.ID("#webhook"), hook.URL),
+		chromedp.Click(chromedp.Search(`//form[@action='/settings/api-channel']//button[not(@name)]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,'notice')][contains(., 'API channel saved')]`)),
+		chromedp.Click(chromedp.CSS(`button[name=reveal]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='secret'][contains(., 'Webhook signing secret')]`)),
+		textInto(chromedp.CSS(`[data-testid=secret] code`), &webhookSecret),
+	)
+	if !strings.Contains(inviteLink, "/invite/") || !strings.HasPrefix(apiToken, "sbt_") || !strings.HasPrefix(webhookSecret, "whsec_") {
+		t.Fatalf("invite %q, token %q, secret %q", inviteLink, apiToken, webhookSecret)
+	}
+	// The agent accepts the invite (in their own browser; a plain client here).
+	u, _ := url.Parse(inviteLink)
+	resp, err := client(t).PostForm(base+u.Path, url.Values{"name": {"Alan Agent"}, "new": {"agent-password-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/inbox" {
+		t.Fatalf("accepting the invite ended at %s", resp.Request.URL)
+	}
+
+	t.Log("3. an inbound API message arrives and shows up live, without a reload")
+	step("open inbox", chromedp.Navigate(base+"/inbox?view=all"), chromedp.WaitVisible(chromedp.CSS(".inbox")),
+		chromedp.Sleep(500*time.Millisecond)) // let the event stream connect
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/messages", strings.NewReader(
+		`{"contact":{"identifier":"+15550123","name":"Marie Curie"},"messageId":"wa-001","text":"Where is my order?"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("inbound message: %v %v", resp, err)
+	}
+	step("live update",
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Where is my order?')]`)),
+		shot("04-message-arrived-live"),
+	)
+
+	t.Log("4. the owner replies; the webhook receives it, signed")
+	step("reply",
+		chromedp.Click(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Marie Curie')]//a`)),
+		chromedp.WaitVisible(chromedp.ID("#reply")),
+		chromedp.SendKeys(chromedp.ID("#reply"), "We shipped it this morning."),
+		chromedp.Click(chromedp.CSS(`.composer button.primary`)),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'outgoing')][contains(., 'We shipped it this morning.')]`)),
+	)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		body, sig := hookBody, hookSig
+		mu.Unlock()
+		if body != nil {
+			if err := inbox.Verify(webhookSecret, sig, body, time.Now(), 5*time.Minute); err != nil {
+				t.Fatalf("webhook signature: %v", err)
+			}
+			if !strings.Contains(string(body), "We shipped it this morning.") {
+				t.Fatalf("webhook body: %s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook received nothing")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	step("delivered", chromedp.Reload(), chromedp.WaitVisible(chromedp.Search(`//span[@data-testid='delivery'][contains(., 'sent')]`)),
+		shot("05-replied"))
+
+	t.Log("5. assign, tag, prioritise and resolve")
+	owner, err := a.Store.UserByEmail(context.Background(), "owner@browser.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	step("assign and resolve",
+		chromedp.SetValue(chromedp.ID("#assignee"), fmt.Sprint(owner.ID)),
+		chromedp.SetValue(chromedp.ID("#priority"), "high"),
+		chromedp.SendKeys(chromedp.ID("#add_tags"), "shipping vip"),
+		chromedp.Click(chromedp.CSS(`form.routing button`)),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'event')][contains(., 'assigned it to')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@class='tags']/span[contains(., '#vip')]`)),
+		chromedp.Click(chromedp.CSS(`#resolve-form button[data-key=e]`)),
+		chromedp.WaitVisible(chromedp.Search(`//span[@data-testid='status'][contains(., 'resolved')]`)),
+		textInto(chromedp.CSS(`[data-testid=status]`), &status),
+		shot("06-resolved"),
+	)
+
+	t.Log("6. the contact: a note, a deal, and the deal moved across the board")
+	var wonValue string
+	step("contact",
+		chromedp.Click(chromedp.Search(`//a[contains(., 'Open contact')]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=contact-name]`)),
+		chromedp.SendKeys(chromedp.ID("#note"), "Prefers email over phone."),
+		chromedp.Click(chromedp.Search(`//button[contains(., 'Add note')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//ol[@data-testid='activity']//li[contains(., 'Prefers email over phone.')]`)),
+		chromedp.SendKeys(chromedp.ID("#d-title"), "Annual plan"),
+		chromedp.SendKeys(chromedp.ID("#d-value"), "1200"),
+		chromedp.Click(chromedp.Search(`//button[contains(., 'Create deal')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//ol[@data-testid='activity']//li[contains(., 'Annual plan')]`)),
+		shot("07-contact"),
+		chromedp.Navigate(base+"/pipeline"),
+		chromedp.WaitVisible(chromedp.Search(`//section[@aria-label='Lead']//article[contains(., 'Annual plan')]`)),
+		evalInto(`(function(){var s=document.querySelector('article.deal select');var o=Array.prototype.find.call(s.options,function(o){return o.text==='Won'});s.value=o.value;return o.value})()`, &wonValue),
+		chromedp.Click(chromedp.CSS(`article.deal form.move button`)),
+		chromedp.WaitVisible(chromedp.Search(`//section[@aria-label='Won']//article[contains(., 'Annual plan')]`)),
+		shot("08-board"),
+	)
+	var stage string
+	if err := a.Store.Pool.QueryRow(context.Background(), `SELECT s.name FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.title = 'Annual plan'`).Scan(&stage); err != nil || stage != "Won" {
+		t.Fatalf("deal stage %q (%v)", stage, err)
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+// textInto reads an element's text into dst, as a step.
+func textInto[S chromedp.Selectable](sel S, dst *string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		v, err := chromedp.Text(sel)(ctx, t)
+		*dst = v
+		return chromedp.Void{}, err
+	}
+}
+
+// evalInto evaluates JavaScript into dst, as a step.
+func evalInto(expr string, dst *string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		v, err := chromedp.Evaluate[string](expr)(ctx, t)
+		*dst = v
+		return chromedp.Void{}, err
+	}
+}
