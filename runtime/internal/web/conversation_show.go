@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -122,7 +123,14 @@ func describeEvent(e *store.TimelineEvent, name func(*int64) string) string {
 	case "priority":
 		return fmt.Sprintf("%s set the priority to %v", who, d.To)
 	case "tags":
-		return fmt.Sprintf("%s tagged %v, untagged %v", who, d.Added, d.Removed)
+		var parts []string
+		if len(d.Added) > 0 {
+			parts = append(parts, "tagged #"+strings.Join(d.Added, " #"))
+		}
+		if len(d.Removed) > 0 {
+			parts = append(parts, "removed #"+strings.Join(d.Removed, " #"))
+		}
+		return who + " " + strings.Join(parts, ", ")
 	}
 	return who + " " + e.Kind
 }

@@ -81,6 +81,7 @@ func (s *Server) table() []route {
 		{"POST /api/v1/contacts/{id}/notes", api, auth.Agent, s.apiContactNote},
 		{"GET /api/v1/companies", api, auth.Viewer, s.apiCompanies},
 		{"GET /api/v1/pipelines", api, auth.Viewer, s.apiPipelines},
+		{"POST /api/v1/pipelines", api, auth.Admin, s.apiPipelineCreate},
 		{"GET /api/v1/pipelines/{id}/board", api, auth.Viewer, s.apiBoard},
 		{"POST /api/v1/deals", api, auth.Agent, s.apiDealCreate},
 		{"POST /api/v1/deals/{id}/move", api, auth.Agent, s.apiDealMove},
