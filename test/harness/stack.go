@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -69,6 +70,9 @@ func StartStack(ctx context.Context, stateDir, databaseServer string, progress f
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// A loaded 2-core machine can take longer than envtest's 20 s default.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
 	}
 	if s.RestConfig, err = s.Env.Start(); err != nil {
 		return nil, fmt.Errorf("harness: starting the control plane: %w", err)

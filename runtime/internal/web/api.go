@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -175,7 +176,19 @@ func (s *Server) apiConversation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversation": conv, "contact": contact, "messages": msgs, "timeline": timeline})
+	// The delivery history of each outgoing message, keyed by message id.
+	deliveries := map[string][]store.DeliveryEvent{}
+	for _, m := range msgs {
+		if m.Direction != "outgoing" {
+			continue
+		}
+		ev, err := s.Store.DeliveryEvents(r.Context(), m.ID)
+		if err != nil {
+			return err
+		}
+		deliveries[strconv.FormatInt(m.ID, 10)] = ev
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversation": conv, "contact": contact, "messages": msgs, "timeline": timeline, "deliveries": deliveries})
 	return nil
 }
 
@@ -282,5 +295,63 @@ func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 	u := currentUser(r)
 	writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role})
+	return nil
+}
+
+func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request) error {
+	users, err := s.Store.Users(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(users))
+	for _, u := range users {
+		out = append(out, map[string]any{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role, "disabled": u.Disabled})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+func (s *Server) apiTeams(w http.ResponseWriter, r *http.Request) error {
+	teams, err := s.Store.Teams(r.Context())
+	if err != nil {
+		return err
+	}
+	if teams == nil {
+		teams = []*store.Team{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"teams": teams})
+	return nil
+}
+
+func (s *Server) apiCannedReplies(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.Store.CannedReplies(r.Context(), r.URL.Query().Get("prefix"))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*store.CannedReply{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cannedReplies": list})
+	return nil
+}
+
+func (s *Server) apiCannedCreate(w http.ResponseWriter, r *http.Request) error {
+	var c store.CannedReply
+	if err := readJSON(w, r, 64<<10, &c); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.Title) == "" || strings.TrimSpace(c.Body) == "" {
+		return badRequest("title and body are required")
+	}
+	u := currentUser(r)
+	out, err := s.Store.CreateCannedReply(r.Context(), u.ID, &store.CannedReply{Shortcut: c.Shortcut, Title: c.Title, Body: c.Body})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errStatus(http.StatusConflict, "conflict", "shortcut: /%s is taken", c.Shortcut)
+		}
+		return badRequest("shortcut: 1 to 32 lower-case letters, digits, '-' or '_'")
+	}
+	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "canned_reply.created", "canned_reply", out.ID)
+	writeJSON(w, http.StatusCreated, map[string]any{"cannedReply": out})
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -30,10 +31,24 @@ func splitList(v string) []string {
 
 // contactFromForm reads the editable fields of a contact.
 func (s *Server) contactFromForm(r *http.Request, c *store.Contact) error {
+	if err := r.ParseForm(); err != nil {
+		return badRequest("the form does not parse")
+	}
 	c.Name = strings.TrimSpace(r.PostFormValue("name"))
 	c.Emails = splitList(r.PostFormValue("emails"))
 	c.Phones = splitList(r.PostFormValue("phones"))
 	c.Tags = strings.Fields(strings.ReplaceAll(r.PostFormValue("tags"), ",", " "))
+	if r.PostForm.Has("custom") {
+		c.Custom = map[string]string{}
+		for _, line := range strings.Split(r.PostFormValue("custom"), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if k = strings.TrimSpace(k); ok && k != "" {
+				c.Custom[k] = strings.TrimSpace(v)
+			} else if strings.TrimSpace(line) != "" {
+				return badRequest("custom: one key=value per line")
+			}
+		}
+	}
 	c.CompanyID = nil
 	if name := strings.TrimSpace(r.PostFormValue("company")); name != "" {
 		co, _, err := s.Store.EnsureCompany(r.Context(), nil, name)
@@ -119,7 +134,12 @@ func (s *Server) renderContact(w http.ResponseWriter, r *http.Request, id int64,
 	if errMsg != "" {
 		w.WriteHeader(http.StatusBadRequest)
 	}
-	s.render(w, r, "contact", map[string]any{"C": c, "Company": company, "Activity": activity, "Pipelines": pipelines, "Names": names,
+	var custom []string
+	for k, v := range c.Custom {
+		custom = append(custom, k+"="+v)
+	}
+	sort.Strings(custom)
+	s.render(w, r, "contact", map[string]any{"C": c, "Custom": strings.Join(custom, "\n"), "CustomList": custom, "Company": company, "Activity": activity, "Pipelines": pipelines, "Names": names,
 		"CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent), "Error": errMsg})
 	return nil
 }

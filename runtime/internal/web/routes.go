@@ -86,6 +86,10 @@ func (s *Server) table() []route {
 		{"POST /api/v1/deals", api, auth.Agent, s.apiDealCreate},
 		{"POST /api/v1/deals/{id}/move", api, auth.Agent, s.apiDealMove},
 		{"GET /api/v1/me", api, auth.Viewer, s.apiMe},
+		{"GET /api/v1/users", api, auth.Viewer, s.apiUsers},
+		{"GET /api/v1/teams", api, auth.Viewer, s.apiTeams},
+		{"GET /api/v1/canned-replies", api, auth.Agent, s.apiCannedReplies},
+		{"POST /api/v1/canned-replies", api, auth.Admin, s.apiCannedCreate},
 		{"GET /api/v1/audit", api, auth.Admin, s.apiAudit},
 	}
 }
