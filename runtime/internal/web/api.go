@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -259,23 +260,15 @@ type textBody struct {
 }
 
 func (s *Server) apiReply(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var b textBody
-	if err := readJSON(w, r, 128<<10, &b); err != nil {
-		return err
-	}
-	m, err := s.Inbox.Reply(r.Context(), currentUser(r).ID, id, b.Text)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
-	return nil
+	return s.apiPost(w, r, s.Inbox.Reply)
 }
 
 func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) error {
+	return s.apiPost(w, r, s.Inbox.Note)
+}
+
+// apiPost adds a reply or a note, from {"text": ...}, to the conversation in the path.
+func (s *Server) apiPost(w http.ResponseWriter, r *http.Request, add func(ctx context.Context, actor, conversationID int64, body string) (*store.Message, error)) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -284,7 +277,7 @@ func (s *Server) apiNote(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(w, r, 128<<10, &b); err != nil {
 		return err
 	}
-	m, err := s.Inbox.Note(r.Context(), currentUser(r).ID, id, b.Text)
+	m, err := add(r.Context(), currentUser(r).ID, id, b.Text)
 	if err != nil {
 		return err
 	}

@@ -21,13 +21,9 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	users, err := s.Store.Users(r.Context())
+	users, names, err := s.team(r.Context())
 	if err != nil {
 		return err
-	}
-	names := map[int64]string{}
-	for _, u := range users {
-		names[u.ID] = u.Name
 	}
 	data := map[string]any{"Entries": entries, "Users": users, "Names": names, "F": f}
 	if len(entries) == f.Limit {

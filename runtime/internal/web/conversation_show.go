@@ -62,13 +62,9 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	if err != nil {
 		return err
 	}
-	users, err := s.Store.Users(ctx)
+	users, names, err := s.team(ctx)
 	if err != nil {
 		return err
-	}
-	names := map[int64]string{}
-	for _, u := range users {
-		names[u.ID] = u.Name
 	}
 	name := func(p *int64) string {
 		if p == nil {

@@ -117,13 +117,9 @@ func (s *Server) renderContact(w http.ResponseWriter, r *http.Request, id int64,
 	if err != nil {
 		return err
 	}
-	users, err := s.Store.Users(ctx)
+	_, names, err := s.team(ctx)
 	if err != nil {
 		return err
-	}
-	names := map[int64]string{}
-	for _, u := range users {
-		names[u.ID] = u.Name
 	}
 	company := ""
 	if c.CompanyID != nil {

@@ -1,5 +1,23 @@
 package web
 
-import "encoding/json"
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// team returns the members and their names by id, for showing who did what.
+func (s *Server) team(ctx context.Context) ([]*store.User, map[int64]string, error) {
+	users, err := s.Store.Users(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[int64]string, len(users))
+	for _, u := range users {
+		names[u.ID] = u.Name
+	}
+	return users, names, nil
+}
