@@ -86,10 +86,20 @@ func TestTwoTenantsBootstrapAndStayApart(t *testing.T) {
 		}
 	}
 
+	resp, err := http.Get(urlA + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "switchboard_runtime_http_requests_total") || !strings.Contains(string(metrics), "process_resident_memory_bytes") {
+		t.Fatalf("metrics:\n%.500s", metrics)
+	}
+
 	By := func(s string) { t.Log(s) }
 	By("the bootstrap owner signs in and must change the password")
 	c := client(t)
-	resp, err := c.PostForm(urlA+"/login", url.Values{"email": {"owner@alpha.example"}, "password": {pwA}})
+	resp, err = c.PostForm(urlA+"/login", url.Values{"email": {"owner@alpha.example"}, "password": {pwA}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,9 @@ type Vault struct {
 	static    bool // a VAULT_TOKEN from the environment, not renewed by login
 	log       *slog.Logger
 
-	mu     sync.Mutex
-	expiry time.Time
+	mu        sync.Mutex
+	expiry    time.Time
+	renewable bool // a static token with a TTL
 }
 
 // Options configure Login.
@@ -57,6 +58,20 @@ func Login(ctx context.Context, o Options) (*Vault, error) {
 		role: o.Role, tokenPath: o.TokenPath, static: o.Token != "", log: o.Logger}
 	if v.static {
 		c.SetToken(o.Token)
+		// A static token that can be renewed is kept alive too; only a
+		// Kubernetes login can be repeated once it expires.
+		self, err := c.Auth().Token().LookupSelfWithContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("vault token: %w", redact(err))
+		}
+		if ttl, err := self.TokenTTL(); err == nil && ttl > 0 {
+			if renewable, _ := self.TokenIsRenewable(); renewable {
+				v.mu.Lock()
+				v.expiry = time.Now().Add(ttl)
+				v.renewable = true
+				v.mu.Unlock()
+			}
+		}
 		return v, nil
 	}
 	if err := v.login(ctx); err != nil {
@@ -99,15 +114,18 @@ func redact(err error) error {
 // when it cannot be renewed (max TTL reached, or Vault restarted). It returns
 // when ctx ends.
 func (v *Vault) KeepAlive(ctx context.Context) {
-	if v.static {
+	v.mu.Lock()
+	renewable := v.renewable
+	v.mu.Unlock()
+	if v.static && !renewable {
 		return
 	}
 	for {
 		v.mu.Lock()
 		wait := time.Until(v.expiry) * 2 / 3
 		v.mu.Unlock()
-		if wait < 5*time.Second {
-			wait = 5 * time.Second
+		if wait < time.Second {
+			wait = time.Second
 		}
 		select {
 		case <-ctx.Done():
@@ -115,9 +133,16 @@ func (v *Vault) KeepAlive(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		s, err := v.client.Auth().Token().RenewSelfWithContext(ctx, 0)
-		if err == nil && s != nil && s.Auth != nil && s.Auth.LeaseDuration > 10 {
+		if err == nil && s != nil && s.Auth != nil && s.Auth.LeaseDuration > 0 {
 			v.mu.Lock()
 			v.expiry = time.Now().Add(time.Duration(s.Auth.LeaseDuration) * time.Second)
+			v.mu.Unlock()
+			continue
+		}
+		if v.static {
+			v.log.Warn("renewing the vault token failed; retrying", "error", redact(err).Error())
+			v.mu.Lock()
+			v.expiry = time.Now().Add(15 * time.Second)
 			v.mu.Unlock()
 			continue
 		}
