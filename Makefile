@@ -82,12 +82,13 @@ vendor-js: ## Vendor htmx and its SSE extension from npm into the runtime's embe
 	hack/vendor-js.sh
 
 .PHONY: docker-build
-docker-build: ## Build the operator image (needs a container engine).
+docker-build: ## Build the operator and runtime images (needs a container engine).
 	@if ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
 		echo "docker-build: no container engine answers ('$(CONTAINER_TOOL) info' failed)."; \
-		echo "docker-build: on a machine with one, run: $(CONTAINER_TOOL) build -t $(IMG) ."; \
+		echo "docker-build: on a machine with one, run: $(CONTAINER_TOOL) build -t $(IMG) . && $(CONTAINER_TOOL) build -f runtime/Dockerfile -t $(RUNTIME_IMG) ."; \
 		exit 1; fi
 	$(CONTAINER_TOOL) build -t $(IMG) .
+	$(CONTAINER_TOOL) build -f runtime/Dockerfile -t $(RUNTIME_IMG) .
 
 .PHONY: helm
 helm: manifests ## Sync CRDs into charts/switchboard and lint the chart if helm is installed.

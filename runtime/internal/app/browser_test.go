@@ -139,6 +139,11 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Create token')]`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='secret'][contains(., 'API token')]`)),
 		textInto(chromedp.CSS(`[data-testid=secret] code`), &apiToken),
+		chromedp.SendKeys(chromedp.ID("#c-short"), "thanks"),
+		chromedp.SendKeys(chromedp.ID("#c-title"), "Thanks for waiting"),
+		chromedp.SendKeys(chromedp.ID("#c-body"), "Thank you for your patience!"),
+		chromedp.Click(chromedp.Search(`//button[contains(., 'Add canned reply')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//code[contains(., '/thanks')]`)),
 		chromedp.SendKeys(chromedp.ID("#webhook"), hook.URL),
 		chromedp.Click(chromedp.Search(`//form[@action='/settings/api-channel']//button[not(@name)]`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,'notice')][contains(., 'API channel saved')]`)),
@@ -180,7 +185,10 @@ func TestBrowserFlow(t *testing.T) {
 	step("reply",
 		chromedp.Click(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Marie Curie')]//a`)),
 		chromedp.WaitVisible(chromedp.ID("#reply")),
-		chromedp.SendKeys(chromedp.ID("#reply"), "We shipped it this morning."),
+		chromedp.SendKeys(chromedp.ID("#reply"), "/than"),
+		chromedp.WaitVisible(chromedp.Search(`//ul[contains(@class,'canned-suggestions')]/li[contains(., '/thanks')]`)),
+		chromedp.Click(chromedp.Search(`//ul[contains(@class,'canned-suggestions')]/li[contains(., '/thanks')]`)),
+		chromedp.SendKeys(chromedp.ID("#reply"), " We shipped it this morning."),
 		chromedp.Click(chromedp.CSS(`.composer button.primary`)),
 		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'outgoing')][contains(., 'We shipped it this morning.')]`)),
 	)
@@ -193,7 +201,7 @@ func TestBrowserFlow(t *testing.T) {
 			if err := inbox.Verify(webhookSecret, sig, body, time.Now(), 5*time.Minute); err != nil {
 				t.Fatalf("webhook signature: %v", err)
 			}
-			if !strings.Contains(string(body), "We shipped it this morning.") {
+			if !strings.Contains(string(body), "Thank you for your patience! We shipped it this morning.") {
 				t.Fatalf("webhook body: %s", body)
 			}
 			break

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -346,5 +347,42 @@ func (s *Server) apiCannedCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "canned_reply.created", "canned_reply", out.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"cannedReply": out})
+	return nil
+}
+
+// apiDeliveryStatus lets the receiver of the API channel's webhook report
+// what became of a reply: delivered, read or failed.
+func (s *Server) apiDeliveryStatus(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b struct {
+		Status string `json:"status"`
+		Detail string `json:"detail"`
+	}
+	if err := readJSON(w, r, 8<<10, &b); err != nil {
+		return err
+	}
+	switch b.Status {
+	case "sent", "delivered", "read", "failed":
+	default:
+		return badRequest("status: want sent, delivered, read or failed")
+	}
+	if len(b.Detail) > 1024 {
+		return badRequest("detail: at most 1024 bytes")
+	}
+	if err := s.Store.RecordDelivery(r.Context(), id, b.Status, b.Detail); err != nil {
+		return err
+	}
+	events, err := s.Store.DeliveryEvents(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	var convID int64
+	if err := s.Store.Pool.QueryRow(r.Context(), `SELECT conversation_id FROM messages WHERE id = $1`, id).Scan(&convID); err == nil {
+		s.Live.Publish(r.Context(), live.Event{Type: "message.updated", ConversationID: convID, MessageID: id})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messageId": id, "deliveries": events})
 	return nil
 }

@@ -93,6 +93,7 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	data["Users"] = users
 	data["Restricted"] = contact.ProcessingRestricted
 	data["Priorities"] = []string{"none", "low", "medium", "high", "urgent"}
+	data["Statuses"] = []string{"open", "pending", "snoozed", "resolved"}
 	return nil
 }
 

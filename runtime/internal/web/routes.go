@@ -70,6 +70,7 @@ func (s *Server) table() []route {
 
 		// JSON API.
 		{"POST /api/v1/messages", api, auth.Agent, s.apiIngest},
+		{"POST /api/v1/messages/{id}/delivery", api, auth.Agent, s.apiDeliveryStatus},
 		{"GET /api/v1/conversations", api, auth.Viewer, s.apiConversations},
 		{"GET /api/v1/conversations/{id}", api, auth.Viewer, s.apiConversation},
 		{"PATCH /api/v1/conversations/{id}", api, auth.Agent, s.apiConversationUpdate},

@@ -378,6 +378,27 @@ func TestOutboundWebhookIsSigned(t *testing.T) {
 	if last.DeliveryStatus == nil || *last.DeliveryStatus != "sent" {
 		t.Errorf("delivery status: %v", last.DeliveryStatus)
 	}
+	// The receiver reports delivery and reading; the history keeps every step.
+	for _, st := range []string{"delivered", "read"} {
+		if r := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/messages/%d/delivery", last.ID), `{"status":"`+st+`"}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("reporting %s: %d", st, r.StatusCode)
+		}
+	}
+	if r := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/messages/%d/delivery", last.ID), `{"status":"lost"}`); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad status: %d", r.StatusCode)
+	}
+	resp = f.api(auth.Viewer, http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", f.convID), "")
+	var conv struct {
+		Deliveries map[string][]store.DeliveryEvent
+	}
+	json.NewDecoder(resp.Body).Decode(&conv)
+	var steps []string
+	for _, e := range conv.Deliveries[fmt.Sprint(last.ID)] {
+		steps = append(steps, e.Status)
+	}
+	if strings.Join(steps, ",") != "queued,sent,delivered,read" {
+		t.Errorf("delivery history: %v", steps)
+	}
 }
 
 func TestRestrictedContactIsReadOnly(t *testing.T) {
