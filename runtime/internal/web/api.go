@@ -153,7 +153,11 @@ func (s *Server) apiConversations(w http.ResponseWriter, r *http.Request) error 
 	if convs == nil {
 		convs = []*store.Conversation{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversations": convs})
+	out := map[string]any{"conversations": convs}
+	if len(convs) == 50 {
+		out["next"] = cursor(convs[len(convs)-1]) // pass as ?before= for the next page
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

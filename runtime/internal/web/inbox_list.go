@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -14,6 +15,8 @@ import (
 type viewParams struct {
 	Name, Status, Tag, Channel, Search string
 	TeamID                             int64
+	// Before pages to conversations older than a cursor "<unix nanos>.<id>".
+	Before string
 }
 
 func parseView(q url.Values) viewParams {
@@ -27,7 +30,26 @@ func parseView(q url.Values) viewParams {
 		v.Status = ""
 	}
 	v.TeamID, _ = strconv.ParseInt(q.Get("team"), 10, 64)
+	v.Before = q.Get("before")
 	return v
+}
+
+// cursor is where the next page of a list starts.
+func cursor(c *store.Conversation) string {
+	return strconv.FormatInt(c.LastMessageAt.UnixNano(), 10) + "." + strconv.FormatInt(c.ID, 10)
+}
+
+func parseCursor(s string) (time.Time, int64, bool) {
+	ns, id, ok := strings.Cut(s, ".")
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	i, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, 0, false
+	}
+	return time.Unix(0, n), i, true
 }
 
 func (v viewParams) query() string {
@@ -40,11 +62,17 @@ func (v viewParams) query() string {
 	if v.TeamID != 0 {
 		q.Set("team", strconv.FormatInt(v.TeamID, 10))
 	}
+	if v.Before != "" {
+		q.Set("before", v.Before)
+	}
 	return q.Encode()
 }
 
 func (v viewParams) store(me int64) store.View {
 	sv := store.View{Status: v.Status, Tag: v.Tag, Channel: v.Channel, Search: v.Search, TeamID: v.TeamID, Limit: 50}
+	if at, id, ok := parseCursor(v.Before); ok {
+		sv.BeforeAt, sv.BeforeID = at, id
+	}
 	switch v.Name {
 	case "mine":
 		sv.AssigneeID = me
@@ -86,6 +114,11 @@ func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[str
 	}
 	if convID != 0 {
 		data["ConvID"] = &convID
+	}
+	if len(convs) == 50 {
+		next := v
+		next.Before = cursor(convs[len(convs)-1])
+		data["More"] = "/inbox?" + next.query()
 	}
 	return data, nil
 }
