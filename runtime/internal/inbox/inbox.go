@@ -45,9 +45,10 @@ type Outbound struct {
 
 // Errors callers map to 4xx.
 var (
-	ErrEmpty     = errors.New("the message is empty")
-	ErrTooLong   = errors.New("the message is too long")
-	ErrReadOnly  = errors.New("the contact's processing is restricted")
+	ErrEmpty   = errors.New("the message is empty")
+	ErrTooLong = errors.New("the message is too long")
+	// ErrReadOnly is the CRM's restriction: a restricted contact is read-only.
+	ErrReadOnly  = store.ErrRestricted
 	ErrNoChannel = errors.New("the conversation's channel is not connected")
 )
 

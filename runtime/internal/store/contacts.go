@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,11 +57,20 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 	if err != ErrNotFound {
 		return nil, false, err
 	}
+	// Record the identifier as an email or phone the way the CRM stores them,
+	// so that imports and searches match the contact.
 	var emails, phones []string
-	if looksLikeEmail(identifier) {
-		emails = []string{identifier}
+	if e, ok := NormalizeEmail(identifier); ok && looksLikeEmail(identifier) {
+		emails = []string{e}
 	} else if looksLikePhone(identifier) {
-		phones = []string{identifier}
+		// Channels such as WhatsApp give E.164 numbers without the "+".
+		candidate := identifier
+		if !strings.HasPrefix(candidate, "+") {
+			candidate = "+" + candidate
+		}
+		if p, ok := NormalizePhone(candidate); ok {
+			phones = []string{p}
+		}
 	}
 	if name == "" {
 		name = identifier

@@ -620,7 +620,7 @@ func TestDuplicateContacts(t *testing.T) {
 	a := mustContact(t, st, &store.Contact{Name: "a", Emails: []string{"same@x.example"}, Phones: []string{"+442079460000"}})
 	b := mustContact(t, st, &store.Contact{Name: "b", Emails: []string{"SAME@x.example"}})
 	mustContact(t, st, &store.Contact{Name: "c", Emails: []string{"other@x.example"}})
-	// Ingest records the number as the channel gives it, without "+".
+	// WhatsApp gives the number without "+"; ingest records it in E.164.
 	r, _ := st.Ingest(ctx, store.Inbound{Channel: "whatsapp", Identifier: "442079460000", Body: "hi"})
 	d := r.Conversation.ContactID
 
