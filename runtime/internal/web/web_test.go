@@ -477,3 +477,43 @@ func TestListPaging(t *testing.T) {
 		t.Fatal("the inbox offers no next page")
 	}
 }
+
+func TestInviteLinks(t *testing.T) {
+	f := newFixture(t)
+	expired, eh := auth.NewToken("")
+	if _, err := f.st.CreateInvite(bg, "late@acme.example", "agent", eh, f.users[auth.Admin].ID, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do("", http.MethodGet, "/invite/"+expired, nil, false); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("expired invite: %d", r.StatusCode)
+	}
+	live, lh := auth.NewToken("")
+	if _, err := f.st.CreateInvite(bg, "new@acme.example", "viewer", lh, f.users[auth.Admin].ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	accept := func() int {
+		resp, err := noRedirect().PostForm(f.ts.URL+"/invite/"+live, url.Values{"name": {"New Person"}, "new": {"new-person-password"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := accept(); code != http.StatusSeeOther {
+		t.Fatalf("accepting: %d", code)
+	}
+	if code := accept(); code != http.StatusNotFound {
+		t.Fatalf("an invite link works once; second use: %d", code)
+	}
+	u, err := f.st.UserByEmail(bg, "new@acme.example")
+	if err != nil || u.Role != "viewer" {
+		t.Fatalf("invited user: %+v %v", u, err)
+	}
+	// An agent cannot invite; an admin cannot invite an owner.
+	if r := f.do(auth.Agent, http.MethodPost, "/settings/invites", url.Values{"email": {"x@acme.example"}, "role": {"agent"}}, false); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("agent invites: %d", r.StatusCode)
+	}
+	if r := f.do(auth.Admin, http.MethodPost, "/settings/invites", url.Values{"email": {"x@acme.example"}, "role": {"owner"}}, false); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("admin invites an owner: %d", r.StatusCode)
+	}
+}
