@@ -233,6 +233,10 @@ func run(messages, concurrency, seed int) error {
 	if err != nil {
 		return err
 	}
+	search, err := list("/api/v1/conversations?view=all&q=%22number+777777%22")
+	if err != nil {
+		return err
+	}
 	var total int
 	if c, err := pgx.Connect(ctx, dsn); err == nil {
 		c.QueryRow(ctx, "SELECT count(*) FROM messages").Scan(&total)
@@ -251,6 +255,7 @@ func run(messages, concurrency, seed int) error {
 	fmt.Printf("| inbox list (all), %d messages, p50 / p99 of 200 | %s / %s |\n", total, pct(all, 50), pct(all, 99))
 	fmt.Printf("| inbox list (status=open) p50 / p99 | %s / %s |\n", pct(open, 50), pct(open, 99))
 	fmt.Printf("| inbox list (unassigned, pending) p50 / p99 | %s / %s |\n", pct(unassigned, 50), pct(unassigned, 99))
+	fmt.Printf("| full-text search over all messages, p50 / p99 | %s / %s |\n", pct(search, 50), pct(search, 99))
 	return nil
 }
 

@@ -96,7 +96,9 @@ func (s *Store) Conversations(ctx context.Context, v View) ([]*Conversation, err
 		add("c.contact_id = $%d", v.ContactID)
 	}
 	if v.Search != "" {
-		add("EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $%d))", v.Search)
+		// IN lets the planner start from the full-text index instead of
+		// probing every conversation in list order.
+		add("c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', $%d))", v.Search)
 	}
 	if !v.BeforeAt.IsZero() {
 		args = append(args, v.BeforeAt, v.BeforeID)

@@ -42,6 +42,9 @@ type Options struct {
 	Registry *prometheus.Registry
 }
 
+// MaxRequestBody bounds every request body.
+const MaxRequestBody = 12 << 20
+
 // Server is the runtime's HTTP face.
 type Server struct {
 	Options
@@ -109,6 +112,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.SecureCookies {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+	// No request body may be larger than the largest any route accepts (a
+	// CSV import), whatever the route: forms are parsed before handlers run.
+	if r.ContentLength > MaxRequestBody {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]string{"code": "too_large", "message": "the request body is too large"}})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
 	s.mux.ServeHTTP(w, r)
 }
 
