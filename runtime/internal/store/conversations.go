@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (*Con
 	}
 	return scanConv(q.QueryRow(ctx, `SELECT `+convCols+` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1`, id))
 }
+
+// searchWindow is how many of the newest matching messages a search looks at.
+const searchWindow = 2000
 
 // View selects conversations for a working list.
 type View struct {
@@ -96,9 +100,12 @@ func (s *Store) Conversations(ctx context.Context, v View) ([]*Conversation, err
 		add("c.contact_id = $%d", v.ContactID)
 	}
 	if v.Search != "" {
-		// IN lets the planner start from the full-text index instead of
-		// probing every conversation in list order.
-		add("c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', $%d))", v.Search)
+		// Start from the newest matching messages, at most searchWindow of
+		// them: a rare term is found through the full-text index, a common
+		// one by walking messages newest first. Probing conversations in list
+		// order instead costs a scan of the whole list when a term is rare.
+		add("c.id IN (SELECT hits.conversation_id FROM (SELECT m.conversation_id FROM messages m"+
+			" WHERE m.search @@ websearch_to_tsquery('simple', $%d) ORDER BY m.id DESC LIMIT "+strconv.Itoa(searchWindow)+") hits)", v.Search)
 	}
 	if !v.BeforeAt.IsZero() {
 		args = append(args, v.BeforeAt, v.BeforeID)
