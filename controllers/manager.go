@@ -68,7 +68,7 @@ func CacheOptions() cache.Options {
 	for _, o := range []client.Object{
 		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.ServiceAccount{},
 		&networkingv1.NetworkPolicy{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{},
-		&corev1.ConfigMap{},
+		&corev1.ConfigMap{}, &corev1.Pod{},
 	} {
 		byObject[o] = cache.ByObject{Label: managed}
 	}

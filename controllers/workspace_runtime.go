@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
@@ -79,8 +80,39 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		ws.SetTrue(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonAvailable,
 			fmt.Sprintf("%d/%d runtime replicas available", dep.Status.AvailableReplicas, want))
 	default:
-		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRolloutInProgress,
-			fmt.Sprintf("%d/%d runtime replicas available", dep.Status.AvailableReplicas, want))
+		msg := fmt.Sprintf("%d/%d runtime replicas available", dep.Status.AvailableReplicas, want)
+		var pods corev1.PodList
+		if err := r.List(ctx, &pods, client.InNamespace(ws.NamespaceName()), client.MatchingLabels(specs.RuntimeSelector(ws))); err == nil {
+			if p := podProblem(pods.Items); p != "" {
+				msg += "; " + p
+			}
+		}
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRolloutInProgress, msg)
 	}
 	return ctrl.Result{}, nil
+}
+
+// podProblem describes the first thing keeping a runtime pod from running,
+// so that a user sees it in the Workspace's conditions, not only in pod logs.
+func podProblem(pods []corev1.Pod) string {
+	for _, p := range pods {
+		if !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				return fmt.Sprintf("pod %s is not scheduled: %s", p.Name, c.Message)
+			}
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			switch {
+			case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "ContainerCreating":
+				return fmt.Sprintf("pod %s: %s (restarts %d)", p.Name, cs.State.Waiting.Reason, cs.RestartCount)
+			case cs.LastTerminationState.Terminated != nil && cs.RestartCount > 0:
+				t := cs.LastTerminationState.Terminated
+				return fmt.Sprintf("pod %s restarted %d times; last exit code %d (%s)", p.Name, cs.RestartCount, t.ExitCode, t.Reason)
+			}
+		}
+	}
+	return ""
 }

@@ -78,7 +78,12 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = mgr.Start(ctx) }()
+	// Stop the operator before the control plane, so no watch holds up the
+	// API server's shutdown.
+	mgrCtx, stopMgr := context.WithCancel(ctx)
+	mgrDone := make(chan struct{})
+	go func() { defer close(mgrDone); _ = mgr.Start(mgrCtx) }()
+	defer func() { stopMgr(); <-mgrDone }()
 
 	k8s, err := client.New(stack.RestConfig, client.Options{Scheme: controllers.Scheme()})
 	if err != nil {
@@ -160,6 +165,7 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	t.Logf("runtime stopped %s after the workspace was deleted", time.Since(deadline.Add(-time.Minute)).Round(time.Millisecond))
 }
 
 func lastLines(s string, n int) string {
