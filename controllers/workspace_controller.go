@@ -196,7 +196,3 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 var errNamespaceConflict = errors.New("namespace conflict")
-
-func isConflictOrExists(err error) bool {
-	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
-}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
-	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
 // Worker delivers queued replies through their channels, retrying with
@@ -78,5 +77,3 @@ func (w *Worker) RunOnce(ctx context.Context) {
 		w.Inbox.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: out.ConversationID, MessageID: out.MessageID})
 	}
 }
-
-var _ = store.ErrNotFound

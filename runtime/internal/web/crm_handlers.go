@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
-	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -462,8 +461,6 @@ func (s *Server) apiCompanies(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"companies": list})
 	return nil
 }
-
-var _ = crm.ErrTooLarge
 
 func (s *Server) apiPipelineCreate(w http.ResponseWriter, r *http.Request) error {
 	var b struct {

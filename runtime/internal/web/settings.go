@@ -8,7 +8,6 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
-	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
@@ -194,5 +193,3 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_channel.updated", "api_channel", 1)
 	return settingsRedirect(w, r, "API channel saved.")
 }
-
-var _ = store.ErrNotFound
