@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -85,7 +86,7 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		in.Status.Phase = tenancyv1.IntegrationFailed
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonNoWorkspace,
 			fmt.Sprintf("namespace %s belongs to no Workspace: Integrations live in a workspace's namespace (ws-<name>)", in.Namespace))
-		if c := meta(before); c == nil || c.Reason != tenancyv1.ReasonNoWorkspace {
+		if c := meta.FindStatusCondition(before.Status.Conditions, tenancyv1.ConditionReady); c == nil || c.Reason != tenancyv1.ReasonNoWorkspace {
 			r.Recorder.Eventf(in, nil, "Warning", tenancyv1.EventRejected, "Validate", "namespace %s belongs to no Workspace", in.Namespace)
 		}
 		return ctrl.Result{}, nil
@@ -214,22 +215,11 @@ func (r *IntegrationReconciler) markConnected(in *tenancyv1.Integration) {
 // destroy removes every version and the metadata of the credentials.
 func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integration, ws string) error {
 	path := in.VaultPath(ws)
-	kv, err := r.Vault.ListKV(ctx, path)
+	destroyed, err := r.Vault.DestroyKV(ctx, path)
 	if err != nil {
 		return err
 	}
-	existed := len(kv) > 0
-	if !existed { // ListKV on a leaf lists nothing; look at the leaf itself
-		meta, err := r.Vault.ReadKV(ctx, path)
-		if err != nil {
-			return err
-		}
-		existed = meta != nil || in.Status.CredentialsVersion > 0
-	}
-	if err := r.Vault.DestroyKV(ctx, path); err != nil {
-		return err
-	}
-	if existed {
+	if destroyed {
 		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsDestroyed, "Destroy",
 			"destroyed every version and the metadata of %s/%s", r.Vault.Config().KVMount, path)
 	}
@@ -291,15 +281,6 @@ func sameData(have map[string]string, want map[string][]byte) bool {
 		}
 	}
 	return true
-}
-
-func meta(in *tenancyv1.Integration) *metav1.Condition {
-	for i := range in.Status.Conditions {
-		if in.Status.Conditions[i].Type == tenancyv1.ConditionReady {
-			return &in.Status.Conditions[i]
-		}
-	}
-	return nil
 }
 
 // SetupWithManager registers the controller. Secrets are watched as metadata

@@ -462,14 +462,14 @@ func (c *Client) WriteKV(ctx context.Context, path string, data map[string]strin
 	return s.VersionMetadata.Version, nil
 }
 
-// DestroyKV destroys every version of a secret and its metadata. It is a
-// no-op when nothing is there.
-func (c *Client) DestroyKV(ctx context.Context, path string) error {
+// DestroyKV destroys every version of a secret and its metadata, and says
+// whether there was anything to destroy.
+func (c *Client) DestroyKV(ctx context.Context, path string) (bool, error) {
 	meta, err := c.read(ctx, c.cfg.KVMount+"/metadata/"+path)
 	if err != nil || meta == nil {
-		return err
+		return false, err
 	}
-	return c.delete(ctx, c.cfg.KVMount+"/metadata/"+path)
+	return true, c.delete(ctx, c.cfg.KVMount+"/metadata/"+path)
 }
 
 // ListKV lists every secret under prefix, recursively, as paths relative to the mount.
@@ -511,7 +511,7 @@ func (c *Client) DestroyTree(ctx context.Context, prefix string) (int, error) {
 		return 0, err
 	}
 	for _, p := range paths {
-		if err := c.DestroyKV(ctx, p); err != nil {
+		if _, err := c.DestroyKV(ctx, p); err != nil {
 			return 0, err
 		}
 	}

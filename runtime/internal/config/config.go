@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -55,7 +56,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	if len(missing) > 0 {
-		sortStrings(missing)
+		sort.Strings(missing)
 		return nil, fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
 	}
 	if c.VaultToken == "" && (c.VaultTokenPath == "" || c.VaultAuthRole == "") {
@@ -100,12 +101,4 @@ func or(v, def string) string {
 		return def
 	}
 	return v
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -49,8 +49,8 @@ func (s *Store) ContactByID(ctx context.Context, q Querier, id int64) (*Contact,
 // ContactForIdentity returns the contact a channel identifier belongs to,
 // creating it (with name) if there is none.
 func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, identifier, name string) (*Contact, bool, error) {
-	c, err := scanContact(q.QueryRow(ctx, `SELECT `+prefixed("c.", contactCols)+` FROM contact_identities i JOIN contacts c ON c.id = i.contact_id
-		WHERE i.channel = $1 AND i.identifier = $2`, channel, identifier))
+	c, err := scanContact(q.QueryRow(ctx, `SELECT `+contactCols+` FROM contacts
+		WHERE id = (SELECT contact_id FROM contact_identities WHERE channel = $1 AND identifier = $2)`, channel, identifier))
 	if err == nil {
 		return c, false, nil
 	}
@@ -87,25 +87,6 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 		return nil, false, err
 	}
 	return c, true, nil
-}
-
-func prefixed(p, cols string) string {
-	out := ""
-	start := 0
-	for i := 0; i <= len(cols); i++ {
-		if i == len(cols) || cols[i] == ',' {
-			part := cols[start:i]
-			for len(part) > 0 && part[0] == ' ' {
-				part = part[1:]
-			}
-			if out != "" {
-				out += ", "
-			}
-			out += p + part
-			start = i + 1
-		}
-	}
-	return out
 }
 
 func looksLikeEmail(s string) bool {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -45,11 +46,11 @@ type InboundAttachment struct {
 // field. It is a pure function, so it is fuzzed (see api_fuzz_test.go).
 func ParseInbound(body []byte) (store.Inbound, error) {
 	var m InboundMessage
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		var te *json.UnmarshalTypeError
-		if ok := asTypeError(err, &te); ok {
+		if errors.As(err, &te) {
 			return store.Inbound{}, badRequest("field %s: want %s", te.Field, te.Type)
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
@@ -104,14 +105,6 @@ func ParseInbound(body []byte) (store.Inbound, error) {
 		in.Attachments = append(in.Attachments, &store.Attachment{Filename: name, ContentType: ct, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Data: data})
 	}
 	return in, nil
-}
-
-func asTypeError(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
-	}
-	return ok
 }
 
 // apiIngest stores an inbound message: 201 when new, 200 with duplicate=true

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -104,7 +105,7 @@ func describeEvent(e *store.TimelineEvent, name func(*int64) string) string {
 		Added   []string `json:"added"`
 		Removed []string `json:"removed"`
 	}
-	_ = jsonUnmarshal(e.Data, &d)
+	_ = json.Unmarshal(e.Data, &d)
 	who := name(e.ActorID)
 	switch e.Kind {
 	case "status":

@@ -82,7 +82,7 @@ func classify(err error) *httpError {
 		return &httpError{http.StatusConflict, "conflict", "it already exists"}
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, inbox.ErrEmpty), errors.Is(err, inbox.ErrTooLong):
 		return &httpError{http.StatusBadRequest, "invalid", err.Error()}
-	case errors.Is(err, inbox.ErrReadOnly), errors.Is(err, store.ErrRestricted):
+	case errors.Is(err, store.ErrRestricted): // inbox.ErrReadOnly is the same error
 		return &httpError{http.StatusConflict, "restricted", err.Error()}
 	case errors.Is(err, inbox.ErrNoChannel):
 		return &httpError{http.StatusConflict, "no_channel", err.Error()}

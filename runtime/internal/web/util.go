@@ -2,12 +2,9 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // team returns the members and their names by id, for showing who did what.
 func (s *Server) team(ctx context.Context) ([]*store.User, map[int64]string, error) {
