@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
@@ -88,8 +89,7 @@ func deleteAndWait(name string) {
 		return
 	}
 	if ws.Spec.LegalHold {
-		ws.Spec.LegalHold = false
-		Expect(k8s.Update(bg, ws)).To(Succeed())
+		update(ws, func(ws *tenancyv1.Workspace) { ws.Spec.LegalHold = false })
 	}
 	Expect(client.IgnoreNotFound(k8s.Delete(bg, ws))).To(Succeed())
 	Eventually(func() bool {
@@ -205,3 +205,16 @@ func rootVaultNoToken() *vaultapi.Client {
 var deletionHook func(ws, step string)
 
 func toTypeName(o client.Object) string { return fmt.Sprintf("%T", o) }
+
+// update reads the latest copy of obj, applies mutate and writes it back,
+// retrying when the operator updated the object in between.
+func update[T client.Object](obj T, mutate func(T)) {
+	GinkgoHelper()
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(bg, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return k8s.Update(bg, obj)
+	})).To(Succeed())
+}

@@ -91,10 +91,8 @@ var _ = Describe("Integration", func() {
 		Expect(kvMetadata(path).CurrentVersion).To(Equal(1))
 
 		By("writing a new version when the Secret changes")
-		secret := &corev1.Secret{}
-		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "creds"}, secret)).To(Succeed())
-		secret.Data["apiKey"] = []byte("KEY-two-b81e44")
-		Expect(k8s.Update(bg, secret)).To(Succeed())
+		update(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}},
+			func(s *corev1.Secret) { s.Data["apiKey"] = []byte("KEY-two-b81e44") })
 		Eventually(func() int { return getIntegration(ns, "sms").Status.CredentialsVersion }).Should(Equal(2))
 		Expect(vaultKV(path)).To(HaveKeyWithValue("apiKey", "KEY-two-b81e44"))
 		Eventually(func() []string { return eventsOf("sms") }).Should(ContainElement(HavePrefix(tenancyv1.EventCredentialsRotated)))
@@ -104,9 +102,7 @@ var _ = Describe("Integration", func() {
 			toJSON(getIntegration(ns, "sms")), strings.Join(eventsOf("sms"), "\n"), toJSON(getWS(ws)))
 
 		By("destroying every version and the metadata on disconnect")
-		in = getIntegration(ns, "sms")
-		in.Spec.Disconnected = true
-		Expect(k8s.Update(bg, in)).To(Succeed())
+		update(in, func(in *tenancyv1.Integration) { in.Spec.Disconnected = true })
 		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonDisconnected))
 		Expect(kvMetadata(path)).To(BeNil())
 		for _, v := range []int{1, 2} {
@@ -120,8 +116,7 @@ var _ = Describe("Integration", func() {
 		Eventually(func() []string { return eventsOf("sms") }).Should(ContainElement(HavePrefix(tenancyv1.EventCredentialsDestroyed)))
 
 		By("reconnecting")
-		in.Spec.Disconnected = false
-		Expect(k8s.Update(bg, in)).To(Succeed())
+		update(in, func(in *tenancyv1.Integration) { in.Spec.Disconnected = false })
 		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionTrue, ""))
 		Expect(vaultKV(path)).To(HaveKeyWithValue("apiKey", "KEY-two-b81e44"))
 	})
@@ -172,10 +167,8 @@ var _ = Describe("Integration", func() {
 		Expect(kvMetadata("workspaces/" + ws + "/integrations/partial")).To(BeNil())
 
 		By("importing once the Secret is complete")
-		secret := &corev1.Secret{}
-		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "partial"}, secret)).To(Succeed())
-		secret.Data["publicKey"] = []byte("pk")
-		Expect(k8s.Update(bg, secret)).To(Succeed())
+		update(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "partial"}},
+			func(s *corev1.Secret) { s.Data["publicKey"] = []byte("pk") })
 		Eventually(integrationReady(ns, "partial")).Should(haveStatus(metav1.ConditionTrue, ""))
 	})
 

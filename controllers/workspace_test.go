@@ -143,10 +143,8 @@ var _ = Describe("Workspace", func() {
 		}).Should(Succeed())
 
 		By("reverting a hand edit of an owned field")
-		dep := &appsv1.Deployment{}
-		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, dep)).To(Succeed())
-		dep.Spec.Template.Spec.Containers[0].Image = "evil/image:latest"
-		Expect(k8s.Update(bg, dep)).To(Succeed())
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}}
+		update(dep, func(dep *appsv1.Deployment) { dep.Spec.Template.Spec.Containers[0].Image = "evil/image:latest" })
 		Eventually(func() string {
 			Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, dep)).To(Succeed())
 			return dep.Spec.Template.Spec.Containers[0].Image
@@ -256,8 +254,7 @@ var _ = Describe("Workspace", func() {
 		name := uniqueName("suspend")
 		createReady(newWorkspace(name))
 		ws := getWS(name)
-		ws.Spec.Suspended = true
-		Expect(k8s.Update(bg, ws)).To(Succeed())
+		update(ws, func(ws *tenancyv1.Workspace) { ws.Spec.Suspended = true })
 
 		dep := &appsv1.Deployment{}
 		Eventually(func() int32 {
@@ -273,9 +270,7 @@ var _ = Describe("Workspace", func() {
 		Expect(vaultKV("workspaces/" + name + "/database")).NotTo(BeNil())
 		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(HavePrefix(tenancyv1.EventSuspended)))
 
-		ws = getWS(name)
-		ws.Spec.Suspended = false
-		Expect(k8s.Update(bg, ws)).To(Succeed())
+		update(ws, func(ws *tenancyv1.Workspace) { ws.Spec.Suspended = false })
 		Eventually(func() int32 {
 			Expect(k8s.Get(bg, client.ObjectKey{Namespace: "ws-" + name, Name: "runtime"}, dep)).To(Succeed())
 			return *dep.Spec.Replicas
@@ -346,9 +341,7 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(getWS(name).Status.Phase).To(Equal(tenancyv1.WorkspaceDeleting))
 		Expect(eventsOf(name)).To(ContainElement(HavePrefix(tenancyv1.EventDeletionBlocked)))
 
-		ws = getWS(name)
-		ws.Spec.LegalHold = false
-		Expect(k8s.Update(bg, ws)).To(Succeed())
+		update(ws, func(ws *tenancyv1.Workspace) { ws.Spec.LegalHold = false })
 		Eventually(func() bool {
 			return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: name}, &tenancyv1.Workspace{}))
 		}).Should(BeTrue())
