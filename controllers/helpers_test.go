@@ -218,3 +218,17 @@ func update[T client.Object](obj T, mutate func(T)) {
 		return k8s.Update(bg, obj)
 	})).To(Succeed())
 }
+
+// settle waits until the operator has stopped writing: neither the workspace
+// nor the external write counter changes for a whole second.
+func settle(name string) {
+	GinkgoHelper()
+	state := func() string { return fmt.Sprint(getWS(name).ResourceVersion, "/", writes.total()) }
+	last, since := state(), time.Now()
+	Eventually(func() time.Duration {
+		if now := state(); now != last {
+			last, since = now, time.Now()
+		}
+		return time.Since(since)
+	}, 30*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", time.Second))
+}

@@ -146,7 +146,7 @@ var _ = Describe("Integration", func() {
 			return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "gone"}, &tenancyv1.Integration{}))
 		}).Should(BeTrue())
 		Expect(kvMetadata(path)).To(BeNil())
-		Expect(eventsOf("gone")).To(ContainElement(HavePrefix(tenancyv1.EventCredentialsDestroyed)))
+		Eventually(func() []string { return eventsOf("gone") }).Should(ContainElement(HavePrefix(tenancyv1.EventCredentialsDestroyed)))
 	})
 
 	It("reports a missing Secret, and missing keys without their values", func() {

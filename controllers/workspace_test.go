@@ -153,7 +153,7 @@ var _ = Describe("Workspace", func() {
 		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionTrue, ""))
 
 		By("resyncing an unchanged workspace: no write to Kubernetes, Postgres or Vault")
-		time.Sleep(time.Second) // let the last events settle
+		settle(name)
 		versions := func() map[string]string {
 			out := map[string]string{}
 			for _, o := range []client.Object{
@@ -324,7 +324,7 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(vaultExists("transit/keys/ws-" + name)).To(BeTrue())
 		Expect(vaultExists("sys/policies/acl/ws-"+name)).To(BeFalse(), "the runtime's policy goes with the runtime")
 		Expect(vaultExists("auth/kubernetes/role/ws-" + name)).To(BeFalse())
-		Expect(eventsOf(name)).To(ContainElement(HavePrefix(tenancyv1.EventDataRetained)))
+		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(HavePrefix(tenancyv1.EventDataRetained)))
 	})
 
 	It("blocks deletion under legalHold until the hold is lifted", func() {
@@ -339,7 +339,7 @@ var _ = Describe("Workspace deletion", func() {
 			return db && vaultKV("workspaces/"+name+"/database") != nil
 		}, 2*time.Second).Should(BeTrue())
 		Expect(getWS(name).Status.Phase).To(Equal(tenancyv1.WorkspaceDeleting))
-		Expect(eventsOf(name)).To(ContainElement(HavePrefix(tenancyv1.EventDeletionBlocked)))
+		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(HavePrefix(tenancyv1.EventDeletionBlocked)))
 
 		update(ws, func(ws *tenancyv1.Workspace) { ws.Spec.LegalHold = false })
 		Eventually(func() bool {
