@@ -134,7 +134,8 @@ func (a *App) Serve(ctx context.Context) error {
 	return nil
 }
 
-// housekeeping wakes snoozed conversations and removes expired sessions.
+// housekeeping wakes snoozed conversations and removes expired sessions and
+// failed sign-ins that no longer count.
 func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
@@ -145,6 +146,7 @@ func (a *App) housekeeping(ctx context.Context) {
 			}
 		}
 		_, _ = a.Store.DeleteExpiredSessions(ctx)
+		_, _ = a.Store.DeleteLoginFailuresBefore(ctx, time.Now().Add(-web.LoginWindow))
 		select {
 		case <-ctx.Done():
 			return

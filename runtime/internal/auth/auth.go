@@ -3,12 +3,12 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -83,70 +83,53 @@ func HashToken(token string) []byte {
 	return h[:]
 }
 
-// Limiter counts failures per key in a sliding window: logins per client
-// address and per email. It is per process; with several replicas each
-// enforces its own limit, which still bounds guessing.
-type Limiter struct {
-	Max    int
-	Window time.Duration
-	Now    func() time.Time
-
-	mu       sync.Mutex
-	failures map[string][]time.Time
+// FailureLog keeps a Limiter's failures: the workspace database, so that
+// every replica of the runtime enforces one limit together.
+type FailureLog interface {
+	LoginFailures(ctx context.Context, keyHash []byte, since time.Time) (int, time.Time, error)
+	AddLoginFailure(ctx context.Context, keyHash []byte, at time.Time) error
+	ClearLoginFailures(ctx context.Context, keyHash []byte) error
 }
 
-// NewLimiter allows max failures per window.
-func NewLimiter(max int, window time.Duration) *Limiter {
-	return &Limiter{Max: max, Window: window, Now: time.Now, failures: map[string][]time.Time{}}
+// Limiter counts failures per key in a sliding window: sign-ins per client
+// address and per email. Keys are stored as SHA-256 hashes with the scope, so
+// the log holds no address or email.
+type Limiter struct {
+	Scope  string
+	Max    int
+	Window time.Duration
+	Log    FailureLog
+	Now    func() time.Time
+}
+
+// NewLimiter allows max failures per window under scope.
+func NewLimiter(log FailureLog, scope string, max int, window time.Duration) *Limiter {
+	return &Limiter{Scope: scope, Max: max, Window: window, Log: log, Now: time.Now}
+}
+
+func (l *Limiter) hash(key string) []byte {
+	h := sha256.Sum256([]byte(l.Scope + "\x00" + key))
+	return h[:]
 }
 
 // Allowed says whether key may try again, and if not, after how long.
-func (l *Limiter) Allowed(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *Limiter) Allowed(ctx context.Context, key string) (bool, time.Duration, error) {
 	now := l.Now()
-	fs := l.prune(key, now)
-	if len(fs) < l.Max {
-		return true, 0
+	n, oldest, err := l.Log.LoginFailures(ctx, l.hash(key), now.Add(-l.Window))
+	if err != nil || n < l.Max {
+		return err == nil, 0, err
 	}
-	return false, fs[0].Add(l.Window).Sub(now)
+	return false, oldest.Add(l.Window).Sub(now), nil
 }
 
 // Fail records a failure for key.
-func (l *Limiter) Fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.Now()
-	l.failures[key] = append(l.prune(key, now), now)
-	if len(l.failures) > 100000 { // bound memory under a spray of keys
-		for k := range l.failures {
-			if len(l.prune(k, now)) == 0 {
-				delete(l.failures, k)
-			}
-		}
-	}
+func (l *Limiter) Fail(ctx context.Context, key string) error {
+	return l.Log.AddLoginFailure(ctx, l.hash(key), l.Now())
 }
 
-// Reset forgets key's failures (after a successful login).
-func (l *Limiter) Reset(key string) {
-	l.mu.Lock()
-	delete(l.failures, key)
-	l.mu.Unlock()
-}
-
-func (l *Limiter) prune(key string, now time.Time) []time.Time {
-	fs := l.failures[key]
-	i := 0
-	for i < len(fs) && now.Sub(fs[i]) >= l.Window {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(l.failures, key)
-	} else {
-		l.failures[key] = fs
-	}
-	return fs
+// Reset forgets key's failures (after a successful sign-in).
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	return l.Log.ClearLoginFailures(ctx, l.hash(key))
 }
 
 // NormalizeEmail lowercases and trims an email.

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"testing"
-	"time"
 )
 
 func TestRoles(t *testing.T) {
@@ -45,32 +44,5 @@ func TestTokens(t *testing.T) {
 	b, _ := NewToken("sbt_")
 	if a == b || len(a) < 40 || string(HashToken(a)) != string(ha) {
 		t.Fatal("tokens")
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := NewLimiter(3, time.Minute)
-	l.Now = func() time.Time { return now }
-	for i := 0; i < 3; i++ {
-		if ok, _ := l.Allowed("ip"); !ok {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		l.Fail("ip")
-	}
-	if ok, wait := l.Allowed("ip"); ok || wait != time.Minute {
-		t.Fatalf("allowed = %v, wait = %v", ok, wait)
-	}
-	if ok, _ := l.Allowed("other"); !ok {
-		t.Fatal("keys are independent")
-	}
-	now = now.Add(time.Minute)
-	if ok, _ := l.Allowed("ip"); !ok {
-		t.Fatal("the window slides")
-	}
-	l.Fail("ip")
-	l.Reset("ip")
-	if ok, _ := l.Allowed("ip"); !ok {
-		t.Fatal("reset")
 	}
 }

@@ -37,7 +37,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		lim *auth.Limiter
 		key string
 	}{{s.loginByAddr, addr}, {s.loginByEmail, email}} {
-		if ok, wait := l.lim.Allowed(l.key); !ok {
+		ok, wait, err := l.lim.Allowed(r.Context(), l.key)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
 		}
@@ -51,11 +55,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		hash = u.PasswordHash
 	}
 	if !auth.CheckPassword(hash, password) {
-		s.loginByAddr.Fail(addr)
-		s.loginByEmail.Fail(email)
+		if err := errors.Join(s.loginByAddr.Fail(r.Context(), addr), s.loginByEmail.Fail(r.Context(), email)); err != nil {
+			return err
+		}
 		return fail(http.StatusUnauthorized, "That email and password do not match.")
 	}
-	s.loginByEmail.Reset(email)
+	if err := s.loginByEmail.Reset(r.Context(), email); err != nil {
+		return err
+	}
 	if err := s.startSession(w, r, u.ID); err != nil {
 		return err
 	}

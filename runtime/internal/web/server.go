@@ -42,6 +42,9 @@ type Options struct {
 	Registry *prometheus.Registry
 }
 
+// LoginWindow is how long a failed sign-in counts against the rate limit.
+const LoginWindow = 15 * time.Minute
+
 // MaxRequestBody bounds every request body.
 const MaxRequestBody = 12 << 20
 
@@ -91,8 +94,8 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		Options:      o,
 		tmpl:         t,
-		loginByAddr:  auth.NewLimiter(20, 15*time.Minute),
-		loginByEmail: auth.NewLimiter(5, 15*time.Minute),
+		loginByAddr:  auth.NewLimiter(o.Store, "addr", 20, LoginWindow),
+		loginByEmail: auth.NewLimiter(o.Store, "email", 5, LoginWindow),
 		metrics:      newMetrics(o.Registry),
 		static:       http.StripPrefix("/static/", staticHandler(sub)),
 		mux:          http.NewServeMux(),

@@ -266,8 +266,20 @@ func TestLoginRateLimitAndFirstLogin(t *testing.T) {
 	if _, err := f.st.CreateUser(bg, f.st.Pool, &store.User{Email: "boss@acme.example", Name: "Boss", Role: "owner", PasswordHash: hash, MustChangePassword: true}); err != nil {
 		t.Fatal(err)
 	}
+	// A second replica of the same workspace: the limit is shared through
+	// the database, so failures on one replica count on the other.
+	replica, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: f.st, Inbox: f.srv.Inbox, Live: f.srv.Live,
+		Log: f.srv.Log, SessionTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rts := httptest.NewServer(replica)
+	defer rts.Close()
+	attempt := 0
 	login := func(email, pw string) *http.Response {
-		resp, err := noRedirect().PostForm(f.ts.URL+"/login", url.Values{"email": {email}, "password": {pw}})
+		base := []string{f.ts.URL, rts.URL}[attempt%2]
+		attempt++
+		resp, err := noRedirect().PostForm(base+"/login", url.Values{"email": {email}, "password": {pw}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,8 +299,14 @@ func TestLoginRateLimitAndFirstLogin(t *testing.T) {
 			t.Fatalf("wrong password: %d", r.StatusCode)
 		}
 	}
-	if r := login("agent@acme.example", "password-for-tests"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("after 5 failures: %d", r.StatusCode)
+	for i := 0; i < 2; i++ { // refused on both replicas, even with the right password
+		if r := login("agent@acme.example", "password-for-tests"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("after 5 failures, attempt %d: %d", i, r.StatusCode)
+		}
+	}
+	var plain int
+	if err := f.st.Pool.QueryRow(bg, `SELECT count(*) FROM login_failures WHERE position('agent' in encode(key_hash, 'escape')) > 0`).Scan(&plain); err != nil || plain != 0 {
+		t.Fatalf("login_failures holds the email in clear: %d %v", plain, err)
 	}
 	if r := login("viewer@acme.example", "password-for-tests"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("other accounts are unaffected: %d", r.StatusCode)
@@ -515,5 +533,61 @@ func TestInviteLinks(t *testing.T) {
 	}
 	if r := f.do(auth.Admin, http.MethodPost, "/settings/invites", url.Values{"email": {"x@acme.example"}, "role": {"owner"}}, false); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("admin invites an owner: %d", r.StatusCode)
+	}
+}
+
+// TestLimiterWindow checks the limiter's sliding window on the real table.
+func TestLimiterWindow(t *testing.T) {
+	st := storetest.NewDB(t)
+	now := time.Unix(1_800_000_000, 0)
+	l := auth.NewLimiter(st, "addr", 3, time.Minute)
+	l.Now = func() time.Time { return now }
+	allowed := func(key string) (bool, time.Duration) {
+		t.Helper()
+		ok, wait, err := l.Allowed(bg, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, wait
+	}
+	for i := 0; i < 3; i++ {
+		if ok, _ := allowed("192.0.2.1"); !ok {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		if err := l.Fail(bg, "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if ok, wait := allowed("192.0.2.1"); ok || wait != 30*time.Second {
+		t.Fatalf("after 3 failures: allowed = %v, wait = %v (want 30s: the first failure leaves the window then)", ok, wait)
+	}
+	if ok, _ := allowed("192.0.2.2"); !ok {
+		t.Fatal("keys are independent")
+	}
+	if ok, _, err := auth.NewLimiter(st, "email", 3, time.Minute).Allowed(bg, "192.0.2.1"); err != nil || !ok {
+		t.Fatal("scopes are independent")
+	}
+	now = now.Add(30 * time.Second)
+	if ok, _ := allowed("192.0.2.1"); !ok {
+		t.Fatal("the window slides")
+	}
+	if err := l.Fail(bg, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reset(bg, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := allowed("192.0.2.1"); !ok {
+		t.Fatal("reset")
+	}
+	if err := l.Fail(bg, "192.0.2.9"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.DeleteLoginFailuresBefore(bg, now.Add(-time.Minute)); err != nil || n != 0 {
+		t.Fatalf("pruned a failure inside the window: %d %v", n, err)
+	}
+	if n, err := st.DeleteLoginFailuresBefore(bg, now.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("pruning old failures: %d %v", n, err)
 	}
 }
