@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,13 +25,14 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 
 // tenant is a workspace as the operator leaves it: a database, and Vault
 // entries database and bootstrap.
-func startTenant(t *testing.T, v *harness.Vault, name string) (*App, string) {
+// stop shuts the runtime down early; the test's cleanup calls it too.
+func startTenant(t *testing.T, v *harness.Vault, name string) (a *App, password string, stop func() error) {
 	t.Helper()
 	_, dsn := storetest.NewDBWithDSN(t)
 	vc, _ := vaultapi.NewClient(&vaultapi.Config{Address: v.Addr()})
 	vc.SetToken(harness.RootToken)
 	_ = vc.Sys().Mount("switchboard", &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}})
-	password := "initial-" + name + "-pw"
+	password = "initial-" + name + "-pw"
 	hash, _ := bcrypt.GenerateFromPassword([]byte(password), 10)
 	kv := vc.KVv2("switchboard")
 	if _, err := kv.Put(context.Background(), "workspaces/"+name+"/database", map[string]any{"dsn": dsn}); err != nil {
@@ -48,20 +51,30 @@ func startTenant(t *testing.T, v *harness.Vault, name string) (*App, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err = Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
+	stop = serve(a)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return a, password
+	return a, password, stop
+}
+
+// serve runs the app; stop shuts it down (once) and returns what Serve returned.
+func serve(a *App) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
 }
 
 func client(t *testing.T) *http.Client {
@@ -75,8 +88,8 @@ func TestTwoTenantsBootstrapAndStayApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	a, pwA := startTenant(t, v, "alpha")
-	b, _ := startTenant(t, v, "beta")
+	a, pwA, _ := startTenant(t, v, "alpha")
+	b, _, _ := startTenant(t, v, "beta")
 	urlA, urlB := "http://"+a.Addr(), "http://"+b.Addr()
 
 	for _, u := range []string{urlA, urlB} {
@@ -152,5 +165,92 @@ func TestStartFailsClearly(t *testing.T) {
 	_, err = Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "database credentials") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestShutdownDrainsInFlightRequests starts a sign-in whose body arrives
+// slowly, shuts the runtime down in the middle of it, and checks that the
+// request still gets its whole answer while new connections are refused.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	v, err := harness.StartVault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	a, _, stop := startTenant(t, v, "drain")
+	base := "http://" + a.Addr()
+
+	body := "email=owner%40drain.example&password=not-the-password"
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", pr)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.ContentLength = int64(len(body))
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{resp.StatusCode, string(b), err}
+	}()
+	if _, err := io.WriteString(pw, body[:20]); err != nil {
+		t.Fatal(err)
+	}
+	// The request is in flight once its handler runs: only requests the
+	// server has begun are drained; one that has not arrived is refused.
+	inFlight := `switchboard_runtime_http_requests_in_flight{route="POST /login"} 1`
+	waitUntil(t, "the sign-in in flight", func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), inFlight)
+	})
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// Shutdown closes the listener first: wait until new connections fail.
+	waitUntil(t, "the listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", a.Addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown finished before the in-flight request did: %v", err)
+	default:
+	}
+
+	if _, err := io.WriteString(pw, body[20:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	r := <-res
+	if r.err != nil || r.status != http.StatusUnauthorized || !strings.Contains(r.body, "do not match") {
+		t.Fatalf("the in-flight sign-in: status %d, err %v, body %.200s", r.status, r.err, r.body)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !f(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -57,7 +57,7 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	a, initial := startTenant(t, v, "browser")
+	a, initial, _ := startTenant(t, v, "browser")
 	base := "http://" + a.Addr()
 	shots := artifactsDir(t)
 

@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 	ingested prometheus.Counter
 	handler  http.Handler
 }
@@ -26,11 +27,14 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "switchboard_runtime_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_runtime_http_requests_in_flight", Help: "HTTP requests being served, by route (live event streams included).",
+		}, []string{"route"}),
 		ingested: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_runtime_messages_ingested_total", Help: "Inbound messages stored (duplicates excluded).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.ingested,
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.ingested,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
@@ -68,6 +72,9 @@ func (m *metrics) observe(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		inFlight := m.inFlight.WithLabelValues(route)
+		inFlight.Inc()
+		defer inFlight.Dec()
 		next.ServeHTTP(sw, r)
 		if sw.code == 0 {
 			sw.code = http.StatusOK
