@@ -91,9 +91,12 @@ docker-build: ## Build the operator and runtime images (needs a container engine
 	$(CONTAINER_TOOL) build -f runtime/Dockerfile -t $(RUNTIME_IMG) .
 
 .PHONY: helm
-helm: manifests ## Sync CRDs into charts/switchboard and lint the chart if helm is installed.
-	@if command -v helm >/dev/null 2>&1; then helm lint charts/switchboard; \
-	else echo "helm: CRDs synced into charts/switchboard/crds; helm is not installed, so the chart was not linted"; fi
+helm: manifests ## Sync CRDs into charts/switchboard, then lint and render the chart with bin/helm (built from Go modules).
+	hack/build-tools.sh helm
+	$(BIN)/helm lint --strict charts/switchboard
+	$(BIN)/helm template switchboard charts/switchboard --namespace switchboard-system >/dev/null
+	@echo "helm: charts/switchboard lints and renders; the chart test (test/deploy) installs it into a real API server"
+
 
 ##@ Tools
 
@@ -104,5 +107,5 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and Vault into bin/.
-	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, Vault and helm into bin/.
+	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm

@@ -202,7 +202,7 @@ func rootVaultNoToken() *vaultapi.Client {
 }
 
 // deletionHook, when set, runs before each deletion step of the operator.
-var deletionHook func(ws, step string)
+var deletionHook func(ctx context.Context, ws, step string)
 
 func toTypeName(o client.Object) string { return fmt.Sprintf("%T", o) }
 
@@ -210,7 +210,7 @@ func toTypeName(o client.Object) string { return fmt.Sprintf("%T", o) }
 // retrying when the operator updated the object in between.
 func update[T client.Object](obj T, mutate func(T)) {
 	GinkgoHelper()
-	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	Expect(retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		if err := k8s.Get(bg, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -223,7 +223,19 @@ func update[T client.Object](obj T, mutate func(T)) {
 // nor the external write counter changes for a whole second.
 func settle(name string) {
 	GinkgoHelper()
-	state := func() string { return fmt.Sprint(getWS(name).ResourceVersion, "/", writes.total()) }
+	waitStable(func() string { return fmt.Sprint(getWS(name).ResourceVersion, "/", writes.total()) })
+}
+
+// settleWrites waits until no external write (Postgres, Vault) has happened
+// for a whole second, whichever workspace it was for.
+func settleWrites() {
+	GinkgoHelper()
+	waitStable(func() string { return fmt.Sprint(writes.total()) })
+}
+
+// waitStable waits until state returns the same value for a whole second.
+func waitStable(state func() string) {
+	GinkgoHelper()
 	last, since := state(), time.Now()
 	Eventually(func() time.Duration {
 		if now := state(); now != last {

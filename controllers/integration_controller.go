@@ -43,7 +43,7 @@ type IntegrationReconciler struct {
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations/finalizers,verbs=update
 
 // Reconcile brings one Integration towards its spec.
-func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	in := &tenancyv1.Integration{}
 	if err := r.Get(ctx, req.NamespacedName, in); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -55,7 +55,13 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if equality.Semantic.DeepEqual(before.Status, in.Status) {
 			return
 		}
-		if err := r.Status().Patch(ctx, in, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		// Optimistic lock: a pass that started from a stale cached copy gets
+		// a conflict and runs again, rather than overwriting a newer status.
+		err := r.Status().Patch(ctx, in, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(err):
+			result, retErr = ctrl.Result{Requeue: true}, nil
+		case err != nil && !apierrors.IsNotFound(err):
 			retErr = err
 		}
 	}()
@@ -122,8 +128,9 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: in.Namespace, Name: in.Spec.CredentialsSecretRef.Name}, secret)
 	switch {
 	case apierrors.IsNotFound(err):
-		if in.Status.CredentialsVersion > 0 && in.Spec.RemoveSourceSecret {
-			// Removed by us after the copy: the credentials are in Vault.
+		if in.Spec.RemoveSourceSecret {
+			// The Secret goes once it is copied. Vault, not the status (which
+			// may be a stale cached copy), says whether the copy happened.
 			return r.checkStored(ctx, in, ws.Name)
 		}
 		in.Status.Phase = tenancyv1.IntegrationPending
@@ -193,10 +200,17 @@ func (r *IntegrationReconciler) checkStored(ctx context.Context, in *tenancyv1.I
 		return r.vaultError(in, "reading credentials", err)
 	}
 	if kv == nil {
-		in.Status.Phase = tenancyv1.IntegrationFailed
+		// Credentials that were stored and are now lost are a failure; an
+		// Integration whose Secret has not been created yet is pending.
+		if in.Status.CredentialsVersion > 0 || in.Status.Phase == tenancyv1.IntegrationConnected || in.Status.Phase == tenancyv1.IntegrationFailed {
+			in.Status.Phase = tenancyv1.IntegrationFailed
+		} else {
+			in.Status.Phase = tenancyv1.IntegrationPending
+		}
 		in.Status.CredentialsVersion = 0
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonSecretNotFound,
-			"the credentials are gone from Vault and the source Secret was removed: create the Secret "+in.Spec.CredentialsSecretRef.Name+" again")
+			fmt.Sprintf("spec.credentialsSecretRef: Secret %s not found in namespace %s, and Vault holds no credentials for this Integration: create the Secret",
+				in.Spec.CredentialsSecretRef.Name, in.Namespace))
 		return ctrl.Result{}, nil
 	}
 	in.Status.CredentialsVersion = kv.Version

@@ -85,6 +85,7 @@ var _ = Describe("Integration", func() {
 		Eventually(func() []string { return eventsOf("sms") }).Should(ContainElement(HavePrefix(tenancyv1.EventCredentialsStored)))
 
 		By("writing nothing more while nothing changes")
+		settleWrites() // other specs' workspaces may still be converging
 		external := writes.total()
 		touch(getIntegration(ns, "sms"))
 		Consistently(func() int { return writes.total() }, 2*time.Second).Should(Equal(external), "writes: %v", writes.since(external))
@@ -134,6 +135,14 @@ var _ = Describe("Integration", func() {
 		Eventually(func() []string { return eventsOf("sms-once") }).Should(ContainElement(HavePrefix(tenancyv1.EventSourceSecretRemoved)))
 		touch(getIntegration(ns, "sms-once"))
 		Consistently(integrationReady(ns, "sms-once"), time.Second).Should(haveStatus(metav1.ConditionTrue, ""))
+
+		By("saying so when Vault loses the only copy")
+		Expect(rootVault().KVv2("switchboard").DeleteMetadata(bg, "workspaces/"+ws+"/integrations/sms-once")).To(Succeed())
+		touch(getIntegration(ns, "sms-once"))
+		Eventually(integrationReady(ns, "sms-once")).Should(SatisfyAll(
+			haveStatus(metav1.ConditionFalse, tenancyv1.ReasonSecretNotFound),
+			HaveField("Message", ContainSubstring("Vault holds no credentials"))))
+		Expect(getIntegration(ns, "sms-once").Status.Phase).To(Equal(tenancyv1.IntegrationFailed))
 	})
 
 	It("destroys the credentials when the Integration is deleted", func() {

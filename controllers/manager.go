@@ -49,7 +49,7 @@ type ManagerOptions struct {
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 	// BeforeDeletionStep is called before each deletion step of a workspace.
-	BeforeDeletionStep func(workspace, step string)
+	BeforeDeletionStep func(ctx context.Context, workspace, step string)
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -85,13 +85,14 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		}
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 Scheme(),
-		Cache:                  CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
-		HealthProbeBindAddress: cfg.HealthProbeAddress,
-		LeaderElection:         cfg.LeaderElect,
-		LeaderElectionID:       "switchboard-operator.tenancy.switchboard.dev",
-		Controller:             ctrlConfig(o.SkipNameValidation),
+		Scheme:                  Scheme(),
+		Cache:                   CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		HealthProbeBindAddress:  cfg.HealthProbeAddress,
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
+		LeaderElectionID:        "switchboard-operator.tenancy.switchboard.dev",
+		Controller:              ctrlConfig(o.SkipNameValidation),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)

@@ -104,9 +104,9 @@ func startManager() {
 	mgr, err := controllers.NewManager(restCfg, opCfg, controllers.ManagerOptions{
 		OnExternalWrite:    writes.add,
 		SkipNameValidation: true,
-		BeforeDeletionStep: func(ws, step string) {
+		BeforeDeletionStep: func(ctx context.Context, ws, step string) {
 			if h := deletionHook; h != nil {
-				h(ws, step)
+				h(ctx, ws, step)
 			}
 		},
 	})

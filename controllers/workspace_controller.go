@@ -43,7 +43,7 @@ type WorkspaceReconciler struct {
 	MaxConcurrent     int
 	// BeforeDeletionStep, if set, is called before each deletion step. Tests
 	// use it to stop the operator partway through a deletion.
-	BeforeDeletionStep func(workspace, step string)
+	BeforeDeletionStep func(ctx context.Context, workspace, step string)
 }
 
 // workspaceScope is the state of one reconcile pass.
@@ -93,7 +93,13 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	s := &workspaceScope{ws: ws}
 	before := ws.DeepCopy()
 	defer func() {
-		if err := r.patchStatus(ctx, before, ws); err != nil {
+		err := r.patchStatus(ctx, before, ws)
+		switch {
+		case apierrors.IsConflict(err):
+			// This pass started from a stale copy; the next one reads the
+			// object as it is now.
+			result = ctrl.Result{Requeue: true}
+		case err != nil:
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()

@@ -75,7 +75,7 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 
 	step := func(msg string) {
 		if r.BeforeDeletionStep != nil {
-			r.BeforeDeletionStep(ws.Name, msg)
+			r.BeforeDeletionStep(ctx, ws.Name, msg)
 		}
 		ws.SetTrue(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, msg)
 		ws.SetFalse(tenancyv1.ConditionReady, tenancyv1.ReasonDeletionInProgress, "deleting: "+msg)
@@ -235,7 +235,7 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancyv1.Workspace) (*tenancyv1.RetentionPolicy, error) {
 	if ref := ws.Spec.RetentionPolicyRef; ref != nil {
 		p := &tenancyv1.RetentionPolicy{}
-		if err := r.Get(ctx, client.ObjectKey{Name: ref.Name}, p); err != nil {
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: ref.Name}, p); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, nil
 			}
@@ -244,7 +244,7 @@ func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancy
 		return p, nil
 	}
 	var list tenancyv1.RetentionPolicyList
-	if err := r.List(ctx, &list); err != nil {
+	if err := r.APIReader.List(ctx, &list); err != nil {
 		return nil, err
 	}
 	for i := range list.Items {
@@ -258,8 +258,10 @@ func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancy
 // expireBackups sets every backup of the workspace to expire at
 // deletedAt + afterDeletion, or earlier if it already would.
 func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.Workspace, afterDeletion time.Duration) ([]BackupExpiry, error) {
+	// Read from the API server, not the cache: a backup created a moment ago
+	// must keep the transit key that decrypts it.
 	var list tenancyv1.BackupList
-	if err := r.List(ctx, &list); err != nil {
+	if err := r.APIReader.List(ctx, &list); err != nil {
 		return nil, err
 	}
 	deadline := metav1.NewTime(ws.DeletionTimestamp.Add(afterDeletion).UTC().Truncate(time.Second))

@@ -102,12 +102,15 @@ func isProblem(reason string) bool {
 	return true
 }
 
-// patchStatus writes the status once per pass, and not at all when nothing changed.
+// patchStatus writes the status once per pass, and not at all when nothing
+// changed. The patch carries the resourceVersion the pass started from, so a
+// pass that read a stale copy from the cache gets a conflict instead of
+// overwriting a newer status.
 func (r *WorkspaceReconciler) patchStatus(ctx context.Context, before, after *tenancyv1.Workspace) error {
 	if equality.Semantic.DeepEqual(before.Status, after.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+	if err := r.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	return nil

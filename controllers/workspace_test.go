@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -149,6 +150,7 @@ var _ = Describe("Workspace", func() {
 			Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, dep)).To(Succeed())
 			return dep.Spec.Template.Spec.Containers[0].Image
 		}).Should(Equal("switchboard/runtime:test"))
+		Eventually(condition(name, tenancyv1.ConditionRuntimeReady)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonRolloutInProgress))
 		rollOut(name)
 		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionTrue, ""))
 
@@ -376,21 +378,22 @@ var _ = Describe("Workspace deletion", func() {
 		createReady(newWorkspace(name))
 
 		By("stopping the operator once the database is dropped, before Vault is cleaned")
-		reached, release := make(chan struct{}), make(chan struct{})
+		reached := make(chan struct{})
 		stopManager()
 		hookOnce := false
-		deletionHook = func(ws, step string) {
+		deletionHook = func(ctx context.Context, ws, step string) {
 			if ws == name && strings.HasPrefix(step, "destroying Vault") && !hookOnce {
 				hookOnce = true
 				close(reached)
-				<-release
+				// Held here until the operator's stop cancels this pass, as a
+				// crash would end it: no later step may run.
+				<-ctx.Done()
 			}
 		}
 		startManager()
 		Expect(k8s.Delete(bg, getWS(name))).To(Succeed())
 		Eventually(reached).Should(BeClosed())
 		mgrCancel()
-		close(release)
 		<-mgrDone
 		mgrCancel = nil
 		deletionHook = nil

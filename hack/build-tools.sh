@@ -4,7 +4,7 @@
 #
 #   hack/build-tools.sh etcd kube-apiserver vault ...
 #
-# Known names: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
+# Known names: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
@@ -42,6 +42,7 @@ for t in "$@"; do
     vault)
       "$root/hack/tools/vault-sdk.sh"
       build vault "$root/hack/tools/vault" . "-s -w" ;;
+    helm) build helm "$root/hack/tools/helm" helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" ;;
     *) echo "build-tools: unknown tool $t" >&2; exit 2 ;;
   esac
 done

@@ -9,8 +9,8 @@ start=$(date +%s)
 
 echo "==> test: Debian packages"
 hack/install-deps.sh
-echo "==> test: control plane and Vault binaries (bin/)"
-hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
+echo "==> test: control plane, Vault and helm binaries (bin/)"
+hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm
 echo "==> test: generated code and manifests are up to date"
 snapshot() { find api config charts -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum; }
 before=$(snapshot)

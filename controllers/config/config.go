@@ -42,8 +42,11 @@ type Config struct {
 	MetricsBindAddress   string
 	HealthProbeAddress   string
 	LeaderElect          bool
-	MaxConcurrent        int
-	DependencyRetryAfter time.Duration
+	// LeaderElectionNamespace holds the leader Lease; empty means the pod's
+	// own namespace as controller-runtime finds it in the cluster.
+	LeaderElectionNamespace string
+	MaxConcurrent           int
+	DependencyRetryAfter    time.Duration
 }
 
 // DatabaseServer is one PostgreSQL server tenants can live on.
@@ -100,6 +103,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&c.HealthProbeAddress, "health-probe-bind-address", ":8081", "address of the health probes")
 	leader := getenv(envName("leader-elect")) == "true"
 	fs.BoolVar(&c.LeaderElect, "leader-elect", leader, "enable leader election (env "+envName("leader-elect")+")")
+	str(&c.LeaderElectionNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the leader Lease (default POD_NAMESPACE, else the pod's namespace)")
 	maxc := 4
 	if v := getenv(envName("max-concurrent-reconciles")); v != "" {
 		if _, err := fmt.Sscanf(v, "%d", &maxc); err != nil {

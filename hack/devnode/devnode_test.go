@@ -157,7 +157,7 @@ func TestDevNode(t *testing.T) {
 	podDir := filepath.Join(stateDir, ns, pod.Name)
 
 	t.Run("the pod becomes Running and Ready", func(t *testing.T) {
-		eventually(t, 15*time.Second, func() error {
+		eventually(t, 45*time.Second, func() error {
 			p, err := cs.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -335,7 +335,7 @@ func TestDevNode(t *testing.T) {
 			_, err := cs.CoreV1().Pods(ns).Create(ctx, other, metav1.CreateOptions{})
 			return err
 		})
-		eventually(t, 5*time.Second, func() error {
+		eventually(t, 20*time.Second, func() error {
 			p, err := cs.CoreV1().Pods(ns).Get(ctx, other.Name, metav1.GetOptions{})
 			if err != nil {
 				return err

@@ -95,7 +95,7 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(ws), ws); err != nil {
 			t.Fatal(err)

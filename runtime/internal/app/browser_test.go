@@ -166,8 +166,11 @@ func TestBrowserFlow(t *testing.T) {
 	}
 
 	t.Log("3. an inbound API message arrives and shows up live, without a reload")
-	step("open inbox", chromedp.Navigate(base+"/inbox?view=all"), chromedp.WaitVisible(chromedp.CSS(".inbox")),
-		chromedp.Sleep(500*time.Millisecond)) // let the event stream connect
+	// The message must be posted once the page's event stream is connected:
+	// no stream before the inbox opens, one after.
+	waitUntil(t, "earlier event streams to close", func() bool { return a.Live.Subscribers() == 0 })
+	step("open inbox", chromedp.Navigate(base+"/inbox?view=all"), chromedp.WaitVisible(chromedp.CSS(".inbox")))
+	waitUntil(t, "the inbox's event stream", func() bool { return a.Live.Subscribers() >= 1 })
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/messages", strings.NewReader(
 		`{"contact":{"identifier":"+15550123","name":"Marie Curie"},"messageId":"wa-001","text":"Where is my order?"}`))
 	req.Header.Set("Authorization", "Bearer "+apiToken)
@@ -211,6 +214,14 @@ func TestBrowserFlow(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The worker records "sent" after the webhook answers; reload once it has,
+	// so that no late live update replaces the page while the next step types.
+	waitUntil(t, "the reply recorded as sent", func() bool {
+		var st string
+		_ = a.Store.Pool.QueryRow(context.Background(),
+			`SELECT delivery_status FROM messages WHERE direction = 'outgoing' ORDER BY id DESC LIMIT 1`).Scan(&st)
+		return st == "sent"
+	})
 	step("delivered", chromedp.Reload(), chromedp.WaitVisible(chromedp.Search(`//span[@data-testid='delivery'][contains(., 'sent')]`)),
 		shot("05-replied"))
 

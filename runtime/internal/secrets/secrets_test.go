@@ -13,8 +13,9 @@ import (
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
-// TestKeepAliveRenews gives the runtime a renewable token that lives 3 s and
-// checks that it still works well after that, because KeepAlive renews it.
+// TestKeepAliveRenews gives the runtime a renewable token that lives 6 s and
+// checks that it still works more than twice that long later, because
+// KeepAlive renews it. (6 s leaves room for a loaded machine's stalls.)
 func TestKeepAliveRenews(t *testing.T) {
 	v, err := harness.StartVault()
 	if err != nil {
@@ -29,7 +30,7 @@ func TestKeepAliveRenews(t *testing.T) {
 	if _, err := root.KVv2("switchboard").Put(context.Background(), "workspaces/a/database", map[string]any{"dsn": "postgres://x"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := root.Auth().Token().Create(&vaultapi.TokenCreateRequest{TTL: "3s", ExplicitMaxTTL: "1m", Renewable: boolPtr(true), Policies: []string{"root"}})
+	tok, err := root.Auth().Token().Create(&vaultapi.TokenCreateRequest{TTL: "6s", ExplicitMaxTTL: "1m", Renewable: boolPtr(true), Policies: []string{"root"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +42,10 @@ func TestKeepAliveRenews(t *testing.T) {
 		t.Fatal(err)
 	}
 	go sv.KeepAlive(ctx)
-	time.Sleep(6 * time.Second)
+	time.Sleep(13 * time.Second)
 	data, version, err := sv.Read(ctx, "database")
 	if err != nil || data["dsn"] != "postgres://x" || version != 1 {
-		t.Fatalf("after 6 s: %v %v %v", data, version, err)
+		t.Fatalf("after 13 s: %v %v %v", data, version, err)
 	}
 	if _, _, err := sv.Read(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing entry: %v", err)
