@@ -17,6 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
 // listenAddrEnv is how the runtime is told where to listen; the node moves it
@@ -55,7 +57,7 @@ func newContainer(r *podRun, spec corev1.Container) *container {
 			r.log.Warn("cannot parse the listen address; not moving it", "container", spec.Name, "value", e.Value)
 			continue
 		}
-		free, err := freePort()
+		free, err := harness.FreePort() // below the ephemeral range: kept across restarts
 		if err != nil {
 			r.log.Warn("no free port", "err", err)
 			continue
@@ -457,16 +459,6 @@ func exitDescription(t *corev1.ContainerStateTerminated) string {
 		return "signal " + syscall.Signal(t.Signal).String()
 	}
 	return "exit code " + strconv.Itoa(int(t.ExitCode))
-}
-
-// freePort is a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", loopback+":0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // backoff doubles from 1 s to 30 s: quicker than the kubelet's 10 s to
