@@ -9,6 +9,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -148,7 +150,7 @@ func TestInstalledOperatorWorks(t *testing.T) {
 
 			op := startAsPod(ctx, t, stack, admin, dep, operator, filepath.Join(dir, in.name))
 			defer op.stop()
-			exercise(ctx, t, admin, op, fmt.Sprintf("%s-%d", in.name, i), in.namespace)
+			secrets := exercise(ctx, t, stack, admin, op, fmt.Sprintf("%s-%d", in.name, i), in.namespace)
 			if hasArg(dep, "--leader-elect") {
 				var leases coordinationv1.LeaseList
 				if err := admin.List(ctx, &leases, client.InNamespace(in.namespace)); err != nil {
@@ -162,13 +164,17 @@ func TestInstalledOperatorWorks(t *testing.T) {
 			if m := op.refused(); m != "" {
 				t.Fatalf("the operator was refused by RBAC: %s", m)
 			}
+			if found := harness.FindSecrets(op.log(), secrets); len(found) > 0 {
+				t.Fatalf("the operator's log holds secrets: %v", found)
+			}
 		})
 	}
 }
 
 // exercise creates a Workspace with an Integration, waits until both are
-// Ready, deletes the Workspace and waits for the receipt.
-func exercise(ctx context.Context, t *testing.T, k8s client.Client, op *operatorProcess, name, receipts string) {
+// Ready, deletes the Workspace and waits for the receipt. It returns the
+// secrets the operator handled on the way, for the caller to look for in logs.
+func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s client.Client, op *operatorProcess, name, receipts string) map[string]string {
 	t.Helper()
 	waitFor := func(t *testing.T, what string, f func() error) {
 		t.Helper()
@@ -232,6 +238,22 @@ func exercise(ctx context.Context, t *testing.T, k8s client.Client, op *operator
 		return nil
 	})
 
+	secrets, err := stack.WorkspaceSecrets(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["integration apiKey"] = secret.StringData["apiKey"]
+	var events eventsv1.EventList
+	if err := k8s.List(ctx, &events); err != nil {
+		t.Fatal(err)
+	}
+	for what, o := range map[string]any{"workspace status": ws.Status, "integration status": in.Status, "events": events.Items} {
+		b, _ := json.Marshal(o)
+		if found := harness.FindSecrets(string(b), secrets); len(found) > 0 {
+			t.Fatalf("the %s holds secrets: %v", what, found)
+		}
+	}
+
 	if err := k8s.Delete(ctx, ws); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +270,7 @@ func exercise(ctx context.Context, t *testing.T, k8s client.Client, op *operator
 	if len(cms.Items) != 1 {
 		t.Fatalf("want one deletion receipt in %s, got %d", receipts, len(cms.Items))
 	}
+	return secrets
 }
 
 // operatorProcess is the operator binary run as the Deployment's pod would run it.

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,7 +74,8 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	var operatorLog lockedBuffer
+	ctrl.SetLogger(zap.New(zap.WriteTo(&operatorLog)))
 	mgr, err := controllers.NewManager(stack.RestConfig, cfg, controllers.ManagerOptions{SkipNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +149,18 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		t.Fatalf("the runtime did not bootstrap its owner:\n%s", lastLines(runtimeLog, 20))
 	}
 
+	// No secret the operator made (database password and DSN, the first
+	// owner's password) is in the runtime's log or the operator's.
+	secrets, err := stack.WorkspaceSecrets(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"runtime": runtimeLog, "operator": operatorLog.String()} {
+		if found := harness.FindSecrets(text, secrets); len(found) > 0 {
+			t.Fatalf("the %s log holds secrets: %v", what, found)
+		}
+	}
+
 	// Deleting the workspace stops its runtime process.
 	if err := k8s.Delete(ctx, ws); err != nil {
 		t.Fatal(err)
@@ -174,4 +188,22 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// lockedBuffer collects the operator's log while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
