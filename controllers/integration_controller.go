@@ -60,7 +60,9 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		err := r.Status().Patch(ctx, in, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		switch {
 		case apierrors.IsConflict(err):
-			result, retErr = ctrl.Result{Requeue: true}, nil
+			// The change that made this copy stale queues the next pass at
+			// once; the requeue is a backstop that skips the failure backoff.
+			result, retErr = ctrl.Result{RequeueAfter: time.Second}, nil
 		case err != nil && !apierrors.IsNotFound(err):
 			retErr = err
 		}

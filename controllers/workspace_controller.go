@@ -96,9 +96,10 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		err := r.patchStatus(ctx, before, ws)
 		switch {
 		case apierrors.IsConflict(err):
-			// This pass started from a stale copy; the next one reads the
-			// object as it is now.
-			result = ctrl.Result{Requeue: true}
+			// This pass started from a stale copy. The change that made it
+			// stale queues the next pass at once; the requeue is a backstop
+			// that skips the failure backoff.
+			result, retErr = ctrl.Result{RequeueAfter: time.Second}, nil
 		case err != nil:
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
