@@ -258,13 +258,18 @@ func (s *Server) pipelineBoard(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// parseMoney reads "1234.50" into minor units.
+// parseMoney reads "1234.50" into minor units. Only digits and one decimal
+// point are accepted: "1,200" could mean 1200 or 1.2 depending on the
+// reader's locale, so it is refused rather than guessed.
 func parseMoney(v string) (int64, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, nil
 	}
-	whole, frac, _ := strings.Cut(v, ".")
+	whole, frac, hasDot := strings.Cut(v, ".")
+	if !allDigits(whole) || (hasDot && !allDigits(frac)) {
+		return 0, errors.New("want an amount such as 1200 or 99.90")
+	}
 	if len(frac) > 2 {
 		return 0, errors.New("at most two decimals")
 	}
@@ -272,14 +277,20 @@ func parseMoney(v string) (int64, error) {
 		frac += "0"
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w < 0 || w > 1e13 {
-		return 0, errors.New("want an amount such as 1200 or 99.90")
+	if err != nil || w > 1e13 {
+		return 0, errors.New("want an amount below 10,000,000,000,000")
 	}
-	f, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil {
-		return 0, errors.New("want an amount such as 1200 or 99.90")
-	}
+	f, _ := strconv.ParseInt(frac, 10, 64)
 	return w*100 + f, nil
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (s *Server) dealCreate(w http.ResponseWriter, r *http.Request) error {

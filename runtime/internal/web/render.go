@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -50,9 +51,24 @@ var funcs = template.FuncMap{
 		return *p
 	},
 	"eq64": func(a *int64, b int64) bool { return a != nil && *a == b },
-	"money": func(minor int64, currency string) string {
-		return fmt.Sprintf("%s %d.%02d", currency, minor/100, minor%100)
-	},
+	"money": formatMoney,
+}
+
+// formatMoney shows minor units as "EUR 1,200.50".
+func formatMoney(minor int64, currency string) string {
+	sign := ""
+	if minor < 0 {
+		sign, minor = "-", -minor
+	}
+	whole := strconv.FormatInt(minor/100, 10)
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return fmt.Sprintf("%s %s%s.%02d", currency, sign, b.String(), minor%100)
 }
 
 func initials(name string) string {

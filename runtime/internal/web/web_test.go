@@ -591,3 +591,21 @@ func TestLimiterWindow(t *testing.T) {
 		t.Fatalf("pruning old failures: %d %v", n, err)
 	}
 }
+
+func TestMoney(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": 0, "1200": 120000, "99.9": 9990, "99.90": 9990, "0.05": 5, " 7 ": 700} {
+		if got, err := parseMoney(in); err != nil || got != want {
+			t.Errorf("parseMoney(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"1.-5", "-3", "+3", "1,200", "12,50", "1.234", "abc", ".5", "1.", "1e3", "99999999999999"} {
+		if got, err := parseMoney(in); err == nil {
+			t.Errorf("parseMoney(%q) = %d, want an error", in, got)
+		}
+	}
+	for minor, want := range map[int64]string{0: "EUR 0.00", 5: "EUR 0.05", 120000: "EUR 1,200.00", 123456789: "EUR 1,234,567.89", -150: "EUR -1.50", 99999: "EUR 999.99"} {
+		if got := formatMoney(minor, "EUR"); got != want {
+			t.Errorf("formatMoney(%d) = %q, want %q", minor, got, want)
+		}
+	}
+}
