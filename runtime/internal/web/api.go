@@ -61,6 +61,9 @@ func ParseInbound(body []byte) (store.Inbound, error) {
 	if dec.More() {
 		return store.Inbound{}, badRequest("the body holds more than one JSON value")
 	}
+	if f := firstBadText(&m); f != "" {
+		return store.Inbound{}, badRequest("%s: must be UTF-8 text without NUL bytes", f)
+	}
 	in := store.Inbound{Channel: "api", Identifier: strings.TrimSpace(m.Contact.Identifier), ContactName: strings.TrimSpace(m.Contact.Name),
 		ExternalID: strings.TrimSpace(m.MessageID), Subject: strings.TrimSpace(m.Subject), Body: m.Text}
 	switch {

@@ -119,6 +119,10 @@ func (s *Server) wrap(k kind, min auth.Role, h handler) http.Handler {
 				return
 			}
 		}
+		if err := checkForm(r); err != nil {
+			s.writeError(w, r, k, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, k, err)
 		}
@@ -237,6 +241,9 @@ func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	}
 	if dec.More() {
 		return badRequest("the body holds more than one JSON value")
+	}
+	if f := firstBadText(v); f != "" {
+		return badRequest("%s: must be UTF-8 text without NUL bytes", f)
 	}
 	return nil
 }

@@ -609,3 +609,116 @@ func TestMoney(t *testing.T) {
 		}
 	}
 }
+
+// TestBadInputIsRefusedNot500 sends malformed ids, bodies, forms and query
+// strings to every signed-in route as the owner (who may call them all). The
+// answer may be any 4xx, or a success when the junk is harmless, but never a
+// 5xx; API errors are JSON with a stable code.
+func TestBadInputIsRefusedNot500(t *testing.T) {
+	f := newFixture(t)
+	ids := []string{"0", "-1", "abc", "99999999999999999999", "1.5", "%00"}
+	long := strings.Repeat("x", 200<<10)
+	bodies := []string{"", "{", "[]", "null", `"text"`, `{"a":`, `{"text":null}`,
+		`{"text":123,"body":[],"status":5,"assigneeId":"x","teamId":-1,"tags":"notalist","priority":{},"snoozedUntil":"yesterday",
+		  "value":-1,"valueMinor":"1","currency":7,"stageId":"x","pipelineId":-5,"contactId":"x","companyId":1e99,"title":false,
+		  "contact":"x","messageId":{},"name":[1],"emails":"a","phones":{"x":1},"custom":[],"stages":"a","shortcut":5,"status_":"x"}`,
+		`{"text":"nul \u0000 byte","name":"nul \u0000","contact":{"identifier":"\u0000"},"messageId":"\u0000","title":"\u0000","stages":["\u0000"],"shortcut":"/\u0000","body":"\u0000"}`,
+		`{"text":"` + long + `","name":"` + long + `","title":"` + long + `"}`,
+		`{"status":"bogus","priority":"bogus","contact":{"identifier":""},"valueMinor":-5,"stageId":0,"stages":[]}`,
+	}
+	junk := []string{"", "-1", "abc", "\x00", "99999999999999999999", long, "<script>", "2026-13-45T99:99"}
+	formKeys := []string{"body", "text", "name", "email", "emails", "phones", "status", "assignee", "team", "priority", "tags",
+		"add_tags", "snooze_until", "value", "currency", "stage", "title", "contact", "company", "role", "user", "ids", "action",
+		"keep", "drop", "shortcut", "new", "current", "confirm", "marketing_opt_out", "processing_restricted", "url", "key", "q", "view"}
+	queries := []string{"?cursor=garbage", "?cursor=" + url.QueryEscape("9999999999999999999999:-1"), "?status=bogus&view=zzz&channel=%00",
+		"?q=%00&team=abc&tag=" + url.QueryEscape(long[:5000]), "?limit=-5&page=x&assignee=abc", "?q=" + url.QueryEscape("a & | ! ( :*")}
+
+	check := func(t *testing.T, what string, resp *http.Response, isAPI bool) {
+		t.Helper()
+		if resp.StatusCode >= 500 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Errorf("%s: %d %.300s", what, resp.StatusCode, b)
+			return
+		}
+		if isAPI && resp.StatusCode >= 400 {
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+				t.Errorf("%s: %d without a JSON error: %.300s", what, resp.StatusCode, b)
+			}
+		}
+	}
+	for _, rt := range f.srv.table() {
+		if rt.kind == public || rt.pattern == "GET /events" || rt.pattern == "POST /logout" {
+			continue
+		}
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		path = strings.ReplaceAll(path, "{$}", "")
+		t.Run(rt.pattern, func(t *testing.T) {
+			paths := []string{pathParam.ReplaceAllString(path, fmt.Sprint(f.convID))}
+			if pathParam.MatchString(path) {
+				for _, id := range ids {
+					paths = append(paths, pathParam.ReplaceAllString(path, id))
+				}
+			}
+			for _, p := range paths {
+				switch {
+				case method == http.MethodGet:
+					for _, q := range append([]string{""}, queries...) {
+						f.freshSession(auth.Owner)
+						if rt.kind == api {
+							check(t, "GET "+p+q, f.api(auth.Owner, method, p+q, ""), true)
+						} else {
+							check(t, "GET "+p+q, f.do(auth.Owner, method, p+q, nil, false), false)
+						}
+					}
+				case rt.kind == api:
+					for i, b := range bodies {
+						check(t, fmt.Sprintf("%s %s body #%d", method, p, i), f.api(auth.Owner, method, p, b), true)
+					}
+				default:
+					for i, j := range junk {
+						f.freshSession(auth.Owner) // a password change ends other sessions
+						form := url.Values{}
+						for _, k := range formKeys {
+							form.Set(k, j)
+						}
+						check(t, fmt.Sprintf("%s %s junk #%d", method, p, i), f.do(auth.Owner, method, p, form, false), false)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNULBytesAreRefusedByName checks that text PostgreSQL cannot store is
+// refused with a 400 naming the field, in JSON bodies, forms and queries.
+func TestNULBytesAreRefusedByName(t *testing.T) {
+	f := newFixture(t)
+	conv := fmt.Sprint(f.convID)
+	for _, c := range []struct {
+		method, path, body, field string
+	}{
+		{"POST", "/api/v1/messages", `{"contact":{"identifier":"+15550100"},"messageId":"m-nul","text":"a\u0000b"}`, "text"},
+		{"POST", "/api/v1/messages", `{"contact":{"identifier":"+1555\u00000100"},"messageId":"m-nul"}`, "contact.identifier"},
+		{"POST", "/api/v1/conversations/" + conv + "/replies", `{"text":"\u0000"}`, "text"},
+		{"POST", "/api/v1/contacts", `{"name":"Ada","custom":{"plan":"x\u0000"}}`, "custom.plan"},
+	} {
+		resp := f.api(auth.Owner, c.method, c.path, c.body)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), c.field+": must be UTF-8 text without NUL bytes") {
+			t.Errorf("%s %s: %d %s; want 400 naming %s", c.method, c.path, resp.StatusCode, b, c.field)
+		}
+	}
+	resp := f.do(auth.Agent, http.MethodPost, "/inbox/conversations/"+conv+"/note", url.Values{"body": {"a\x00b"}}, false)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Error-Code") != "invalid" {
+		t.Errorf("form with NUL: %d %s", resp.StatusCode, resp.Header.Get("X-Error-Code"))
+	}
+	resp = f.api(auth.Viewer, http.MethodGet, "/api/v1/conversations?q=%00", "")
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "q: must be") {
+		t.Errorf("query with NUL: %d %s", resp.StatusCode, b)
+	}
+}
