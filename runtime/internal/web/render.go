@@ -50,7 +50,7 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"eq64": func(a *int64, b int64) bool { return a != nil && *a == b },
+	"eq64":  func(a *int64, b int64) bool { return a != nil && *a == b },
 	"money": formatMoney,
 }
 
