@@ -21,7 +21,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -276,7 +275,7 @@ func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s clien
 // operatorProcess is the operator binary run as the Deployment's pod would run it.
 type operatorProcess struct {
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  harness.LockedBuffer
 	done chan struct{}
 }
 
@@ -580,22 +579,4 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

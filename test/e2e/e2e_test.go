@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +73,7 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var operatorLog lockedBuffer
+	var operatorLog harness.LockedBuffer
 	ctrl.SetLogger(zap.New(zap.WriteTo(&operatorLog)))
 	mgr, err := controllers.NewManager(stack.RestConfig, cfg, controllers.ManagerOptions{SkipNameValidation: true})
 	if err != nil {
@@ -188,22 +187,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// lockedBuffer collects the operator's log while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -14,15 +14,17 @@ import (
 type process struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *lockedBuffer
+	log    *LockedBuffer
 }
 
-type lockedBuffer struct {
+// LockedBuffer collects a process's output (its last MiB or so) while a
+// test reads it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.b.Len() > 1<<20 { // keep the tail only
@@ -31,14 +33,14 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
 func startProcess(cmd *exec.Cmd, cred *syscall.Credential) (*process, error) {
-	p := &process{cmd: cmd, exited: make(chan struct{}), log: &lockedBuffer{}}
+	p := &process{cmd: cmd, exited: make(chan struct{}), log: &LockedBuffer{}}
 	if cmd.Stdout == nil {
 		cmd.Stdout = p.log
 	}
