@@ -268,8 +268,49 @@ func TestBrowserFlow(t *testing.T) {
 	if err := a.Store.Pool.QueryRow(context.Background(), `SELECT s.name FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.title = 'Annual plan'`).Scan(&stage); err != nil || stage != "Won" {
 		t.Fatalf("deal stage %q (%v)", stage, err)
 	}
+
+	t.Log("7. on a phone-sized screen every page fits the width: nothing scrolls sideways")
+	var overflow string
+	for _, page := range []struct{ name, path, ready string }{
+		{"inbox", "/inbox?view=all", ".inbox"},
+		{"conversation", "/inbox?view=all", ".inbox"},
+		{"contacts", "/contacts", "main"},
+		{"pipeline", "/pipeline", "main"},
+		{"settings", "/settings", "main"},
+	} {
+		actions := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
+			chromedp.Navigate(base + page.path), chromedp.WaitVisible(chromedp.CSS(page.ready))}
+		if page.name == "conversation" {
+			actions = append(actions, chromedp.Click(chromedp.Search(`//li[contains(@class,'conv')]//a`)),
+				chromedp.WaitVisible(chromedp.ID("#reply")))
+		}
+		actions = append(actions,
+			evalInto(overflowJS, &overflow),
+			shot("09-phone-"+page.name))
+		if page.name == "conversation" { // and back to the list, which a phone shows on its own
+			actions = append(actions, chromedp.Click(chromedp.CSS(`a.back`)), chromedp.WaitVisible(chromedp.CSS(`.list .conversations`)))
+		}
+		step("phone "+page.name, actions...)
+		if overflow != "" {
+			t.Errorf("%s on a 390 px screen scrolls sideways: %s (screenshot 09-phone-%s.png)", page.name, overflow, page.name)
+		}
+	}
 	t.Logf("screenshots in %s", shots)
 }
+
+// overflowJS says what sticks out past the right edge of the window, or "".
+const overflowJS = `(function(){
+  var d = document.documentElement, w = window.innerWidth;
+  if (d.scrollWidth <= w) return '';
+  var out = [];
+  document.querySelectorAll('body *').forEach(function(e){
+    var r = e.getBoundingClientRect();
+    if (r.right > w + 1 && out.length < 4 && e.offsetParent !== null) {
+      out.push(e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '') + ' ' + Math.round(r.right) + 'px');
+    }
+  });
+  return 'page ' + d.scrollWidth + 'px wide: ' + out.join(', ');
+})()`
 
 // textInto reads an element's text into dst, as a step.
 func textInto[S chromedp.Selectable](sel S, dst *string) chromedp.Action[chromedp.Void] {
