@@ -67,7 +67,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.Live = live.New(a.Store.Pool, log)
-	a.Inbox = inbox.New(a.Store, a.Live, &channels.API{Store: a.Store})
+	a.Inbox = inbox.New(a.Store, a.Live, &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)})
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
 		SessionTTL: cfg.SessionTTL, Store: a.Store, Inbox: a.Inbox, Live: a.Live, Log: log,

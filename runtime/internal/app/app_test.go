@@ -46,6 +46,7 @@ func startTenant(t *testing.T, v *harness.Vault, name string) (a *App, password 
 		return map[string]string{
 			"SWITCHBOARD_WORKSPACE": name, "SWITCHBOARD_PUBLIC_URL": "http://" + name + ".test", "SWITCHBOARD_LISTEN_ADDR": "127.0.0.1:0",
 			"VAULT_ADDR": v.Addr(), "VAULT_TOKEN": harness.RootToken, "SWITCHBOARD_VAULT_PATH": "workspaces/" + name,
+			"SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true", // the browser test's webhook is on loopback
 		}[k]
 	})
 	if err != nil {

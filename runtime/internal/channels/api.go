@@ -23,10 +23,14 @@ import (
 // inbound API, and agents' replies go to the workspace's webhook, signed
 // with HMAC-SHA256 (see inbox.Sign).
 type API struct {
-	Store  *store.Store
+	Store *store.Store
+	// Client delivers replies; nil means NewWebhookClient(false), which
+	// reaches public addresses only.
 	Client *http.Client
 	Now    func() time.Time
 }
+
+var defaultClient = NewWebhookClient(false)
 
 // SignatureHeader carries the webhook signature.
 const SignatureHeader = "X-Switchboard-Signature"
@@ -69,7 +73,7 @@ func (a *API) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
 	req.Header.Set(SignatureHeader, inbox.Sign(settings.WebhookSecret, now(), body))
 	client := a.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = defaultClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -30,6 +30,9 @@ type Config struct {
 
 	SessionTTL      time.Duration
 	ShutdownTimeout time.Duration
+	// WebhookAllowPrivateNetworks lets webhooks reach loopback and private
+	// addresses: for local development only.
+	WebhookAllowPrivateNetworks bool
 }
 
 // Load reads the configuration. Its error is one line naming what is missing.
@@ -77,6 +80,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.ShutdownTimeout, err = duration(getenv, "SWITCHBOARD_SHUTDOWN_TIMEOUT", 20*time.Second)
 	if err != nil {
 		return nil, err
+	}
+	switch v := getenv("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS"); v {
+	case "", "false":
+	case "true":
+		c.WebhookAllowPrivateNetworks = true
+	default:
+		return nil, fmt.Errorf("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS %q: want true or false", v)
 	}
 	return c, nil
 }

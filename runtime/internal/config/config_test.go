@@ -31,6 +31,8 @@ func TestLoad(t *testing.T) {
 		{"no way to log in", with("SWITCHBOARD_VAULT_TOKEN_PATH", ""), "no way to log into Vault"},
 		{"bad public url", with("SWITCHBOARD_PUBLIC_URL", "acme.example.com"), "SWITCHBOARD_PUBLIC_URL"},
 		{"bad session ttl", with("SWITCHBOARD_SESSION_TTL", "forever"), "SWITCHBOARD_SESSION_TTL"},
+		{"webhooks may reach private networks", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"), ""},
+		{"bad webhook network switch", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "yes"), "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

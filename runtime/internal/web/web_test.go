@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithCancel(bg)
 	t.Cleanup(cancel)
 	go hub.Run(ctx)
-	svc := inbox.New(st, hub, &channels.API{Store: st})
+	svc := inbox.New(st, hub, &channels.API{Store: st, Client: channels.NewWebhookClient(true)}) // webhooks go to httptest servers on loopback
 	srv, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: st, Inbox: svc, Live: hub,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SessionTTL: time.Hour})
 	if err != nil {
