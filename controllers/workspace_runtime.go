@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -56,6 +57,16 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		copyInto: func(h, w *corev1.Service) { h.Spec.Selector, h.Spec.Ports = w.Spec.Selector, w.Spec.Ports },
 	}); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime service", err)
+	}
+	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*policyv1.PodDisruptionBudget]{
+		want: specs.RuntimeDisruptionBudget(ws),
+		differs: func(h, w *policyv1.PodDisruptionBudget) bool {
+			return !equality.Semantic.DeepEqual(h.Spec.MaxUnavailable, w.Spec.MaxUnavailable) ||
+				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) || h.Spec.MinAvailable != nil
+		},
+		copyInto: func(h, w *policyv1.PodDisruptionBudget) { h.Spec = w.Spec },
+	}); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime disruption budget", err)
 	}
 	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*networkingv1.Ingress]{
 		want: specs.RuntimeIngress(ws, r.Settings),

@@ -14,6 +14,7 @@ import (
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -97,7 +98,13 @@ var _ = Describe("Workspace", func() {
 		for _, e := range c.Env {
 			Expect(e.ValueFrom).To(BeNil())
 		}
+		Expect(dep.Spec.Template.Spec.TopologySpreadConstraints).To(ConsistOf(HaveField("TopologyKey", "kubernetes.io/hostname")))
 		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, &corev1.Service{})).To(Succeed())
+		pdb := &policyv1.PodDisruptionBudget{}
+		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, pdb)).To(Succeed())
+		Expect(pdb.Spec.MaxUnavailable.IntValue()).To(Equal(1))
+		Expect(pdb.Spec.Selector.MatchLabels).To(Equal(dep.Spec.Selector.MatchLabels))
+		Expect(metav1.GetControllerOf(pdb).UID).To(Equal(ws.UID))
 		ing := &networkingv1.Ingress{}
 		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "runtime"}, ing)).To(Succeed())
 		Expect(ing.Spec.Rules[0].Host).To(Equal(name + ".inbox.test.example"))
@@ -168,6 +175,7 @@ var _ = Describe("Workspace", func() {
 				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
 				&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
 				&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
+				&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}},
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "initial-owner"}},
 			} {
 				Expect(k8s.Get(bg, client.ObjectKeyFromObject(o), o)).To(Succeed())

@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -67,7 +68,16 @@ func RuntimeDeployment(ws *tenancyv1.Workspace, s Settings) *appsv1.Deployment {
 				Spec: corev1.PodSpec{
 					ServiceAccountName:           ServiceAccountName,
 					AutomountServiceAccountToken: ptr.To(false),
-					EnableServiceLinks:           ptr.To(false),
+					// The replicas of a Pro or Enterprise plan land on
+					// different nodes where there are several, so that one
+					// node's loss leaves the inbox up.
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew:           1,
+						TopologyKey:       "kubernetes.io/hostname",
+						WhenUnsatisfiable: corev1.ScheduleAnyway,
+						LabelSelector:     &metav1.LabelSelector{MatchLabels: RuntimeSelector(ws)},
+					}},
+					EnableServiceLinks: ptr.To(false),
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsNonRoot:   ptr.To(true),
 						RunAsUser:      ptr.To(int64(65532)),
@@ -106,6 +116,19 @@ func RuntimeDeployment(ws *tenancyv1.Workspace, s Settings) *appsv1.Deployment {
 					},
 				},
 			},
+		},
+	}
+}
+
+// RuntimeDisruptionBudget lets a node drain evict one runtime pod at a time,
+// so that a plan with several replicas keeps serving through it, and a
+// single replica never blocks the drain.
+func RuntimeDisruptionBudget(ws *tenancyv1.Workspace) *policyv1.PodDisruptionBudget {
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: RuntimeName, Namespace: ws.NamespaceName(), Labels: runtimeLabels(ws)},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: RuntimeSelector(ws)},
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -98,6 +99,25 @@ func TestRuntimeDeployment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRuntimeDisruptionBudget(t *testing.T) {
+	w := ws("acme", func(w *tenancyv1.Workspace) { w.Spec.Plan = tenancyv1.PlanEnterprise })
+	pdb := RuntimeDisruptionBudget(w)
+	d := RuntimeDeployment(w, settings)
+	if pdb.Namespace != "ws-acme" || pdb.Name != d.Name {
+		t.Errorf("pdb %s/%s", pdb.Namespace, pdb.Name)
+	}
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
+		t.Errorf("want maxUnavailable 1 and no minAvailable: %+v", pdb.Spec)
+	}
+	if !reflect.DeepEqual(pdb.Spec.Selector, d.Spec.Selector) {
+		t.Errorf("selector %v, want the Deployment's %v", pdb.Spec.Selector, d.Spec.Selector)
+	}
+	tsc := d.Spec.Template.Spec.TopologySpreadConstraints
+	if len(tsc) != 1 || tsc[0].WhenUnsatisfiable != "ScheduleAnyway" || !reflect.DeepEqual(tsc[0].LabelSelector, d.Spec.Selector) {
+		t.Errorf("topology spread: %+v", tsc)
 	}
 }
 
