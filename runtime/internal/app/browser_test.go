@@ -269,7 +269,46 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("deal stage %q (%v)", stage, err)
 	}
 
-	t.Log("7. on a phone-sized screen every page fits the width: nothing scrolls sideways")
+	t.Log("7. the keyboard: j and k move between conversations, r goes to the reply box, e resolves")
+	req, _ = http.NewRequest(http.MethodPost, base+"/api/v1/messages", strings.NewReader(
+		`{"contact":{"identifier":"+15550999","name":"Ada Lovelace"},"messageId":"wa-002","text":"Is the API down?"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("second inbound message: %v %v", resp, err)
+	}
+	var first, second, focused, focused2 string
+	heading := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//div[@class='conv-head']//h1[.=%q]`, name)))
+	}
+	step("keyboard j",
+		chromedp.Navigate(base+"/inbox?view=all"),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Ada Lovelace')]`)),
+		chromedp.KeyEvent("j"),
+		chromedp.WaitVisible(chromedp.CSS(`.conv-head h1`)),
+		textInto(chromedp.CSS(`.conv-head h1`), &first),
+	)
+	other := map[string]string{"Ada Lovelace": "Marie Curie", "Marie Curie": "Ada Lovelace"}[first]
+	if other == "" {
+		t.Fatalf("j opened %q, want one of the two conversations", first)
+	}
+	step("keyboard j k", chromedp.KeyEvent("j"), heading(other), textInto(chromedp.CSS(`.conv-head h1`), &second),
+		chromedp.KeyEvent("k"), heading(first))
+	if first != "Ada Lovelace" {
+		step("keyboard to Ada", chromedp.KeyEvent("j"), heading("Ada Lovelace"))
+	}
+	step("keyboard r e",
+		chromedp.KeyEvent("r"),
+		evalInto(`document.activeElement ? document.activeElement.id : ''`, &focused),
+		evalInto(`(document.activeElement.blur(), '')`, &focused2),
+		chromedp.KeyEvent("e"),
+		chromedp.WaitVisible(chromedp.Search(`//span[@data-testid='status'][contains(., 'resolved')]`)),
+	)
+	if second != other || focused != "reply" {
+		t.Fatalf("keyboard: j opened %q then %q; r focused %q", first, second, focused)
+	}
+
+	t.Log("8. on a phone-sized screen every page fits the width: nothing scrolls sideways")
 	var overflow string
 	for _, page := range []struct{ name, path, ready string }{
 		{"inbox", "/inbox?view=all", ".inbox"},
