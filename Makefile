@@ -66,7 +66,8 @@ dev: ## Run the whole system locally in the foreground (Ctrl-C stops it).
 	hack/install-deps.sh
 	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
 	go build -o $(BIN)/switchboard-runtime ./runtime/cmd/switchboard-runtime
-	go run ./hack/dev $(DEV_ARGS)
+	go build -o $(BIN)/switchboard-dev ./hack/dev
+	$(BIN)/switchboard-dev $(DEV_ARGS)
 
 ##@ Build
 

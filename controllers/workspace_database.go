@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -24,7 +25,8 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 	if !ok {
 		s.failed, s.terminal = true, true
 		ws.SetFalse(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonUnknownDatabaseServer,
-			fmt.Sprintf("spec.databaseServer %q is not one of the operator's --database-servers", ws.Spec.DatabaseServer))
+			fmt.Sprintf("spec.databaseServer %q is not one of the operator's --database-servers (%s); the field is immutable, so recreate the Workspace",
+				ws.Spec.DatabaseServer, strings.Join(r.DB.ServerNames(), ", ")))
 		return ctrl.Result{}, nil
 	}
 	name := ws.DatabaseName()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -54,6 +55,16 @@ func New(servers map[string]config.DatabaseServer, onWrite func(server string)) 
 }
 
 // Server returns a configured server.
+// ServerNames lists the configured servers' names, sorted (they are not secret).
+func (p *Provisioner) ServerNames() []string {
+	names := make([]string, 0, len(p.servers))
+	for n := range p.servers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func (p *Provisioner) Server(name string) (config.DatabaseServer, bool) {
 	s, ok := p.servers[name]
 	return s, ok

@@ -131,12 +131,12 @@ func (s *Stack) Close() {
 }
 
 // StartControllers runs kube-controller-manager (deployments, replica sets,
-// namespaces, garbage collection, quotas) and kube-scheduler against the
+// namespaces, garbage collection, quotas, disruption budgets) and kube-scheduler against the
 // stack, as a cluster would. Their logs go to StateDir.
 func (s *Stack) StartControllers() error {
 	kcm, err := StartBinary("kube-controller-manager", filepath.Join(s.StateDir, "kube-controller-manager.log"),
 		"--kubeconfig="+s.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false",
-		"--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,resourcequota-controller")
+		"--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,resourcequota-controller,disruption-controller")
 	if err != nil {
 		return err
 	}
