@@ -8,13 +8,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 
-# Only what the operator binary is built from. hack/ and test/ are left out:
-# they hold tool modules and the test harness, not operator code. runtime/ is
-# copied so that the tenant runtime, once it lives there, is in the build context.
+# Only what the operator binary is built from: hack/, test/ and runtime/
+# (which has its own image, runtime/Dockerfile) are left out. The install
+# test (test/deploy) runs this stage's COPY and RUN lines to prove it.
 COPY main.go ./
 COPY api/ api/
 COPY controllers/ controllers/
-COPY runtime/ runtime/
 
 # Static binary: the distroless/static base has no libc.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /switchboard .
