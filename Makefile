@@ -89,6 +89,7 @@ docker-build: ## Build the operator and runtime images (needs a container engine
 	@if ! $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
 		echo "docker-build: no container engine answers ('$(CONTAINER_TOOL) info' failed)."; \
 		echo "docker-build: on a machine with one, run: $(CONTAINER_TOOL) build -t $(IMG) . && $(CONTAINER_TOOL) build -f runtime/Dockerfile -t $(RUNTIME_IMG) ."; \
+		echo "docker-build: without one, go test ./test/deploy -run TestDockerfilesBuild runs both Dockerfiles' build steps on their exact build context."; \
 		exit 1; fi
 	$(CONTAINER_TOOL) build -t $(IMG) .
 	$(CONTAINER_TOOL) build -f runtime/Dockerfile -t $(RUNTIME_IMG) .
