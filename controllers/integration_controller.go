@@ -107,6 +107,8 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		if err := r.Patch(ctx, in, patch); err != nil {
 			return ctrl.Result{}, err
 		}
+		// The status patch checks the resourceVersion: this write is ours.
+		before.ResourceVersion = in.ResourceVersion
 	}
 
 	if in.Spec.Disconnected {

@@ -62,7 +62,8 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		want: specs.RuntimeDisruptionBudget(ws),
 		differs: func(h, w *policyv1.PodDisruptionBudget) bool {
 			return !equality.Semantic.DeepEqual(h.Spec.MaxUnavailable, w.Spec.MaxUnavailable) ||
-				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) || h.Spec.MinAvailable != nil
+				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) || h.Spec.MinAvailable != nil ||
+				!equality.Semantic.DeepEqual(h.Spec.UnhealthyPodEvictionPolicy, w.Spec.UnhealthyPodEvictionPolicy)
 		},
 		copyInto: func(h, w *policyv1.PodDisruptionBudget) { h.Spec = w.Spec },
 	}); err != nil {

@@ -54,7 +54,6 @@ func New(servers map[string]config.DatabaseServer, onWrite func(server string)) 
 	return &Provisioner{servers: servers, pools: map[string]*pgxpool.Pool{}, onWrite: onWrite}
 }
 
-// Server returns a configured server.
 // ServerNames lists the configured servers' names, sorted (they are not secret).
 func (p *Provisioner) ServerNames() []string {
 	names := make([]string, 0, len(p.servers))
@@ -65,6 +64,7 @@ func (p *Provisioner) ServerNames() []string {
 	return names
 }
 
+// Server returns a configured server.
 func (p *Provisioner) Server(name string) (config.DatabaseServer, bool) {
 	s, ok := p.servers[name]
 	return s, ok

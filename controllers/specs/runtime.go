@@ -120,15 +120,19 @@ func RuntimeDeployment(ws *tenancyv1.Workspace, s Settings) *appsv1.Deployment {
 	}
 }
 
-// RuntimeDisruptionBudget lets a node drain evict one runtime pod at a time,
-// so that a plan with several replicas keeps serving through it, and a
-// single replica never blocks the drain.
+// RuntimeDisruptionBudget lets a node drain evict one ready runtime pod at a
+// time, so that a plan with several replicas keeps serving through it; a
+// single replica, or a pod that is not ready, never blocks the drain.
 func RuntimeDisruptionBudget(ws *tenancyv1.Workspace) *policyv1.PodDisruptionBudget {
 	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: RuntimeName, Namespace: ws.NamespaceName(), Labels: runtimeLabels(ws)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
 			Selector:       &metav1.LabelSelector{MatchLabels: RuntimeSelector(ws)},
+			// A pod that is not ready (the database is down, the image
+			// crash-loops) serves nothing: evicting it must not wait for
+			// the budget, or a drain would hang.
+			UnhealthyPodEvictionPolicy: ptr.To(policyv1.AlwaysAllow),
 		},
 	}
 }

@@ -109,6 +109,9 @@ func TestRuntimeDisruptionBudget(t *testing.T) {
 	if pdb.Namespace != "ws-acme" || pdb.Name != d.Name {
 		t.Errorf("pdb %s/%s", pdb.Namespace, pdb.Name)
 	}
+	if p := pdb.Spec.UnhealthyPodEvictionPolicy; p == nil || *p != "AlwaysAllow" {
+		t.Errorf("unhealthyPodEvictionPolicy %v, want AlwaysAllow so that pods that are not ready never block a drain", p)
+	}
 	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
 		t.Errorf("want maxUnavailable 1 and no minAvailable: %+v", pdb.Spec)
 	}

@@ -1,9 +1,10 @@
 -- +goose Up
--- Failed sign-ins, shared by every replica of a workspace's runtime so that
+-- Sign-in attempts that failed, or are still being checked, shared by every replica of a workspace's runtime so that
 -- the login rate limit holds however many replicas the plan runs. The key is
 -- a SHA-256 of the scope and the client address or email, so neither is
 -- stored here.
 CREATE TABLE login_failures (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     key_hash bytea NOT NULL,
     failed_at timestamptz NOT NULL
 );

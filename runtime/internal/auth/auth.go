@@ -87,13 +87,16 @@ func HashToken(token string) []byte {
 // every replica of the runtime enforces one limit together.
 type FailureLog interface {
 	LoginFailures(ctx context.Context, keyHash []byte, since time.Time) (int, time.Time, error)
-	AddLoginFailure(ctx context.Context, keyHash []byte, at time.Time) error
+	AddLoginFailure(ctx context.Context, keyHash []byte, at time.Time) (int64, error)
+	DeleteLoginFailure(ctx context.Context, id int64) error
 	ClearLoginFailures(ctx context.Context, keyHash []byte) error
 }
 
-// Limiter counts failures per key in a sliding window: sign-ins per client
-// address and per email. Keys are stored as SHA-256 hashes with the scope, so
-// the log holds no address or email.
+// Limiter allows Max failures per key in a sliding window: sign-ins per
+// client address and per email. Keys are stored as SHA-256 hashes with the
+// scope. An attempt is recorded as a failure before the password is checked
+// and withdrawn if it succeeds, so that parallel attempts cannot all pass
+// the check before any of them is counted.
 type Limiter struct {
 	Scope  string
 	Max    int
@@ -112,22 +115,40 @@ func (l *Limiter) hash(key string) []byte {
 	return h[:]
 }
 
-// Allowed says whether key may try again, and if not, after how long.
-func (l *Limiter) Allowed(ctx context.Context, key string) (bool, time.Duration, error) {
+// Attempt is one attempt, counted as a failure until Succeeded withdraws it.
+type Attempt struct {
+	l  *Limiter
+	id int64
+}
+
+// Begin records an attempt for key and says whether it may go ahead: at most
+// Max attempts in the window, this one included, counting failures only. A
+// refused attempt stays counted, so hammering a locked key keeps it locked.
+// When refused, wait says when the oldest counted attempt leaves the window.
+func (l *Limiter) Begin(ctx context.Context, key string) (a *Attempt, allowed bool, wait time.Duration, err error) {
 	now := l.Now()
-	n, oldest, err := l.Log.LoginFailures(ctx, l.hash(key), now.Add(-l.Window))
-	if err != nil || n < l.Max {
-		return err == nil, 0, err
+	h := l.hash(key)
+	id, err := l.Log.AddLoginFailure(ctx, h, now)
+	if err != nil {
+		return nil, false, 0, err
 	}
-	return false, oldest.Add(l.Window).Sub(now), nil
+	n, oldest, err := l.Log.LoginFailures(ctx, h, now.Add(-l.Window))
+	if err != nil {
+		return nil, false, 0, err
+	}
+	a = &Attempt{l: l, id: id}
+	if n <= l.Max {
+		return a, true, 0, nil
+	}
+	return a, false, max(oldest.Add(l.Window).Sub(now), time.Second), nil
 }
 
-// Fail records a failure for key.
-func (l *Limiter) Fail(ctx context.Context, key string) error {
-	return l.Log.AddLoginFailure(ctx, l.hash(key), l.Now())
+// Succeeded withdraws the attempt: it was not a failure.
+func (a *Attempt) Succeeded(ctx context.Context) error {
+	return a.l.Log.DeleteLoginFailure(ctx, a.id)
 }
 
-// Reset forgets key's failures (after a successful sign-in).
+// Reset forgets all of key's failures (after a successful sign-in).
 func (l *Limiter) Reset(ctx context.Context, key string) error {
 	return l.Log.ClearLoginFailures(ctx, l.hash(key))
 }

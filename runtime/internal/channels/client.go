@@ -10,22 +10,37 @@ import (
 	"time"
 )
 
-// sharedAddressSpace is carrier-grade NAT (RFC 6598), which some clusters
-// use for pods and services.
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+// reserved are special-purpose ranges that IsPrivate and friends do not
+// cover: "this network", shared address space (RFC 6598, which some clusters
+// use for pods and services), IETF protocol assignments, benchmarking, the
+// former class E (which some clusters also use) with broadcast, and NAT64,
+// through which an IPv6 address can reach a private IPv4 one.
+var reserved = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+}
 
 // publicOnly refuses addresses a tenant's webhook must not reach: loopback,
 // private and shared networks, link-local (cloud metadata services live at
 // 169.254.169.254), multicast and unspecified. It runs on the resolved
-// address at connect time, so neither a DNS name nor a redirect gets past it.
+// address at connect time, so a DNS name cannot get past it.
 func publicOnly(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("webhook address %q: %w", address, err)
 	}
 	ip := ap.Addr().Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || sharedAddressSpace.Contains(ip) {
+	refused := ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified()
+	for _, p := range reserved {
+		refused = refused || p.Contains(ip)
+	}
+	if refused {
 		return fmt.Errorf("webhooks may not reach %s, a loopback, private or link-local address (SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows it, for local development)", ip)
 	}
 	return nil
@@ -52,11 +67,9 @@ func NewWebhookClient(allowPrivate bool) *http.Client {
 			IdleConnTimeout:       90 * time.Second,
 			ForceAttemptHTTP2:     true,
 		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
-				return fmt.Errorf("the webhook redirected more than 3 times")
-			}
-			return nil
-		},
+		// A redirect is not followed: it would turn the POST into a GET
+		// without the message, and carry the signature elsewhere. The 3xx
+		// is recorded as a failed delivery.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

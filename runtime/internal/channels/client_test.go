@@ -10,7 +10,8 @@ import (
 func TestPublicOnly(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:80", "127.8.9.10:443", "[::1]:80", "10.1.2.3:443", "172.16.0.1:80", "172.31.255.254:80",
 		"192.168.1.1:80", "169.254.169.254:80", "100.64.1.1:80", "100.127.255.254:80", "[fe80::1]:80", "[::ffff:127.0.0.1]:80",
-		"[::ffff:10.0.0.1]:80", "0.0.0.0:80", "[::]:80", "224.0.0.1:80", "[fc00::1]:80", "[fd12:3456::1]:80"} {
+		"[::ffff:10.0.0.1]:80", "0.0.0.0:80", "0.1.2.3:80", "[::]:80", "224.0.0.1:80", "[fc00::1]:80", "[fd12:3456::1]:80",
+		"192.0.0.8:80", "198.18.0.1:80", "198.19.255.1:80", "240.0.0.1:80", "255.255.255.255:80", "[64:ff9b::a00:1]:80", "[64:ff9b:1::1]:80"} {
 		if err := publicOnly("tcp", addr, nil); err == nil {
 			t.Errorf("%s: allowed, want refused", addr)
 		}
@@ -39,5 +40,25 @@ func TestWebhookClient(t *testing.T) {
 			continue
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestWebhookRedirectIsNotFollowed: a 3xx is the webhook's answer, which the
+// delivery records as a failure; the signed POST does not go elsewhere.
+func TestWebhookRedirectIsNotFollowed(t *testing.T) {
+	hits := 0
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer target.Close()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL, http.StatusFound)
+	}))
+	defer hook.Close()
+	resp, err := NewWebhookClient(true).Post(hook.URL, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || hits != 0 {
+		t.Fatalf("status %d, redirect target hit %d times; want 302 and 0", resp.StatusCode, hits)
 	}
 }

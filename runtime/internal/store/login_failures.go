@@ -18,9 +18,16 @@ func (s *Store) LoginFailures(ctx context.Context, keyHash []byte, since time.Ti
 	return n, *oldest, nil
 }
 
-// AddLoginFailure records a failure under keyHash at at.
-func (s *Store) AddLoginFailure(ctx context.Context, keyHash []byte, at time.Time) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO login_failures (key_hash, failed_at) VALUES ($1, $2)`, keyHash, at)
+// AddLoginFailure records a failure under keyHash at at, and returns its id.
+func (s *Store) AddLoginFailure(ctx context.Context, keyHash []byte, at time.Time) (int64, error) {
+	var id int64
+	err := s.Pool.QueryRow(ctx, `INSERT INTO login_failures (key_hash, failed_at) VALUES ($1, $2) RETURNING id`, keyHash, at).Scan(&id)
+	return id, err
+}
+
+// DeleteLoginFailure removes one recorded failure.
+func (s *Store) DeleteLoginFailure(ctx context.Context, id int64) error {
+	_, err := s.Pool.Exec(ctx, `DELETE FROM login_failures WHERE id = $1`, id)
 	return err
 }
 

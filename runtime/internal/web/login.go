@@ -33,18 +33,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	addr := clientAddr(r)
-	for _, l := range []struct {
-		lim *auth.Limiter
-		key string
-	}{{s.loginByAddr, addr}, {s.loginByEmail, email}} {
-		ok, wait, err := l.lim.Allowed(r.Context(), l.key)
-		if err != nil {
+	byAddr, ok, wait, err := s.loginByAddr.Begin(r.Context(), addr)
+	if err != nil {
+		return err
+	}
+	if ok { // the email's attempt counts until a success resets them all
+		if _, ok, wait, err = s.loginByEmail.Begin(r.Context(), email); err != nil {
 			return err
 		}
-		if !ok {
-			w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-			return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
-		}
+	}
+	if !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
 	}
 	u, err := s.Store.UserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -55,12 +55,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		hash = u.PasswordHash
 	}
 	if !auth.CheckPassword(hash, password) {
-		if err := errors.Join(s.loginByAddr.Fail(r.Context(), addr), s.loginByEmail.Fail(r.Context(), email)); err != nil {
-			return err
-		}
-		return fail(http.StatusUnauthorized, "That email and password do not match.")
+		return fail(http.StatusUnauthorized, "That email and password do not match.") // both attempts stay counted
 	}
-	if err := s.loginByEmail.Reset(r.Context(), email); err != nil {
+	// Signed in: this attempt was no failure, and the account's count starts over.
+	if err := errors.Join(byAddr.Succeeded(r.Context()), s.loginByEmail.Reset(r.Context(), email)); err != nil {
 		return err
 	}
 	if err := s.startSession(w, r, u.ID); err != nil {

@@ -94,7 +94,7 @@ func classify(err error) *httpError {
 	return &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"}
 }
 
-func (s *Server) wrap(k kind, min auth.Role, h handler) http.Handler {
+func (s *Server) wrap(k kind, min auth.Role, maxBody int64, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -102,6 +102,13 @@ func (s *Server) wrap(k kind, min auth.Role, h handler) http.Handler {
 				s.writeError(w, r, k, &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"})
 			}
 		}()
+		// The limit goes on before anything reads the body, and the form is
+		// read and checked before the CSRF check looks into it.
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := checkText(r, k); err != nil {
+			s.writeError(w, r, k, err)
+			return
+		}
 		if k != public {
 			r2, err := s.authenticate(r, k)
 			if err != nil {
@@ -118,10 +125,6 @@ func (s *Server) wrap(k kind, min auth.Role, h handler) http.Handler {
 				s.writeError(w, r, k, errStatus(http.StatusForbidden, "forbidden", "your role (%s) cannot do this; it needs %s", u.Role, min))
 				return
 			}
-		}
-		if err := checkForm(r); err != nil {
-			s.writeError(w, r, k, err)
-			return
 		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, k, err)

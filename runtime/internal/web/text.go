@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"reflect"
@@ -15,25 +16,42 @@ import (
 
 func badText(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
 
-// checkForm refuses a query string or form holding a value that is not text.
-func checkForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errStatus(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", mbe.Limit)
-		}
-		return badRequest("the query string or form does not parse")
+// checkText refuses a query string or form holding a value that is not
+// text. Forms are read for pages only, where they are what handlers expect;
+// a JSON API body is checked by readJSON after decoding, and is never read
+// here, whatever its Content-Type says.
+func checkText(r *http.Request, k kind) error {
+	if err := checkValues(r.URL.Query()); err != nil {
+		return err
 	}
-	fields := r.Form
-	if r.MultipartForm != nil {
-		fields = map[string][]string{}
-		for k, vs := range r.Form {
-			fields[k] = vs
-		}
-		for k, vs := range r.MultipartForm.Value {
-			fields[k] = append(fields[k], vs...)
-		}
+	if k == api {
+		return nil
 	}
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "multipart/form-data"):
+		if err := r.ParseMultipartForm(8 << 20); err != nil {
+			return formError(err)
+		}
+		return checkValues(r.MultipartForm.Value)
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		if err := r.ParseForm(); err != nil {
+			return formError(err)
+		}
+		return checkValues(r.PostForm)
+	}
+	return nil
+}
+
+func formError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errStatus(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", mbe.Limit)
+	}
+	return badRequest("the form does not parse")
+}
+
+func checkValues(fields map[string][]string) error {
 	for k, vs := range fields {
 		if badText(k) {
 			return badRequest("a field name is not UTF-8 text without NUL bytes")
@@ -83,6 +101,13 @@ func walkText(v reflect.Value, path string) string {
 			}
 		}
 	case reflect.Slice, reflect.Array:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			var decoded any // a field decoded later, by hand: check it now
+			if json.Unmarshal(v.Bytes(), &decoded) != nil {
+				return ""
+			}
+			return walkText(reflect.ValueOf(&decoded), path)
+		}
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			return "" // []byte is binary by design
 		}

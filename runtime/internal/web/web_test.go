@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -542,53 +543,93 @@ func TestLimiterWindow(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	l := auth.NewLimiter(st, "addr", 3, time.Minute)
 	l.Now = func() time.Time { return now }
-	allowed := func(key string) (bool, time.Duration) {
+	begin := func(key string) (*auth.Attempt, bool, time.Duration) {
 		t.Helper()
-		ok, wait, err := l.Allowed(bg, key)
+		a, ok, wait, err := l.Begin(bg, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok, wait
+		return a, ok, wait
 	}
-	for i := 0; i < 3; i++ {
-		if ok, _ := allowed("192.0.2.1"); !ok {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		if err := l.Fail(bg, "192.0.2.1"); err != nil {
-			t.Fatal(err)
+	for i := 0; i < 3; i++ { // three failures, ten seconds apart
+		if _, ok, _ := begin("192.0.2.1"); !ok {
+			t.Fatalf("refused after %d failures", i)
 		}
 		now = now.Add(10 * time.Second)
 	}
-	if ok, wait := allowed("192.0.2.1"); ok || wait != 30*time.Second {
-		t.Fatalf("after 3 failures: allowed = %v, wait = %v (want 30s: the first failure leaves the window then)", ok, wait)
+	if _, ok, wait := begin("192.0.2.1"); ok || wait != 30*time.Second {
+		t.Fatalf("the fourth attempt: allowed = %v, wait = %v (want 30s: the first failure leaves the window then)", ok, wait)
 	}
-	if ok, _ := allowed("192.0.2.2"); !ok {
+	if a, ok, _ := begin("192.0.2.2"); !ok {
 		t.Fatal("keys are independent")
+	} else if err := a.Succeeded(bg); err != nil {
+		t.Fatal(err)
 	}
-	if ok, _, err := auth.NewLimiter(st, "email", 3, time.Minute).Allowed(bg, "192.0.2.1"); err != nil || !ok {
+	if _, ok, _, err := auth.NewLimiter(st, "email", 3, time.Minute).Begin(bg, "192.0.2.1"); err != nil || !ok {
 		t.Fatal("scopes are independent")
 	}
-	now = now.Add(30 * time.Second)
-	if ok, _ := allowed("192.0.2.1"); !ok {
+	// The refused fourth attempt counts too: a key hammered while locked stays locked.
+	now = now.Add(35 * time.Second) // only the first failure has left the window
+	if _, ok, _ := begin("192.0.2.1"); ok {
+		t.Fatal("allowed: the refused attempt must count, making four in the window with this one")
+	}
+	now = now.Add(time.Minute)
+	a, ok, _ := begin("192.0.2.1")
+	if !ok {
 		t.Fatal("the window slides")
 	}
-	if err := l.Fail(bg, "192.0.2.1"); err != nil {
+	if err := a.Succeeded(bg); err != nil { // a success is withdrawn...
 		t.Fatal(err)
 	}
-	if err := l.Reset(bg, "192.0.2.1"); err != nil {
+	for i := 0; i < 2; i++ {
+		if _, ok, _ := begin("192.0.2.1"); !ok {
+			t.Fatalf("a withdrawn success still counts (attempt %d)", i)
+		}
+	}
+	if err := l.Reset(bg, "192.0.2.1"); err != nil { // ...and Reset forgets them all
 		t.Fatal(err)
 	}
-	if ok, _ := allowed("192.0.2.1"); !ok {
-		t.Fatal("reset")
+	for i := 0; i < 3; i++ {
+		if _, ok, _ := begin("192.0.2.1"); !ok {
+			t.Fatalf("reset: attempt %d refused", i)
+		}
 	}
-	if err := l.Fail(bg, "192.0.2.9"); err != nil {
-		t.Fatal(err)
+	if n, err := st.DeleteLoginFailuresBefore(bg, now.Add(-time.Minute)); err != nil || n == 0 {
+		t.Fatalf("pruning attempts that left the window: %d %v", n, err)
 	}
-	if n, err := st.DeleteLoginFailuresBefore(bg, now.Add(-time.Minute)); err != nil || n != 0 {
-		t.Fatalf("pruned a failure inside the window: %d %v", n, err)
+}
+
+// TestParallelSignInsAreCounted fires 20 wrong sign-ins at once: each is
+// counted before its password is checked, so only 5 get through to a check.
+func TestParallelSignInsAreCounted(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	codes := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := noRedirect().PostForm(f.ts.URL+"/login", url.Values{"email": {"agent@acme.example"}, "password": {fmt.Sprint("wrong-", i)}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}(i)
 	}
-	if n, err := st.DeleteLoginFailuresBefore(bg, now.Add(time.Second)); err != nil || n != 1 {
-		t.Fatalf("pruning old failures: %d %v", n, err)
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for c := range codes {
+		if c == http.StatusUnauthorized {
+			checked++
+		} else if c != http.StatusTooManyRequests {
+			t.Errorf("status %d", c)
+		}
+	}
+	if checked > 5 {
+		t.Fatalf("%d parallel wrong passwords were checked; the limit is 5", checked)
 	}
 }
 
@@ -705,6 +746,7 @@ func TestNULBytesAreRefusedByName(t *testing.T) {
 		{"POST", "/api/v1/messages", `{"contact":{"identifier":"+1555\u00000100"},"messageId":"m-nul"}`, "contact.identifier"},
 		{"POST", "/api/v1/conversations/" + conv + "/replies", `{"text":"\u0000"}`, "text"},
 		{"POST", "/api/v1/contacts", `{"name":"Ada","custom":{"plan":"x\u0000"}}`, "custom.plan"},
+		{"PATCH", "/api/v1/conversations/" + conv, `{"addTags":["ok","a\u0000"]}`, "addTags[1]"},
 	} {
 		resp := f.api(auth.Owner, c.method, c.path, c.body)
 		b, _ := io.ReadAll(resp.Body)
@@ -720,5 +762,38 @@ func TestNULBytesAreRefusedByName(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "q: must be") {
 		t.Errorf("query with NUL: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestBodyLimitsAndContentTypes: the body limit applies before anything reads
+// the body, and a JSON API body is read as JSON whatever its Content-Type.
+func TestBodyLimitsAndContentTypes(t *testing.T) {
+	f := newFixture(t)
+	big := url.Values{"email": {"a@acme.example"}, "password": {strings.Repeat("x", 20<<10)}}
+	resp, err := noRedirect().PostForm(f.ts.URL+"/login", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 20 KB sign-in form: %d, want 413", resp.StatusCode)
+	}
+	form := url.Values{"body": {strings.Repeat("x", 300<<10)}}
+	if r := f.do(auth.Agent, http.MethodPost, fmt.Sprintf("/inbox/conversations/%d/note", f.convID), form, false); r.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 300 KB note form: %d, want 413", r.StatusCode)
+	}
+	// curl -d sends application/x-www-form-urlencoded by default.
+	req, _ := http.NewRequest(http.MethodPost, f.ts.URL+"/api/v1/messages", strings.NewReader(
+		`{"contact":{"identifier":"+15550142"},"messageId":"ct-1","text":"sent with curl -d"}`))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+f.tokens[auth.Agent])
+	resp, err = noRedirect().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("JSON body sent as a form: %d %s, want 201", resp.StatusCode, b)
 	}
 }
