@@ -31,8 +31,7 @@ manifests: controller-gen ## Generate CRDs (config/crd/bases), RBAC (config/rbac
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	@mkdir -p charts/switchboard/crds
 	@cp config/crd/bases/*.yaml charts/switchboard/crds/
-	@{ sed '/^rules:/,$$d' charts/switchboard/templates/clusterrole.yaml; sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > charts/switchboard/templates/clusterrole.yaml.tmp
-	@mv charts/switchboard/templates/clusterrole.yaml.tmp charts/switchboard/templates/clusterrole.yaml
+	@hack/sync-chart-rbac.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.

@@ -97,6 +97,8 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	defer func() {
 		err := r.patchStatus(ctx, before, ws)
 		switch {
+		case err == nil:
+			r.announce(before, ws)
 		case apierrors.IsConflict(err):
 			// This pass started from a stale copy. The change that made it
 			// stale queues the next pass at once; the requeue is a backstop

@@ -21,8 +21,7 @@ var partConditions = []string{
 	tenancyv1.ConditionRuntimeReady,
 }
 
-// summarize sets Ready, phase and observedGeneration from the pass, and emits
-// events for the transitions a user cares about.
+// summarize sets Ready, phase and observedGeneration from the pass.
 func (r *WorkspaceReconciler) summarize(s *workspaceScope, before *tenancyv1.Workspace) {
 	ws := s.ws
 	var notReady []string
@@ -65,6 +64,12 @@ func (r *WorkspaceReconciler) summarize(s *workspaceScope, before *tenancyv1.Wor
 		ws.Status.ObservedGeneration = ws.Generation
 	}
 
+}
+
+// announce records an event for each transition a user cares about, once
+// the status that shows it has been written (a pass whose write conflicts
+// announces nothing; the pass after it does).
+func (r *WorkspaceReconciler) announce(before, ws *tenancyv1.Workspace) {
 	r.emitTransitions(before, ws)
 	switch {
 	case ws.Status.Phase == before.Status.Phase:

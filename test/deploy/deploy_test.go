@@ -422,6 +422,12 @@ func startAsPod(ctx context.Context, t *testing.T, stack *harness.Stack, admin c
 		t.Fatal(err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("operator log:\n%s", p.log())
+		}
+	})
 
 	// Readiness as the kubelet checks it: the probe's path on the probe port.
 	probe := c.ReadinessProbe
@@ -444,12 +450,6 @@ func startAsPod(ctx context.Context, t *testing.T, stack *harness.Stack, admin c
 			return fmt.Errorf("%s: %s", url, resp.Status)
 		}
 		return nil
-	})
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("operator log:\n%s", p.log())
-		}
 	})
 	return p
 }

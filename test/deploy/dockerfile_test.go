@@ -15,8 +15,9 @@ import (
 
 // TestDockerfilesBuild does what a container engine would do with the builder
 // stage of each Dockerfile, without one (there is none here): it copies
-// exactly what the COPY lines take from the build context into an empty
-// directory and runs the RUN lines there. A file the build needs but the
+// what the COPY lines take from the build context into an empty directory
+// and runs the RUN lines there. (.dockerignore is not applied: it excludes
+// nothing that the COPY lines take.) A file the build needs but the
 // Dockerfile does not copy fails it. It then checks that the binary is
 // static, as the distroless base needs, and that the final stage runs it as
 // the non-root user the manifests expect.
@@ -54,6 +55,8 @@ func TestDockerfilesBuild(t *testing.T) {
 					run = strings.ReplaceAll(run, " -o /", " -o "+outDir+"/")
 					cmd := exec.Command("sh", "-c", run)
 					cmd.Dir = filepath.Join(ctxDir, workdir)
+					// As in the golang image: no workspace or flags from this machine.
+					cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
 					if out, err := cmd.CombinedOutput(); err != nil {
 						t.Fatalf("RUN %s: %v\n%s", in.args, err, out)
 					}
@@ -81,6 +84,9 @@ func TestDockerfilesBuild(t *testing.T) {
 						t.Fatalf("the final stage copies %s, which the builder did not make", f[1])
 					}
 				}
+			}
+			if len(entry) == 0 {
+				t.Fatal("the final stage has no ENTRYPOINT")
 			}
 			if user != "65532:65532" {
 				t.Errorf("USER %q, want 65532:65532 (the manifests' runAsUser)", user)
