@@ -95,6 +95,8 @@ func run(exitWhenReady bool) error {
 		Images:   map[string][]string{runtimeImage: {runtimeBin}},
 		StateDir: filepath.Join(state, "devnode"),
 		LogDir:   filepath.Join(state, "pods"),
+		// A developer's webhook receiver is on localhost.
+		ExtraEnv: map[string]string{"SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"},
 	})
 	if err != nil {
 		return err
