@@ -237,6 +237,13 @@ func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s clien
 		return nil
 	})
 
+	// Argo CD's view of the real objects, through config/argocd/health.lua.
+	for _, o := range []any{ws, in} {
+		if status, message := argoHealth(t, o); status != "Healthy" {
+			t.Errorf("Argo CD health of %T: %s %q, want Healthy", o, status, message)
+		}
+	}
+
 	secrets, err := stack.WorkspaceSecrets(ctx, name)
 	if err != nil {
 		t.Fatal(err)
