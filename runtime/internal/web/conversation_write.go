@@ -33,7 +33,6 @@ func (s *Server) conversationReply(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	if _, err := s.Inbox.Reply(r.Context(), currentUser(r).ID, id, r.PostFormValue("body")); err != nil {
 		return err
 	}
@@ -45,7 +44,6 @@ func (s *Server) conversationNote(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	if _, err := s.Inbox.Note(r.Context(), currentUser(r).ID, id, r.PostFormValue("body")); err != nil {
 		return err
 	}

@@ -206,7 +206,6 @@ func (s *Server) contactsExport(w http.ResponseWriter, r *http.Request) error {
 
 // contactsImport reads a CSV upload and shows the per-row report.
 func (s *Server) contactsImport(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 11<<20)
 	f, _, err := r.FormFile("file")
 	if err != nil {
 		return badRequest("file: choose a CSV file of at most 10 MB")

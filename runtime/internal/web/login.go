@@ -23,7 +23,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sameOrigin(r); err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	email := auth.NormalizeEmail(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
