@@ -21,7 +21,7 @@ var ctx = context.Background()
 // newService is a Service on a fresh database, and a user to act as. It
 // waits for the server to take connections: the harness waits for the port
 // only, and PostgreSQL refuses logins for a moment after.
-func newService(t *testing.T) (*Service, *int64) {
+func newService(t testing.TB) (*Service, *int64) {
 	t.Helper()
 	pg := storetest.Server(t)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
