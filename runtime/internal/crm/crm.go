@@ -265,11 +265,13 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 	err = s.Store.Transact(ctx, func(tx pgx.Tx) error {
 		// Companies by lower-cased name: a file names a few companies many times over.
 		companies := map[string]int64{}
+		var written []int64 // audited together at the end, in row order
 		for _, row := range p.Rows {
-			created, err := s.importRow(ctx, tx, actor, row, p, companies)
+			id, created, err := s.importRow(ctx, tx, actor, row, p, companies)
 			var bad *errRow
 			switch {
 			case err == nil:
+				written = append(written, id)
 				if created {
 					rep.Created++
 				} else {
@@ -290,7 +292,7 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 				rep.ErrorsOmitted++
 			}
 		}
-		return nil
+		return s.Store.AuditEach(ctx, tx, actor, "user", "contacts.imported", "contact", written)
 	})
 	if err != nil {
 		return nil, err
@@ -302,10 +304,10 @@ func (s *Service) ImportContacts(ctx context.Context, actor *int64, r io.Reader)
 // importRow writes one row: it updates the contact the row's emails or
 // phones already belong to, or creates one. Every check that can refuse the
 // row comes before its first write.
-func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *ImportRow, p *Parsed, companies map[string]int64) (created bool, err error) {
+func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *ImportRow, p *Parsed, companies map[string]int64) (id int64, created bool, err error) {
 	matches, err := s.Store.ContactsWith(ctx, tx, row.Emails, row.Phones)
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	// Which column a match came through, for the report.
 	via := func(c *store.Contact) string {
@@ -321,9 +323,9 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		MarketingOptOut: row.MarketingOptOut, ProcessingRestricted: row.ProcessingRestricted}
 	switch {
 	case len(matches) > 1:
-		return false, &errRow{via(matches[1]), "matches more than one existing contact; merge them first"}
+		return 0, false, &errRow{via(matches[1]), "matches more than one existing contact; merge them first"}
 	case len(matches) == 1 && matches[0].ProcessingRestricted:
-		return false, &errRow{via(matches[0]), "matches a contact whose processing is restricted"}
+		return 0, false, &errRow{via(matches[0]), "matches a contact whose processing is restricted"}
 	case len(matches) == 1:
 		cur = matches[0]
 		custom := map[string]string{}
@@ -340,7 +342,7 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		}
 	}
 	if err := store.CheckContact(c, cur); err != nil {
-		return false, err
+		return 0, false, err
 	}
 
 	if row.Company != "" {
@@ -348,11 +350,11 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		if !ok {
 			co, made, err := s.Store.EnsureCompany(ctx, tx, row.Company)
 			if err != nil {
-				return false, err
+				return 0, false, err
 			}
 			if made {
 				if err := s.Store.Audit(ctx, tx, actor, "user", "company.created", "company", co.ID); err != nil {
-					return false, err
+					return 0, false, err
 				}
 			}
 			id = co.ID
@@ -374,9 +376,9 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		c, err = s.Store.SetContactConsent(ctx, tx, c.ID, consent)
 	}
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
-	return created, s.Store.Audit(ctx, tx, actor, "user", "contacts.imported", "contact", c.ID)
+	return c.ID, created, nil
 }
 
 func union(a, b []string) []string {

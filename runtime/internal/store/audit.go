@@ -28,6 +28,25 @@ func (s *Store) Audit(ctx context.Context, q Querier, actorID *int64, actorKind,
 	return err
 }
 
+// AuditEach records the same action on each of objectIDs, in order, in one
+// statement (a bulk operation's entries).
+func (s *Store) AuditEach(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectIDs []int64) error {
+	if len(objectIDs) == 0 {
+		return nil
+	}
+	if q == nil {
+		q = s.Pool
+	}
+	ids := make([]string, len(objectIDs))
+	for i, id := range objectIDs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	_, err := q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id)
+		SELECT $1, $2, $3, $4, id FROM unnest($5::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n`,
+		actorID, actorKind, action, objectType, ids)
+	return err
+}
+
 // AuditFilter narrows the audit log.
 type AuditFilter struct {
 	ActorID    int64
