@@ -51,6 +51,8 @@ type ManagerOptions struct {
 	SkipNameValidation bool
 	// BeforeDeletionStep is called before each deletion step of a workspace.
 	BeforeDeletionStep func(ctx context.Context, workspace, step string)
+	// StatsInterval is how often the by-phase gauges are recounted (default 15s).
+	StatsInterval time.Duration
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -148,6 +150,14 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		RetryAfter: cfg.DependencyRetryAfter,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
+	}
+
+	interval := o.StatsInterval
+	if interval <= 0 {
+		interval = 15 * time.Second
+	}
+	if err := mgr.Add(&phaseStats{reader: mgr.GetClient(), interval: interval}); err != nil {
+		return nil, err
 	}
 
 	if cfg.VaultKubernetesHost != "" && cfg.VaultReviewerJWTFile != "" {

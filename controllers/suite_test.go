@@ -102,6 +102,7 @@ func operatorConfig(stack *harness.Stack) *config.Config {
 
 func startManager() {
 	mgr, err := controllers.NewManager(restCfg, opCfg, controllers.ManagerOptions{
+		StatsInterval:      200 * time.Millisecond,
 		OnExternalWrite:    writes.add,
 		SkipNameValidation: true,
 		BeforeDeletionStep: func(ctx context.Context, ws, step string) {

@@ -290,6 +290,30 @@ var _ = Describe("Workspace", func() {
 		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(HavePrefix(tenancyv1.EventResumed)))
 	})
 
+	It("counts workspaces by phase for Prometheus", func() {
+		name := uniqueName("stats")
+		ws := newWorkspace(name)
+		ws.Spec.DatabaseServer = "mars-2" // quickly Failed
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		Eventually(func() tenancyv1.WorkspacePhase { return getWS(name).Status.Phase }).Should(Equal(tenancyv1.WorkspaceFailed))
+		Eventually(func(g Gomega) {
+			var list tenancyv1.WorkspaceList
+			g.Expect(k8s.List(bg, &list)).To(Succeed())
+			want := map[string]float64{}
+			for _, w := range list.Items {
+				want[string(w.Status.Phase)]++
+			}
+			got := gauge(g, "switchboard_workspaces")
+			for phase, n := range want {
+				g.Expect(got).To(HaveKeyWithValue(phase, n))
+			}
+			g.Expect(got).To(HaveKeyWithValue("Suspended", BeNumerically(">=", 0)), "every phase has a series")
+			g.Expect(got["Failed"]).To(BeNumerically(">=", 1))
+			g.Expect(gauge(g, "switchboard_integrations")).To(HaveKey("Connected"))
+		}).Should(Succeed())
+		deleteAndWait(name)
+	})
+
 	It("reports an unknown databaseServer", func() {
 		name := uniqueName("unknown")
 		ws := newWorkspace(name)
