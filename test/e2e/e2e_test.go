@@ -135,6 +135,15 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		t.Fatalf("the workspace URL answered %s:\n%s", resp.Status, body)
 	}
 
+	// Metrics are for scrapers inside the cluster, not for the internet.
+	mreq, _ := http.NewRequest(http.MethodGet, "http://"+ingress.String()+"/metrics", nil)
+	mreq.Host = "acme.switchboard.localhost"
+	if mresp, err := http.DefaultClient.Do(mreq); err != nil || mresp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics through the ingress: %v %v, want 404", mresp, err)
+	} else {
+		mresp.Body.Close()
+	}
+
 	// The runtime logged into Vault with its ServiceAccount token (the dev
 	// node passes no VAULT_TOKEN) and created the first owner from the
 	// operator's bootstrap entry.

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 )
 
@@ -121,5 +123,21 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.metrics.observe(rt.pattern, s.wrap(rt.kind, rt.min, bodyLimit(rt), rt.h)))
 	}
 	s.mux.Handle("GET /static/", s.static)
-	s.mux.Handle("GET /metrics", s.metrics.handler)
+	s.mux.Handle("GET /metrics", scrapersOnly(s.metrics.handler))
+}
+
+// scrapersOnly serves /metrics to in-cluster scrapers, which reach the pod
+// directly, and not to requests that came through the workspace's ingress:
+// an ingress proxy marks what it forwards with X-Forwarded-* (or Forwarded)
+// headers, which a client outside cannot remove.
+func scrapersOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded"} {
+			if r.Header.Get(k) != "" {
+				http.NotFound(w, r)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -797,3 +797,30 @@ func TestBodyLimitsAndContentTypes(t *testing.T) {
 		t.Errorf("JSON body sent as a form: %d %s, want 201", resp.StatusCode, b)
 	}
 }
+
+// TestMetricsAreForScrapersOnly: /metrics answers a scraper that reaches the
+// pod, and 404s a request an ingress forwarded.
+func TestMetricsAreForScrapersOnly(t *testing.T) {
+	f := newFixture(t)
+	resp, err := http.Get(f.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "switchboard_runtime_messages_ingested_total") {
+		t.Fatalf("direct scrape: %d", resp.StatusCode)
+	}
+	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded"} {
+		req, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/metrics", nil)
+		req.Header.Set(h, "203.0.113.7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("through a proxy (%s): %d, want 404", h, resp.StatusCode)
+		}
+	}
+}
