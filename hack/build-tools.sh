@@ -42,7 +42,9 @@ for t in "$@"; do
     vault)
       "$root/hack/tools/vault-sdk.sh"
       build vault "$root/hack/tools/vault" . "-s -w" ;;
-    helm) build helm "$root/hack/tools/helm" helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" ;;
+    helm)
+      hver=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$root/hack/tools/helm/go.mod")
+      build helm "$root/hack/tools/helm" helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$hver" ;;
     *) echo "build-tools: unknown tool $t" >&2; exit 2 ;;
   esac
 done

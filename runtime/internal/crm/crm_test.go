@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
@@ -18,22 +15,9 @@ import (
 
 var ctx = context.Background()
 
-// newService is a Service on a fresh database, and a user to act as. It
-// waits for the server to take connections: the harness waits for the port
-// only, and PostgreSQL refuses logins for a moment after.
+// newService is a Service on a fresh database, and a user to act as.
 func newService(t testing.TB) (*Service, *int64) {
 	t.Helper()
-	pg := storetest.Server(t)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		conn, err := pgx.Connect(ctx, pg.AdminDSN())
-		if err == nil {
-			conn.Close(ctx)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
 	st := storetest.NewDB(t)
 	u, err := st.CreateUser(ctx, st.Pool, &store.User{Email: "agent@team.example", Name: "Agent", Role: "agent", PasswordHash: "x"})
 	if err != nil {

@@ -7,30 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
 )
-
-// newDB is storetest.NewDB once the server takes connections: the harness
-// waits for the port only, and PostgreSQL refuses logins ("the database
-// system is starting up") for a moment after.
-func newDB(t *testing.T) *store.Store {
-	t.Helper()
-	pg := storetest.Server(t)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		conn, err := pgx.Connect(ctx, pg.AdminDSN())
-		if err == nil {
-			conn.Close(ctx)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
-	return storetest.NewDB(t)
-}
 
 func mustContact(t *testing.T, st *store.Store, c *store.Contact) *store.Contact {
 	t.Helper()
@@ -56,7 +35,7 @@ func rowIDs(rows []*store.ContactRow) []int64 {
 }
 
 func TestContactCRUDAndSearch(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	acme, err := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme", Domain: "Acme.example"})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +148,7 @@ func TestContactCRUDAndSearch(t *testing.T) {
 }
 
 func TestRestrictionMakesContactReadOnly(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	c := mustContact(t, st, &store.Contact{Name: "Rita", Emails: []string{"rita@x.example"}})
 	other := mustContact(t, st, &store.Contact{Name: "Other"})
 	sales := defaultPipeline(t, st)
@@ -231,7 +210,7 @@ func TestRestrictionMakesContactReadOnly(t *testing.T) {
 }
 
 func TestCompanies(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	beta, err := st.CreateCompany(ctx, nil, &store.Company{Name: "beta", Custom: map[string]string{"tier": "2"}})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +266,7 @@ func TestCompanies(t *testing.T) {
 }
 
 func TestNotes(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	u, _ := st.CreateUser(ctx, st.Pool, &store.User{Email: "n@x.example", Name: "N", Role: "agent", PasswordHash: "x"})
 	c := mustContact(t, st, &store.Contact{Name: "Noted"})
 	first, err := st.AddNote(ctx, nil, c.ID, &u.ID, "first call")
@@ -330,7 +309,7 @@ func defaultPipeline(t *testing.T, st *store.Store) *store.Pipeline {
 }
 
 func TestContactActivityNewestFirst(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	r, err := st.Ingest(ctx, store.Inbound{Channel: "api", Identifier: "act@x.example", Body: "hello"})
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +368,7 @@ func TestContactActivityNewestFirst(t *testing.T) {
 }
 
 func TestPipelines(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	sales := defaultPipeline(t, st)
 	var names []string
 	for i, s := range sales.Stages {
@@ -435,7 +414,7 @@ func TestPipelines(t *testing.T) {
 }
 
 func TestDealsMoveAndBoard(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	sales := defaultPipeline(t, st)
 	lead, qualified, won := sales.Stages[0], sales.Stages[1], sales.Stages[3]
 	partners, _ := st.CreatePipeline(ctx, nil, "Partners", []string{"Contacted", "Signed"})
@@ -542,7 +521,7 @@ func TestDealsMoveAndBoard(t *testing.T) {
 }
 
 func TestMergeContacts(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	sales := defaultPipeline(t, st)
 	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme"})
 	keep := mustContact(t, st, &store.Contact{Name: "Ada", Emails: []string{"ada@x.example"}, Phones: []string{"+441234567"},
@@ -616,7 +595,7 @@ func TestMergeContacts(t *testing.T) {
 }
 
 func TestDuplicateContacts(t *testing.T) {
-	st := newDB(t)
+	st := storetest.NewDB(t)
 	a := mustContact(t, st, &store.Contact{Name: "a", Emails: []string{"same@x.example"}, Phones: []string{"+442079460000"}})
 	b := mustContact(t, st, &store.Contact{Name: "b", Emails: []string{"SAME@x.example"}})
 	mustContact(t, st, &store.Contact{Name: "c", Emails: []string{"other@x.example"}})
