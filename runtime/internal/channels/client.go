@@ -13,16 +13,29 @@ import (
 // reserved are special-purpose ranges that IsPrivate and friends do not
 // cover: "this network", shared address space (RFC 6598, which some clusters
 // use for pods and services), IETF protocol assignments, benchmarking, the
-// former class E (which some clusters also use) with broadcast, and NAT64,
-// through which an IPv6 address can reach a private IPv4 one.
+// former class E (which some clusters also use) with broadcast, IPv6
+// discard-only and the deprecated site-local range, and every IPv6 range
+// that embeds or reaches an IPv4 address: IPv4-compatible (::/96, which also
+// holds :: and ::1), IPv4-translated, NAT64, 6to4 and Teredo. Through any of
+// those an IPv6 address can reach a private IPv4 one, and no tenant webhook
+// needs them. IPv4-mapped addresses (::ffff:0:0/96) are unmapped before the
+// check, so they are judged as the IPv4 address they carry; the prefix is
+// listed for completeness.
 var reserved = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("::ffff:0:0/96"),
+	netip.MustParsePrefix("::ffff:0:0:0/96"),
 	netip.MustParsePrefix("64:ff9b::/96"),
 	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("fec0::/10"),
 }
 
 // publicOnly refuses addresses a tenant's webhook must not reach: loopback,
@@ -41,7 +54,7 @@ func publicOnly(network, address string, _ syscall.RawConn) error {
 		refused = refused || p.Contains(ip)
 	}
 	if refused {
-		return fmt.Errorf("webhooks may not reach %s, a loopback, private or link-local address (SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows it, for local development)", ip)
+		return fmt.Errorf("webhooks may not reach %s, a loopback, private, link-local or reserved address (SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true allows it, for local development)", ip)
 	}
 	return nil
 }

@@ -62,3 +62,46 @@ func TestWebhookRedirectIsNotFollowed(t *testing.T) {
 		t.Fatalf("status %d, redirect target hit %d times; want 302 and 0", resp.StatusCode, hits)
 	}
 }
+
+// TestPublicOnlyIPv6Transition covers the IPv6 ranges that carry or reach an
+// IPv4 address (IPv4-compatible, IPv4-mapped, 6to4, Teredo) and the old
+// site-local range: each is refused, and public addresses of both families
+// still pass. A mapped address is checked as the IPv4 address it maps.
+func TestPublicOnlyIPv6Transition(t *testing.T) {
+	tests := []struct {
+		name, addr string
+		allowed    bool
+	}{
+		{"IPv4-compatible loopback", "[::127.0.0.1]:80", false},
+		{"IPv4-compatible private", "[::10.0.0.1]:80", false},
+		{"IPv4-compatible metadata", "[::169.254.169.254]:80", false},
+		{"IPv4-compatible public", "[::8.8.8.8]:80", false},
+		{"IPv4-mapped loopback", "[::ffff:127.0.0.1]:80", false},
+		{"IPv4-mapped metadata", "[::ffff:a9fe:a9fe]:80", false},
+		{"IPv4-mapped shared", "[::ffff:100.64.0.1]:80", false},
+		{"IPv4-translated private", "[::ffff:0:10.0.0.1]:80", false},
+		{"6to4 of loopback", "[2002:7f00:1::1]:80", false},
+		{"6to4 of a public address", "[2002:808:808::1]:443", false},
+		{"Teredo", "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443", false},
+		{"Teredo, lowest", "[2001::1]:443", false},
+		{"site-local", "[fec0::1]:80", false},
+		{"site-local, highest", "[feff:ffff::1]:80", false},
+		{"discard-only", "[100::1]:80", false},
+		{"public IPv4", "93.184.216.34:443", true},
+		{"public IPv4, mapped", "[::ffff:93.184.216.34]:443", true},
+		{"public IPv6", "[2606:4700:4700::1111]:443", true},
+		{"public IPv6 next to Teredo", "[2001:4860:4860::8888]:443", true},
+		{"public IPv6 next to 6to4", "[2003::1]:443", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := publicOnly("tcp", tt.addr, nil)
+			if tt.allowed && err != nil {
+				t.Errorf("%s: %v, want allowed", tt.addr, err)
+			}
+			if !tt.allowed && err == nil {
+				t.Errorf("%s: allowed, want refused", tt.addr)
+			}
+		})
+	}
+}
