@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 )
 
 // child says how to compare and copy the part of an object the operator owns.
@@ -34,6 +36,7 @@ func ensureChild[T client.Object](ctx context.Context, c client.Client, apiReade
 	have := reflect.New(reflect.TypeOf(want).Elem()).Interface().(T)
 	err := c.Get(ctx, client.ObjectKeyFromObject(want), have)
 	if apierrors.IsNotFound(err) {
+		markOwned(want, owner)
 		err = c.Create(ctx, want)
 		if !apierrors.IsAlreadyExists(err) {
 			if err != nil {
@@ -84,15 +87,28 @@ func ensureChild[T client.Object](ctx context.Context, c client.Client, apiReade
 	return have, nil
 }
 
-// ownedBy says whether obj has owner as its controller, or no controller at
-// all (an object left after a crash before its owner reference was set is
-// adopted only if it carries the workspace label).
-func ownedBy(obj, owner client.Object) bool {
-	ref := metav1.GetControllerOf(obj)
-	if ref == nil {
-		return obj.GetLabels()[labelWorkspace] == owner.GetName()
+// markOwned writes the ownership mark, the owner's UID, on an object about to
+// be created. It is written at creation only: an object found later is never
+// given the mark, so the mark proves the operator made it for this owner.
+func markOwned(obj, owner client.Object) {
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
 	}
-	return ref.UID == owner.GetUID()
+	ann[tenancyv1.AnnotationWorkspaceUID] = string(owner.GetUID())
+	obj.SetAnnotations(ann)
+}
+
+// ownedBy says whether obj was made for owner: it has owner as its
+// controller, or no controller and owner's ownership mark (an object left by
+// a crash between its creation and its owner reference). Labels prove
+// nothing: anyone who may create the object may set them.
+func ownedBy(obj, owner client.Object) bool {
+	if ref := metav1.GetControllerOf(obj); ref != nil {
+		return ref.UID == owner.GetUID()
+	}
+	uid := obj.GetAnnotations()[tenancyv1.AnnotationWorkspaceUID]
+	return uid != "" && uid == string(owner.GetUID())
 }
 
 func kindOf(o client.Object) string {

@@ -81,7 +81,7 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		// credentials included; with Delete its whole subtree is destroyed by
 		// the workspace's own finalizer.
 		if ws != nil && (ws.DeletionTimestamp.IsZero() || ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyDelete) {
-			if err := r.destroy(ctx, in, ws.Name); err != nil {
+			if err := r.destroy(ctx, in, ws); err != nil {
 				return r.vaultError(in, "destroying credentials", err)
 			}
 		}
@@ -101,6 +101,15 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	in.Status.Workspace = ws.Name
 
+	if !ws.DeletionTimestamp.IsZero() {
+		// The workspace's deletion destroys its subtree: a write now could
+		// land after that and outlive it. Its deletion deletes this
+		// Integration too.
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonWorkspaceDeleting,
+			"workspace "+ws.Name+" is being deleted: nothing is written to Vault")
+		return ctrl.Result{}, nil
+	}
+
 	if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
 		patch := client.MergeFrom(in.DeepCopy())
 		controllerutil.AddFinalizer(in, tenancyv1.IntegrationFinalizer)
@@ -112,7 +121,7 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 
 	if in.Spec.Disconnected {
-		if err := r.destroy(ctx, in, ws.Name); err != nil {
+		if err := r.destroy(ctx, in, ws); err != nil {
 			return r.vaultError(in, "destroying credentials", err)
 		}
 		if in.Status.DisconnectedAt == nil {
@@ -158,11 +167,14 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return r.vaultError(in, "reading credentials", err)
 	}
 	if have == nil || !sameData(have.Data, secret.Data) {
+		if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
+			return res, err
+		}
 		data := make(map[string]string, len(secret.Data))
 		for k, v := range secret.Data {
 			data[k] = string(v)
 		}
-		version, err := r.Vault.WriteKV(ctx, path, data)
+		version, err := r.Vault.WriteKV(ctx, path, data, string(ws.UID))
 		if err != nil {
 			return r.vaultError(in, "storing credentials", err)
 		}
@@ -187,13 +199,46 @@ func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventSourceSecretRemoved, "Remove",
 				"deleted Secret %s: the credentials live in Vault only", secret.Name)
 		case apierrors.IsConflict(err):
-			return ctrl.Result{Requeue: true}, nil // it changed since the copy: copy again first
+			// It changed since the copy; its update event brings the next
+			// pass, which copies it again first.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		case !apierrors.IsNotFound(err):
 			return ctrl.Result{}, err
 		}
 	}
 	r.markConnected(in)
 	return ctrl.Result{}, nil
+}
+
+// mayWrite checks, just before credentials are written, that the workspace
+// is not being deleted (read from the API server, not the cache) and that
+// its Vault subtree is marked as its own. ok false means do not write; the
+// condition says why.
+func (r *IntegrationReconciler) mayWrite(ctx context.Context, in *tenancyv1.Integration, ws *tenancyv1.Workspace) (ctrl.Result, bool, error) {
+	fresh := &tenancyv1.Workspace{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(ws), fresh); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, false, nil
+		}
+		return ctrl.Result{}, false, err
+	}
+	if fresh.UID != ws.UID || !fresh.DeletionTimestamp.IsZero() {
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonWorkspaceDeleting,
+			"workspace "+ws.Name+" is being deleted: nothing is written to Vault")
+		return ctrl.Result{}, false, nil
+	}
+	owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath())
+	if err != nil {
+		res, err := r.vaultError(in, "reading the workspace's Vault subtree", err)
+		return res, false, err
+	}
+	if owner != string(ws.UID) {
+		in.Status.Phase = tenancyv1.IntegrationPending
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonWaitingForWorkspace,
+			"waiting for workspace "+ws.Name+" to claim its Vault subtree (see its VaultReady condition)")
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, false, nil
+	}
+	return ctrl.Result{}, true, nil
 }
 
 // checkStored confirms the credentials are still in Vault when the source
@@ -230,9 +275,15 @@ func (r *IntegrationReconciler) markConnected(in *tenancyv1.Integration) {
 		fmt.Sprintf("credentials in Vault, version %d", in.Status.CredentialsVersion))
 }
 
-// destroy removes every version and the metadata of the credentials.
-func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integration, ws string) error {
-	path := in.VaultPath(ws)
+// destroy removes every version and the metadata of the credentials, if the
+// workspace's subtree is marked as its own: an entry under a subtree that
+// belongs to someone else is not this Integration's to destroy.
+func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integration, ws *tenancyv1.Workspace) error {
+	owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath())
+	if err != nil || owner != string(ws.UID) {
+		return err
+	}
+	path := in.VaultPath(ws.Name)
 	destroyed, err := r.Vault.DestroyKV(ctx, path)
 	if err != nil {
 		return err

@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,15 +110,9 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	}
 	db := postgres.New(cfg.DatabaseServers, func(server string) { onWrite("postgres", server) })
 
-	var egress []int32
-	seen := map[int32]bool{}
-	for _, s := range cfg.DatabaseServers {
-		if p := int32(s.Port); !seen[p] {
-			egress, seen[p] = append(egress, p), true
-		}
-	}
-	if p := portOf(cfg.RuntimeVaultAddress); p > 0 && !seen[p] {
-		egress = append(egress, p)
+	dbEgress := map[string]config.Egress{}
+	for name, s := range cfg.DatabaseServers {
+		dbEgress[name] = s.Egress
 	}
 
 	if err := (&WorkspaceReconciler{
@@ -131,7 +123,8 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			RuntimeImage: cfg.RuntimeImage, BaseDomain: cfg.BaseDomain, URLScheme: cfg.URLScheme,
 			IngressClass: cfg.IngressClass, IngressNamespace: cfg.IngressNamespace,
 			VaultAddress: cfg.RuntimeVaultAddress, VaultAuthMount: cfg.VaultAuthMount,
-			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience, EgressPorts: egress,
+			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience,
+			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress,
 		},
 		DB: db, Vault: vc,
 		RetryAfter:         cfg.DependencyRetryAfter,
@@ -194,21 +187,6 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, err
 	}
 	return mgr, nil
-}
-
-func portOf(addr string) int32 {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return 0
-	}
-	if p := u.Port(); p != "" {
-		n, _ := strconv.Atoi(p)
-		return int32(n)
-	}
-	if u.Scheme == "https" {
-		return 443
-	}
-	return 80
 }
 
 func ctrlConfig(skipNameValidation bool) ctrlconfig.Controller {

@@ -18,11 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/ownership"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
@@ -50,8 +52,6 @@ type WorkspaceReconciler struct {
 // workspaceScope is the state of one reconcile pass.
 type workspaceScope struct {
 	ws *tenancyv1.Workspace
-	// vaultOK is set by the Vault phase when the tenant's Vault objects are in place.
-	vaultOK bool
 	// failed is set when any phase could not finish; observedGeneration then stays.
 	failed bool
 	// terminal is set for errors only a spec or configuration change can fix.
@@ -63,6 +63,7 @@ type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, e
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces/finalizers,verbs=update
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=delete
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=retentionpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups,verbs=get;list;watch
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups/status,verbs=get;update;patch
@@ -159,6 +160,13 @@ func (r *WorkspaceReconciler) dependencyError(s *workspaceScope, condType, step 
 	}
 	reason := tenancyv1.ReasonKubernetesError
 	switch {
+	case ownership.IsConflict(err):
+		// Only a person can settle whose the object is: look again now and
+		// then, quietly (removing it sends no event the operator sees).
+		s.terminal = true
+		s.ws.SetFalse(condType, tenancyv1.ReasonOwnershipConflict, step+": "+err.Error()+
+			"; nothing was written to it. Remove it, or set annotation "+tenancyv1.AnnotationAdoptDataFrom+" to the UID it names to take it over")
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, fmt.Errorf("%s: %w", step, err)
 	case postgres.IsUnreachable(err):
 		reason = tenancyv1.ReasonDatabaseUnreachable
 	case vault.IsUnreachable(err):
@@ -187,8 +195,16 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrent == 0 {
 		r.MaxConcurrent = 4
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tenancyv1.Workspace{}, hostIndex, func(o client.Object) []string {
+		return []string{o.(*tenancyv1.Workspace).HostFor(r.Settings.BaseDomain)}
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1.Workspace{}).
+		// A Workspace that gives up a host (deleted, or moved to another)
+		// hands it to the next claimant.
+		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.sharingHost)).
 		Owns(&corev1.Namespace{}).
 		Owns(&corev1.ResourceQuota{}).
 		Owns(&corev1.LimitRange{}).
@@ -207,3 +223,19 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 var errNamespaceConflict = errors.New("namespace conflict")
+
+// sharingHost maps a Workspace to the others that claim its host.
+func (r *WorkspaceReconciler) sharingHost(ctx context.Context, o client.Object) []reconcile.Request {
+	ws := o.(*tenancyv1.Workspace)
+	var list tenancyv1.WorkspaceList
+	if err := r.List(ctx, &list, client.MatchingFields{hostIndex: ws.HostFor(r.Settings.BaseDomain)}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, other := range list.Items {
+		if other.UID != ws.UID {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+		}
+	}
+	return out
+}

@@ -11,10 +11,26 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
 )
 
 // databaseSecret is the KV entry, under the tenant's subtree, that holds its DSN.
 const databaseSecret = "database"
+
+// tenantOf is the workspace's role and database, whose they are, and the
+// limits its plan sets on them.
+func tenantOf(ws *tenancyv1.Workspace) postgres.Tenant {
+	size := specs.SizeOf(ws.EffectivePlan())
+	return postgres.Tenant{
+		Name:  ws.DatabaseName(),
+		Claim: claimOf(ws),
+		Limits: postgres.Limits{
+			Connections:              size.DBConnections,
+			StatementTimeout:         size.StatementTimeout,
+			IdleInTransactionTimeout: size.IdleInTransactionTimeout,
+		},
+	}
+}
 
 // reconcileDatabase puts the tenant's role and database in place, and its
 // credentials in Vault. The password exists nowhere else: when Vault has no
@@ -30,12 +46,19 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 		return ctrl.Result{}, nil
 	}
 	name := ws.DatabaseName()
-	created, err := r.DB.EnsureDatabase(ctx, server.Name, name)
+	if !ws.IsTrue(tenancyv1.ConditionNamespaceReady) {
+		// The credentials would go where a stranger's pods could read them.
+		s.failed = true
+		ws.SetFalse(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonWaitingForDependencies,
+			"waiting for namespace "+ws.NamespaceName()+": nothing is written to PostgreSQL before it is this Workspace's")
+		return ctrl.Result{}, nil
+	}
+	created, err := r.DB.EnsureDatabase(ctx, server.Name, tenantOf(ws))
 	if err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "provisioning database "+name, err)
 	}
 	ws.Status.Database = &tenancyv1.WorkspaceDatabaseStatus{Server: server.Name, Name: name}
-	if !s.vaultOK {
+	if !ws.IsTrue(tenancyv1.ConditionVaultReady) {
 		s.failed = true
 		ws.SetFalse(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonWaitingForDependencies,
 			"database and role "+name+" exist; their credentials wait for Vault")
@@ -68,7 +91,7 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 	if _, err := r.Vault.WriteKV(ctx, path, map[string]string{
 		"dsn": dsn, "host": server.Host, "port": strconv.Itoa(int(server.Port)),
 		"database": name, "username": name, "password": password,
-	}); err != nil {
+	}, string(ws.UID)); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "storing database credentials", err)
 	}
 	if !created {

@@ -17,6 +17,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/ownership"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 )
 
@@ -54,8 +55,27 @@ type BackupExpiry struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// reconcileDelete removes the tenant following deletionPolicy and legalHold.
-// Each step looks before it acts, so a crash at any point converges.
+// deletionScope is the state of one deletion pass: the receipt it fills in
+// as each step proves its part gone (or kept, and why).
+type deletionScope struct {
+	ws      *tenancyv1.Workspace
+	retain  bool
+	receipt *DeletionReceipt
+}
+
+// deletionStep is one idempotent step of a deletion. done false with a nil
+// error means it waits for something and the pass stops there, to come back.
+type deletionStep struct {
+	name string
+	run  func(ctx context.Context, d *deletionScope) (done bool, err error)
+}
+
+// deletionWait is how soon a waiting step looks again.
+const deletionWait = time.Second
+
+// reconcileDelete removes the tenant following deletionPolicy and legalHold,
+// one step after the other. Each step looks before it acts, so a crash at any
+// point converges, and each destroys only what is provably this Workspace's.
 func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
 	ws := s.ws
 	log := logf.FromContext(ctx)
@@ -73,98 +93,206 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 		return ctrl.Result{}, nil
 	}
 
-	step := func(msg string) {
+	d := &deletionScope{
+		ws:     ws,
+		retain: ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyRetain,
+		receipt: &DeletionReceipt{
+			Workspace: ws.Name, UID: string(ws.UID), DeletionRequestedAt: ws.DeletionTimestamp.UTC(),
+			DeletionPolicy: string(ws.EffectiveDeletionPolicy()), DatabaseServer: ws.Spec.DatabaseServer,
+			Database: ws.DatabaseName(), VaultSubtree: r.Vault.Config().KVMount + "/" + ws.VaultPath(),
+			TransitKey: ws.TransitKeyName(), Namespace: ws.NamespaceName(),
+		},
+	}
+	steps := []deletionStep{
+		{"scaling the runtime to 0", r.deleteScaleDown},
+		{"removing the workspace's Integrations", r.deleteIntegrations},
+		{"dropping database and role " + ws.DatabaseName(), r.deleteDatabase},
+		{"destroying Vault subtree " + d.receipt.VaultSubtree, r.deleteVaultData},
+		{"deleting Vault policy, auth role and identity " + ws.VaultName(), r.deleteVaultAccess},
+		{"scheduling backup expiry", r.deleteBackupsAndKey},
+		{"deleting namespace " + ws.NamespaceName(), r.deleteNamespace},
+		{"recording deletion receipt", r.deleteRecordReceipt},
+	}
+	for _, step := range steps {
 		if r.BeforeDeletionStep != nil {
-			r.BeforeDeletionStep(ctx, ws.Name, msg)
+			r.BeforeDeletionStep(ctx, ws.Name, step.name)
 		}
-		ws.SetTrue(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, msg)
-		ws.SetFalse(tenancyv1.ConditionReady, tenancyv1.ReasonDeletionInProgress, "deleting: "+msg)
-	}
-	fail := func(what string, err error) (ctrl.Result, error) {
-		ws.SetFalse(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, what+": "+err.Error())
-		log.Info("deletion step failed; will retry", "step", what, "error", err.Error())
-		return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
-	}
-	retain := ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyRetain
-	receipt := DeletionReceipt{
-		Workspace: ws.Name, UID: string(ws.UID), DeletionRequestedAt: ws.DeletionTimestamp.UTC(),
-		DeletionPolicy: string(ws.EffectiveDeletionPolicy()), DatabaseServer: ws.Spec.DatabaseServer,
-		Database: ws.DatabaseName(), VaultSubtree: r.Vault.Config().KVMount + "/" + ws.VaultPath(),
-		TransitKey: ws.VaultName(), Namespace: ws.NamespaceName(),
+		ws.SetTrue(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, step.name)
+		ws.SetFalse(tenancyv1.ConditionReady, tenancyv1.ReasonDeletionInProgress, "deleting: "+step.name)
+		done, err := step.run(ctx, d)
+		if err != nil {
+			ws.SetFalse(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, step.name+": "+err.Error())
+			log.Info("deletion step failed; will retry", "step", step.name, "error", err.Error())
+			return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
+		}
+		if !done {
+			return ctrl.Result{RequeueAfter: deletionWait}, nil
+		}
 	}
 
-	// 1. Scale the runtime to zero, so nothing writes while data goes.
-	step("scaling the runtime to 0")
+	patch := client.MergeFrom(ws.DeepCopy())
+	controllerutil.RemoveFinalizer(ws, tenancyv1.WorkspaceFinalizer)
+	if err := r.Patch(ctx, ws, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDeleted, "Delete",
+		"workspace deleted (deletionPolicy %s); receipt in ConfigMap %s/%s", d.receipt.DeletionPolicy, r.ReceiptsNamespace, receiptName(ws))
+	return ctrl.Result{}, nil
+}
+
+// deleteScaleDown scales the runtime to zero, so nothing writes while data goes.
+func (r *WorkspaceReconciler) deleteScaleDown(ctx context.Context, d *deletionScope) (bool, error) {
 	dep := &appsv1.Deployment{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: ws.NamespaceName(), Name: specs.RuntimeName}, dep)
+	err := r.Get(ctx, client.ObjectKey{Namespace: d.ws.NamespaceName(), Name: specs.RuntimeName}, dep)
 	switch {
-	case err == nil && (dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0) && dep.DeletionTimestamp.IsZero():
+	case err == nil && (dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0) && dep.DeletionTimestamp.IsZero() && ownedBy(dep, d.ws):
 		patch := client.MergeFrom(dep.DeepCopy())
 		dep.Spec.Replicas = ptr.To(int32(0))
 		if err := r.Patch(ctx, dep, patch); err != nil && !apierrors.IsNotFound(err) {
-			return fail("scaling the runtime to 0", err)
+			return false, fmt.Errorf("scaling the runtime to 0: %w", err)
 		}
 	case err != nil && !apierrors.IsNotFound(err):
-		return fail("reading the runtime deployment", err)
+		return false, fmt.Errorf("reading the runtime deployment: %w", err)
 	}
+	return true, nil
+}
 
-	// 2. The database and the role.
-	if retain {
+// deleteIntegrations deletes the Integrations in the workspace's namespace
+// and waits until their finalizers have run. Once they are gone no
+// Integration pass can write credentials into the subtree the next steps
+// destroy (an Integration of a Workspace being deleted never writes).
+func (r *WorkspaceReconciler) deleteIntegrations(ctx context.Context, d *deletionScope) (bool, error) {
+	ours, err := r.namespaceIsOurs(ctx, d.ws)
+	if err != nil || !ours {
+		return err == nil, err
+	}
+	var list tenancyv1.IntegrationList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(d.ws.NamespaceName())); err != nil {
+		return false, fmt.Errorf("listing Integrations: %w", err)
+	}
+	for i := range list.Items {
+		in := &list.Items[i]
+		if in.DeletionTimestamp.IsZero() {
+			if err := r.Delete(ctx, in); err != nil && !apierrors.IsNotFound(err) {
+				return false, fmt.Errorf("deleting Integration %s: %w", in.Name, err)
+			}
+		}
+	}
+	return len(list.Items) == 0, nil
+}
+
+// namespaceIsOurs says whether ws-<name> exists and was made for ws.
+func (r *WorkspaceReconciler) namespaceIsOurs(ctx context.Context, ws *tenancyv1.Workspace) (bool, error) {
+	ns := &corev1.Namespace{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Name: ws.NamespaceName()}, ns)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading namespace: %w", err)
+	}
+	return ownedBy(ns, ws), nil
+}
+
+// deleteDatabase drops the database and the role, unless they are retained
+// or are not this Workspace's.
+func (r *WorkspaceReconciler) deleteDatabase(ctx context.Context, d *deletionScope) (bool, error) {
+	ws, receipt := d.ws, d.receipt
+	switch _, known := r.DB.Server(ws.Spec.DatabaseServer); {
+	case d.retain:
 		receipt.Notes = append(receipt.Notes, "deletionPolicy Retain: database, role and Vault data kept")
-	} else if _, known := r.DB.Server(ws.Spec.DatabaseServer); known {
-		step("dropping database and role " + ws.DatabaseName())
-		db, role, err := r.DB.Exists(ctx, ws.Spec.DatabaseServer, ws.DatabaseName())
+	case known:
+		dropped, err := r.DB.Drop(ctx, ws.Spec.DatabaseServer, tenantOf(ws))
 		if err != nil {
-			return fail("checking database", err)
+			return false, fmt.Errorf("dropping database and role: %w", err)
 		}
-		if err := r.DB.Drop(ctx, ws.Spec.DatabaseServer, ws.DatabaseName()); err != nil {
-			return fail("dropping database and role", err)
-		}
-		if db || role {
+		if dropped.Database || dropped.Role {
 			r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDatabaseDropped, "Delete",
 				"dropped database and role %s on server %s", ws.DatabaseName(), ws.Spec.DatabaseServer)
 		}
+		receipt.Notes = append(receipt.Notes, dropped.Kept...)
 		receipt.DatabaseDropped, receipt.RoleDropped = true, true
-	} else if ws.Status.Database != nil {
+	case ws.Status.Database != nil:
 		// The database was created on a server the operator no longer knows:
 		// removing the finalizer now would leave it behind unseen.
-		ws.SetFalse(tenancyv1.ConditionDeleting, tenancyv1.ReasonUnknownDatabaseServer,
-			fmt.Sprintf("cannot drop database %s: server %q is no longer in --database-servers", ws.DatabaseName(), ws.Spec.DatabaseServer))
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
-	} else {
+		return false, fmt.Errorf("cannot drop database %s: server %q is no longer in --database-servers", ws.DatabaseName(), ws.Spec.DatabaseServer)
+	default:
 		receipt.Notes = append(receipt.Notes, "no database was ever created: server "+ws.Spec.DatabaseServer+" is unknown")
 	}
+	return true, nil
+}
 
-	// 3. Vault: the data (unless retained), then the policy and the auth role,
-	// which only the runtime used.
-	if !retain {
-		step("destroying Vault subtree " + receipt.VaultSubtree)
-		n, err := r.Vault.DestroyTree(ctx, ws.VaultPath())
+// deleteVaultData destroys every version and the metadata of every secret
+// under the subtree, then the subtree's ownership mark, unless retained or
+// marked for another Workspace.
+func (r *WorkspaceReconciler) deleteVaultData(ctx context.Context, d *deletionScope) (bool, error) {
+	ws, receipt := d.ws, d.receipt
+	if d.retain {
+		return true, nil
+	}
+	owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath())
+	if err != nil {
+		return false, fmt.Errorf("reading the subtree's owner: %w", err)
+	}
+	if owner != string(ws.UID) {
+		entries, err := r.Vault.ListKV(ctx, ws.VaultPath())
 		if err != nil {
-			return fail("destroying Vault data", err)
+			return false, fmt.Errorf("listing the subtree: %w", err)
 		}
-		if n > 0 {
-			r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventVaultDataDestroyed, "Delete",
-				"destroyed every version and the metadata of %d secrets under %s", n, receipt.VaultSubtree)
+		if owner != "" || len(entries) > 0 {
+			receipt.Notes = append(receipt.Notes, "Vault subtree "+receipt.VaultSubtree+" "+ownership.Describe(owner)+"; left untouched")
+			return true, nil
 		}
-		receipt.VaultDataDestroyed = true
 	}
-	step("deleting Vault policy and auth role " + ws.VaultName())
-	if err := r.Vault.DeletePolicy(ctx, ws.VaultName()); err != nil {
-		return fail("deleting Vault policy", err)
+	n, err := r.Vault.DestroyTree(ctx, ws.VaultPath())
+	if err != nil {
+		return false, fmt.Errorf("destroying Vault data: %w", err)
 	}
-	if err := r.Vault.DeleteAuthRole(ctx, ws.VaultName()); err != nil {
-		return fail("deleting Vault auth role", err)
+	if _, err := r.Vault.DestroyKV(ctx, ws.VaultPath()); err != nil {
+		return false, fmt.Errorf("destroying the subtree's mark: %w", err)
 	}
-	receipt.VaultPolicyDeleted, receipt.VaultAuthRoleDelete = true, true
+	if n > 0 {
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventVaultDataDestroyed, "Delete",
+			"destroyed every version and the metadata of %d secrets under %s", n, receipt.VaultSubtree)
+	}
+	receipt.VaultDataDestroyed = true
+	return true, nil
+}
 
-	// 4. Backups expire at deletedAt + afterDeletion; the transit key that can
-	// read them is shredded now if the policy says so, or if there is nothing
-	// left for it to read.
-	step("scheduling backup expiry")
+// deleteVaultAccess removes the policy, the auth role and the identity that
+// runtime logins created: only the runtime used them.
+func (r *WorkspaceReconciler) deleteVaultAccess(ctx context.Context, d *deletionScope) (bool, error) {
+	ws, receipt := d.ws, d.receipt
+	policyKept, err := r.Vault.DeletePolicy(ctx, ws.VaultName(), string(ws.UID))
+	if err != nil {
+		return false, fmt.Errorf("deleting Vault policy: %w", err)
+	}
+	role := authRoleOf(ws)
+	roleKept, err := r.Vault.DeleteAuthRole(ctx, role.Name, role.Policies)
+	if err != nil {
+		return false, fmt.Errorf("deleting Vault auth role: %w", err)
+	}
+	if _, err := r.Vault.DeleteIdentity(ctx, ws.NamespaceName(), specs.ServiceAccountName); err != nil {
+		return false, fmt.Errorf("deleting the runtime's Vault identity: %w", err)
+	}
+	if policyKept {
+		receipt.Notes = append(receipt.Notes, "Vault policy "+ws.VaultName()+" is not this Workspace's; left untouched")
+	}
+	if roleKept {
+		receipt.Notes = append(receipt.Notes, "Vault auth role "+ws.VaultName()+" is not this Workspace's; left untouched")
+	}
+	receipt.VaultPolicyDeleted, receipt.VaultAuthRoleDelete = !policyKept, !roleKept
+	return true, nil
+}
+
+// deleteBackupsAndKey makes backups expire at deletedAt + afterDeletion. The
+// transit key that can read them is shredded now if the policy says so, or if
+// there is nothing left for it to read.
+func (r *WorkspaceReconciler) deleteBackupsAndKey(ctx context.Context, d *deletionScope) (bool, error) {
+	ws, receipt := d.ws, d.receipt
 	policy, err := r.retentionPolicyOf(ctx, ws)
 	if err != nil {
-		return fail("reading retention policy", err)
+		return false, fmt.Errorf("reading retention policy: %w", err)
 	}
 	afterDeletion, shred := defaultAfterDeletion, false
 	if policy != nil {
@@ -178,57 +306,56 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	}
 	backups, err := r.expireBackups(ctx, ws, afterDeletion)
 	if err != nil {
-		return fail("scheduling backup expiry", err)
+		return false, fmt.Errorf("scheduling backup expiry: %w", err)
 	}
 	receipt.Backups = backups
-	if shred || (!retain && len(backups) == 0) {
-		if err := r.Vault.ShredTransitKey(ctx, ws.VaultName()); err != nil {
-			return fail("shredding transit key", err)
+	if shred || (!d.retain && len(backups) == 0) {
+		if err := r.Vault.ShredTransitKey(ctx, ws.TransitKeyName()); err != nil {
+			return false, fmt.Errorf("shredding transit key: %w", err)
 		}
 		if shred {
 			r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventTransitKeyShredded, "Delete",
-				"shredded transit key %s: the workspace's %d backups can no longer be decrypted", ws.VaultName(), len(backups))
+				"shredded transit key %s: the workspace's %d backups can no longer be decrypted", ws.TransitKeyName(), len(backups))
 		}
 		receipt.TransitKeyShredded = true
 	} else {
-		receipt.Notes = append(receipt.Notes, fmt.Sprintf("transit key %s kept to read %d backups until they expire", ws.VaultName(), len(backups)))
+		receipt.Notes = append(receipt.Notes, fmt.Sprintf("transit key %s kept to read %d backups until they expire", ws.TransitKeyName(), len(backups)))
 	}
+	return true, nil
+}
 
-	// 5. The namespace; its objects go with it.
-	step("deleting namespace " + ws.NamespaceName())
+// deleteNamespace deletes the namespace, if it is this Workspace's; its
+// objects go with it.
+func (r *WorkspaceReconciler) deleteNamespace(ctx context.Context, d *deletionScope) (bool, error) {
+	ws, receipt := d.ws, d.receipt
 	ns := &corev1.Namespace{}
-	err = r.APIReader.Get(ctx, client.ObjectKey{Name: ws.NamespaceName()}, ns)
+	err := r.APIReader.Get(ctx, client.ObjectKey{Name: ws.NamespaceName()}, ns)
 	switch {
-	case err == nil && ownedBy(ns, ws) && ns.DeletionTimestamp.IsZero():
-		if err := r.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
-			return fail("deleting namespace", err)
+	case err == nil && !ownedBy(ns, ws):
+		receipt.Notes = append(receipt.Notes, "namespace "+ns.Name+" is not this Workspace's; left untouched")
+	case err == nil && ns.DeletionTimestamp.IsZero():
+		if err := r.Delete(ctx, ns, client.Preconditions{UID: &ns.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("deleting namespace: %w", err)
 		}
 	case err != nil && !apierrors.IsNotFound(err):
-		return fail("reading namespace", err)
+		return false, fmt.Errorf("reading namespace: %w", err)
 	}
 	receipt.NamespaceDeleted = true
-	if retain {
+	if d.retain {
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDataRetained, "Delete",
-			"deletionPolicy Retain: database %s on server %s and Vault subtree %s are kept; the runtime and namespace are removed",
-			ws.DatabaseName(), ws.Spec.DatabaseServer, receipt.VaultSubtree)
+			"deletionPolicy Retain: database %s on server %s and Vault subtree %s are kept; the runtime and namespace are removed. A new Workspace takes them over only with annotation %s: %s",
+			ws.DatabaseName(), ws.Spec.DatabaseServer, receipt.VaultSubtree, tenancyv1.AnnotationAdoptDataFrom, ws.UID)
 	}
+	return true, nil
+}
 
-	// 6. The receipt.
-	step("recording deletion receipt")
-	receipt.CompletedAt = time.Now().UTC()
-	if err := r.recordReceipt(ctx, ws, receipt); err != nil {
-		return fail("recording deletion receipt", err)
+// deleteRecordReceipt writes the receipt.
+func (r *WorkspaceReconciler) deleteRecordReceipt(ctx context.Context, d *deletionScope) (bool, error) {
+	d.receipt.CompletedAt = time.Now().UTC()
+	if err := r.recordReceipt(ctx, d.ws, *d.receipt); err != nil {
+		return false, fmt.Errorf("recording deletion receipt: %w", err)
 	}
-
-	// 7. Done.
-	patch := client.MergeFrom(ws.DeepCopy())
-	controllerutil.RemoveFinalizer(ws, tenancyv1.WorkspaceFinalizer)
-	if err := r.Patch(ctx, ws, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDeleted, "Delete",
-		"workspace deleted (deletionPolicy %s); receipt in ConfigMap %s/%s", receipt.DeletionPolicy, r.ReceiptsNamespace, receiptName(ws))
-	return ctrl.Result{}, nil
+	return true, nil
 }
 
 // retentionPolicyOf returns the policy the workspace names, else the default one, else nil.
@@ -268,16 +395,22 @@ func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.W
 	var out []BackupExpiry
 	for i := range list.Items {
 		b := &list.Items[i]
-		if b.Spec.Workspace != ws.Name {
+		// A backup of an earlier Workspace of the same name is not this one's.
+		if b.Spec.Workspace != ws.Name || (b.Status.WorkspaceUID != "" && b.Status.WorkspaceUID != string(ws.UID)) ||
+			(b.Status.WorkspaceUID == "" && b.CreationTimestamp.Before(&ws.CreationTimestamp)) {
 			continue
 		}
 		want := deadline
 		if b.Status.ExpiresAt != nil && b.Status.ExpiresAt.Before(&deadline) {
 			want = *b.Status.ExpiresAt
 		}
-		if b.Status.ExpiresAt == nil || !b.Status.ExpiresAt.Equal(&want) || b.Status.WorkspaceDeletedAt == nil {
+		if b.Status.ExpiresAt == nil || !b.Status.ExpiresAt.Equal(&want) || b.Status.WorkspaceDeletedAt == nil || b.Status.WorkspaceUID == "" {
 			patch := client.MergeFrom(b.DeepCopy())
 			b.Status.ExpiresAt = &want
+			b.Status.WorkspaceUID = string(ws.UID)
+			if b.Status.TransitKey == "" {
+				b.Status.TransitKey = ws.TransitKeyName()
+			}
 			b.Status.WorkspaceDeletedAt = ptr.To(metav1.NewTime(ws.DeletionTimestamp.UTC()))
 			if err := r.Status().Patch(ctx, b, patch); err != nil && !apierrors.IsNotFound(err) {
 				return nil, err

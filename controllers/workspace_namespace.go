@@ -32,7 +32,7 @@ func (r *WorkspaceReconciler) reconcileNamespace(ctx context.Context, s *workspa
 	}
 	if !ns.DeletionTimestamp.IsZero() {
 		// A namespace of an earlier Workspace of the same name is still being removed.
-		ws.SetFalse(tenancyv1.ConditionNamespaceReady, "NamespaceTerminating",
+		ws.SetFalse(tenancyv1.ConditionNamespaceReady, tenancyv1.ReasonNamespaceTerminating,
 			"namespace "+ns.Name+" is still terminating; waiting for it to go")
 		s.failed = true
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
@@ -94,8 +94,11 @@ func (r *WorkspaceReconciler) ensureNetworkPolicy(ctx context.Context, ws *tenan
 func (r *WorkspaceReconciler) namespaceError(s *workspaceScope, err error) (ctrl.Result, error) {
 	if errors.Is(err, errNamespaceConflict) {
 		s.terminal = true
-		s.ws.SetFalse(tenancyv1.ConditionNamespaceReady, "NamespaceConflict", err.Error())
-		return ctrl.Result{}, err
+		s.ws.SetFalse(tenancyv1.ConditionNamespaceReady, tenancyv1.ReasonNamespaceConflict,
+			err.Error()+": no credential is handed out until it is gone (delete it, and the operator creates its own)")
+		// Nothing announces the stranger's object going away (the cache holds
+		// only what the operator manages): look again now and then.
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, err
 	}
 	return r.dependencyError(s, tenancyv1.ConditionNamespaceReady, "provisioning namespace", err)
 }

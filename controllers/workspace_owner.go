@@ -25,28 +25,40 @@ const bootstrapSecret = "bootstrap"
 // has the bootstrap entry nothing is rewritten, and a deleted Secret stays deleted.
 func (r *WorkspaceReconciler) reconcileOwner(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
 	ws := s.ws
-	if !s.vaultOK || !ws.IsTrue(tenancyv1.ConditionNamespaceReady) {
+	if !ws.IsTrue(tenancyv1.ConditionNamespaceReady) || !ws.IsTrue(tenancyv1.ConditionVaultReady) {
+		ws.SetFalse(tenancyv1.ConditionOwnerReady, tenancyv1.ReasonWaitingForDependencies, "waiting for the namespace and Vault")
 		return ctrl.Result{}, nil
+	}
+	ready := func() {
+		ws.SetTrue(tenancyv1.ConditionOwnerReady, tenancyv1.ReasonProvisioned,
+			"the first owner "+ws.Spec.Owner.Email+" has a one-time password (Secret "+ws.NamespaceName()+"/"+specs.InitialOwnerSecret+", shown once)")
 	}
 	path := ws.VaultPath() + "/" + bootstrapSecret
 	have, err := r.Vault.ReadKV(ctx, path)
 	if err != nil {
-		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading bootstrap owner", err)
+		return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "reading bootstrap owner", err)
 	}
 	if have != nil {
+		ready()
 		return ctrl.Result{}, nil
 	}
 
-	// Reuse the password of a Secret left by a pass that crashed before the
-	// Vault write, so the Secret and Vault agree.
+	// Reuse the password of a Secret this operator made for this Workspace and
+	// then crashed before the Vault write, so the Secret and Vault agree. A
+	// Secret of that name made by anyone else is never trusted.
 	secret := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: ws.NamespaceName(), Name: specs.InitialOwnerSecret}
 	password := ""
 	switch err := r.APIReader.Get(ctx, key, secret); {
-	case err == nil:
+	case err == nil && ownedBy(secret, ws):
 		password = string(secret.Data["password"])
+	case err == nil:
+		s.failed = true
+		ws.SetFalse(tenancyv1.ConditionOwnerReady, tenancyv1.ReasonNamespaceConflict,
+			"Secret "+klogRef(secret)+" exists and was not made by the operator for this Workspace: delete it, and the first owner gets a one-time password")
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
 	case !apierrors.IsNotFound(err):
-		return r.dependencyError(s, tenancyv1.ConditionNamespaceReady, "reading initial owner secret", err)
+		return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "reading initial owner secret", err)
 	}
 	if password == "" {
 		if password, err = postgres.RandomPassword(); err != nil {
@@ -57,11 +69,10 @@ func (r *WorkspaceReconciler) reconcileOwner(ctx context.Context, s *workspaceSc
 		if err := controllerutil.SetControllerReference(ws, want, r.Scheme()); err != nil {
 			return ctrl.Result{}, err
 		}
+		markOwned(want, ws)
 		if err := r.Create(ctx, want); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return ctrl.Result{Requeue: true}, nil
-			}
-			return r.dependencyError(s, tenancyv1.ConditionNamespaceReady, "creating initial owner secret", err)
+			// AlreadyExists: a Secret appeared since the read; the next pass looks at it.
+			return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "creating initial owner secret", err)
 		}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
@@ -74,9 +85,10 @@ func (r *WorkspaceReconciler) reconcileOwner(ctx context.Context, s *workspaceSc
 		"passwordHash":          string(hash),
 		"mustChangePassword":    "true",
 		"initialPasswordSecret": ws.NamespaceName() + "/" + specs.InitialOwnerSecret,
-	}); err != nil {
-		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "storing bootstrap owner", err)
+	}, string(ws.UID)); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "storing bootstrap owner", err)
 	}
 	ws.Status.InitialOwnerSecret = specs.InitialOwnerSecret
+	ready()
 	return ctrl.Result{}, nil
 }

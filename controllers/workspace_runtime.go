@@ -69,6 +69,27 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 	}); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime disruption budget", err)
 	}
+	holder, err := r.hostHolder(ctx, ws)
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "checking who serves host "+ws.HostFor(r.Settings.BaseDomain), err)
+	}
+	if holder != nil {
+		// Two Ingresses for one host would split or steal its traffic: the
+		// older Workspace keeps it, and this one gets none.
+		ing := specs.RuntimeIngress(ws, r.Settings)
+		if err := r.Get(ctx, client.ObjectKeyFromObject(ing), ing); err == nil && ownedBy(ing, ws) {
+			if err := r.Delete(ctx, ing, client.Preconditions{UID: &ing.UID}); client.IgnoreNotFound(err) != nil {
+				return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "removing runtime ingress", err)
+			}
+		} else if client.IgnoreNotFound(err) != nil {
+			return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "reading runtime ingress", err)
+		}
+		s.failed, s.terminal = true, true
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonHostConflict,
+			fmt.Sprintf("host %s is already served by Workspace %s: this one gets no Ingress until spec.host names a free host or %s is gone",
+				ws.HostFor(r.Settings.BaseDomain), holder.Name, holder.Name))
+		return ctrl.Result{}, nil
+	}
 	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*networkingv1.Ingress]{
 		want: specs.RuntimeIngress(ws, r.Settings),
 		differs: func(h, w *networkingv1.Ingress) bool {
@@ -102,6 +123,30 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRolloutInProgress, msg)
 	}
 	return ctrl.Result{}, nil
+}
+
+// hostIndex indexes Workspaces by the host they serve.
+const hostIndex = "tenancy.switchboard.dev/host"
+
+// hostHolder returns the Workspace that has the better claim to ws's host,
+// or nil if ws has it: the one created first (then the smaller name) among
+// all that name it, so every pass of every claimant agrees.
+func (r *WorkspaceReconciler) hostHolder(ctx context.Context, ws *tenancyv1.Workspace) (*tenancyv1.Workspace, error) {
+	var list tenancyv1.WorkspaceList
+	if err := r.List(ctx, &list, client.MatchingFields{hostIndex: ws.HostFor(r.Settings.BaseDomain)}); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == ws.UID {
+			continue
+		}
+		if o.CreationTimestamp.Before(&ws.CreationTimestamp) ||
+			(o.CreationTimestamp.Equal(&ws.CreationTimestamp) && o.Name < ws.Name) {
+			return o, nil
+		}
+	}
+	return nil, nil
 }
 
 // podProblem describes the first thing keeping a runtime pod from running,

@@ -18,6 +18,7 @@ var partConditions = []string{
 	tenancyv1.ConditionNamespaceReady,
 	tenancyv1.ConditionVaultReady,
 	tenancyv1.ConditionDatabaseReady,
+	tenancyv1.ConditionOwnerReady,
 	tenancyv1.ConditionRuntimeReady,
 }
 

@@ -7,37 +7,108 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/ownership"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 )
 
-// reconcileVault puts the tenant's policy, Kubernetes-auth role and transit
-// key in place. The KV subtree itself is written by the database and owner phases.
+// claimOf is the workspace's claim on the external objects of its name.
+func claimOf(ws *tenancyv1.Workspace) ownership.Claim {
+	return ownership.Claim{UID: string(ws.UID), AdoptFrom: ws.Annotations[tenancyv1.AnnotationAdoptDataFrom]}
+}
+
+// authRoleOf is the Kubernetes-auth role that lets the runtime read the subtree.
+func authRoleOf(ws *tenancyv1.Workspace) vault.AuthRole {
+	return vault.AuthRole{
+		Name:           ws.VaultName(),
+		ServiceAccount: specs.ServiceAccountName,
+		Namespace:      ws.NamespaceName(),
+		Policies:       []string{ws.VaultName()},
+		TTL:            time.Hour,
+		MaxTTL:         24 * time.Hour,
+	}
+}
+
+// reconcileVault claims the tenant's subtree, then puts its policy,
+// Kubernetes-auth role and transit key in place. The KV entries themselves
+// are written by the database and owner phases. Nothing is granted until the
+// namespace the auth role trusts is proven this Workspace's.
 func (r *WorkspaceReconciler) reconcileVault(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
 	ws := s.ws
+	if !ws.IsTrue(tenancyv1.ConditionNamespaceReady) {
+		if c := ws.GetCondition(tenancyv1.ConditionNamespaceReady); c != nil && c.Reason == tenancyv1.ReasonNamespaceConflict {
+			return r.revokeAccess(ctx, s)
+		}
+		ws.SetFalse(tenancyv1.ConditionVaultReady, tenancyv1.ReasonWaitingForDependencies,
+			"waiting for namespace "+ws.NamespaceName()+": nothing is written to Vault before it is this Workspace's")
+		return ctrl.Result{}, nil
+	}
 	if err := r.Vault.EnsurePlatform(ctx); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "preparing vault mounts", err)
 	}
+	claim := claimOf(ws)
+	adopted, err := r.Vault.ClaimSubtree(ctx, ws.VaultPath(), claim)
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "claiming the Vault subtree", err)
+	}
+	if adopted {
+		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventProvisioned, "Adopt",
+			"took over Vault subtree %s/%s as annotation %s asks", r.Vault.Config().KVMount, ws.VaultPath(), tenancyv1.AnnotationAdoptDataFrom)
+	}
 	name := ws.VaultName()
-	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath())); err != nil {
+	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath(), string(ws.UID)), claim); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "writing policy", err)
 	}
-	if err := r.Vault.EnsureAuthRole(ctx, vault.AuthRole{
-		Name:           name,
-		ServiceAccount: specs.ServiceAccountName,
-		Namespace:      ws.NamespaceName(),
-		Policies:       []string{name},
-		TTL:            time.Hour,
-		MaxTTL:         24 * time.Hour,
-	}); err != nil {
+	if err := r.Vault.EnsureAuthRole(ctx, authRoleOf(ws)); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "writing kubernetes auth role", err)
 	}
-	if err := r.Vault.EnsureTransitKey(ctx, name); err != nil {
+	if err := r.Vault.EnsureTransitKey(ctx, ws.TransitKeyName()); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "creating transit key", err)
 	}
-	s.vaultOK = true
 	ws.Status.VaultPath = r.Vault.Config().KVMount + "/" + ws.VaultPath()
+	ws.Status.TransitKey = ws.TransitKeyName()
 	ws.SetTrue(tenancyv1.ConditionVaultReady, tenancyv1.ReasonProvisioned,
-		"subtree "+ws.Status.VaultPath+", policy, kubernetes auth role and transit key "+name)
+		"subtree "+ws.Status.VaultPath+", policy and kubernetes auth role "+name+", transit key "+ws.Status.TransitKey)
+	return ctrl.Result{}, nil
+}
+
+// revokeAccess runs while ws-<name> is someone else's namespace: whoever runs
+// pods there as ServiceAccount runtime must not read the tenant's secrets.
+// The auth role that trusts that ServiceAccount and the policy that every
+// token it issued relies on are deleted (Vault checks policies on each
+// request, so issued tokens lose access at once), and the database
+// credentials are destroyed, so that the database phase gives the role a new
+// password once the namespace is this Workspace's again.
+func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
+	ws := s.ws
+	msg := "namespace " + ws.NamespaceName() + " is not this Workspace's: no Vault access is granted"
+	role := authRoleOf(ws)
+	roleKept, err := r.Vault.DeleteAuthRole(ctx, role.Name, role.Policies)
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "revoking the kubernetes auth role", err)
+	}
+	policyKept, err := r.Vault.DeletePolicy(ctx, ws.VaultName(), string(ws.UID))
+	if err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "revoking the policy", err)
+	}
+	destroyed := false
+	if owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath()); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading the Vault subtree's owner", err)
+	} else if owner == string(ws.UID) {
+		if destroyed, err = r.Vault.DestroyKV(ctx, ws.VaultPath()+"/"+databaseSecret); err != nil {
+			return r.dependencyError(s, tenancyv1.ConditionVaultReady, "destroying the exposed database credentials", err)
+		}
+	}
+	if _, err := r.Vault.DeleteIdentity(ctx, ws.NamespaceName(), specs.ServiceAccountName); err != nil {
+		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "removing the runtime's Vault identity", err)
+	}
+	if destroyed {
+		r.Recorder.Eventf(ws, nil, "Warning", tenancyv1.EventAccessRevoked, "Revoke",
+			"namespace %s is not this Workspace's: revoked Vault access and destroyed the database credentials; the role gets a new password once the namespace is back", ws.NamespaceName())
+	}
+	if roleKept || policyKept {
+		msg += "; a Vault policy or auth role named " + ws.VaultName() + " is someone else's and was left alone"
+	}
+	ws.SetFalse(tenancyv1.ConditionVaultReady, tenancyv1.ReasonNamespaceConflict, msg)
 	return ctrl.Result{}, nil
 }

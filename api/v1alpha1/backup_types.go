@@ -65,6 +65,17 @@ type BackupStatus struct {
 	// expiresAt is when the artifact and this object are deleted.
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// workspaceUID is the UID of the Workspace backed up, so that a later
+	// Workspace of the same name is never taken for it. The operator records
+	// it when it deletes the Workspace, for a Backup created after that
+	// Workspace was.
+	// +optional
+	WorkspaceUID string `json:"workspaceUID,omitempty"`
+
+	// transitKey is the Vault transit key that can decrypt the artifact.
+	// +optional
+	TransitKey string `json:"transitKey,omitempty"`
+
 	// workspaceDeletedAt is when the backed-up Workspace was deleted, if it was.
 	// +optional
 	WorkspaceDeletedAt *metav1.Time `json:"workspaceDeletedAt,omitempty"`

@@ -30,4 +30,14 @@ const (
 	LabelWorkspace = "tenancy.switchboard.dev/workspace"
 	// AnnotationDefaultPolicy marks the RetentionPolicy used by Workspaces that name none.
 	AnnotationDefaultPolicy = "tenancy.switchboard.dev/default"
+	// AnnotationWorkspaceUID is the ownership mark: the UID of the Workspace an
+	// object was created for, written by the operator only when it creates the
+	// object. A label says which workspace an object is about; only this mark
+	// (or a controller reference) lets the operator adopt an object it finds.
+	AnnotationWorkspaceUID = "tenancy.switchboard.dev/workspace-uid"
+	// AnnotationAdoptDataFrom, on a Workspace, names the UID of an earlier
+	// Workspace of the same name whose retained database, role and Vault data
+	// this one may take over (see docs/security.md). Without it, data marked
+	// with another UID is never touched.
+	AnnotationAdoptDataFrom = "tenancy.switchboard.dev/adopt-data-from-uid"
 )

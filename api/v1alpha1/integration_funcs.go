@@ -15,6 +15,10 @@ const (
 	ReasonMissingCredentialKeys = "MissingCredentialKeys"
 	// ReasonNoWorkspace: the namespace belongs to no Workspace.
 	ReasonNoWorkspace = "NoWorkspace"
+	// ReasonWorkspaceDeleting: the workspace is being deleted; nothing is written to Vault.
+	ReasonWorkspaceDeleting = "WorkspaceDeleting"
+	// ReasonWaitingForWorkspace: the workspace has not claimed its Vault subtree yet.
+	ReasonWaitingForWorkspace = "WaitingForWorkspace"
 	// ReasonDisconnected: spec.disconnected is true and the credentials are destroyed.
 	ReasonDisconnected = "Disconnected"
 

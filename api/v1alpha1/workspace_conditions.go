@@ -16,6 +16,9 @@ const (
 	ConditionVaultReady = "VaultReady"
 	// ConditionRuntimeReady is True when the runtime Deployment is available.
 	ConditionRuntimeReady = "RuntimeReady"
+	// ConditionOwnerReady is True when the first owner's one-time password has
+	// been handed out (or was handed out before).
+	ConditionOwnerReady = "OwnerReady"
 	// ConditionDeleting reports the progress of a deletion, and what blocks it.
 	ConditionDeleting = "Deleting"
 )
@@ -52,6 +55,20 @@ const (
 	ReasonLegalHold = "LegalHold"
 	// ReasonDeletionInProgress: the finalizer is removing the tenant.
 	ReasonDeletionInProgress = "DeletionInProgress"
+	// ReasonNamespaceConflict: the namespace ws-<name>, or an object in it the
+	// operator would write, exists and was not made for this Workspace. No
+	// credential is handed out until it is gone.
+	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonNamespaceTerminating: the namespace of an earlier Workspace of the
+	// same name is still being removed.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonOwnershipConflict: a database, role or Vault object of this name
+	// exists and is marked for another Workspace UID, or is not marked at all,
+	// or is a role with privileges a tenant must never have. Nothing is
+	// written to it and nothing is dropped.
+	ReasonOwnershipConflict = "OwnershipConflict"
+	// ReasonHostConflict: another, older Workspace already serves spec.host.
+	ReasonHostConflict = "HostConflict"
 )
 
 // Event reasons of a Workspace.
@@ -67,6 +84,8 @@ const (
 	EventTransitKeyShredded = "TransitKeyShredded"
 	EventDeleted            = "Deleted"
 	EventPasswordRotated    = "DatabasePasswordRotated"
+	EventAccessRevoked      = "AccessRevoked"
+	EventOwnershipConflict  = "OwnershipConflict"
 )
 
 // Finalizers.

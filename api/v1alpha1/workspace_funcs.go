@@ -13,8 +13,13 @@ func (ws *Workspace) NamespaceName() string { return "ws-" + ws.Name }
 // DatabaseName is the tenant's PostgreSQL database and role name.
 func (ws *Workspace) DatabaseName() string { return "ws_" + strings.ReplaceAll(ws.Name, "-", "_") }
 
-// VaultName is the name of the tenant's Vault policy, auth role and transit key.
+// VaultName is the name of the tenant's Vault policy and auth role.
 func (ws *Workspace) VaultName() string { return "ws-" + ws.Name }
+
+// TransitKeyName is the tenant's transit key. It carries the Workspace UID, so
+// a later Workspace of the same name never gets a key that can read an
+// earlier one's backups.
+func (ws *Workspace) TransitKeyName() string { return "ws-" + ws.Name + "-" + string(ws.UID) }
 
 // VaultPath is the tenant's subtree in the KV v2 mount.
 func (ws *Workspace) VaultPath() string { return "workspaces/" + ws.Name }
@@ -35,7 +40,7 @@ func (ws *Workspace) EffectiveDeletionPolicy() DeletionPolicy {
 	return ws.Spec.DeletionPolicy
 }
 
-// Host is spec.host, or <name>.<baseDomain>.
+// HostFor is spec.host, or <name>.<baseDomain>.
 func (ws *Workspace) HostFor(baseDomain string) string {
 	if ws.Spec.Host != "" {
 		return ws.Spec.Host

@@ -81,7 +81,9 @@ type WorkspaceSpec struct {
 	RetentionPolicyRef *LocalObjectReference `json:"retentionPolicyRef,omitempty"`
 
 	// host is the public DNS name of the tenant's inbox. It defaults to
-	// <name>.<operator --base-domain>.
+	// <name>.<operator --base-domain>. Each host serves one Workspace: when two
+	// claim the same host, the older keeps it and the newer reports
+	// Ready=False HostConflict and gets no Ingress.
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`
 	// +optional
@@ -142,7 +144,7 @@ type WorkspaceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, NamespaceReady, DatabaseReady, VaultReady, RuntimeReady, Deleting.
+	// conditions: Ready, NamespaceReady, DatabaseReady, VaultReady, OwnerReady, RuntimeReady, Deleting.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -163,6 +165,11 @@ type WorkspaceStatus struct {
 	// vaultPath is the tenant's Vault KV v2 subtree.
 	// +optional
 	VaultPath string `json:"vaultPath,omitempty"`
+
+	// transitKey is the tenant's Vault transit key, ws-<name>-<uid>. Backups
+	// are encrypted with it; shredding it makes every copy unreadable.
+	// +optional
+	TransitKey string `json:"transitKey,omitempty"`
 
 	// initialOwnerSecret names the Secret, in the tenant namespace, holding the
 	// first owner's one-time password. Delete it once read; it is not recreated.

@@ -3,12 +3,16 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,17 +35,19 @@ type Config struct {
 	// VaultReviewerJWTFile holds a token Vault uses to call TokenReview.
 	VaultReviewerJWTFile string
 	VaultRoleAudience    string
-	DatabaseServersFile  string
-	DatabaseServers      map[string]DatabaseServer
-	RuntimeImage         string
-	BaseDomain           string
-	URLScheme            string
-	IngressClass         string
-	IngressNamespace     string
-	ReceiptsNamespace    string
-	MetricsBindAddress   string
-	HealthProbeAddress   string
-	LeaderElect          bool
+	// VaultEgress is where tenant runtimes may connect to reach Vault.
+	VaultEgress         Egress
+	DatabaseServersFile string
+	DatabaseServers     map[string]DatabaseServer
+	RuntimeImage        string
+	BaseDomain          string
+	URLScheme           string
+	IngressClass        string
+	IngressNamespace    string
+	ReceiptsNamespace   string
+	MetricsBindAddress  string
+	HealthProbeAddress  string
+	LeaderElect         bool
 	// LeaderElectionNamespace holds the leader Lease; empty means the pod's
 	// own namespace as controller-runtime finds it in the cluster.
 	LeaderElectionNamespace string
@@ -56,6 +62,60 @@ type DatabaseServer struct {
 	AdminDSN string
 	Host     string
 	Port     uint16
+	// Egress is where tenant runtimes on this server may connect to reach it.
+	Egress Egress
+}
+
+// Egress is a destination tenant runtimes may reach, as their NetworkPolicy
+// names it: IP blocks, or the pods of a namespace, on one port. It is
+// derived from the address when that is an IP or an in-cluster Service name
+// (<service>.<namespace>.svc), and must be configured otherwise.
+type Egress struct {
+	// CIDRs are IP blocks, e.g. 10.0.3.7/32.
+	CIDRs []string `json:"cidrs,omitempty"`
+	// Namespace selects the destination's pods by their namespace; with
+	// PodLabels, only those pods of it.
+	Namespace string            `json:"namespace,omitempty"`
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+	// Port is the destination pods' port (for a Service, its targetPort).
+	Port int32 `json:"port,omitempty"`
+}
+
+// deriveEgress fills what the address says into e: an IP literal gives its
+// /32 (or /128), <service>.<namespace>.svc[.cluster.local] the namespace.
+// what names the address in errors.
+func deriveEgress(e Egress, host string, port int32, what string) (Egress, error) {
+	if e.Port == 0 {
+		e.Port = port
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		return e, fmt.Errorf("%s: egress port %d is not a port", what, e.Port)
+	}
+	for _, c := range e.CIDRs {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			return e, fmt.Errorf("%s: egress CIDR %q does not parse", what, c)
+		}
+	}
+	if len(e.CIDRs) > 0 || e.Namespace != "" {
+		return e, nil
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() != nil {
+			e.CIDRs = []string{ip.String() + "/32"}
+		} else {
+			e.CIDRs = []string{ip.String() + "/128"}
+		}
+		return e, nil
+	}
+	parts := strings.Split(strings.TrimSuffix(host, ".cluster.local"), ".")
+	if len(parts) == 3 && parts[2] == "svc" {
+		e.Namespace = parts[1]
+		return e, nil
+	}
+	return e, fmt.Errorf("%s: host %q is a DNS name outside the cluster; say where it is so tenant NetworkPolicies can allow it and nothing else (egress cidrs, or namespace and podLabels)", what, host)
 }
 
 // flagDef ties a flag to its environment twin.
@@ -92,7 +152,12 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&caFile, "vault-kubernetes-ca-file", "", "CA bundle of --vault-kubernetes-host")
 	str(&c.VaultReviewerJWTFile, "vault-kubernetes-reviewer-jwt-file", "", "token Vault uses for TokenReview, e.g. the operator's projected ServiceAccount token; re-read when it changes")
 	str(&c.VaultRoleAudience, "vault-role-audience", "vault", "audience of the runtime's projected ServiceAccount token")
-	str(&c.DatabaseServersFile, "database-servers", "", "YAML file mapping server names to admin DSNs")
+	var vaultCIDRs, vaultNS, vaultPods, vaultPort string
+	str(&vaultCIDRs, "vault-egress-cidrs", "", "comma-separated IP blocks tenant runtimes may reach Vault at (default: derived from --runtime-vault-address)")
+	str(&vaultNS, "vault-egress-namespace", "", "namespace of Vault's pods, for tenant NetworkPolicies (default: derived from an in-cluster --runtime-vault-address)")
+	str(&vaultPods, "vault-egress-pod-labels", "", "labels of Vault's pods in --vault-egress-namespace, as k=v,k=v")
+	str(&vaultPort, "vault-egress-port", "", "Vault pods' port, if the address's port is a Service port that differs")
+	str(&c.DatabaseServersFile, "database-servers", "", "YAML file mapping server names to admin DSNs (or to {dsn, egress})")
 	str(&c.RuntimeImage, "runtime-image", "", "default runtime image of tenant workspaces")
 	str(&c.BaseDomain, "base-domain", "", "tenant hosts default to <workspace>.<base-domain>")
 	str(&c.URLScheme, "url-scheme", "https", "scheme of tenant URLs: https, or http for local development")
@@ -129,6 +194,41 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.RuntimeVaultAddress == "" {
 		c.RuntimeVaultAddress = c.VaultAddress
+	}
+	ru, err := url.Parse(c.RuntimeVaultAddress)
+	if err != nil || (ru.Scheme != "http" && ru.Scheme != "https") || ru.Hostname() == "" {
+		return nil, fmt.Errorf("--runtime-vault-address %q: want http(s)://host:port", c.RuntimeVaultAddress)
+	}
+	vport := 443
+	if ru.Scheme == "http" {
+		vport = 80
+	}
+	if p := ru.Port(); p != "" {
+		vport, _ = strconv.Atoi(p)
+	}
+	if vaultPort != "" {
+		n, err := strconv.Atoi(vaultPort)
+		if err != nil {
+			return nil, fmt.Errorf("--vault-egress-port %q: want a port number", vaultPort)
+		}
+		c.VaultEgress.Port = int32(n)
+	}
+	if vaultCIDRs != "" {
+		c.VaultEgress.CIDRs = strings.Split(vaultCIDRs, ",")
+	}
+	c.VaultEgress.Namespace = vaultNS
+	if vaultPods != "" {
+		c.VaultEgress.PodLabels = map[string]string{}
+		for _, kv := range strings.Split(vaultPods, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("--vault-egress-pod-labels %q: want k=v,k=v", vaultPods)
+			}
+			c.VaultEgress.PodLabels[k] = v
+		}
+	}
+	if c.VaultEgress, err = deriveEgress(c.VaultEgress, ru.Hostname(), int32(vport), "--runtime-vault-address"); err != nil {
+		return nil, err
 	}
 	switch {
 	case tokenFile != "":
@@ -192,11 +292,12 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 }
 
 // ParseDatabaseServers reads the --database-servers file: a map of server
-// name to admin DSN. Errors never quote a DSN.
+// name to its admin DSN, or to {dsn, egress}. Errors never quote a DSN.
 func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
-	var raw map[string]string
-	if err := yaml.UnmarshalStrict(b, &raw); err != nil {
-		return nil, errors.New("want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres)")
+	const want = "want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres), or to {dsn: ..., egress: {cidrs: [...]}}"
+	var raw map[string]json.RawMessage
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, errors.New(want)
 	}
 	if len(raw) == 0 {
 		return nil, errors.New("no servers listed")
@@ -211,11 +312,26 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 		if !labelRE.MatchString(n) || len(n) > 63 {
 			return nil, fmt.Errorf("server name %q: want a DNS label", n)
 		}
-		pc, err := pgconn.ParseConfig(raw[n])
-		if err != nil {
+		var entry struct {
+			DSN    string `json:"dsn"`
+			Egress Egress `json:"egress"`
+		}
+		if err := json.Unmarshal(raw[n], &entry.DSN); err != nil {
+			dec := json.NewDecoder(bytes.NewReader(raw[n]))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&entry); err != nil {
+				return nil, fmt.Errorf("server %s: %s", n, want)
+			}
+		}
+		pc, err := pgconn.ParseConfig(entry.DSN)
+		if err != nil || entry.DSN == "" {
 			return nil, fmt.Errorf("server %s: the DSN does not parse", n)
 		}
-		out[n] = DatabaseServer{Name: n, AdminDSN: raw[n], Host: pc.Host, Port: pc.Port}
+		egress, err := deriveEgress(entry.Egress, pc.Host, int32(pc.Port), "server "+n)
+		if err != nil {
+			return nil, err
+		}
+		out[n] = DatabaseServer{Name: n, AdminDSN: entry.DSN, Host: pc.Host, Port: pc.Port, Egress: egress}
 	}
 	return out, nil
 }

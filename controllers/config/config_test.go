@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,7 @@ import (
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	servers := filepath.Join(dir, "servers.yaml")
-	if err := os.WriteFile(servers, []byte("eu-1: postgres://admin:s3cret-pw@db.eu:5432/postgres?sslmode=require\nus-1: host=db.us port=6432 user=admin password=s3cret-pw dbname=postgres\n"), 0o600); err != nil {
+	if err := os.WriteFile(servers, []byte("eu-1:\n  dsn: postgres://admin:s3cret-pw@db.eu:5432/postgres?sslmode=require\n  egress: {cidrs: [10.0.3.7/32]}\nus-1: host=pg.db.svc.cluster.local port=6432 user=admin password=s3cret-pw dbname=postgres\nlo-1: postgres://admin:s3cret-pw@127.0.0.1:5433/postgres\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	badDSN := filepath.Join(dir, "bad.yaml")
@@ -21,10 +22,16 @@ func TestLoad(t *testing.T) {
 	os.WriteFile(notMap, []byte("- postgres://a@b/c\n"), 0o600)
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("hvs.file-token\n"), 0o600)
+	outside := filepath.Join(dir, "outside.yaml")
+	os.WriteFile(outside, []byte("eu-1: postgres://admin:s3cret-pw@db.example.com:5432/postgres\n"), 0o600)
+	badCIDR := filepath.Join(dir, "badcidr.yaml")
+	os.WriteFile(badCIDR, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@db.example.com/postgres', egress: {cidrs: [10.0.0.300/32]}}\n"), 0o600)
+	unknownKey := filepath.Join(dir, "unknownkey.yaml")
+	os.WriteFile(unknownKey, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', egres: {}}\n"), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
 
-	base := []string{"--vault-address=https://vault:8200", "--database-servers=" + servers, "--runtime-image=reg/rt:1", "--base-domain=inbox.example.com"}
+	base := []string{"--vault-address=https://vault.vault.svc:8200", "--database-servers=" + servers, "--runtime-image=reg/rt:1", "--base-domain=inbox.example.com"}
 	env := map[string]string{"VAULT_TOKEN": "hvs.env-token"}
 	tests := []struct {
 		name    string
@@ -34,11 +41,20 @@ func TestLoad(t *testing.T) {
 		check   func(*testing.T, *Config)
 	}{
 		{name: "valid", args: base, env: env, check: func(t *testing.T, c *Config) {
-			if c.VaultToken != "hvs.env-token" || c.RuntimeVaultAddress != "https://vault:8200" || len(c.DatabaseServers) != 2 {
+			if c.VaultToken != "hvs.env-token" || c.RuntimeVaultAddress != "https://vault.vault.svc:8200" || len(c.DatabaseServers) != 3 {
 				t.Errorf("config = %+v", c)
 			}
-			if s := c.DatabaseServers["us-1"]; s.Host != "db.us" || s.Port != 6432 {
+			if s := c.DatabaseServers["us-1"]; s.Host != "pg.db.svc.cluster.local" || s.Port != 6432 || s.Egress.Namespace != "db" || s.Egress.Port != 6432 {
 				t.Errorf("us-1 = %+v", s)
+			}
+			if s := c.DatabaseServers["eu-1"]; s.Host != "db.eu" || !reflect.DeepEqual(s.Egress, Egress{CIDRs: []string{"10.0.3.7/32"}, Port: 5432}) {
+				t.Errorf("eu-1 = %+v", s.Egress)
+			}
+			if s := c.DatabaseServers["lo-1"]; !reflect.DeepEqual(s.Egress, Egress{CIDRs: []string{"127.0.0.1/32"}, Port: 5433}) {
+				t.Errorf("lo-1 = %+v", s.Egress)
+			}
+			if !reflect.DeepEqual(c.VaultEgress, Egress{Namespace: "vault", Port: 8200}) {
+				t.Errorf("vault egress = %+v", c.VaultEgress)
 			}
 			if c.MetricsBindAddress != ":8080" || c.HealthProbeAddress != ":8081" || c.URLScheme != "https" {
 				t.Errorf("defaults = %+v", c)
@@ -74,6 +90,23 @@ func TestLoad(t *testing.T) {
 		{name: "bad base domain", args: append(base, "--base-domain=Inbox_Example"), env: env, wantErr: "--base-domain"},
 		{name: "bad scheme", args: append(base, "--url-scheme=ftp"), env: env, wantErr: "--url-scheme"},
 		{name: "unknown flag", args: append(base, "--colour=blue"), env: env, wantErr: "colour"},
+		{name: "vault egress from flags", args: append(base, "--runtime-vault-address=https://vault.example.com", "--vault-egress-cidrs=203.0.113.0/28,198.51.100.7/32", "--vault-egress-port=8443"), env: env,
+			check: func(t *testing.T, c *Config) {
+				if !reflect.DeepEqual(c.VaultEgress, Egress{CIDRs: []string{"203.0.113.0/28", "198.51.100.7/32"}, Port: 8443}) {
+					t.Errorf("vault egress = %+v", c.VaultEgress)
+				}
+			}},
+		{name: "vault pods by label", args: append(base, "--vault-egress-namespace=sec", "--vault-egress-pod-labels=app=vault,tier=server"), env: env,
+			check: func(t *testing.T, c *Config) {
+				if !reflect.DeepEqual(c.VaultEgress, Egress{Namespace: "sec", PodLabels: map[string]string{"app": "vault", "tier": "server"}, Port: 8200}) {
+					t.Errorf("vault egress = %+v", c.VaultEgress)
+				}
+			}},
+		{name: "vault outside the cluster without egress", args: append(base, "--runtime-vault-address=https://vault.example.com"), env: env, wantErr: `--runtime-vault-address: host "vault.example.com" is a DNS name outside the cluster`},
+		{name: "bad vault egress labels", args: append(base, "--vault-egress-pod-labels=app"), env: env, wantErr: "--vault-egress-pod-labels"},
+		{name: "database outside the cluster without egress", args: append(base, "--database-servers="+outside), env: env, wantErr: `server eu-1: host "db.example.com" is a DNS name outside the cluster`},
+		{name: "bad egress CIDR", args: append(base, "--database-servers="+badCIDR), env: env, wantErr: `server eu-1: egress CIDR "10.0.0.300/32" does not parse`},
+		{name: "unknown server key", args: append(base, "--database-servers="+unknownKey), env: env, wantErr: "server eu-1: want a YAML map"},
 		{name: "missing reviewer token", args: append(base, "--vault-kubernetes-reviewer-jwt-file=/nope"), env: env, wantErr: "reviewer-jwt-file"},
 	}
 	for _, tt := range tests {

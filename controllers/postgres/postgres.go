@@ -9,7 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-dev/switchboard/controllers/config"
+	"github.com/switchboard-dev/switchboard/controllers/ownership"
 )
 
 // ErrUnknownServer is returned for a server name not in the configuration.
@@ -43,6 +48,8 @@ type Provisioner struct {
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool
+	// prepared lists the servers whose shared databases are locked down.
+	prepared map[string]bool
 }
 
 // New returns a Provisioner for the servers. onWrite, if set, is called once
@@ -51,7 +58,7 @@ func New(servers map[string]config.DatabaseServer, onWrite func(server string)) 
 	if onWrite == nil {
 		onWrite = func(string) {}
 	}
-	return &Provisioner{servers: servers, pools: map[string]*pgxpool.Pool{}, onWrite: onWrite}
+	return &Provisioner{servers: servers, pools: map[string]*pgxpool.Pool{}, prepared: map[string]bool{}, onWrite: onWrite}
 }
 
 // ServerNames lists the configured servers' names, sorted (they are not secret).
@@ -133,72 +140,277 @@ func classify(server string, err error) error {
 	return fmt.Errorf("server %s: %v", server, err)
 }
 
-// Ping checks that the server answers.
-func (p *Provisioner) Ping(ctx context.Context, server string) error {
-	pool, err := p.pool(server)
-	if err != nil {
-		return err
-	}
-	return classify(server, pool.Ping(ctx))
+// Tenant names a tenant's role and database, and says whose they are.
+type Tenant struct {
+	// Name is both the role's and the database's name.
+	Name string
+	// Claim is whose they are: its UID is recorded in the role's and the
+	// database's comment when the operator creates them.
+	ownership.Claim
+	// Limits are set on the role, from the plan.
+	Limits Limits
 }
 
-// EnsureDatabase makes role and database exist, the role able to log in and
-// own the database, and PUBLIC unable to connect. It writes nothing when all
-// that is already true. created reports whether the role was new.
-func (p *Provisioner) EnsureDatabase(ctx context.Context, server, name string) (created bool, err error) {
+// Limits bound what one tenant's role can take from a shared server.
+type Limits struct {
+	// Connections is the role's connection limit.
+	Connections int
+	// StatementTimeout and IdleInTransactionTimeout are the role's defaults.
+	StatementTimeout         time.Duration
+	IdleInTransactionTimeout time.Duration
+}
+
+// settings is the role's per-role configuration, as pg_roles.rolconfig lists it.
+func (l Limits) settings() []string {
+	return []string{
+		"idle_in_transaction_session_timeout=" + strconv.FormatInt(l.IdleInTransactionTimeout.Milliseconds(), 10),
+		"statement_timeout=" + strconv.FormatInt(l.StatementTimeout.Milliseconds(), 10),
+	}
+}
+
+// markPrefix starts the comment the operator puts on the roles and
+// databases it creates; the Workspace UID follows.
+const markPrefix = "switchboard workspace-uid="
+
+var uidRE = regexp.MustCompile(`^[0-9a-fA-F-]{1,64}$`)
+
+func markOf(comment string) string {
+	uid, ok := strings.CutPrefix(comment, markPrefix)
+	if !ok {
+		return ""
+	}
+	return uid
+}
+
+// markComment is the COMMENT literal for uid. COMMENT takes no parameters, so
+// the UID is checked to hold nothing but hex digits and dashes.
+func markComment(uid string) (string, error) {
+	if !uidRE.MatchString(uid) {
+		return "", fmt.Errorf("workspace UID %q is not a UID", uid)
+	}
+	return "'" + markPrefix + uid + "'", nil
+}
+
+// roleState is what the operator checks of an existing role.
+type roleState struct {
+	privileges []string
+	mark       string
+	canLogin   bool
+	inherit    bool
+	connLimit  int
+	config     []string
+}
+
+func (p *Provisioner) role(ctx context.Context, pool *pgxpool.Pool, name string) (*roleState, error) {
+	var st roleState
+	var super, createRole, replication, bypassRLS, createDB, member bool
+	err := pool.QueryRow(ctx, `
+SELECT r.rolsuper, r.rolcreaterole, r.rolreplication, r.rolbypassrls, r.rolcreatedb,
+       r.rolcanlogin, r.rolinherit, r.rolconnlimit, coalesce(r.rolconfig, '{}'),
+       coalesce(shobj_description(r.oid, 'pg_authid'), ''),
+       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid
+         OR (m.roleid = r.oid AND m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user)))
+FROM pg_roles r WHERE r.rolname = $1`, name).Scan(
+		&super, &createRole, &replication, &bypassRLS, &createDB,
+		&st.canLogin, &st.inherit, &st.connLimit, &st.config, &st.mark, &member)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{super, "SUPERUSER"}, {createRole, "CREATEROLE"}, {replication, "REPLICATION"}, {bypassRLS, "BYPASSRLS"}, {createDB, "CREATEDB"}, {member, "role memberships (it is a member of a role, or a role is a member of it)"}} {
+		if f.on {
+			st.privileges = append(st.privileges, f.name)
+		}
+	}
+	st.mark = markOf(st.mark)
+	sort.Strings(st.config)
+	return &st, nil
+}
+
+// checkRole refuses a role that is not provably t's, or that has any
+// privilege a tenant role must never have, whoever made it.
+func checkRole(server string, t Tenant, st *roleState) error {
+	if len(st.privileges) > 0 {
+		return &ownership.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "has " + strings.Join(st.privileges, ", ") + ", which a tenant role must never have; it is not adopted"}
+	}
+	if !t.Accepts(st.mark) {
+		return ownership.Conflict("role "+t.Name+" on server "+server, st.mark)
+	}
+	return nil
+}
+
+// prepareServer revokes, once per server and process, what PUBLIC needs not
+// have on the server's shared databases: tenant roles cannot connect to
+// postgres or template1. It needs a superuser admin; with any other admin it
+// does nothing, and the platform team revokes by hand.
+func (p *Provisioner) prepareServer(ctx context.Context, server string, pool *pgxpool.Pool) error {
+	p.mu.Lock()
+	done := p.prepared[server]
+	p.mu.Unlock()
+	if done {
+		return nil
+	}
+	var super bool
+	if err := pool.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return classify(server, err)
+	}
+	if super {
+		rows, err := pool.Query(ctx, `SELECT datname FROM pg_database WHERE datname IN ('postgres', 'template1')
+  AND (has_database_privilege('public', datname, 'CONNECT') OR has_database_privilege('public', datname, 'TEMPORARY'))`)
+		if err != nil {
+			return classify(server, err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return classify(server, err)
+		}
+		for _, n := range names {
+			if _, err := pool.Exec(ctx, "REVOKE CONNECT, TEMPORARY ON DATABASE "+pgx.Identifier{n}.Sanitize()+" FROM PUBLIC"); err != nil {
+				return classify(server, err)
+			}
+			p.onWrite(server)
+		}
+	}
+	p.mu.Lock()
+	p.prepared[server] = true
+	p.mu.Unlock()
+	return nil
+}
+
+// EnsureDatabase makes t's role and database exist, marked with t.UID, the
+// role able to log in, limited by t.Limits and owning the database, and
+// PUBLIC unable to connect. It writes nothing when all that is already true.
+// A role or database of that name that is not provably t's gives an
+// *ownership.ConflictError, and nothing is written to it. created reports whether the
+// role was new.
+func (p *Provisioner) EnsureDatabase(ctx context.Context, server string, t Tenant) (created bool, err error) {
 	pool, err := p.pool(server)
 	if err != nil {
 		return false, err
 	}
-	ident := pgx.Identifier{name}.Sanitize()
+	if err := p.prepareServer(ctx, server, pool); err != nil {
+		return false, err
+	}
+	mark, err := markComment(t.UID)
+	if err != nil {
+		return false, err
+	}
+	ident := pgx.Identifier{t.Name}.Sanitize()
 
-	var roleExists, canLogin bool
-	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_and(rolcanlogin AND rolinherit), false) FROM pg_roles WHERE rolname = $1`, name).Scan(&roleExists, &canLogin)
+	st, err := p.role(ctx, pool, t.Name)
 	if err != nil {
 		return false, classify(server, err)
 	}
-	if !roleExists {
+	if st == nil {
 		// No attributes beyond LOGIN: the role can do nothing but own its
 		// database. It must INHERIT, since PostgreSQL 15 grants CREATE on the
 		// public schema to pg_database_owner, which the owner is a member of.
-		if _, err := pool.Exec(ctx, "CREATE ROLE "+ident+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION"); err != nil {
-			var pgErr *pgconn.PgError
-			if !(errors.As(err, &pgErr) && pgErr.Code == "42710") { // duplicate_object: a concurrent pass won
-				return false, classify(server, err)
+		// The role and its mark are created together, so no crash leaves an
+		// unmarked role of ours behind.
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			stmts := []string{
+				"CREATE ROLE " + ident + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT " + strconv.Itoa(t.Limits.Connections),
+				"COMMENT ON ROLE " + ident + " IS " + mark,
 			}
-		}
-		p.onWrite(server)
-		created = true
-	} else if !canLogin {
-		if _, err := pool.Exec(ctx, "ALTER ROLE "+ident+" LOGIN INHERIT"); err != nil {
+			for _, kv := range t.Limits.settings() {
+				k, v, _ := strings.Cut(kv, "=")
+				stmts = append(stmts, "ALTER ROLE "+ident+" SET "+k+" = "+v)
+			}
+			for _, stmt := range stmts {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42710" { // duplicate_object: a concurrent pass won
+				return false, &ownership.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
+			}
 			return false, classify(server, err)
 		}
 		p.onWrite(server)
+		created = true
+	} else {
+		if err := checkRole(server, t, st); err != nil {
+			return false, err
+		}
+		var stmts []string
+		if st.mark != t.UID {
+			stmts = append(stmts, "COMMENT ON ROLE "+ident+" IS "+mark) // adopted
+		}
+		if !st.canLogin || !st.inherit {
+			stmts = append(stmts, "ALTER ROLE "+ident+" LOGIN INHERIT")
+		}
+		if st.connLimit != t.Limits.Connections {
+			stmts = append(stmts, "ALTER ROLE "+ident+" CONNECTION LIMIT "+strconv.Itoa(t.Limits.Connections))
+		}
+		if want := t.Limits.settings(); !slices.Equal(st.config, want) {
+			stmts = append(stmts, "ALTER ROLE "+ident+" RESET ALL")
+			for _, kv := range want {
+				k, v, _ := strings.Cut(kv, "=")
+				stmts = append(stmts, "ALTER ROLE "+ident+" SET "+k+" = "+v)
+			}
+		}
+		for _, stmt := range stmts {
+			if _, err := pool.Exec(ctx, stmt); err != nil {
+				return false, classify(server, err)
+			}
+			p.onWrite(server)
+		}
 	}
 
 	var dbExists bool
-	var owner string
-	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(max(pg_get_userbyid(datdba)), '') FROM pg_database WHERE datname = $1`, name).Scan(&dbExists, &owner)
+	var owner, comment string
+	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(max(pg_get_userbyid(datdba)), ''), coalesce(max(shobj_description(oid, 'pg_database')), '')
+FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 	if err != nil {
 		return created, classify(server, err)
 	}
-	if !dbExists {
+	switch dbMark := markOf(comment); {
+	case !dbExists:
 		if _, err := pool.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+ident+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
 			var pgErr *pgconn.PgError
-			if !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database
-				return created, classify(server, err)
+			if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+				return created, &ownership.ConflictError{Object: "database " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
 			}
-		}
-		p.onWrite(server)
-	} else if owner != name {
-		if _, err := pool.Exec(ctx, "ALTER DATABASE "+ident+" OWNER TO "+ident); err != nil {
 			return created, classify(server, err)
 		}
 		p.onWrite(server)
+		fallthrough
+	case dbMark == "" && owner == t.Name && !t.Accepts(""):
+		// A database with no mark owned by our role was created by a pass
+		// that stopped before its COMMENT: only a superuser or a member of
+		// the role (it has none) could have made it.
+		if _, err := pool.Exec(ctx, "COMMENT ON DATABASE "+ident+" IS "+mark); err != nil {
+			return created, classify(server, err)
+		}
+		p.onWrite(server)
+	case !t.Accepts(dbMark):
+		return created, ownership.Conflict("database "+t.Name+" on server "+server, dbMark)
+	default:
+		if dbMark != t.UID {
+			if _, err := pool.Exec(ctx, "COMMENT ON DATABASE "+ident+" IS "+mark); err != nil {
+				return created, classify(server, err)
+			}
+			p.onWrite(server)
+		}
+		if owner != t.Name {
+			if _, err := pool.Exec(ctx, "ALTER DATABASE "+ident+" OWNER TO "+ident); err != nil {
+				return created, classify(server, err)
+			}
+			p.onWrite(server)
+		}
 	}
 
 	var publicConnect bool
-	if err := pool.QueryRow(ctx, `SELECT has_database_privilege('public', $1, 'CONNECT') OR has_database_privilege('public', $1, 'TEMPORARY')`, name).Scan(&publicConnect); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT has_database_privilege('public', $1, 'CONNECT') OR has_database_privilege('public', $1, 'TEMPORARY')`, t.Name).Scan(&publicConnect); err != nil {
 		return created, classify(server, err)
 	}
 	if publicConnect {
@@ -210,8 +422,10 @@ func (p *Provisioner) EnsureDatabase(ctx context.Context, server, name string) (
 	return created, nil
 }
 
-// SetPassword gives the role a new password. Only its SCRAM-SHA-256 verifier
-// is sent to the server, so the password is in no statement or server log.
+// SetPassword gives the role a new password and ends the role's sessions,
+// so whoever held the old password keeps no connection either. Only its
+// SCRAM-SHA-256 verifier is sent to the server, so the password is in no
+// statement or server log.
 func (p *Provisioner) SetPassword(ctx context.Context, server, role, password string) error {
 	pool, err := p.pool(server)
 	if err != nil {
@@ -225,6 +439,9 @@ func (p *Provisioner) SetPassword(ctx context.Context, server, role, password st
 		return classify(server, err)
 	}
 	p.onWrite(server)
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, role); err != nil {
+		return classify(server, err)
+	}
 	return nil
 }
 
@@ -238,31 +455,60 @@ func (p *Provisioner) Exists(ctx context.Context, server, name string) (db, role
 	return db, role, classify(server, err)
 }
 
-// Drop removes the database, ending its sessions, then the role. Each step is
-// skipped when there is nothing to drop.
-func (p *Provisioner) Drop(ctx context.Context, server, name string) error {
-	db, role, err := p.Exists(ctx, server, name)
-	if err != nil {
-		return err
-	}
+// Dropped says what Drop removed, and what it kept because it was not t's.
+type Dropped struct {
+	Database, Role bool
+	// Kept explains each object of t's name that was left untouched.
+	Kept []string
+}
+
+// Drop removes t's database, ending its sessions, then t's role. Each is
+// dropped only when it carries t's mark (a database also when it is unmarked
+// and owned by t's role): an object of the same name that is someone else's
+// is kept, and Dropped.Kept says why.
+func (p *Provisioner) Drop(ctx context.Context, server string, t Tenant) (Dropped, error) {
+	var out Dropped
 	pool, err := p.pool(server)
 	if err != nil {
-		return err
+		return out, err
 	}
-	ident := pgx.Identifier{name}.Sanitize()
-	if db {
-		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			return classify(server, err)
+	ident := pgx.Identifier{t.Name}.Sanitize()
+	st, err := p.role(ctx, pool, t.Name)
+	if err != nil {
+		return out, classify(server, err)
+	}
+	roleOurs := st != nil && st.mark == t.UID
+	var dbExists bool
+	var owner, comment string
+	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(max(pg_get_userbyid(datdba)), ''), coalesce(max(shobj_description(oid, 'pg_database')), '')
+FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
+	if err != nil {
+		return out, classify(server, err)
+	}
+	if dbExists {
+		mark := markOf(comment)
+		if mark == t.UID || (mark == "" && roleOurs && owner == t.Name) {
+			if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+				return out, classify(server, err)
+			}
+			p.onWrite(server)
+			out.Database = true
+		} else {
+			out.Kept = append(out.Kept, fmt.Sprintf("database %s on server %s %s; left untouched", t.Name, server, ownership.Describe(mark)))
 		}
-		p.onWrite(server)
 	}
-	if role {
-		if _, err := pool.Exec(ctx, "DROP ROLE IF EXISTS "+ident); err != nil {
-			return classify(server, err)
+	if st != nil {
+		if roleOurs {
+			if _, err := pool.Exec(ctx, "DROP ROLE IF EXISTS "+ident); err != nil {
+				return out, classify(server, err)
+			}
+			p.onWrite(server)
+			out.Role = true
+		} else {
+			out.Kept = append(out.Kept, fmt.Sprintf("role %s on server %s %s; left untouched", t.Name, server, ownership.Describe(st.mark)))
 		}
-		p.onWrite(server)
 	}
-	return nil
+	return out, nil
 }
 
 // TenantDSN is the DSN the tenant's runtime uses: the admin DSN's host, port

@@ -1,6 +1,8 @@
 package specs
 
 import (
+	"net"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -9,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/config"
 )
 
 // Namespace is the tenant's namespace, held to the Pod Security "restricted" level.
@@ -76,21 +79,57 @@ func DefaultDenyNetworkPolicy(ws *tenancyv1.Workspace) *networkingv1.NetworkPoli
 	}
 }
 
-// RuntimeNetworkPolicy lets the runtime be reached by the ingress controller
-// and reach DNS, Postgres, Vault and the channel providers (public HTTPS, IMAP
-// and SMTP submission), and nothing else: not other tenants.
+// metadataAddresses are the cloud instance-metadata endpoints, which hand
+// out the node's credentials: no tenant egress rule ever reaches them.
+var metadataAddresses = []string{"169.254.169.254/32", "fd00:ec2::254/128"}
+
+// egressPeers turns a configured destination into NetworkPolicy peers. An IP
+// block that holds a metadata address gets it as an exception.
+func egressPeers(e config.Egress) []networkingv1.NetworkPolicyPeer {
+	var peers []networkingv1.NetworkPolicyPeer
+	for _, c := range e.CIDRs {
+		_, block, err := net.ParseCIDR(c)
+		if err != nil {
+			continue // config.Load refuses these
+		}
+		ipb := &networkingv1.IPBlock{CIDR: block.String()}
+		for _, m := range metadataAddresses {
+			ip, mnet, _ := net.ParseCIDR(m)
+			if block.Contains(ip) {
+				if ones, _ := block.Mask.Size(); ones == 32 || ones == 128 {
+					ipb = nil // the block is the metadata address itself
+					break
+				}
+				ipb.Except = append(ipb.Except, mnet.String())
+			}
+		}
+		if ipb != nil {
+			peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: ipb})
+		}
+	}
+	if e.Namespace != "" {
+		peer := networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{
+			MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.Namespace}}}
+		if len(e.PodLabels) > 0 {
+			peer.PodSelector = &metav1.LabelSelector{MatchLabels: e.PodLabels}
+		}
+		peers = append(peers, peer)
+	}
+	return peers
+}
+
+// RuntimeNetworkPolicy lets the runtime be reached by the ingress controller,
+// and reach DNS, its own database server, Vault and the channel providers
+// (public HTTPS, IMAP and SMTP submission), and nothing else: not other
+// tenants, not the API server, not the metadata endpoint.
 func RuntimeNetworkPolicy(ws *tenancyv1.Workspace, s Settings) *networkingv1.NetworkPolicy {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := func(p corev1.Protocol, n int32) networkingv1.NetworkPolicyPort {
 		return networkingv1.NetworkPolicyPort{Protocol: ptr.To(p), Port: ptr.To(intstr.FromInt32(n))}
 	}
-	var depPorts []networkingv1.NetworkPolicyPort
-	for _, p := range s.EgressPorts {
-		depPorts = append(depPorts, port(tcp, p))
-	}
 	public := networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{
 		CIDR:   "0.0.0.0/0",
-		Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"},
+		Except: []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8"},
 	}}
 	egress := []networkingv1.NetworkPolicyEgressRule{
 		{ // DNS
@@ -103,8 +142,12 @@ func RuntimeNetworkPolicy(ws *tenancyv1.Workspace, s Settings) *networkingv1.Net
 			Ports: []networkingv1.NetworkPolicyPort{port(tcp, 443), port(tcp, 993), port(tcp, 465), port(tcp, 587)},
 		},
 	}
-	if len(depPorts) > 0 { // Postgres and Vault
-		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: depPorts})
+	// Vault, and the tenant's own database server. A destination with no
+	// peers gets no rule: a rule with ports and no peers would allow every address.
+	for _, e := range []config.Egress{s.VaultEgress, s.DatabaseEgress[ws.Spec.DatabaseServer]} {
+		if peers := egressPeers(e); len(peers) > 0 && e.Port > 0 {
+			egress = append(egress, networkingv1.NetworkPolicyEgressRule{To: peers, Ports: []networkingv1.NetworkPolicyPort{port(tcp, e.Port)}})
+		}
 	}
 	return &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: RuntimePolicy, Namespace: ws.NamespaceName(), Labels: Labels(ws)},

@@ -3,6 +3,8 @@
 package specs
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -17,6 +19,27 @@ type PlanSize struct {
 	// Namespace quota.
 	QuotaCPURequests, QuotaCPULimits, QuotaMemoryRequests, QuotaMemoryLimits string
 	QuotaPods, QuotaServices, QuotaPVCs, QuotaStorage                        string
+	// DBConnections is the connection limit of the tenant's PostgreSQL role:
+	// every replica's pool, one surge pod's during a rollout, and a few to spare.
+	DBConnections int
+	// StatementTimeout and IdleInTransactionTimeout are the role's defaults,
+	// so one tenant's runaway query or forgotten transaction cannot hold a
+	// shared server's locks and connections for long.
+	StatementTimeout, IdleInTransactionTimeout time.Duration
+}
+
+// RuntimePoolSize is the runtime's PostgreSQL pool size per replica.
+const RuntimePoolSize = 10
+
+func init() {
+	for p, s := range plans {
+		s.DBConnections = int(s.Replicas+1)*RuntimePoolSize + 5
+		s.IdleInTransactionTimeout = time.Minute
+		if s.StatementTimeout == 0 {
+			s.StatementTimeout = 30 * time.Second
+		}
+		plans[p] = s
+	}
 }
 
 var plans = map[tenancyv1.Plan]PlanSize{
@@ -35,7 +58,8 @@ var plans = map[tenancyv1.Plan]PlanSize{
 	tenancyv1.PlanEnterprise: {Replicas: 3,
 		CPURequest: "500m", CPULimit: "2", MemoryRequest: "256Mi", MemoryLimit: "1Gi",
 		QuotaCPURequests: "4", QuotaCPULimits: "8", QuotaMemoryRequests: "4Gi", QuotaMemoryLimits: "8Gi",
-		QuotaPods: "40", QuotaServices: "10", QuotaPVCs: "10", QuotaStorage: "100Gi"},
+		QuotaPods: "40", QuotaServices: "10", QuotaPVCs: "10", QuotaStorage: "100Gi",
+		StatementTimeout: 2 * time.Minute},
 }
 
 // SizeOf returns the size of a plan; an unknown plan gets starter's.

@@ -2,6 +2,7 @@ package specs
 
 import (
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/config"
 )
 
 // Settings are the operator-wide inputs of the builders.
@@ -16,8 +17,11 @@ type Settings struct {
 	VaultAuthMount string
 	VaultKVMount   string
 	VaultAudience  string
-	// EgressPorts are the TCP ports of Postgres and Vault the runtime may reach.
-	EgressPorts []int32
+	// VaultEgress is where the runtime may connect to reach Vault.
+	VaultEgress config.Egress
+	// DatabaseEgress is, per database server, where its tenants' runtimes
+	// may connect to reach it.
+	DatabaseEgress map[string]config.Egress
 }
 
 // Names used inside every tenant namespace.

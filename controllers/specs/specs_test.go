@@ -2,6 +2,7 @@ package specs
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/config"
 )
 
 func ws(name string, mod func(*tenancyv1.Workspace)) *tenancyv1.Workspace {
@@ -25,7 +27,13 @@ func ws(name string, mod func(*tenancyv1.Workspace)) *tenancyv1.Workspace {
 var settings = Settings{
 	RuntimeImage: "reg/runtime:1", BaseDomain: "inbox.example.com", URLScheme: "https",
 	IngressClass: "nginx", IngressNamespace: "ingress-nginx", VaultAddress: "https://vault:8200",
-	VaultAuthMount: "kubernetes", VaultKVMount: "switchboard", VaultAudience: "vault", EgressPorts: []int32{5432, 8200},
+	VaultAuthMount: "kubernetes", VaultKVMount: "switchboard", VaultAudience: "vault",
+	VaultEgress: config.Egress{Namespace: "vault", PodLabels: map[string]string{"app": "vault"}, Port: 8200},
+	DatabaseEgress: map[string]config.Egress{
+		"eu-1": {CIDRs: []string{"10.20.0.5/32"}, Port: 5432},
+		"us-1": {CIDRs: []string{"10.30.0.0/16"}, Port: 6432},
+		"wide": {CIDRs: []string{"169.254.0.0/16", "169.254.169.254/32"}, Port: 5432},
+	},
 }
 
 func TestRuntimeDeployment(t *testing.T) {
@@ -171,6 +179,7 @@ func TestNamespaceIsRestricted(t *testing.T) {
 
 func TestNetworkPolicies(t *testing.T) {
 	w := ws("acme", nil)
+	w.Spec.DatabaseServer = "eu-1"
 	deny := DefaultDenyNetworkPolicy(w)
 	if len(deny.Spec.Ingress) != 0 || len(deny.Spec.Egress) != 0 || len(deny.Spec.PolicyTypes) != 2 || len(deny.Spec.PodSelector.MatchLabels) != 0 {
 		t.Errorf("default deny must select every pod and allow nothing: %+v", deny.Spec)
@@ -180,29 +189,69 @@ func TestNetworkPolicies(t *testing.T) {
 	if from != "ingress-nginx" {
 		t.Errorf("ingress allowed from %q", from)
 	}
-	ports := map[int32]bool{}
-	var publicExcept []string
-	for _, rule := range allow.Spec.Egress {
-		for _, p := range rule.Ports {
-			ports[p.Port.IntVal] = true
-		}
-		for _, peer := range rule.To {
-			if peer.IPBlock != nil {
-				publicExcept = peer.IPBlock.Except
-			}
-		}
-	}
-	for _, p := range []int32{53, 443, 993, 5432, 8200} {
-		if !ports[p] {
-			t.Errorf("egress to port %d not allowed", p)
-		}
-	}
-	if len(publicExcept) == 0 {
-		t.Error("provider egress must exclude private ranges, so one tenant cannot reach another")
-	}
 	if allow.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
 		t.Error("policy types")
 	}
+
+	// Every egress rule names its destinations: a rule with ports and no
+	// peers would let the runtime reach that port on any address.
+	dest := map[int32][]string{}
+	for _, rule := range allow.Spec.Egress {
+		if len(rule.To) == 0 {
+			t.Fatalf("egress rule without destinations: %+v", rule)
+		}
+		for _, p := range rule.Ports {
+			for _, peer := range rule.To {
+				switch {
+				case peer.IPBlock != nil:
+					dest[p.Port.IntVal] = append(dest[p.Port.IntVal], peer.IPBlock.CIDR+" except "+strings.Join(peer.IPBlock.Except, ","))
+				case peer.PodSelector != nil:
+					dest[p.Port.IntVal] = append(dest[p.Port.IntVal], "ns="+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]+" pods="+peer.PodSelector.MatchLabels["app"])
+				default:
+					dest[p.Port.IntVal] = append(dest[p.Port.IntVal], "ns="+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+				}
+			}
+		}
+	}
+	want := map[int32][]string{
+		53:   {"ns=kube-system", "ns=kube-system"}, // UDP and TCP
+		443:  {"0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10,127.0.0.0/8"},
+		993:  {"0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10,127.0.0.0/8"},
+		465:  {"0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10,127.0.0.0/8"},
+		587:  {"0.0.0.0/0 except 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10,127.0.0.0/8"},
+		8200: {"ns=vault pods=vault"},
+		5432: {"10.20.0.5/32 except "}, // eu-1 only, not us-1's 10.30.0.0/16
+	}
+	if !reflect.DeepEqual(dest, want) {
+		t.Errorf("egress destinations:\n got %v\nwant %v", dest, want)
+	}
+
+	t.Run("the metadata address is never a destination", func(t *testing.T) {
+		w := ws("acme", nil)
+		w.Spec.DatabaseServer = "wide"
+		for _, rule := range RuntimeNetworkPolicy(w, settings).Spec.Egress {
+			for _, peer := range rule.To {
+				if b := peer.IPBlock; b != nil && b.CIDR == "169.254.0.0/16" && !slices.Contains(b.Except, "169.254.169.254/32") {
+					t.Errorf("%s allowed without excepting the metadata address", b.CIDR)
+				}
+				if b := peer.IPBlock; b != nil && b.CIDR == "169.254.169.254/32" {
+					t.Errorf("the metadata address itself is allowed")
+				}
+			}
+		}
+	})
+
+	t.Run("an unknown database server gets no database egress", func(t *testing.T) {
+		w := ws("acme", nil)
+		w.Spec.DatabaseServer = "gone"
+		for _, rule := range RuntimeNetworkPolicy(w, settings).Spec.Egress {
+			for _, p := range rule.Ports {
+				if p.Port.IntVal == 5432 || p.Port.IntVal == 6432 {
+					t.Errorf("database egress for an unknown server: %+v", rule)
+				}
+			}
+		}
+	})
 }
 
 func TestIngress(t *testing.T) {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/switchboard-dev/switchboard/controllers/ownership"
 )
 
 // Unreachable wraps errors that mean Vault did not answer.
@@ -81,9 +83,6 @@ func New(cfg Config, onWrite func(path string)) (*Client, error) {
 	}
 	return &Client{cfg: cfg, api: c, onWrite: onWrite}, nil
 }
-
-// API returns the underlying client, for tests.
-func (c *Client) API() *vaultapi.Client { return c.api }
 
 // Config returns the client's configuration.
 func (c *Client) Config() Config { return c.cfg }
@@ -150,18 +149,6 @@ func (c *Client) delete(ctx context.Context, path string) error {
 		return classify("deleting "+path, err)
 	}
 	c.onWrite(path)
-	return nil
-}
-
-// Ping checks that Vault answers and is unsealed.
-func (c *Client) Ping(ctx context.Context) error {
-	h, err := c.api.Sys().HealthWithContext(ctx)
-	if err != nil {
-		return classify("health", err)
-	}
-	if h.Sealed {
-		return errors.New("vault is sealed")
-	}
 	return nil
 }
 
@@ -262,9 +249,14 @@ func (c *Client) ForgetPlatform() {
 	c.mu.Unlock()
 }
 
-// TenantPolicy is the policy of one tenant: read its own subtree, nothing else.
-func (c *Client) TenantPolicy(subtree string) string {
-	return fmt.Sprintf(`# Managed by Switchboard. Read-only access to one tenant's subtree.
+// policyMark starts the line of a tenant policy that names its Workspace UID.
+const policyMark = "# workspace-uid: "
+
+// TenantPolicy is the policy of one tenant: read its own subtree, nothing
+// else. Its first line names the Workspace UID it was written for.
+func (c *Client) TenantPolicy(subtree, uid string) string {
+	return fmt.Sprintf(`%[3]s%[4]s
+# Managed by Switchboard. Read-only access to one tenant's subtree.
 path "%[1]s/data/%[2]s/*" {
   capabilities = ["read"]
 }
@@ -274,37 +266,53 @@ path "%[1]s/metadata/%[2]s/*" {
 path "%[1]s/metadata/%[2]s" {
   capabilities = ["list"]
 }
-`, c.cfg.KVMount, subtree)
+`, c.cfg.KVMount, subtree, policyMark, uid)
 }
 
-// EnsurePolicy writes the ACL policy if it differs.
-func (c *Client) EnsurePolicy(ctx context.Context, name, rules string) error {
+// policyOwner is the Workspace UID a policy's text names, or "".
+func policyOwner(rules string) string {
+	first, _, _ := strings.Cut(rules, "\n")
+	uid, _ := strings.CutPrefix(first, policyMark)
+	if uid == first {
+		return ""
+	}
+	return strings.TrimSpace(uid)
+}
+
+// EnsurePolicy writes the ACL policy if it differs. A policy of that name
+// that does not name a UID claim accepts is not touched: it may be what some
+// other token's access rests on.
+func (c *Client) EnsurePolicy(ctx context.Context, name, rules string, claim ownership.Claim) error {
 	path := "sys/policies/acl/" + name
 	have, err := c.read(ctx, path)
 	if err != nil {
 		return err
 	}
-	if have != nil && have["policy"] == rules {
-		return nil
+	if have != nil {
+		text, _ := have["policy"].(string)
+		if text == rules {
+			return nil
+		}
+		if owner := policyOwner(text); !claim.Accepts(owner) {
+			return ownership.Conflict("Vault policy "+name, owner)
+		}
 	}
 	_, err = c.write(ctx, path, map[string]any{"policy": rules})
 	return err
 }
 
-// DeletePolicy removes the ACL policy if it exists.
-func (c *Client) DeletePolicy(ctx context.Context, name string) error {
+// DeletePolicy removes the ACL policy if it exists and names uid. It says
+// whether a policy of that name is left because it is someone else's.
+func (c *Client) DeletePolicy(ctx context.Context, name, uid string) (kept bool, err error) {
 	path := "sys/policies/acl/" + name
 	have, err := c.read(ctx, path)
 	if err != nil || have == nil {
-		return err
+		return false, err
 	}
-	return c.delete(ctx, path)
-}
-
-// PolicyExists says whether the ACL policy exists.
-func (c *Client) PolicyExists(ctx context.Context, name string) (bool, error) {
-	have, err := c.read(ctx, "sys/policies/acl/"+name)
-	return have != nil, err
+	if text, _ := have["policy"].(string); policyOwner(text) != uid {
+		return true, nil
+	}
+	return false, c.delete(ctx, path)
 }
 
 // AuthRole is a Kubernetes-auth role.
@@ -317,12 +325,24 @@ type AuthRole struct {
 	MaxTTL         time.Duration
 }
 
-// EnsureAuthRole writes the Kubernetes-auth role if it differs.
+// roleOurs says whether an existing role grants exactly policies, the
+// tenant's own (whose ownership EnsurePolicy proves): any other role of the
+// name is someone else's.
+func roleOurs(have map[string]any, policies []string) bool {
+	return equalStrings(have["token_policies"], policies)
+}
+
+// EnsureAuthRole writes the Kubernetes-auth role if it differs. Logins get an
+// identity alias named <namespace>/<serviceaccount>, so that DeleteIdentity
+// can find and remove the entity they create.
 func (c *Client) EnsureAuthRole(ctx context.Context, r AuthRole) error {
 	path := "auth/" + c.cfg.AuthMount + "/role/" + r.Name
 	have, err := c.read(ctx, path)
 	if err != nil {
 		return err
+	}
+	if have != nil && !roleOurs(have, r.Policies) {
+		return ownership.Conflict("Vault auth role "+r.Name, "")
 	}
 	want := map[string]any{
 		"bound_service_account_names":      []string{r.ServiceAccount},
@@ -331,6 +351,7 @@ func (c *Client) EnsureAuthRole(ctx context.Context, r AuthRole) error {
 		"token_ttl":                        int(r.TTL.Seconds()),
 		"token_max_ttl":                    int(r.MaxTTL.Seconds()),
 		"audience":                         c.cfg.Audience,
+		"alias_name_source":                "serviceaccount_name",
 	}
 	if have != nil &&
 		equalStrings(have["bound_service_account_names"], want["bound_service_account_names"].([]string)) &&
@@ -338,27 +359,67 @@ func (c *Client) EnsureAuthRole(ctx context.Context, r AuthRole) error {
 		equalStrings(have["token_policies"], r.Policies) &&
 		fmt.Sprint(have["token_ttl"]) == fmt.Sprint(want["token_ttl"]) &&
 		fmt.Sprint(have["token_max_ttl"]) == fmt.Sprint(want["token_max_ttl"]) &&
-		fmt.Sprint(have["audience"]) == c.cfg.Audience {
+		fmt.Sprint(have["audience"]) == c.cfg.Audience &&
+		fmt.Sprint(have["alias_name_source"]) == "serviceaccount_name" {
 		return nil
+	}
+	if have != nil && fmt.Sprint(have["alias_name_source"]) != "serviceaccount_name" {
+		// Vault refuses to change an existing role's alias source.
+		if err := c.delete(ctx, path); err != nil {
+			return err
+		}
 	}
 	_, err = c.write(ctx, path, want)
 	return err
 }
 
-// DeleteAuthRole removes the Kubernetes-auth role if it exists.
-func (c *Client) DeleteAuthRole(ctx context.Context, name string) error {
+// DeleteAuthRole removes the Kubernetes-auth role if it exists and grants
+// exactly policies. It says whether a role of that name is left because it
+// is someone else's.
+func (c *Client) DeleteAuthRole(ctx context.Context, name string, policies []string) (kept bool, err error) {
 	path := "auth/" + c.cfg.AuthMount + "/role/" + name
 	have, err := c.read(ctx, path)
 	if err != nil || have == nil {
-		return err
+		return false, err
 	}
-	return c.delete(ctx, path)
+	if !roleOurs(have, policies) {
+		return true, nil
+	}
+	return false, c.delete(ctx, path)
 }
 
-// AuthRoleExists says whether the Kubernetes-auth role exists.
-func (c *Client) AuthRoleExists(ctx context.Context, name string) (bool, error) {
-	have, err := c.read(ctx, "auth/"+c.cfg.AuthMount+"/role/"+name)
-	return have != nil, err
+// DeleteIdentity removes the identity entity that runtime logins from
+// serviceAccount in namespace created, with its aliases. It says whether
+// there was one.
+func (c *Client) DeleteIdentity(ctx context.Context, namespace, serviceAccount string) (bool, error) {
+	auths, err := c.api.Sys().ListAuthWithContext(ctx)
+	if err != nil {
+		return false, classify("listing auth mounts", err)
+	}
+	mount, ok := auths[c.cfg.AuthMount+"/"]
+	if !ok {
+		return false, nil
+	}
+	s, err := c.api.Logical().WriteWithContext(ctx, "identity/lookup/entity", map[string]any{
+		"alias_name": namespace + "/" + serviceAccount, "alias_mount_accessor": mount.Accessor,
+	})
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, classify("looking up the runtime's identity", err)
+	}
+	if s == nil || s.Data == nil {
+		return false, nil // Vault answers 204 when there is none
+	}
+	id, _ := s.Data["id"].(string)
+	if id == "" {
+		return false, nil
+	}
+	if err := c.delete(ctx, "identity/entity/id/"+id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func equalStrings(have any, want []string) bool {
@@ -397,12 +458,6 @@ func (c *Client) EnsureTransitKey(ctx context.Context, name string) error {
 	return nil
 }
 
-// TransitKeyExists says whether the transit key exists.
-func (c *Client) TransitKeyExists(ctx context.Context, name string) (bool, error) {
-	have, err := c.read(ctx, c.cfg.TransitMount+"/keys/"+name)
-	return have != nil, err
-}
-
 // ShredTransitKey deletes the transit key, making everything it encrypted
 // unreadable. It is a no-op when the key is gone.
 func (c *Client) ShredTransitKey(ctx context.Context, name string) error {
@@ -423,7 +478,13 @@ func (c *Client) ShredTransitKey(ctx context.Context, name string) error {
 type KV struct {
 	Data    map[string]string
 	Version int
+	// Owner is the Workspace UID in the entry's custom metadata, or "".
+	Owner string
 }
+
+// ownerKey is the custom-metadata key of a KV entry that names the Workspace
+// UID the operator wrote it for.
+const ownerKey = "workspace-uid"
 
 // ReadKV reads the latest version of a KV v2 secret. A missing, deleted or
 // destroyed latest version gives nil.
@@ -440,6 +501,9 @@ func (c *Client) ReadKV(ctx context.Context, path string) (*KV, error) {
 		return nil, nil
 	}
 	out := &KV{Data: map[string]string{}, Version: s.VersionMetadata.Version}
+	if uid, ok := s.CustomMetadata[ownerKey].(string); ok {
+		out.Owner = uid
+	}
 	for k, v := range s.Data {
 		if str, ok := v.(string); ok {
 			out.Data[k] = str
@@ -448,8 +512,9 @@ func (c *Client) ReadKV(ctx context.Context, path string) (*KV, error) {
 	return out, nil
 }
 
-// WriteKV writes a new version and returns its number.
-func (c *Client) WriteKV(ctx context.Context, path string, data map[string]string) (int, error) {
+// WriteKV writes a new version, marked in the entry's custom metadata as
+// written for Workspace UID owner, and returns its number.
+func (c *Client) WriteKV(ctx context.Context, path string, data map[string]string, owner string) (int, error) {
 	in := make(map[string]any, len(data))
 	for k, v := range data {
 		in[k] = v
@@ -459,7 +524,54 @@ func (c *Client) WriteKV(ctx context.Context, path string, data map[string]strin
 		return 0, classify("writing "+c.cfg.KVMount+"/"+path, err)
 	}
 	c.onWrite(c.cfg.KVMount + "/data/" + path)
+	if _, err := c.write(ctx, c.cfg.KVMount+"/metadata/"+path, map[string]any{
+		"custom_metadata": map[string]string{ownerKey: owner},
+	}); err != nil {
+		return 0, err
+	}
 	return s.VersionMetadata.Version, nil
+}
+
+// ClaimSubtree makes sure the tenant subtree is claim's before anything is
+// written to it or anyone is given access to it. Its mark is an entry at the
+// subtree's own path (outside the tenant's policy), naming the Workspace UID.
+// An unmarked subtree is claimed only while it is empty; a subtree marked for
+// another UID (say, data retained from an earlier Workspace of the same name)
+// gives an *ownership.ConflictError unless claim adopts it. adopted reports a
+// takeover.
+func (c *Client) ClaimSubtree(ctx context.Context, subtree string, claim ownership.Claim) (adopted bool, err error) {
+	mark, err := c.SubtreeOwner(ctx, subtree)
+	if err != nil {
+		return false, err
+	}
+	if mark == claim.UID {
+		return false, nil
+	}
+	object := "Vault subtree " + c.cfg.KVMount + "/" + subtree
+	if mark == "" && claim.AdoptFrom != ownership.AdoptUnmarked {
+		entries, err := c.ListKV(ctx, subtree)
+		if err != nil {
+			return false, err
+		}
+		if len(entries) > 0 {
+			return false, ownership.Conflict(object, "")
+		}
+	} else if !claim.Accepts(mark) {
+		return false, ownership.Conflict(object, mark)
+	}
+	if _, err := c.WriteKV(ctx, subtree, map[string]string{ownerKey: claim.UID}, claim.UID); err != nil {
+		return false, err
+	}
+	return mark != "" || claim.AdoptFrom == ownership.AdoptUnmarked, nil
+}
+
+// SubtreeOwner is the Workspace UID that marks the subtree, or "".
+func (c *Client) SubtreeOwner(ctx context.Context, subtree string) (string, error) {
+	kv, err := c.ReadKV(ctx, subtree)
+	if err != nil || kv == nil {
+		return "", err
+	}
+	return kv.Data[ownerKey], nil
 }
 
 // DestroyKV destroys every version of a secret and its metadata, and says

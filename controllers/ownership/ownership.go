@@ -1,0 +1,66 @@
+// Package ownership is how the operator proves that an object outside the
+// cluster (a PostgreSQL role or database, a Vault entry, policy or role) was
+// made by it for one Workspace: each carries a mark, the Workspace UID,
+// written when the operator creates it. A name match alone proves nothing.
+package ownership
+
+import (
+	"errors"
+	"fmt"
+)
+
+// AdoptUnmarked, as Claim.AdoptFrom, takes over objects that carry no mark
+// (made before ownership marks existed).
+const AdoptUnmarked = "unmarked"
+
+// Claim is a Workspace's claim on the objects of its name.
+type Claim struct {
+	// UID is the Workspace's UID: the mark it writes and accepts.
+	UID string
+	// AdoptFrom, if set, is an earlier Workspace UID whose marked objects
+	// this one may take over, or AdoptUnmarked. Setting it is an explicit act
+	// of the platform team (annotation tenancy.switchboard.dev/adopt-data-from-uid).
+	AdoptFrom string
+}
+
+// Accepts says whether an object carrying mark (empty: none) may be treated
+// as the claimant's.
+func (c Claim) Accepts(mark string) bool {
+	switch {
+	case mark != "" && mark == c.UID:
+		return true
+	case mark == "":
+		return c.AdoptFrom == AdoptUnmarked
+	default:
+		return c.AdoptFrom != "" && mark == c.AdoptFrom
+	}
+}
+
+// Describe says, for a user, why an object with mark is not the claimant's.
+func Describe(mark string) string {
+	if mark == "" {
+		return "exists and was not made by Switchboard for this Workspace (it carries no ownership mark)"
+	}
+	return "exists and belongs to Workspace UID " + mark
+}
+
+// ConflictError says that an object exists under a Workspace's name and is
+// not provably that Workspace's. Nothing was written to it.
+type ConflictError struct {
+	// Object names it, with where it lives: "role ws_acme on server eu-1".
+	Object string
+	Reason string
+}
+
+func (e *ConflictError) Error() string { return fmt.Sprintf("%s %s", e.Object, e.Reason) }
+
+// Conflict returns a *ConflictError for object, whose mark is mark.
+func Conflict(object, mark string) error {
+	return &ConflictError{Object: object, Reason: Describe(mark)}
+}
+
+// IsConflict says whether err is, or wraps, a *ConflictError.
+func IsConflict(err error) bool {
+	var c *ConflictError
+	return errors.As(err, &c)
+}
