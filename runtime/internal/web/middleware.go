@@ -206,7 +206,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, k kind, err 
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		// Only a page to look at comes back after sign-in, and only one of ours.
+		to := "/login"
+		if next := r.URL.RequestURI(); r.Method == http.MethodGet && localPath(next) {
+			to += "?next=" + url.QueryEscape(next)
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	w.WriteHeader(he.status)
