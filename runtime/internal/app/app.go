@@ -70,7 +70,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	a.Inbox = inbox.New(a.Store, a.Live, &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)})
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
-		SessionTTL: cfg.SessionTTL, Store: a.Store, Inbox: a.Inbox, Live: a.Live, Log: log,
+		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Store: a.Store, Inbox: a.Inbox, Live: a.Live, Log: log,
 		Registry: prometheus.NewRegistry(),
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {

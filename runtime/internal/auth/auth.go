@@ -117,8 +117,11 @@ func (l *Limiter) hash(key string) []byte {
 
 // Attempt is one attempt, counted as a failure until Succeeded withdraws it.
 type Attempt struct {
-	l  *Limiter
-	id int64
+	l      *Limiter
+	id     int64
+	n      int       // attempts counted in the window, this one included
+	oldest time.Time // the oldest of them
+	now    time.Time
 }
 
 // Begin records an attempt for key and says whether it may go ahead: at most
@@ -136,11 +139,20 @@ func (l *Limiter) Begin(ctx context.Context, key string) (a *Attempt, allowed bo
 	if err != nil {
 		return nil, false, 0, err
 	}
-	a = &Attempt{l: l, id: id}
+	a = &Attempt{l: l, id: id, n: n, oldest: oldest, now: now}
 	if n <= l.Max {
 		return a, true, 0, nil
 	}
-	return a, false, max(oldest.Add(l.Window).Sub(now), time.Second), nil
+	return a, false, a.Wait(), nil
+}
+
+// Earlier is how many failures the key had in the window before this attempt.
+func (a *Attempt) Earlier() int { return max(a.n-1, 0) }
+
+// Wait is how long until the oldest failure counted with this attempt
+// leaves the window (at least a second).
+func (a *Attempt) Wait() time.Duration {
+	return max(a.oldest.Add(a.l.Window).Sub(a.now), time.Second)
 }
 
 // Succeeded withdraws the attempt: it was not a failure.

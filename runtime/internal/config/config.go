@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -33,6 +34,14 @@ type Config struct {
 	// WebhookAllowPrivateNetworks lets webhooks reach loopback and private
 	// addresses: for local development only.
 	WebhookAllowPrivateNetworks bool
+	// TrustedProxies are the proxies in front of the runtime whose
+	// X-Forwarded-For entries are believed (SWITCHBOARD_TRUSTED_PROXIES):
+	// the client address is the first hop, read from the right, that is not
+	// one of them. Empty, the default, believes no header and takes the
+	// connection's peer. Sign-in rate limits are per client address, so a
+	// proxy left out makes every user behind it share one limit, and an
+	// address put in that a client can reach lets clients pick their own.
+	TrustedProxies []netip.Prefix
 }
 
 // Load reads the configuration. Its error is one line naming what is missing.
@@ -88,11 +97,43 @@ func Load(getenv func(string) string) (*Config, error) {
 	default:
 		return nil, fmt.Errorf("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS %q: want true or false", v)
 	}
+	if c.TrustedProxies, err = ParsePrefixes(getenv("SWITCHBOARD_TRUSTED_PROXIES")); err != nil {
+		return nil, fmt.Errorf("SWITCHBOARD_TRUSTED_PROXIES: %w", err)
+	}
 	return c, nil
 }
 
 // SecureCookies says whether cookies get the Secure flag: when served over TLS.
 func (c *Config) SecureCookies() bool { return c.PublicURL.Scheme == "https" }
+
+// ParsePrefixes reads comma-separated CIDRs, such as "10.0.0.0/8,
+// fd00::/8". A bare address is a prefix of one address; an IPv4-mapped IPv6
+// prefix is read as the IPv4 prefix it maps, which is how peers are compared.
+func ParsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or fd00::/8", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits; write the IPv4 CIDR", f)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
 	v := getenv(name)

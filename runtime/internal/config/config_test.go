@@ -33,6 +33,9 @@ func TestLoad(t *testing.T) {
 		{"bad session ttl", with("SWITCHBOARD_SESSION_TTL", "forever"), "SWITCHBOARD_SESSION_TTL"},
 		{"webhooks may reach private networks", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"), ""},
 		{"bad webhook network switch", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "yes"), "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS"},
+		{"trusted proxies", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.0.2.7"), ""},
+		{"trusted proxy that is no CIDR", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8,ingress-nginx"), "SWITCHBOARD_TRUSTED_PROXIES"},
+		{"trusted proxy with a bad mask", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/33"), "SWITCHBOARD_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,5 +53,41 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("err = %v, want one line with %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{"", "", ""},
+		{" , ", "", ""},
+		{"10.0.0.0/8", "10.0.0.0/8", ""},
+		{"10.1.2.3/8", "10.0.0.0/8", ""}, // host bits are dropped
+		{"192.0.2.7", "192.0.2.7/32", ""},
+		{"2001:db8::1", "2001:db8::1/128", ""},
+		{"10.0.0.0/8,fd00::/8", "10.0.0.0/8 fd00::/8", ""},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8", ""},
+		{"::ffff:0:0/64", "", "IPv4-mapped"},
+		{"10.0.0.0/33", "", "not a CIDR"},
+		{"fe80::1%eth0", "", "not a CIDR"},
+		{"*", "", "not a CIDR"},
+		{"10.0.0.0/8;192.168.0.0/16", "", "not a CIDR"},
+	}
+	for _, tt := range tests {
+		got, err := ParsePrefixes(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParsePrefixes(%q): %v, want an error with %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		var s []string
+		for _, p := range got {
+			s = append(s, p.String())
+		}
+		if err != nil || strings.Join(s, " ") != tt.want {
+			t.Errorf("ParsePrefixes(%q) = %v, %v; want %s", tt.in, s, err, tt.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,8 +18,8 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// login checks the password, rate-limited per client address and per email,
-// and starts a server-side session.
+// login checks the password, within the sign-in rate limits (see
+// loginPerAddr), and starts a server-side session.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sameOrigin(r); err != nil {
 		return err
@@ -31,17 +32,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.render(w, r, "login", map[string]any{"Error": msg, "Email": email, "Next": next})
 		return nil
 	}
-	addr := clientAddr(r)
-	byAddr, ok, wait, err := s.loginByAddr.Begin(r.Context(), addr)
+	attempts, wait, err := s.beginLogin(r.Context(), email, limitKey(clientAddr(r, s.TrustedProxies)))
 	if err != nil {
 		return err
 	}
-	if ok { // the email's attempt counts until a success resets them all
-		if _, ok, wait, err = s.loginByEmail.Begin(r.Context(), email); err != nil {
-			return err
-		}
-	}
-	if !ok {
+	if attempts == nil {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
 	}
@@ -56,8 +51,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if !auth.CheckPassword(hash, password) {
 		return fail(http.StatusUnauthorized, "That email and password do not match.") // both attempts stay counted
 	}
-	// Signed in: this attempt was no failure, and the account's count starts over.
-	if err := errors.Join(byAddr.Succeeded(r.Context()), s.loginByEmail.Reset(r.Context(), email)); err != nil {
+	if err := attempts.succeeded(r.Context()); err != nil {
 		return err
 	}
 	if err := s.startSession(w, r, u.ID); err != nil {
@@ -69,6 +63,51 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
+}
+
+// loginAttempts are one sign-in's counts, withdrawn if it succeeds.
+type loginAttempts struct {
+	s     *Server
+	email string
+	pair  string
+	all   []*auth.Attempt
+}
+
+// beginLogin counts a sign-in attempt for email from the client address
+// key, before the password is checked, and says whether it may go ahead: a
+// nil result is refused, with how long to wait.
+func (s *Server) beginLogin(ctx context.Context, email, addr string) (*loginAttempts, time.Duration, error) {
+	la := &loginAttempts{s: s, email: email, pair: email + "\x00" + addr}
+	a, ok, wait, err := s.loginByAddr.Begin(ctx, addr)
+	if err != nil || !ok {
+		return nil, wait, err
+	}
+	la.all = append(la.all, a)
+	pair, ok, wait, err := s.loginByPair.Begin(ctx, la.pair)
+	if err != nil || !ok {
+		return nil, wait, err
+	}
+	la.all = append(la.all, pair)
+	a, calm, _, err := s.loginByEmail.Begin(ctx, email)
+	if err != nil {
+		return nil, 0, err
+	}
+	la.all = append(la.all, a)
+	if !calm && pair.Earlier() > 0 { // under attack: only a clean address gets a try
+		return nil, pair.Wait(), nil
+	}
+	return la, 0, nil
+}
+
+// succeeded withdraws the attempt from every count, and forgets the
+// failures of this account from this address. The account's failures from
+// other addresses stay: they may be an attack still going on.
+func (la *loginAttempts) succeeded(ctx context.Context) error {
+	var errs []error
+	for _, a := range la.all {
+		errs = append(errs, a.Succeeded(ctx))
+	}
+	return errors.Join(append(errs, la.s.loginByPair.Reset(ctx, la.pair))...)
 }
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {

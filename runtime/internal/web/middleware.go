@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -256,16 +256,69 @@ func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	return nil
 }
 
-// clientAddr is the request's client address, for rate limiting. Behind the
-// ingress, the last X-Forwarded-For entry is the one the ingress added.
-func clientAddr(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		parts := strings.Split(xff, ",")
-		return strings.TrimSpace(parts[len(parts)-1])
+// clientAddr is the address a request came from, for rate limiting. The
+// connection's peer is the client, unless it is one of the trusted proxies
+// (Options.TrustedProxies). Then X-Forwarded-For is read from the right:
+// each trusted proxy appended the address it saw, so the first hop that is
+// not a trusted proxy is the client. Hops to its left were written by the
+// client and are never read. A hop that is no address stops the walk at the
+// last trusted one, which no client can choose.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer, ok := parseHop(r.RemoteAddr)
+	if !ok || !contains(trusted, peer) {
+		return peer // unparsable only for a handler called without a network
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	client := peer
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseHop(hops[i])
+		if !ok {
+			break
+		}
+		client = a
+		if !contains(trusted, a) {
+			break
+		}
+	}
+	return client
+}
+
+// parseHop reads an address as a proxy writes it: bare, or with a port.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
 	if err != nil {
-		return r.RemoteAddr
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
 	}
-	return host
+	return a.Unmap().WithZone(""), true
+}
+
+func contains(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// limitKey is the part of a client address that rate limits count: the
+// address itself for IPv4, its /64 for IPv6, since one host is usually given
+// a whole /64 and could otherwise take a fresh address for every attempt.
+func limitKey(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	if a = a.Unmap(); a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }

@@ -129,7 +129,10 @@ func (s *Server) routes() {
 // scrapersOnly serves /metrics to in-cluster scrapers, which reach the pod
 // directly, and not to requests that came through the workspace's ingress:
 // an ingress proxy marks what it forwards with X-Forwarded-* (or Forwarded)
-// headers, which a client outside cannot remove.
+// headers, which a client outside cannot remove. It does not ask whether
+// the peer is a trusted proxy (Options.TrustedProxies): that list is often
+// the whole pod network, where the scrapers are too, and a forwarded
+// request is refused here whoever forwarded it.
 func scrapersOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded"} {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,13 +38,30 @@ type Options struct {
 	CRM           *crm.Service
 	Live          *live.Hub
 	Log           *slog.Logger
+	// TrustedProxies are the proxies whose X-Forwarded-For entries are
+	// believed when finding a client's address (see clientAddr); none by
+	// default, so the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// Ready reports whether the runtime's dependencies answer (for /readyz).
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
 }
 
-// LoginWindow is how long a failed sign-in counts against the rate limit.
+// LoginWindow is how long a failed sign-in counts against the rate limits.
 const LoginWindow = 15 * time.Minute
+
+// Sign-in rate limits, per LoginWindow. One client address may fail
+// loginPerAddr times whatever the accounts, and loginPerPair times for one
+// account. An account is not locked: past loginPerEmail failures from all
+// addresses together, it is under attack, and only an address with no
+// failure of its own for it gets a try. So an attacker cannot keep its owner
+// out, who signs in from another address; and an attacker with many
+// addresses gets one guess per address per window instead of loginPerPair.
+const (
+	loginPerAddr  = 20
+	loginPerPair  = 5
+	loginPerEmail = 10
+)
 
 // MaxRequestBody bounds every request body.
 const MaxRequestBody = 12 << 20
@@ -53,6 +71,7 @@ type Server struct {
 	Options
 	tmpl         *templates
 	loginByAddr  *auth.Limiter
+	loginByPair  *auth.Limiter
 	loginByEmail *auth.Limiter
 	metrics      *metrics
 	static       http.Handler
@@ -94,8 +113,9 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		Options:      o,
 		tmpl:         t,
-		loginByAddr:  auth.NewLimiter(o.Store, "addr", 20, LoginWindow),
-		loginByEmail: auth.NewLimiter(o.Store, "email", 5, LoginWindow),
+		loginByAddr:  auth.NewLimiter(o.Store, "addr", loginPerAddr, LoginWindow),
+		loginByPair:  auth.NewLimiter(o.Store, "email+addr", loginPerPair, LoginWindow),
+		loginByEmail: auth.NewLimiter(o.Store, "email", loginPerEmail, LoginWindow),
 		metrics:      newMetrics(o.Registry),
 		static:       http.StripPrefix("/static/", staticHandler(sub)),
 		mux:          http.NewServeMux(),
