@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -137,6 +138,52 @@ func pgAdmin(sql string, args ...any) pgx.Row {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { conn.Close(bg) })
 	return conn.QueryRow(bg, sql, args...)
+}
+
+// pgAdminExec runs one statement on the test server as the superuser.
+func pgAdminExec(sql string) {
+	GinkgoHelper()
+	conn, err := pgx.Connect(bg, pg.AdminDSN())
+	Expect(err).NotTo(HaveOccurred())
+	defer conn.Close(bg)
+	_, err = conn.Exec(bg, sql)
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// forceDeleteNamespace removes a namespace at once, as the namespace
+// controller (which envtest does not run) would once it emptied it.
+func forceDeleteNamespace(name string) {
+	GinkgoHelper()
+	ns, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})
+	if errorsIsNotFound(err) {
+		return
+	}
+	Expect(err).NotTo(HaveOccurred())
+	if ns.DeletionTimestamp.IsZero() {
+		Expect(clientset.CoreV1().Namespaces().Delete(bg, name, metav1.DeleteOptions{})).To(Succeed())
+	}
+	Eventually(func() error {
+		ns, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		ns.Spec.Finalizers = nil
+		_, err = clientset.CoreV1().Namespaces().Finalize(bg, ns, metav1.UpdateOptions{})
+		return err
+	}).Should(Succeed())
+	Eventually(func() bool {
+		_, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})
+		return errorsIsNotFound(err)
+	}).Should(BeTrue())
+}
+
+// receiptOf is the deletion receipt of a workspace, as JSON.
+func receiptOf(name string) string {
+	GinkgoHelper()
+	var list corev1.ConfigMapList
+	Expect(k8s.List(bg, &list, client.InNamespace(receiptsNamespace), client.MatchingLabels{tenancyv1.LabelWorkspace: name})).To(Succeed())
+	Expect(list.Items).NotTo(BeEmpty())
+	return list.Items[len(list.Items)-1].Data["receipt.json"]
 }
 
 func pgExists(name string) (db, role bool) {

@@ -121,7 +121,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Recorder:  mgr.GetEventRecorder("switchboard-workspace"),
 		Settings: specs.Settings{
 			RuntimeImage: cfg.RuntimeImage, BaseDomain: cfg.BaseDomain, URLScheme: cfg.URLScheme,
-			IngressClass: cfg.IngressClass, IngressNamespace: cfg.IngressNamespace,
+			IngressClass: cfg.IngressClass, IngressNamespace: cfg.IngressNamespace, TrustedProxies: cfg.RuntimeTrustedProxies,
 			VaultAddress: cfg.RuntimeVaultAddress, VaultAuthMount: cfg.VaultAuthMount,
 			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience,
 			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress,
@@ -173,6 +173,15 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			return nil, err
 		}
 	}
+	// Every replica uses the token, leader or not.
+	if err := mgr.Add(everyReplica(func(ctx context.Context) error {
+		vc.KeepTokenAlive(ctx, func(err error) {
+			ctrl.Log.Info("keeping the Vault token alive failed; will retry", "error", err.Error())
+		})
+		return nil
+	})); err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -188,6 +197,12 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	}
 	return mgr, nil
 }
+
+// everyReplica is a runnable that runs without leader election.
+type everyReplica func(ctx context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
 
 func ctrlConfig(skipNameValidation bool) ctrlconfig.Controller {
 	return ctrlconfig.Controller{SkipNameValidation: ptr.To(skipNameValidation)}

@@ -44,6 +44,7 @@ var _ = Describe("Workspace", func() {
 		Expect(nsObj.Labels).To(HaveKeyWithValue(tenancyv1.LabelManagedBy, "switchboard"))
 		Expect(nsObj.Labels).To(HaveKeyWithValue(tenancyv1.LabelWorkspace, name))
 		Expect(metav1.GetControllerOf(nsObj).UID).To(Equal(ws.UID))
+		Expect(nsObj.Annotations).To(HaveKeyWithValue(tenancyv1.AnnotationWorkspaceUID, string(ws.UID)), "the ownership mark")
 		quota := &corev1.ResourceQuota{}
 		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ns, Name: "workspace"}, quota)).To(Succeed())
 		Expect(quota.Spec.Hard.Pods().String()).To(Equal("10"))
@@ -82,7 +83,8 @@ var _ = Describe("Workspace", func() {
 		Expect(role.Data["bound_service_account_namespaces"]).To(ConsistOf(ns))
 		Expect(role.Data["bound_service_account_names"]).To(ConsistOf("runtime"))
 		Expect(role.Data["token_policies"]).To(ConsistOf("ws-" + name))
-		key, err := rootVault().Logical().Read("transit/keys/ws-" + name)
+		Expect(getWS(name).Status.TransitKey).To(Equal("ws-" + name + "-" + string(ws.UID)))
+		key, err := rootVault().Logical().Read("transit/keys/" + getWS(name).Status.TransitKey)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(key.Data["deletion_allowed"]).To(BeTrue())
 
@@ -355,7 +357,7 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(db).To(BeTrue())
 		Expect(role).To(BeTrue())
 		Expect(vaultKV("workspaces/" + name + "/database")).To(HaveKey("dsn"))
-		Expect(vaultExists("transit/keys/ws-" + name)).To(BeTrue())
+		Expect(vaultExists("transit/keys/ws-" + name + "-" + string(ws.UID))).To(BeTrue())
 		Expect(vaultExists("sys/policies/acl/ws-"+name)).To(BeFalse(), "the runtime's policy goes with the runtime")
 		Expect(vaultExists("auth/kubernetes/role/ws-" + name)).To(BeFalse())
 		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(HavePrefix(tenancyv1.EventDataRetained)))
@@ -392,6 +394,7 @@ var _ = Describe("Workspace deletion", func() {
 		ws := newWorkspace(name)
 		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: name}
 		createReady(ws)
+		uid := string(getWS(name).UID)
 		bk := &tenancyv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: name + "-1"}, Spec: tenancyv1.BackupSpec{Workspace: name}}
 		Expect(k8s.Create(bg, bk)).To(Succeed())
 		Eventually(func() error { return k8s.Get(bg, client.ObjectKeyFromObject(bk), &tenancyv1.Backup{}) }).Should(Succeed())
@@ -400,7 +403,9 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(k8s.Get(bg, client.ObjectKeyFromObject(bk), bk)).To(Succeed())
 		Expect(bk.Status.ExpiresAt).NotTo(BeNil())
 		Expect(bk.Status.ExpiresAt.Sub(bk.Status.WorkspaceDeletedAt.Time)).To(BeNumerically("~", 7*24*time.Hour, time.Second))
-		Expect(vaultExists("transit/keys/ws-" + name)).To(BeTrue())
+		Expect(vaultExists("transit/keys/ws-" + name + "-" + uid)).To(BeTrue())
+		Expect(bk.Status.WorkspaceUID).To(Equal(uid))
+		Expect(bk.Status.TransitKey).To(Equal("ws-" + name + "-" + uid))
 		db, _ := pgExists(dbName(name))
 		Expect(db).To(BeFalse())
 	})
@@ -514,7 +519,12 @@ func expectZeroResidue(name string) {
 	Expect(list).To(BeNil(), "Vault subtree left behind")
 	Expect(vaultExists("sys/policies/acl/ws-"+name)).To(BeFalse(), "policy left behind")
 	Expect(vaultExists("auth/kubernetes/role/ws-"+name)).To(BeFalse(), "auth role left behind")
-	Expect(vaultExists("transit/keys/ws-"+name)).To(BeFalse(), "transit key left behind")
+	keys, err := rootVault().Logical().List("transit/keys")
+	Expect(err).NotTo(HaveOccurred())
+	if keys != nil {
+		Expect(keys.Data["keys"]).NotTo(ContainElement(HavePrefix("ws-"+name+"-")), "transit key left behind")
+	}
+	Expect(vaultExists("switchboard/data/workspaces/"+name)).To(BeFalse(), "the subtree's ownership mark left behind")
 	ns := &corev1.Namespace{}
 	err = k8s.Get(bg, client.ObjectKey{Name: "ws-" + name}, ns)
 	// envtest runs no namespace controller: a deleted namespace stays Terminating.

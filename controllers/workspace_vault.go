@@ -76,9 +76,10 @@ func (r *WorkspaceReconciler) reconcileVault(ctx context.Context, s *workspaceSc
 // pods there as ServiceAccount runtime must not read the tenant's secrets.
 // The auth role that trusts that ServiceAccount and the policy that every
 // token it issued relies on are deleted (Vault checks policies on each
-// request, so issued tokens lose access at once), and the database
-// credentials are destroyed, so that the database phase gives the role a new
-// password once the namespace is this Workspace's again.
+// request, so issued tokens lose access at once). The database role's
+// password is taken away and its sessions ended, in case it was read, and
+// the credentials are destroyed, so that the database phase gives the role a
+// new password once the namespace is this Workspace's again.
 func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
 	ws := s.ws
 	msg := "namespace " + ws.NamespaceName() + " is not this Workspace's: no Vault access is granted"
@@ -95,6 +96,15 @@ func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScop
 	if owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath()); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading the Vault subtree's owner", err)
 	} else if owner == string(ws.UID) {
+		creds, err := r.Vault.ReadKV(ctx, ws.VaultPath()+"/"+databaseSecret)
+		if err != nil {
+			return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading the exposed database credentials", err)
+		}
+		if _, known := r.DB.Server(ws.Spec.DatabaseServer); creds != nil && known {
+			if err := r.DB.Lock(ctx, ws.Spec.DatabaseServer, tenantOf(ws)); err != nil {
+				return r.dependencyError(s, tenancyv1.ConditionVaultReady, "locking the database role", err)
+			}
+		}
 		if destroyed, err = r.Vault.DestroyKV(ctx, ws.VaultPath()+"/"+databaseSecret); err != nil {
 			return r.dependencyError(s, tenancyv1.ConditionVaultReady, "destroying the exposed database credentials", err)
 		}

@@ -44,10 +44,13 @@ type Config struct {
 	URLScheme           string
 	IngressClass        string
 	IngressNamespace    string
-	ReceiptsNamespace   string
-	MetricsBindAddress  string
-	HealthProbeAddress  string
-	LeaderElect         bool
+	// RuntimeTrustedProxies are the CIDRs whose X-Forwarded-For tenant
+	// runtimes believe, comma-separated and validated.
+	RuntimeTrustedProxies string
+	ReceiptsNamespace     string
+	MetricsBindAddress    string
+	HealthProbeAddress    string
+	LeaderElect           bool
 	// LeaderElectionNamespace holds the leader Lease; empty means the pod's
 	// own namespace as controller-runtime finds it in the cluster.
 	LeaderElectionNamespace string
@@ -163,6 +166,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&c.URLScheme, "url-scheme", "https", "scheme of tenant URLs: https, or http for local development")
 	str(&c.IngressClass, "ingress-class", "", "IngressClass of tenant Ingresses (empty: the cluster default)")
 	str(&c.IngressNamespace, "ingress-namespace", "ingress-nginx", "namespace of the ingress controller, allowed into tenant namespaces")
+	str(&c.RuntimeTrustedProxies, "runtime-trusted-proxies", "", "comma-separated CIDRs of the ingress controller's pods, whose X-Forwarded-For tenant runtimes believe (empty: none; the client is the connection's peer)")
 	str(&c.ReceiptsNamespace, "receipts-namespace", firstNonEmpty(getenv("POD_NAMESPACE"), "switchboard-system"), "namespace for deletion receipts")
 	str(&c.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
 	str(&c.HealthProbeAddress, "health-probe-bind-address", ":8081", "address of the health probes")
@@ -281,6 +285,17 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.URLScheme != "https" && c.URLScheme != "http" {
 		return nil, fmt.Errorf("--url-scheme %q: want https or http", c.URLScheme)
+	}
+	if c.RuntimeTrustedProxies != "" {
+		var cidrs []string
+		for _, v := range strings.Split(c.RuntimeTrustedProxies, ",") {
+			v = strings.TrimSpace(v)
+			if _, _, err := net.ParseCIDR(v); err != nil {
+				return nil, fmt.Errorf("--runtime-trusted-proxies: %q is not a CIDR", v)
+			}
+			cidrs = append(cidrs, v)
+		}
+		c.RuntimeTrustedProxies = strings.Join(cidrs, ",")
 	}
 	if c.MaxConcurrent < 1 {
 		return nil, errors.New("--max-concurrent-reconciles must be at least 1")

@@ -107,6 +107,13 @@ func TestLoad(t *testing.T) {
 		{name: "database outside the cluster without egress", args: append(base, "--database-servers="+outside), env: env, wantErr: `server eu-1: host "db.example.com" is a DNS name outside the cluster`},
 		{name: "bad egress CIDR", args: append(base, "--database-servers="+badCIDR), env: env, wantErr: `server eu-1: egress CIDR "10.0.0.300/32" does not parse`},
 		{name: "unknown server key", args: append(base, "--database-servers="+unknownKey), env: env, wantErr: "server eu-1: want a YAML map"},
+		{name: "trusted proxies", args: append(base, "--runtime-trusted-proxies=10.0.0.0/8, fd00::/8"), env: env,
+			check: func(t *testing.T, c *Config) {
+				if c.RuntimeTrustedProxies != "10.0.0.0/8,fd00::/8" {
+					t.Errorf("trusted proxies = %q", c.RuntimeTrustedProxies)
+				}
+			}},
+		{name: "bad trusted proxy", args: append(base, "--runtime-trusted-proxies=10.0.0.0/8,ingress"), env: env, wantErr: `--runtime-trusted-proxies: "ingress" is not a CIDR`},
 		{name: "missing reviewer token", args: append(base, "--vault-kubernetes-reviewer-jwt-file=/nope"), env: env, wantErr: "reviewer-jwt-file"},
 	}
 	for _, tt := range tests {

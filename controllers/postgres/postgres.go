@@ -445,6 +445,31 @@ func (p *Provisioner) SetPassword(ctx context.Context, server, role, password st
 	return nil
 }
 
+// Lock takes t's role's password away and ends its sessions, if the role is
+// t's: whoever learnt the password can no longer use it. The next
+// SetPassword opens the role again.
+func (p *Provisioner) Lock(ctx context.Context, server string, t Tenant) error {
+	pool, err := p.pool(server)
+	if err != nil {
+		return err
+	}
+	st, err := p.role(ctx, pool, t.Name)
+	if err != nil {
+		return classify(server, err)
+	}
+	if st == nil || st.mark != t.UID {
+		return nil
+	}
+	if _, err := pool.Exec(ctx, "ALTER ROLE "+pgx.Identifier{t.Name}.Sanitize()+" PASSWORD NULL"); err != nil {
+		return classify(server, err)
+	}
+	p.onWrite(server)
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, t.Name); err != nil {
+		return classify(server, err)
+	}
+	return nil
+}
+
 // Exists says whether the database and the role exist.
 func (p *Provisioner) Exists(ctx context.Context, server, name string) (db, role bool, err error) {
 	pool, err := p.pool(server)

@@ -17,7 +17,7 @@ import (
 // RuntimeEnv is the runtime's configuration. It holds no secret: the runtime
 // logs into Vault with its ServiceAccount token and reads the rest there.
 func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
-	return []corev1.EnvVar{
+	env := []corev1.EnvVar{
 		{Name: "SWITCHBOARD_WORKSPACE", Value: ws.Name},
 		{Name: "SWITCHBOARD_PLAN", Value: string(ws.EffectivePlan())},
 		{Name: "SWITCHBOARD_PUBLIC_URL", Value: URL(ws, s)},
@@ -29,6 +29,10 @@ func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 		{Name: "SWITCHBOARD_VAULT_PATH", Value: ws.VaultPath()},
 		{Name: "SWITCHBOARD_VAULT_TOKEN_PATH", Value: VaultTokenPath},
 	}
+	if s.TrustedProxies != "" {
+		env = append(env, corev1.EnvVar{Name: "SWITCHBOARD_TRUSTED_PROXIES", Value: s.TrustedProxies})
+	}
+	return env
 }
 
 // RuntimeReplicas is the plan's replicas, or zero while suspended.

@@ -17,6 +17,9 @@ type Settings struct {
 	VaultAuthMount string
 	VaultKVMount   string
 	VaultAudience  string
+	// TrustedProxies are the CIDRs, comma-separated, of the proxies (the
+	// ingress controller) whose X-Forwarded-For the runtime believes.
+	TrustedProxies string
 	// VaultEgress is where the runtime may connect to reach Vault.
 	VaultEgress config.Egress
 	// DatabaseEgress is, per database server, where its tenants' runtimes

@@ -283,3 +283,22 @@ func TestInitialOwner(t *testing.T) {
 		t.Errorf("secret = %+v", s)
 	}
 }
+
+func TestRuntimeEnvTrustedProxies(t *testing.T) {
+	has := func(s Settings) (string, bool) {
+		for _, e := range RuntimeEnv(ws("acme", nil), s) {
+			if e.Name == "SWITCHBOARD_TRUSTED_PROXIES" {
+				return e.Value, true
+			}
+		}
+		return "", false
+	}
+	if _, ok := has(settings); ok {
+		t.Error("no trusted proxies configured, yet the runtime is told to believe some")
+	}
+	s := settings
+	s.TrustedProxies = "10.0.0.0/8,fd00::/8"
+	if v, ok := has(s); !ok || v != "10.0.0.0/8,fd00::/8" {
+		t.Errorf("SWITCHBOARD_TRUSTED_PROXIES = %q, %v", v, ok)
+	}
+}

@@ -152,6 +152,41 @@ func (c *Client) delete(ctx context.Context, path string) error {
 	return nil
 }
 
+// KeepTokenAlive renews the operator's own token before it expires, at a
+// third of its TTL, until ctx ends. A token that does not expire (root, or
+// one with no TTL) or cannot be renewed needs nothing, and it returns at
+// once. Failures are reported to onError and retried sooner.
+func (c *Client) KeepTokenAlive(ctx context.Context, onError func(error)) {
+	for {
+		s, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
+		wait := 10 * time.Second
+		if err != nil {
+			onError(classify("looking up the operator's token", err))
+		} else {
+			ttl, _ := s.TokenTTL()
+			renewable, _ := s.TokenIsRenewable()
+			if ttl == 0 || !renewable {
+				return
+			}
+			wait = ttl / 3
+			if wait > 0 && ttl < 30*time.Second {
+				// About to expire: renew now.
+				wait = 0
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err == nil {
+			if _, err := c.api.Auth().Token().RenewSelfWithContext(ctx, 0); err != nil && ctx.Err() == nil {
+				onError(classify("renewing the operator's token", err))
+			}
+		}
+	}
+}
+
 // EnsurePlatform mounts the KV v2, transit and Kubernetes auth engines the
 // tenants share, and configures the auth mount when asked to. It runs once per
 // process, and again after any error (Vault may have lost its data).

@@ -99,7 +99,7 @@ func StartStack(ctx context.Context, stateDir, databaseServer string, progress f
 		"database-servers.yaml": databaseServer + ": " + s.PG.AdminDSN() + "\n",
 		"kube-ca.crt":           string(s.RestConfig.CAData),
 		"vault-reviewer.jwt":    jwt,
-		"vault-token":           RootToken,
+		"vault-token":           OperatorToken,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(stateDir, name), []byte(body), 0o600); err != nil {

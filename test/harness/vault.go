@@ -1,9 +1,14 @@
 package harness
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -11,6 +16,12 @@ import (
 
 // RootToken is the dev server's root token.
 const RootToken = "root"
+
+// OperatorToken is a token with exactly the policy docs/security.md gives
+// the operator (config/vault/operator-policy.hcl). Every start of the dev
+// server creates it again under the same ID, so the operator keeps its
+// identity across a restart that loses everything else.
+const OperatorToken = "hvs.switchboard-operator-test"
 
 // Vault is a Vault v1.14.2 dev server (in memory) on a loopback port.
 type Vault struct {
@@ -55,12 +66,47 @@ func (v *Vault) Start() error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return v.createOperatorToken()
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("harness: vault did not become healthy:\n%s", p.log.String())
+}
+
+// createOperatorToken writes the operator's policy and creates OperatorToken
+// with it (and the default policy, which lets a token look itself up and
+// renew itself), as a periodic token.
+func (v *Vault) createOperatorToken() error {
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	policy, err := os.ReadFile(filepath.Join(root, "config", "vault", "operator-policy.hcl"))
+	if err != nil {
+		return err
+	}
+	for _, req := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/v1/sys/policies/acl/switchboard-operator", map[string]any{"policy": string(policy)}},
+		{"/v1/auth/token/create-orphan", map[string]any{"id": OperatorToken, "policies": []string{"switchboard-operator"}, "period": "24h"}},
+	} {
+		body, _ := json.Marshal(req.body)
+		r, _ := http.NewRequest(http.MethodPost, v.Addr()+req.path, bytes.NewReader(body))
+		r.Header.Set("X-Vault-Token", RootToken)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return fmt.Errorf("harness: vault %s: %w", req.path, err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("harness: vault %s: %s: %s", req.path, resp.Status, msg)
+		}
+	}
+	return nil
 }
 
 // Stop stops the server.
