@@ -35,12 +35,6 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	return err
 }
 
-// DeleteUserSessions ends every session of a user but keep (which may be nil).
-func (s *Store) DeleteUserSessions(ctx context.Context, userID int64, keep []byte) error {
-	_, err := s.Pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)`, userID, keep)
-	return err
-}
-
 // DeleteExpiredSessions removes expired sessions and says how many.
 func (s *Store) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 	tag, err := s.Pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= now()`)

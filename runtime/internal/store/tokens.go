@@ -2,8 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// Token scopes: what an API token may do.
+const (
+	ReadWrite = "read-write" // everything its owner may do
+	ReadOnly  = "read-only"  // GET and HEAD only
+)
+
+// ErrExpired is returned for an API token past its expiry.
+var ErrExpired = errors.New("the API token has expired")
 
 // APIToken is a personal token for the JSON API. Only its hash is stored.
 type APIToken struct {
@@ -11,37 +21,62 @@ type APIToken struct {
 	UserID     int64
 	Name       string
 	Prefix     string
+	Scope      string
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
+	ExpiresAt  *time.Time // nil: never
+	Expired    bool       // as of the query, by the database's clock
 }
 
-// CreateAPIToken stores a token's hash.
-func (s *Store) CreateAPIToken(ctx context.Context, userID int64, name, prefix string, hash []byte) (*APIToken, error) {
+const tokenCols = `id, user_id, name, prefix, scope, created_at, last_used_at, expires_at, coalesce(expires_at <= now(), false)`
+
+func scanToken(row interface{ Scan(...any) error }) (*APIToken, error) {
 	t := &APIToken{}
-	err := s.Pool.QueryRow(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash) VALUES ($1, $2, $3, $4)
-		RETURNING id, user_id, name, prefix, created_at`, userID, name, prefix, hash).Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Scope, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.Expired)
 	return t, err
 }
 
-// UserByAPIToken returns the enabled user owning a live token, and marks it used.
-func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (*User, error) {
-	return scanUser(s.Pool.QueryRow(ctx, `WITH t AS (
-			UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING user_id)
-		SELECT `+userCols+` FROM users WHERE id = (SELECT user_id FROM t) AND disabled_at IS NULL`, hash))
+// CreateAPIToken stores a token's hash, with its scope and expiry (nil: never).
+func (s *Store) CreateAPIToken(ctx context.Context, userID int64, name, prefix string, hash []byte, scope string, expires *time.Time) (*APIToken, error) {
+	return scanToken(s.Pool.QueryRow(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, scope, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols, userID, name, prefix, hash, scope, expires))
 }
 
-// APITokens lists a user's live tokens.
+// UserByAPIToken returns the enabled user owning a live token, with the
+// token, and marks it used. A token past its expiry gives ErrExpired; an
+// unknown or revoked one, or one of a disabled user, ErrNotFound.
+func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (*User, *APIToken, error) {
+	t, err := scanToken(s.Pool.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = now()
+		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+		RETURNING `+tokenCols, hash))
+	if err = notFound(err); errors.Is(err, ErrNotFound) {
+		var expired bool
+		if e := s.Pool.QueryRow(ctx, `SELECT true FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at <= now()`, hash).Scan(&expired); e == nil {
+			return nil, nil, ErrExpired
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 AND disabled_at IS NULL`, t.UserID))
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, t, nil
+}
+
+// APITokens lists a user's tokens that are not revoked, expired ones included.
 func (s *Store) APITokens(ctx context.Context, userID int64) ([]*APIToken, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_tokens
-		WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC`, userID)
+	rows, err := s.Pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens
+		WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*APIToken
 	for rows.Next() {
-		t := &APIToken{}
-		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.CreatedAt, &t.LastUsedAt); err != nil {
+		t, err := scanToken(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, t)

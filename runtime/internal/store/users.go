@@ -76,13 +76,30 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// SetPassword replaces a user's password hash and clears must_change_password.
-func (s *Store) SetPassword(ctx context.Context, id int64, hash string) error {
-	tag, err := s.Pool.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false, updated_at = now() WHERE id = $1`, id, hash)
-	if err == nil && tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return err
+// ChangePassword replaces a user's password hash, clears
+// must_change_password and ends every session of the user, in one
+// transaction; with revokeTokens it also revokes all the user's API tokens,
+// and says how many.
+func (s *Store) ChangePassword(ctx context.Context, id int64, hash string, revokeTokens bool) (revoked int64, err error) {
+	err = s.Transact(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false, updated_at = now() WHERE id = $1`, id, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+		if !revokeTokens {
+			return nil
+		}
+		tag, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id)
+		revoked = tag.RowsAffected()
+		return err
+	})
+	return revoked, err
 }
 
 // SetRole changes a user's role.

@@ -35,6 +35,7 @@ type ctxKey int
 const (
 	userKey ctxKey = iota
 	sessionKey
+	tokenKey
 )
 
 type sessionInfo struct {
@@ -50,6 +51,12 @@ func currentUser(r *http.Request) *store.User {
 func currentSession(r *http.Request) *sessionInfo {
 	s, _ := r.Context().Value(sessionKey).(*sessionInfo)
 	return s
+}
+
+// currentToken is the API token the request came with, or nil for a session.
+func currentToken(r *http.Request) *store.APIToken {
+	t, _ := r.Context().Value(tokenKey).(*store.APIToken)
+	return t
 }
 
 // httpError is an error with a status, a stable code and a message safe to show.
@@ -94,7 +101,8 @@ func classify(err error) *httpError {
 	return &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"}
 }
 
-func (s *Server) wrap(k kind, min auth.Role, maxBody int64, h handler) http.Handler {
+func (s *Server) wrap(rt route, maxBody int64) http.Handler {
+	k, min, h := rt.kind, rt.min, rt.h
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -117,8 +125,22 @@ func (s *Server) wrap(k kind, min auth.Role, maxBody int64, h handler) http.Hand
 			}
 			r = r2
 			u := currentUser(r)
-			if u.MustChangePassword && k == page && r.URL.Path != "/password" && r.URL.Path != "/logout" {
-				http.Redirect(w, r, "/password", http.StatusSeeOther)
+			if u.MustChangePassword && !beforePasswordChange[rt.pattern] {
+				if k == page && r.Header.Get("HX-Request") == "true" { // a fragment: have htmx load the whole page
+					w.Header().Set("HX-Redirect", "/password")
+					w.WriteHeader(http.StatusForbidden)
+					return
+				}
+				if k == page {
+					http.Redirect(w, r, "/password", http.StatusSeeOther)
+					return
+				}
+				s.writeError(w, r, k, errStatus(http.StatusForbidden, "password_change_required",
+					"replace your one-time password first: POST /api/v1/me/password, or sign in with a browser"))
+				return
+			}
+			if t := currentToken(r); t != nil && t.Scope == store.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				s.writeError(w, r, k, errStatus(http.StatusForbidden, "read_only_token", "this API token is read-only"))
 				return
 			}
 			if !auth.Role(u.Role).AtLeast(min) {
@@ -142,18 +164,18 @@ func (s *Server) authenticate(r *http.Request, k kind) (*http.Request, error) {
 			if !ok {
 				return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "use Authorization: Bearer <API token>")
 			}
-			u, err := s.Store.UserByAPIToken(ctx, auth.HashToken(strings.TrimSpace(token)))
-			if err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "the API token is invalid or revoked")
-				}
+			u, t, err := s.Store.UserByAPIToken(ctx, auth.HashToken(strings.TrimSpace(token)))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "the API token is invalid or revoked")
+			case errors.Is(err, store.ErrExpired):
+				return nil, errStatus(http.StatusUnauthorized, "token_expired", "the API token has expired; make a new one in Settings")
+			case err != nil:
 				return nil, err
 			}
-			if u.MustChangePassword {
-				return nil, errStatus(http.StatusForbidden, "password_change_required", "change your password in the browser first")
-			}
 			// Bearer requests carry no ambient credentials: no CSRF check needed.
-			return r.WithContext(context.WithValue(ctx, userKey, u)), nil
+			ctx = context.WithValue(ctx, userKey, u)
+			return r.WithContext(context.WithValue(ctx, tokenKey, t)), nil
 		}
 	}
 	c, err := r.Cookie(sessionCookie)

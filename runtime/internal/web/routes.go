@@ -94,7 +94,22 @@ func (s *Server) table() []route {
 		{"GET /api/v1/canned-replies", api, auth.Agent, s.apiCannedReplies},
 		{"POST /api/v1/canned-replies", api, auth.Admin, s.apiCannedCreate},
 		{"GET /api/v1/audit", api, auth.Admin, s.apiAudit},
+		{"POST /api/v1/me/password", api, auth.Viewer, s.apiPasswordChange},
+		{"GET /api/v1/tokens", api, auth.Viewer, s.apiTokens},
+		{"POST /api/v1/tokens", api, auth.Viewer, s.apiTokenCreate},
+		{"DELETE /api/v1/tokens/{id}", api, auth.Viewer, s.apiTokenRevoke},
 	}
+}
+
+// beforePasswordChange are the routes a member who must still replace a
+// one-time password may use: every other one sends them to /password (pages)
+// or answers 403 password_change_required (API, with the session cookie or
+// an API token). Static assets are served outside the table, to anyone.
+var beforePasswordChange = map[string]bool{
+	"GET /password":            true,
+	"POST /password":           true,
+	"POST /logout":             true,
+	"POST /api/v1/me/password": true,
 }
 
 // Body limits, applied before anything reads the body: sign-in and other
@@ -120,7 +135,7 @@ func bodyLimit(rt route) int64 {
 
 func (s *Server) routes() {
 	for _, rt := range s.table() {
-		s.mux.Handle(rt.pattern, s.metrics.observe(rt.pattern, s.wrap(rt.kind, rt.min, bodyLimit(rt), rt.h)))
+		s.mux.Handle(rt.pattern, s.metrics.observe(rt.pattern, s.wrap(rt, bodyLimit(rt))))
 	}
 	s.mux.Handle("GET /static/", s.static)
 	s.mux.Handle("GET /metrics", scrapersOnly(s.metrics.handler))

@@ -63,6 +63,11 @@ const (
 	loginPerEmail = 10
 )
 
+// passwordGuesses is how many wrong current passwords a member may give
+// when changing it, per LoginWindow: a stolen session is no way to find
+// the password.
+const passwordGuesses = 5
+
 // MaxRequestBody bounds every request body.
 const MaxRequestBody = 12 << 20
 
@@ -73,9 +78,11 @@ type Server struct {
 	loginByAddr  *auth.Limiter
 	loginByPair  *auth.Limiter
 	loginByEmail *auth.Limiter
-	metrics      *metrics
-	static       http.Handler
-	mux          *http.ServeMux
+	// passwordByUser counts wrong current passwords given to change one.
+	passwordByUser *auth.Limiter
+	metrics        *metrics
+	static         http.Handler
+	mux            *http.ServeMux
 	// closing is closed when the server shuts down, ending event streams
 	// so that draining does not wait for them.
 	closing   chan struct{}
@@ -111,15 +118,16 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		Options:      o,
-		tmpl:         t,
-		loginByAddr:  auth.NewLimiter(o.Store, "addr", loginPerAddr, LoginWindow),
-		loginByPair:  auth.NewLimiter(o.Store, "email+addr", loginPerPair, LoginWindow),
-		loginByEmail: auth.NewLimiter(o.Store, "email", loginPerEmail, LoginWindow),
-		metrics:      newMetrics(o.Registry),
-		static:       http.StripPrefix("/static/", staticHandler(sub)),
-		mux:          http.NewServeMux(),
-		closing:      make(chan struct{}),
+		Options:        o,
+		tmpl:           t,
+		loginByAddr:    auth.NewLimiter(o.Store, "addr", loginPerAddr, LoginWindow),
+		loginByPair:    auth.NewLimiter(o.Store, "email+addr", loginPerPair, LoginWindow),
+		loginByEmail:   auth.NewLimiter(o.Store, "email", loginPerEmail, LoginWindow),
+		passwordByUser: auth.NewLimiter(o.Store, "password", passwordGuesses, LoginWindow),
+		metrics:        newMetrics(o.Registry),
+		static:         http.StripPrefix("/static/", staticHandler(sub)),
+		mux:            http.NewServeMux(),
+		closing:        make(chan struct{}),
 	}
 	s.routes()
 	return s, nil

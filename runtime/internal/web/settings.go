@@ -141,35 +141,6 @@ func (s *Server) teamMember(w http.ResponseWriter, r *http.Request) error {
 	return settingsRedirect(w, r, "Team updated.")
 }
 
-// tokenCreate makes a personal API token, shown once; only its hash is kept.
-func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
-	name := strings.TrimSpace(r.PostFormValue("name"))
-	if name == "" || len(name) > 64 {
-		return badRequest("name: 1 to 64 characters")
-	}
-	u := currentUser(r)
-	token, hash := auth.NewToken("sbt_")
-	t, err := s.Store.CreateAPIToken(r.Context(), u.ID, name, token[:8], hash)
-	if err != nil {
-		return err
-	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_token.created", "api_token", t.ID)
-	return s.renderSettings(w, r, "Token created.", "API token", token)
-}
-
-func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	u := currentUser(r)
-	if err := s.Store.RevokeAPIToken(r.Context(), u.ID, id); err != nil {
-		return err
-	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_token.revoked", "api_token", id)
-	return settingsRedirect(w, r, "Token revoked.")
-}
-
 func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error {
 	u := currentUser(r)
 	if r.PostFormValue("reveal") != "" {

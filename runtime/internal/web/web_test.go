@@ -73,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 		f.sessions[role] = &http.Cookie{Name: sessionCookie, Value: token}
 		f.csrf[role] = csrf
 		api, ah := auth.NewToken("sbt_")
-		if _, err := st.CreateAPIToken(bg, u.ID, "test", api[:8], ah); err != nil {
+		if _, err := st.CreateAPIToken(bg, u.ID, "test", api[:8], ah, store.ReadWrite, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.tokens[role] = api
