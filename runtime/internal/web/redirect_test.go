@@ -208,3 +208,26 @@ func FuzzSafeNext(f *testing.F) {
 		}
 	})
 }
+
+// TestSettingsNoticeIsNotFromTheLink: the notice shown after a settings
+// change is one of the app's own, never text from the link, which anyone
+// could send a member ("Your account is locked: call …").
+func TestSettingsNoticeIsNotFromTheLink(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"flash", "done"} {
+		resp := f.do(auth.Viewer, http.MethodGet, "/settings?"+q+"="+url.QueryEscape("Your account is locked: call +1 555 0100"), nil, false)
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(b), "account is locked") {
+			t.Errorf("?%s=: %d, and the page shows the link's text", q, resp.StatusCode)
+		}
+	}
+	resp := f.do(auth.Admin, http.MethodPost, "/settings/teams", url.Values{"name": {"Support"}}, false)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/settings?") {
+		t.Fatalf("team created: %d %q", resp.StatusCode, loc)
+	}
+	page := f.do(auth.Admin, http.MethodGet, loc, nil, false)
+	if b, _ := io.ReadAll(page.Body); !strings.Contains(string(b), "Team created.") {
+		t.Errorf("the notice after creating a team is missing")
+	}
+}

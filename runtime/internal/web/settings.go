@@ -11,7 +11,19 @@ import (
 )
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
-	return s.renderSettings(w, r, r.URL.Query().Get("flash"), "", "")
+	return s.renderSettings(w, r, settingsNotices[r.URL.Query().Get("done")], "", "")
+}
+
+// settingsNotices are what the settings page says after a change, by the
+// done= its redirect carries. The link names a notice and never holds its
+// text: anyone can send a member a link, and the page would show it as ours.
+var settingsNotices = map[string]string{
+	"role":          "Role changed.",
+	"member":        "Member updated.",
+	"team":          "Team created.",
+	"team-members":  "Team updated.",
+	"token-revoked": "Token revoked.",
+	"api-channel":   "API channel saved.",
 }
 
 // renderSettings shows the settings page, with a one-time secret if given.
@@ -48,8 +60,10 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, flash, s
 	return nil
 }
 
-func settingsRedirect(w http.ResponseWriter, r *http.Request, flash string) error {
-	http.Redirect(w, r, "/settings?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+// settingsRedirect goes back to the settings page, with a notice (a key of
+// settingsNotices).
+func settingsRedirect(w http.ResponseWriter, r *http.Request, done string) error {
+	http.Redirect(w, r, "/settings?done="+url.QueryEscape(done), http.StatusSeeOther)
 	return nil
 }
 
@@ -79,7 +93,7 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "user.role_changed", "user", id)
-	return settingsRedirect(w, r, "Role changed.")
+	return settingsRedirect(w, r, "role")
 }
 
 func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
@@ -100,7 +114,7 @@ func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", map[bool]string{true: "user.disabled", false: "user.enabled"}[disable], "user", id)
-	return settingsRedirect(w, r, "Member updated.")
+	return settingsRedirect(w, r, "member")
 }
 
 func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) error {
@@ -114,7 +128,7 @@ func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	me := currentUser(r)
 	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "team.created", "team", t.ID)
-	return settingsRedirect(w, r, "Team created.")
+	return settingsRedirect(w, r, "team")
 }
 
 func (s *Server) teamMember(w http.ResponseWriter, r *http.Request) error {
@@ -138,7 +152,7 @@ func (s *Server) teamMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	me := currentUser(r)
 	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "team.members_changed", "team", teamID)
-	return settingsRedirect(w, r, "Team updated.")
+	return settingsRedirect(w, r, "team-members")
 }
 
 func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error {
@@ -162,5 +176,5 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_channel.updated", "api_channel", 1)
-	return settingsRedirect(w, r, "API channel saved.")
+	return settingsRedirect(w, r, "api-channel")
 }

@@ -32,7 +32,7 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := s.revokeToken(r); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "Token revoked.")
+	return settingsRedirect(w, r, "token-revoked")
 }
 
 // formExpiry reads the settings form's expiry choice.
