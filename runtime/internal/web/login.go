@@ -49,7 +49,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		hash = u.PasswordHash
 	}
 	if !auth.CheckPassword(hash, password) {
-		return fail(http.StatusUnauthorized, "That email and password do not match.") // both attempts stay counted
+		return fail(http.StatusUnauthorized, "That email and password do not match.") // its attempts stay counted
 	}
 	if err := attempts.succeeded(r.Context()); err != nil {
 		return err
@@ -67,17 +67,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 
 // loginAttempts are one sign-in's counts, withdrawn if it succeeds.
 type loginAttempts struct {
-	s     *Server
-	email string
-	pair  string
-	all   []*auth.Attempt
+	s    *Server
+	pair string // the (email, address) key
+	all  []*auth.Attempt
 }
 
 // beginLogin counts a sign-in attempt for email from the client address
 // key, before the password is checked, and says whether it may go ahead: a
 // nil result is refused, with how long to wait.
 func (s *Server) beginLogin(ctx context.Context, email, addr string) (*loginAttempts, time.Duration, error) {
-	la := &loginAttempts{s: s, email: email, pair: email + "\x00" + addr}
+	la := &loginAttempts{s: s, pair: email + "\x00" + addr}
 	a, ok, wait, err := s.loginByAddr.Begin(ctx, addr)
 	if err != nil || !ok {
 		return nil, wait, err

@@ -231,3 +231,42 @@ func TestForgedForwardedForIsIgnored(t *testing.T) {
 		t.Fatalf("the owner's account after %d guesses from one peer with forged addresses: %d, want 429", loginPerPair, got)
 	}
 }
+
+// FuzzClientAddr: X-Forwarded-For is outside input. Whatever it holds, the
+// client address is the peer unless the peer is a trusted proxy, and is
+// never a hop left of one that is not trusted.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.5:40000", "1.2.3.4, 203.0.113.9, 10.2.0.1")
+	f.Add("198.51.100.7:5123", "10.1.1.1")
+	f.Add("[fd00::1]:1", "[2001:db8::5]:1234, garbage,, 10.0.0.9:80")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		got := clientAddr(r, trusted)
+		p, ok := parseHop(peer)
+		if !ok || !contains(trusted, p) {
+			if got != p {
+				t.Fatalf("untrusted peer %q: client %v, want the peer", peer, got)
+			}
+			return
+		}
+		hops := strings.Split(xff, ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, ok := parseHop(hops[i])
+			if !ok {
+				break
+			}
+			if !contains(trusted, a) {
+				if got != a {
+					t.Fatalf("peer %q, X-Forwarded-For %q: client %v, want %v", peer, xff, got, a)
+				}
+				return
+			}
+		}
+		if !contains(trusted, got) {
+			t.Fatalf("peer %q, X-Forwarded-For %q: client %v, want a trusted hop", peer, xff, got)
+		}
+	})
+}
