@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bufio"
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -229,5 +231,46 @@ func TestSettingsNoticeIsNotFromTheLink(t *testing.T) {
 	page := f.do(auth.Admin, http.MethodGet, loc, nil, false)
 	if b, _ := io.ReadAll(page.Body); !strings.Contains(string(b), "Team created.") {
 		t.Errorf("the notice after creating a team is missing")
+	}
+}
+
+// TestSignInRedirectFromOddRequests sends raw request lines a browser would
+// not, at pages that need a session: whatever comes back stays on this site,
+// and a next= it carries is one safeNext keeps.
+func TestSignInRedirectFromOddRequests(t *testing.T) {
+	f := newFixture(t)
+	host := strings.TrimPrefix(f.ts.URL, "http://")
+	for _, target := range []string{
+		"http://evil.example/inbox",
+		"//evil.example/inbox",
+		"/inbox/conversations/%2F%2Fevil.example",
+		"/inbox/conversations/%5Cevil.example",
+		"/inbox/conversations/%09",
+		"/inbox?next=//evil.example",
+		"/contacts/%EF%BC%8Fevil.example",
+	} {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		loc := resp.Header.Get("Location")
+		if loc == "" {
+			continue
+		}
+		if !localPath(loc) {
+			t.Errorf("%s: redirected off-site to %q", target, loc)
+			continue
+		}
+		u, _ := url.Parse(loc)
+		if next := u.Query().Get("next"); u.Path == "/login" && next != "" && safeNext(next) != next {
+			t.Errorf("%s: sent to sign in with next=%q, which safeNext refuses", target, next)
+		}
 	}
 }
