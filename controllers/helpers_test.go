@@ -14,6 +14,8 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -150,8 +152,8 @@ func pgAdminExec(sql string) {
 	Expect(err).NotTo(HaveOccurred())
 }
 
-// forceDeleteNamespace removes a namespace at once, as the namespace
-// controller (which envtest does not run) would once it emptied it.
+// forceDeleteNamespace removes a namespace and what is in it at once, as the
+// namespace controller (which envtest does not run) would.
 func forceDeleteNamespace(name string) {
 	GinkgoHelper()
 	ns, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})
@@ -159,8 +161,22 @@ func forceDeleteNamespace(name string) {
 		return
 	}
 	Expect(err).NotTo(HaveOccurred())
+	// Terminating first: nothing new can be created in it from then on.
 	if ns.DeletionTimestamp.IsZero() {
 		Expect(clientset.CoreV1().Namespaces().Delete(bg, name, metav1.DeleteOptions{})).To(Succeed())
+	}
+	var integrations tenancyv1.IntegrationList
+	Expect(k8s.List(bg, &integrations, client.InNamespace(name))).To(Succeed())
+	for i := range integrations.Items {
+		in := &integrations.Items[i]
+		update(in, func(in *tenancyv1.Integration) { in.Finalizers = nil })
+	}
+	for _, o := range []client.Object{
+		&tenancyv1.Integration{}, &corev1.ServiceAccount{}, &corev1.Secret{}, &corev1.ConfigMap{}, &corev1.Service{},
+		&corev1.ResourceQuota{}, &corev1.LimitRange{}, &appsv1.Deployment{}, &networkingv1.NetworkPolicy{},
+		&networkingv1.Ingress{}, &policyv1.PodDisruptionBudget{},
+	} {
+		Expect(client.IgnoreNotFound(k8s.DeleteAllOf(bg, o, client.InNamespace(name)))).To(Succeed())
 	}
 	Eventually(func() error {
 		ns, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})

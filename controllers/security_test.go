@@ -70,11 +70,12 @@ var _ = Describe("Tenant ownership", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { held.Close(bg) })
 
-		By("the namespace going, and a stranger creating ws-<name> again with a runtime ServiceAccount")
+		By("the namespace going, and a stranger creating ws-<name> again with a runtime ServiceAccount before the operator does")
+		stopManager()
 		forceDeleteNamespace(ns)
 		Expect(k8s.Create(bg, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		Expect(k8s.Create(bg, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runtime"}})).To(Succeed())
-		touch(getWS(name))
+		startManager()
 		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonNamespaceConflict))
 
 		By("leaving the stranger's ServiceAccount no way into Vault or the database")

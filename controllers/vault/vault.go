@@ -169,10 +169,6 @@ func (c *Client) KeepTokenAlive(ctx context.Context, onError func(error)) {
 				return
 			}
 			wait = ttl / 3
-			if wait > 0 && ttl < 30*time.Second {
-				// About to expire: renew now.
-				wait = 0
-			}
 		}
 		select {
 		case <-ctx.Done():

@@ -163,7 +163,7 @@ Switchboard is running locally.
   Kubernetes API   %s
   kubeconfig       export KUBECONFIG=%s
   kubectl 1.37     %s   (the system kubectl may be too old for this API server)
-  PostgreSQL       %s   (superuser postgres, no password)
+  PostgreSQL       %s   (superuser postgres, password %q)
   Vault            %s   (dev mode, in memory; root token %q)
   Logs             %s/{operator,kube-controller-manager,kube-scheduler}.log
 
@@ -181,7 +181,7 @@ The sample workspace's inbox:  http://acme.switchboard.localhost%s
   its process stops.
 
 Press Ctrl-C to stop everything.
-`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), vault.Addr(), harness.RootToken, state, port, kubeconfig, state, port)
+`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, state, port, kubeconfig, state, port)
 
 	if exitWhenReady {
 		// The smoke test: the inbox answers through the dev ingress.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"net/url"
 
 	"fmt"
 	"github.com/jackc/pgx/v5"
@@ -66,7 +67,20 @@ func StartPostgres() (*Postgres, error) {
 		}
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(binDir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
+	// Connections over TCP must prove their password (SCRAM), as on a real
+	// server: tests that a password was taken away or rotated mean something.
+	// The socket in the temp dir trusts the local user.
+	pwfile := filepath.Join(dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(AdminPassword+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if pg.cred != nil {
+		if err := os.Chown(pwfile, int(pg.cred.Uid), int(pg.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	initdb := exec.Command(filepath.Join(binDir, "initdb"), "-D", data, "-U", "postgres", "--pwfile="+pwfile,
+		"--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
@@ -133,15 +147,20 @@ func (pg *Postgres) Close() {
 // Addr is host:port.
 func (pg *Postgres) Addr() string { return "127.0.0.1:" + strconv.Itoa(pg.Port) }
 
+// AdminPassword is the test server's superuser password.
+const AdminPassword = "switchboard-test-admin"
+
 // AdminDSN is the superuser's DSN.
 func (pg *Postgres) AdminDSN() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.Port)
+	return pg.DSN("postgres", AdminPassword, "postgres")
 }
 
-// DSN is a DSN for user and database, with a password unless it is empty.
+// DSN is a DSN for user and database; the superuser's password when user is
+// postgres and password is empty.
 func (pg *Postgres) DSN(user, password, db string) string {
-	if password == "" {
-		return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, pg.Port, db)
+	if user == "postgres" && password == "" {
+		password = AdminPassword
 	}
-	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", user, password, pg.Port, db)
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: pg.Addr(), Path: "/" + db, RawQuery: "sslmode=disable"}
+	return u.String()
 }

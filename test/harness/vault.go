@@ -21,7 +21,7 @@ const RootToken = "root"
 // the operator (config/vault/operator-policy.hcl). Every start of the dev
 // server creates it again under the same ID, so the operator keeps its
 // identity across a restart that loses everything else.
-const OperatorToken = "hvs.switchboard-operator-test"
+const OperatorToken = "switchboard-operator-test"
 
 // Vault is a Vault v1.14.2 dev server (in memory) on a loopback port.
 type Vault struct {
