@@ -2,8 +2,10 @@
 // Helm chart (charts/switchboard) and the kustomize base (config/default), into
 // a real API server, and then runs the operator exactly as the installed
 // Deployment describes: its args, its env, its mounted Secrets and, above all,
-// its ServiceAccount. The API server enforces RBAC, so a rule missing from the
-// chart or from config/rbac fails here rather than in a customer's cluster.
+// its ServiceAccount. The API server enforces RBAC and the installation's write
+// fence (a ValidatingAdmissionPolicy), so a rule missing from the chart or from
+// config/rbac, or a write the fence refuses, fails here rather than in a
+// customer's cluster.
 package deploy
 
 import (
@@ -140,6 +142,10 @@ func TestInstalledOperatorWorks(t *testing.T) {
 				t.Fatalf("Deployment in namespace %q, want %q", dep.Namespace, in.namespace)
 			}
 
+			t.Run("the write fence keeps the operator to its namespaces", func(t *testing.T) {
+				checkWriteFence(ctx, t, stack, admin, objs, in.namespace, dep.Spec.Template.Spec.ServiceAccountName)
+			})
+
 			// The pod the Deployment makes passes the restricted Pod Security
 			// Standard, enforced by the API server's admission.
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "operator-admission-check"}, Spec: dep.Spec.Template.Spec}
@@ -161,7 +167,7 @@ func TestInstalledOperatorWorks(t *testing.T) {
 			}
 			op.stop()
 			if m := op.refused(); m != "" {
-				t.Fatalf("the operator was refused by RBAC: %s", m)
+				t.Fatalf("the operator was refused by RBAC or the write fence: %s", m)
 			}
 			if found := harness.FindSecrets(op.log(), secrets); len(found) > 0 {
 				t.Fatalf("the operator's log holds secrets: %v", found)
@@ -179,7 +185,7 @@ func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s clien
 		t.Helper()
 		waitFor(t, what, func() error {
 			if m := op.refused(); m != "" {
-				t.Fatalf("waiting for %s: the operator was refused by RBAC: %s", what, m)
+				t.Fatalf("waiting for %s: the operator was refused by RBAC or the write fence: %s", what, m)
 			}
 			return f()
 		})
@@ -303,10 +309,19 @@ func (p *operatorProcess) stop() {
 
 func (p *operatorProcess) log() string { return p.out.String() }
 
-var rbacDenied = regexp.MustCompile(`.{0,200}forbidden: User \\?"system:serviceaccount:.{0,200}`)
+var (
+	rbacDenied  = regexp.MustCompile(`.{0,200}forbidden: User \\?"system:serviceaccount:.{0,200}`)
+	fenceDenied = regexp.MustCompile(`.{0,200}ValidatingAdmissionPolicy '[^']*write-fence' with binding .{0,300}`)
+)
 
-// refused returns the first RBAC denial in the operator's log, if any.
-func (p *operatorProcess) refused() string { return rbacDenied.FindString(p.log()) }
+// refused returns the first denial, by RBAC or by the write fence, in the
+// operator's log, if any.
+func (p *operatorProcess) refused() string {
+	if m := rbacDenied.FindString(p.log()); m != "" {
+		return m
+	}
+	return fenceDenied.FindString(p.log())
+}
 
 // startAsPod does what the kubelet does for the operator's pod: it mounts the
 // pod's volumes (the Secrets and the ServiceAccount token), resolves its env,

@@ -51,3 +51,17 @@ app.kubernetes.io/component: operator
 {{- define "switchboard.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/*
+Namespaces the operator writes in besides the ws-* namespaces it creates: the
+release namespace, and the receipts namespace when it is another one. A list.
+*/}}
+{{- define "switchboard.ownNamespaces" -}}
+{{- $own := list .Release.Namespace }}
+{{- with .Values.receiptsNamespace }}
+{{- if ne . $.Release.Namespace }}
+{{- $own = append $own . }}
+{{- end }}
+{{- end }}
+{{- toJson $own }}
+{{- end }}
