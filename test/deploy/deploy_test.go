@@ -5,7 +5,8 @@
 // its ServiceAccount. The API server enforces RBAC and the installation's write
 // fence (a ValidatingAdmissionPolicy), so a rule missing from the chart or from
 // config/rbac, or a write the fence refuses, fails here rather than in a
-// customer's cluster.
+// customer's cluster. kube-controller-manager's token controller fills the
+// Vault reviewer's token Secret, as in a cluster.
 package deploy
 
 import (
@@ -26,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
 	appsv1 "k8s.io/api/apps/v1"
 	authv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -79,6 +81,7 @@ func TestInstalledOperatorWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stack.Close()
+	defer startTokenController(t, stack, dir).Stop()
 	admin, err := client.New(stack.RestConfig, client.Options{Scheme: controllers.Scheme()})
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +147,9 @@ func TestInstalledOperatorWorks(t *testing.T) {
 
 			t.Run("the write fence keeps the operator to its namespaces", func(t *testing.T) {
 				checkWriteFence(ctx, t, stack, admin, objs, in.namespace, dep.Spec.Template.Spec.ServiceAccountName)
+			})
+			t.Run("Vault reviews tokens with a ServiceAccount of its own", func(t *testing.T) {
+				checkVaultReviewer(ctx, t, admin, objs, dep)
 			})
 
 			// The pod the Deployment makes passes the restricted Pod Security
@@ -241,6 +247,24 @@ func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s clien
 			return fmt.Errorf("source Secret: %v", err)
 		}
 		return nil
+	})
+
+	// Vault verifies the runtime's token with TokenReview, using the reviewer
+	// token the operator handed it: a login works only if that token may
+	// review tokens.
+	vc, err := vaultapi.NewClient(&vaultapi.Config{Address: stack.Vault.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc.ClearToken()
+	runtimeToken, err := stack.Clientset.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "runtime", &authv1.TokenRequest{
+		Spec: authv1.TokenRequestSpec{Audiences: []string{"vault"}, ExpirationSeconds: ptr.To(int64(600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Vault to log in the runtime's ServiceAccount", func() error {
+		_, err := vc.Logical().WriteWithContext(ctx, "auth/kubernetes/login", map[string]any{"role": ws.VaultName(), "jwt": runtimeToken.Status.Token})
+		return err
 	})
 
 	// Argo CD's view of the real objects, through config/argocd/health.lua.
@@ -490,6 +514,18 @@ func addSecretItems(ctx context.Context, t *testing.T, k8s client.Client, ns, na
 	}
 	for _, it := range items {
 		v, ok := s.Data[it.Key]
+		if !ok && s.Type == corev1.SecretTypeServiceAccountToken {
+			// The kubelet waits for the token controller, as here.
+			waitFor(t, "the token in Secret "+ns+"/"+name, func() error {
+				if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+					return err
+				}
+				if v, ok = s.Data[it.Key]; !ok {
+					return fmt.Errorf("no key %q yet", it.Key)
+				}
+				return nil
+			})
+		}
 		if !ok {
 			t.Fatalf("the operator pod mounts key %q of Secret %s/%s, which it lacks", it.Key, ns, name)
 		}

@@ -53,6 +53,15 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
+Name of the ServiceAccount whose token Vault uses for TokenReview (bound to
+system:auth-delegator only): switchboard-vault-reviewer for a release named
+switchboard, as in config/ (kustomize).
+*/}}
+{{- define "switchboard.vaultReviewerName" -}}
+{{- printf "%s-vault-reviewer" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
 Namespaces the operator writes in besides the ws-* namespaces it creates: the
 release namespace, and the receipts namespace when it is another one. A list.
 */}}
