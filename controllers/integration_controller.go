@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // IntegrationReconciler copies an Integration's credentials into the tenant's
@@ -42,172 +43,226 @@ type IntegrationReconciler struct {
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations/finalizers,verbs=update
 
-// Reconcile brings one Integration towards its spec.
+// integrationScope is the state of one reconcile pass.
+type integrationScope struct {
+	in, before *tenancyv1.Integration
+	// ws is the Workspace whose namespace the Integration is in, or nil.
+	ws *tenancyv1.Workspace
+	// secret is the credentials Secret, once read.
+	secret *corev1.Secret
+}
+
+// integrationPhase is one step of a pass. stop ends the pass there: the
+// condition it set says why.
+type integrationPhase func(ctx context.Context, s *integrationScope) (stop bool, res ctrl.Result, err error)
+
+// Reconcile brings one Integration towards its spec, one phase after the other.
 func (r *IntegrationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	in := &tenancyv1.Integration{}
 	if err := r.Get(ctx, req.NamespacedName, in); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log := logf.FromContext(ctx)
-
-	before := in.DeepCopy()
+	s := &integrationScope{in: in, before: in.DeepCopy()}
 	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, in.Status) {
-			return
-		}
-		// Optimistic lock: a pass that started from a stale cached copy gets
-		// a conflict and runs again, rather than overwriting a newer status.
-		err := r.Status().Patch(ctx, in, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		switch {
-		case apierrors.IsConflict(err):
-			// The change that made this copy stale queues the next pass at
-			// once; the requeue is a backstop that skips the failure backoff.
-			result, retErr = ctrl.Result{RequeueAfter: time.Second}, nil
-		case err != nil && !apierrors.IsNotFound(err):
-			retErr = err
-		}
+		patchStatus(ctx, r.Client, s.before, in, func(in *tenancyv1.Integration) tenancyv1.IntegrationStatus { return in.Status }, &result, &retErr)
 	}()
-
 	ws, err := r.workspaceOf(ctx, in.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	s.ws = ws
 
-	if !in.DeletionTimestamp.IsZero() {
-		if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
-			return ctrl.Result{}, nil
-		}
-		// A workspace deleted with deletionPolicy Retain keeps its Vault data,
-		// credentials included; with Delete its whole subtree is destroyed by
-		// the workspace's own finalizer.
-		if ws != nil && (ws.DeletionTimestamp.IsZero() || ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyDelete) {
-			if err := r.destroy(ctx, in, ws); err != nil {
-				return r.vaultError(in, "destroying credentials", err)
-			}
-		}
-		patch := client.MergeFrom(in.DeepCopy())
-		controllerutil.RemoveFinalizer(in, tenancyv1.IntegrationFinalizer)
-		return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, in, patch))
+	phases := []integrationPhase{
+		r.requireWorkspace, r.ensureFinalizer, r.disconnect, r.readSecret, r.storeCredentials, r.removeSourceSecret, r.markConnected,
 	}
+	if !in.DeletionTimestamp.IsZero() {
+		phases = []integrationPhase{r.destroyOnDelete}
+	}
+	for _, phase := range phases {
+		stop, res, err := phase(ctx, s)
+		if stop || err != nil {
+			return res, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
 
+// destroyOnDelete destroys the credentials and lets the Integration go. A
+// workspace deleted with deletionPolicy Retain keeps its Vault data,
+// credentials included; with Delete its whole subtree is destroyed by the
+// workspace's own finalizer too.
+func (r *IntegrationReconciler) destroyOnDelete(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in, ws := s.in, s.ws
+	if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
+		return true, ctrl.Result{}, nil
+	}
+	if ws != nil && (ws.DeletionTimestamp.IsZero() || ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyDelete) {
+		if err := r.destroy(ctx, in, ws); err != nil {
+			res, err := r.vaultError(in, "destroying credentials", err)
+			return true, res, err
+		}
+	}
+	patch := client.MergeFrom(in.DeepCopy())
+	controllerutil.RemoveFinalizer(in, tenancyv1.IntegrationFinalizer)
+	return true, ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, in, patch))
+}
+
+// requireWorkspace stops the pass unless the namespace is a Workspace's, and
+// that Workspace is not being deleted.
+func (r *IntegrationReconciler) requireWorkspace(_ context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in, ws := s.in, s.ws
 	if ws == nil {
 		in.Status.Phase = tenancyv1.IntegrationFailed
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonNoWorkspace,
 			fmt.Sprintf("namespace %s belongs to no Workspace: Integrations live in a workspace's namespace (ws-<name>)", in.Namespace))
-		if c := meta.FindStatusCondition(before.Status.Conditions, tenancyv1.ConditionReady); c == nil || c.Reason != tenancyv1.ReasonNoWorkspace {
+		if c := meta.FindStatusCondition(s.before.Status.Conditions, tenancyv1.ConditionReady); c == nil || c.Reason != tenancyv1.ReasonNoWorkspace {
 			r.Recorder.Eventf(in, nil, "Warning", tenancyv1.EventRejected, "Validate", "namespace %s belongs to no Workspace", in.Namespace)
 		}
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	}
 	in.Status.Workspace = ws.Name
-
 	if !ws.DeletionTimestamp.IsZero() {
 		// The workspace's deletion destroys its subtree: a write now could
 		// land after that and outlive it. Its deletion deletes this
 		// Integration too.
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonWorkspaceDeleting,
 			"workspace "+ws.Name+" is being deleted: nothing is written to Vault")
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	}
+	return false, ctrl.Result{}, nil
+}
 
-	if !controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
-		patch := client.MergeFrom(in.DeepCopy())
-		controllerutil.AddFinalizer(in, tenancyv1.IntegrationFinalizer)
-		if err := r.Patch(ctx, in, patch); err != nil {
-			return ctrl.Result{}, err
-		}
-		// The status patch checks the resourceVersion: this write is ours.
-		before.ResourceVersion = in.ResourceVersion
+// ensureFinalizer guards the credentials in Vault before any is written.
+func (r *IntegrationReconciler) ensureFinalizer(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in := s.in
+	if controllerutil.ContainsFinalizer(in, tenancyv1.IntegrationFinalizer) {
+		return false, ctrl.Result{}, nil
 	}
-
-	if in.Spec.Disconnected {
-		if err := r.destroy(ctx, in, ws); err != nil {
-			return r.vaultError(in, "destroying credentials", err)
-		}
-		if in.Status.DisconnectedAt == nil {
-			in.Status.DisconnectedAt = &metav1.Time{Time: time.Now().UTC().Truncate(time.Second)}
-		}
-		in.Status.Phase = tenancyv1.IntegrationDisconnected
-		in.Status.CredentialsVersion = 0
-		in.Status.WebhookPath = ""
-		in.Status.ObservedGeneration = in.Generation
-		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonDisconnected,
-			"disconnected: every version of the credentials and their metadata were destroyed in Vault")
-		return ctrl.Result{}, nil
+	patch := client.MergeFrom(in.DeepCopy())
+	controllerutil.AddFinalizer(in, tenancyv1.IntegrationFinalizer)
+	// The patch's answer carries the stored status; this pass's own goes on.
+	status := in.Status.DeepCopy()
+	if err := r.Patch(ctx, in, patch); err != nil {
+		return true, ctrl.Result{}, err
 	}
-	in.Status.DisconnectedAt = nil
+	in.Status = *status
+	// The status patch checks the resourceVersion: this write is ours.
+	s.before.ResourceVersion = in.ResourceVersion
+	return false, ctrl.Result{}, nil
+}
 
+// disconnect destroys the credentials of a disconnected Integration.
+func (r *IntegrationReconciler) disconnect(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in := s.in
+	if !in.Spec.Disconnected {
+		in.Status.DisconnectedAt = nil
+		return false, ctrl.Result{}, nil
+	}
+	if err := r.destroy(ctx, in, s.ws); err != nil {
+		res, err := r.vaultError(in, "destroying credentials", err)
+		return true, res, err
+	}
+	if in.Status.DisconnectedAt == nil {
+		in.Status.DisconnectedAt = &metav1.Time{Time: time.Now().UTC().Truncate(time.Second)}
+	}
+	in.Status.Phase = tenancyv1.IntegrationDisconnected
+	in.Status.CredentialsVersion = 0
+	in.Status.WebhookPath = ""
+	in.Status.ObservedGeneration = in.Generation
+	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonDisconnected,
+		"disconnected: every version of the credentials and their metadata were destroyed in Vault")
+	return true, ctrl.Result{}, nil
+}
+
+// readSecret reads the credentials Secret and checks it has the type's keys.
+// A Secret removed by design (removeSourceSecret) is fine while Vault holds
+// the credentials.
+func (r *IntegrationReconciler) readSecret(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in := s.in
 	secret := &corev1.Secret{}
-	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: in.Namespace, Name: in.Spec.CredentialsSecretRef.Name}, secret)
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: in.Namespace, Name: in.Spec.CredentialsSecretRef.Name}, secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		if in.Spec.RemoveSourceSecret {
-			// The Secret goes once it is copied. Vault, not the status (which
-			// may be a stale cached copy), says whether the copy happened.
-			return r.checkStored(ctx, in, ws.Name)
+			// Vault, not the status (which may be a stale cached copy), says
+			// whether the copy happened.
+			res, err := r.checkStored(ctx, in, s.ws.Name)
+			return true, res, err
 		}
 		in.Status.Phase = tenancyv1.IntegrationPending
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonSecretNotFound,
 			fmt.Sprintf("spec.credentialsSecretRef: Secret %s not found in namespace %s", in.Spec.CredentialsSecretRef.Name, in.Namespace))
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	case err != nil:
-		return ctrl.Result{}, err
+		return true, ctrl.Result{}, err
 	}
-
 	if missing := missingKeys(in.Spec.Type, secret.Data); len(missing) > 0 {
 		in.Status.Phase = tenancyv1.IntegrationFailed
 		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonMissingCredentialKeys,
 			fmt.Sprintf("Secret %s lacks keys required for type %s: %s", secret.Name, in.Spec.Type, strings.Join(missing, ", ")))
-		return ctrl.Result{}, nil
+		return true, ctrl.Result{}, nil
 	}
+	s.secret = secret
+	return false, ctrl.Result{}, nil
+}
 
+// storeCredentials writes the Secret's data to Vault when Vault's latest
+// version differs.
+func (r *IntegrationReconciler) storeCredentials(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in, ws, secret := s.in, s.ws, s.secret
 	path := in.VaultPath(ws.Name)
 	have, err := r.Vault.ReadKV(ctx, path)
 	if err != nil {
-		return r.vaultError(in, "reading credentials", err)
+		res, err := r.vaultError(in, "reading credentials", err)
+		return true, res, err
 	}
-	if have == nil || !sameData(have.Data, secret.Data) {
-		if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
-			return res, err
-		}
-		data := make(map[string]string, len(secret.Data))
-		for k, v := range secret.Data {
-			data[k] = string(v)
-		}
-		version, err := r.Vault.WriteKV(ctx, path, data, string(ws.UID))
-		if err != nil {
-			return r.vaultError(in, "storing credentials", err)
-		}
-		if have == nil {
-			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsStored, "Store",
-				"credentials stored in Vault at %s/%s, version %d", r.Vault.Config().KVMount, path, version)
-		} else {
-			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsRotated, "Rotate",
-				"credentials changed; Vault version %d replaces %d", version, have.Version)
-		}
-		in.Status.CredentialsVersion = version
-		log.Info("credentials stored", "integration", in.Namespace+"/"+in.Name, "version", version)
-	} else {
+	if have != nil && sameData(have.Data, secret.Data) {
 		in.Status.CredentialsVersion = have.Version
+		return false, ctrl.Result{}, nil
 	}
+	if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
+		return true, res, err
+	}
+	data := make(map[string]string, len(secret.Data))
+	for k, v := range secret.Data {
+		data[k] = string(v)
+	}
+	version, err := r.Vault.WriteKV(ctx, path, data, string(ws.UID))
+	if err != nil {
+		res, err := r.vaultError(in, "storing credentials", err)
+		return true, res, err
+	}
+	if have == nil {
+		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsStored, "Store",
+			"credentials stored in Vault at %s/%s, version %d", r.Vault.Config().KVMount, path, version)
+	} else {
+		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsRotated, "Rotate",
+			"credentials changed; Vault version %d replaces %d", version, have.Version)
+	}
+	in.Status.CredentialsVersion = version
+	logf.FromContext(ctx).Info("credentials stored", "integration", in.Namespace+"/"+in.Name, "version", version)
+	return false, ctrl.Result{}, nil
+}
 
-	if in.Spec.RemoveSourceSecret {
-		// Only this exact Secret, which was just copied, is deleted.
-		err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID, ResourceVersion: &secret.ResourceVersion})
-		switch {
-		case err == nil:
-			r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventSourceSecretRemoved, "Remove",
-				"deleted Secret %s: the credentials live in Vault only", secret.Name)
-		case apierrors.IsConflict(err):
-			// It changed since the copy; its update event brings the next
-			// pass, which copies it again first.
-			return ctrl.Result{RequeueAfter: time.Second}, nil
-		case !apierrors.IsNotFound(err):
-			return ctrl.Result{}, err
-		}
+// removeSourceSecret deletes exactly the Secret just copied, when asked to.
+func (r *IntegrationReconciler) removeSourceSecret(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in, secret := s.in, s.secret
+	if !in.Spec.RemoveSourceSecret {
+		return false, ctrl.Result{}, nil
 	}
-	r.markConnected(in)
-	return ctrl.Result{}, nil
+	err := r.Delete(ctx, secret, client.Preconditions{UID: &secret.UID, ResourceVersion: &secret.ResourceVersion})
+	switch {
+	case err == nil:
+		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventSourceSecretRemoved, "Remove",
+			"deleted Secret %s: the credentials live in Vault only", secret.Name)
+	case apierrors.IsConflict(err):
+		// It changed since the copy; its update event brings the next pass,
+		// which copies it again first.
+		return true, ctrl.Result{RequeueAfter: time.Second}, nil
+	case !apierrors.IsNotFound(err):
+		return true, ctrl.Result{}, err
+	}
+	return false, ctrl.Result{}, nil
 }
 
 // mayWrite checks, just before credentials are written, that the workspace
@@ -263,11 +318,17 @@ func (r *IntegrationReconciler) checkStored(ctx context.Context, in *tenancyv1.I
 		return ctrl.Result{}, nil
 	}
 	in.Status.CredentialsVersion = kv.Version
-	r.markConnected(in)
+	connected(in)
 	return ctrl.Result{}, nil
 }
 
-func (r *IntegrationReconciler) markConnected(in *tenancyv1.Integration) {
+// markConnected reports the credentials in Vault.
+func (r *IntegrationReconciler) markConnected(_ context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	connected(s.in)
+	return true, ctrl.Result{}, nil
+}
+
+func connected(in *tenancyv1.Integration) {
 	in.Status.Phase = tenancyv1.IntegrationConnected
 	in.Status.WebhookPath = in.WebhookPath()
 	in.Status.ObservedGeneration = in.Generation
@@ -297,7 +358,7 @@ func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integ
 
 func (r *IntegrationReconciler) vaultError(in *tenancyv1.Integration, step string, err error) (ctrl.Result, error) {
 	reason := tenancyv1.ReasonVaultError
-	if vault.IsUnreachable(err) {
+	if external.IsUnreachable(err, external.Vault) {
 		reason = tenancyv1.ReasonVaultUnreachable
 	}
 	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, reason, step+": "+err.Error())
@@ -306,7 +367,7 @@ func (r *IntegrationReconciler) vaultError(in *tenancyv1.Integration, step strin
 
 // workspaceOf returns the Workspace that owns namespace ns, or nil.
 func (r *IntegrationReconciler) workspaceOf(ctx context.Context, ns string) (*tenancyv1.Workspace, error) {
-	name, ok := strings.CutPrefix(ns, "ws-")
+	name, ok := contract.WorkspaceOfNamespace(ns)
 	if !ok {
 		return nil, nil
 	}
@@ -368,7 +429,7 @@ func (r *IntegrationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *IntegrationReconciler) integrationsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
-	if !strings.HasPrefix(o.GetNamespace(), "ws-") {
+	if !contract.IsWorkspaceNamespace(o.GetNamespace()) {
 		return nil
 	}
 	var list tenancyv1.IntegrationList
@@ -386,7 +447,7 @@ func (r *IntegrationReconciler) integrationsOfSecret(ctx context.Context, o clie
 
 func (r *IntegrationReconciler) integrationsOfWorkspace(ctx context.Context, o client.Object) []reconcile.Request {
 	var list tenancyv1.IntegrationList
-	if err := r.List(ctx, &list, client.InNamespace("ws-"+o.GetName())); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(contract.Namespace(o.GetName()))); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

@@ -31,7 +31,7 @@ func init() {
 }
 
 var (
-	workspacePhases = []tenancyv1.WorkspacePhase{"", tenancyv1.WorkspacePending, tenancyv1.WorkspaceProvisioning,
+	workspacePhases = []tenancyv1.WorkspacePhase{"", tenancyv1.WorkspaceProvisioning,
 		tenancyv1.WorkspaceReady, tenancyv1.WorkspaceSuspended, tenancyv1.WorkspaceDeleting, tenancyv1.WorkspaceFailed}
 	integrationPhases = []tenancyv1.IntegrationPhase{"", tenancyv1.IntegrationPending, tenancyv1.IntegrationConnected,
 		tenancyv1.IntegrationDisconnected, tenancyv1.IntegrationFailed}

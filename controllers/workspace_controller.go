@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
-	"github.com/switchboard-dev/switchboard/controllers/ownership"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
@@ -95,17 +95,8 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	s := &workspaceScope{ws: ws}
 	before := ws.DeepCopy()
 	defer func() {
-		err := r.patchStatus(ctx, before, ws)
-		switch {
-		case err == nil:
+		if patchStatus(ctx, r.Client, before, ws, func(ws *tenancyv1.Workspace) tenancyv1.WorkspaceStatus { return ws.Status }, &result, &retErr) {
 			r.announce(before, ws)
-		case apierrors.IsConflict(err):
-			// This pass started from a stale copy. The change that made it
-			// stale queues the next pass at once; the requeue is a backstop
-			// that skips the failure backoff.
-			result, retErr = ctrl.Result{RequeueAfter: time.Second}, nil
-		case err != nil:
-			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
 
@@ -160,23 +151,21 @@ func (r *WorkspaceReconciler) dependencyError(s *workspaceScope, condType, step 
 	}
 	reason := tenancyv1.ReasonKubernetesError
 	switch {
-	case ownership.IsConflict(err):
+	case external.IsConflict(err):
 		// Only a person can settle whose the object is: look again now and
 		// then, quietly (removing it sends no event the operator sees).
 		s.terminal = true
 		s.ws.SetFalse(condType, tenancyv1.ReasonOwnershipConflict, step+": "+err.Error()+
 			"; nothing was written to it. Remove it, or set annotation "+tenancyv1.AnnotationAdoptDataFrom+" to the UID it names to take it over")
 		return ctrl.Result{RequeueAfter: r.RetryAfter}, fmt.Errorf("%s: %w", step, err)
-	case postgres.IsUnreachable(err):
+	case external.IsUnreachable(err, external.PostgreSQL):
 		reason = tenancyv1.ReasonDatabaseUnreachable
-	case vault.IsUnreachable(err):
+	case external.IsUnreachable(err, external.Vault):
 		reason = tenancyv1.ReasonVaultUnreachable
-		r.Vault.ForgetPlatform()
 	case condType == tenancyv1.ConditionDatabaseReady:
 		reason = tenancyv1.ReasonDatabaseError
 	case condType == tenancyv1.ConditionVaultReady:
 		reason = tenancyv1.ReasonVaultError
-		r.Vault.ForgetPlatform()
 	}
 	s.ws.SetFalse(condType, reason, step+": "+err.Error())
 	return ctrl.Result{RequeueAfter: r.RetryAfter}, fmt.Errorf("%s: %w", step, err)
@@ -190,7 +179,7 @@ func klogRef(o client.Object) string {
 }
 
 // SetupWithManager registers the controller. The cache of child objects is
-// restricted to those the operator manages (see main.go).
+// restricted to those the operator manages (see CacheOptions).
 func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrent == 0 {
 		r.MaxConcurrent = 4

@@ -12,10 +12,8 @@ import (
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
-
-// databaseSecret is the KV entry, under the tenant's subtree, that holds its DSN.
-const databaseSecret = "database"
 
 // tenantOf is the workspace's role and database, whose they are, and the
 // limits its plan sets on them.
@@ -65,13 +63,13 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 		return ctrl.Result{}, nil
 	}
 
-	path := ws.VaultPath() + "/" + databaseSecret
+	path := ws.VaultPath() + "/" + contract.EntryDatabase
 	have, err := r.Vault.ReadKV(ctx, path)
 	if err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "reading database credentials", err)
 	}
-	if have != nil && have.Data["username"] == name && have.Data["database"] == name &&
-		have.Data["host"] == server.Host && have.Data["port"] == strconv.Itoa(int(server.Port)) && have.Data["password"] != "" {
+	if have != nil && have.Data[contract.DatabaseUser] == name && have.Data[contract.DatabaseName] == name &&
+		have.Data[contract.DatabaseHost] == server.Host && have.Data[contract.DatabasePort] == strconv.Itoa(int(server.Port)) && have.Data[contract.DatabasePassword] != "" {
 		ws.SetTrue(tenancyv1.ConditionDatabaseReady, tenancyv1.ReasonProvisioned,
 			"database and role "+name+" on server "+server.Name+"; credentials in Vault")
 		return ctrl.Result{}, nil
@@ -89,8 +87,8 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 		return ctrl.Result{}, errors.New("building tenant DSN: " + err.Error())
 	}
 	if _, err := r.Vault.WriteKV(ctx, path, map[string]string{
-		"dsn": dsn, "host": server.Host, "port": strconv.Itoa(int(server.Port)),
-		"database": name, "username": name, "password": password,
+		contract.DatabaseDSN: dsn, contract.DatabaseHost: server.Host, contract.DatabasePort: strconv.Itoa(int(server.Port)),
+		contract.DatabaseName: name, contract.DatabaseUser: name, contract.DatabasePassword: password,
 	}, string(ws.UID)); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "storing database credentials", err)
 	}

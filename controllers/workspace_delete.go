@@ -17,7 +17,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
-	"github.com/switchboard-dev/switchboard/controllers/ownership"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 )
 
@@ -240,7 +240,7 @@ func (r *WorkspaceReconciler) deleteVaultData(ctx context.Context, d *deletionSc
 			return false, fmt.Errorf("listing the subtree: %w", err)
 		}
 		if owner != "" || len(entries) > 0 {
-			receipt.Notes = append(receipt.Notes, "Vault subtree "+receipt.VaultSubtree+" "+ownership.Describe(owner)+"; left untouched")
+			receipt.Notes = append(receipt.Notes, "Vault subtree "+receipt.VaultSubtree+" "+external.Describe(owner)+"; left untouched")
 			return true, nil
 		}
 	}

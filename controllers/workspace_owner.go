@@ -13,11 +13,8 @@ import (
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
-
-// bootstrapSecret is the KV entry, under the tenant's subtree, that tells the
-// runtime who its first owner is. It holds a bcrypt hash, not the password.
-const bootstrapSecret = "bootstrap"
 
 // reconcileOwner gives the first owner a one-time password, once: the
 // plaintext goes to the Secret initial-owner (shown once, like Argo CD's
@@ -33,7 +30,7 @@ func (r *WorkspaceReconciler) reconcileOwner(ctx context.Context, s *workspaceSc
 		ws.SetTrue(tenancyv1.ConditionOwnerReady, tenancyv1.ReasonProvisioned,
 			"the first owner "+ws.Spec.Owner.Email+" has a one-time password (Secret "+ws.NamespaceName()+"/"+specs.InitialOwnerSecret+", shown once)")
 	}
-	path := ws.VaultPath() + "/" + bootstrapSecret
+	path := ws.VaultPath() + "/" + contract.EntryBootstrap
 	have, err := r.Vault.ReadKV(ctx, path)
 	if err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "reading bootstrap owner", err)
@@ -80,11 +77,11 @@ func (r *WorkspaceReconciler) reconcileOwner(ctx context.Context, s *workspaceSc
 		return ctrl.Result{}, err
 	}
 	if _, err := r.Vault.WriteKV(ctx, path, map[string]string{
-		"email":                 ws.Spec.Owner.Email,
-		"name":                  ws.Spec.Owner.Name,
-		"passwordHash":          string(hash),
-		"mustChangePassword":    "true",
-		"initialPasswordSecret": ws.NamespaceName() + "/" + specs.InitialOwnerSecret,
+		contract.BootstrapEmail:                 ws.Spec.Owner.Email,
+		contract.BootstrapName:                  ws.Spec.Owner.Name,
+		contract.BootstrapPasswordHash:          string(hash),
+		contract.BootstrapMustChangePassword:    "true",
+		contract.BootstrapInitialPasswordSecret: ws.NamespaceName() + "/" + specs.InitialOwnerSecret,
 	}, string(ws.UID)); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionOwnerReady, "storing bootstrap owner", err)
 	}

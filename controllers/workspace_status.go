@@ -1,13 +1,10 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
@@ -83,15 +80,15 @@ func (r *WorkspaceReconciler) announce(before, ws *tenancyv1.Workspace) {
 	}
 }
 
-// emitTransitions records an event for each condition that changed status or
-// reason, and for suspension and resumption.
+// emitTransitions records a warning event for each part condition that
+// became False for a problem (not for ordinary progress), or changed problem.
 func (r *WorkspaceReconciler) emitTransitions(before, after *tenancyv1.Workspace) {
-	for _, t := range append([]string{tenancyv1.ConditionReady}, partConditions...) {
+	for _, t := range partConditions {
 		old, now := before.GetCondition(t), after.GetCondition(t)
 		if now == nil || (old != nil && old.Status == now.Status && old.Reason == now.Reason) {
 			continue
 		}
-		if now.Status == metav1.ConditionFalse && isProblem(now.Reason) && t != tenancyv1.ConditionReady {
+		if now.Status == metav1.ConditionFalse && isProblem(now.Reason) {
 			r.Recorder.Eventf(after, nil, "Warning", now.Reason, "Reconcile", "%s: %s", t, now.Message)
 		}
 	}
@@ -102,22 +99,8 @@ func (r *WorkspaceReconciler) emitTransitions(before, after *tenancyv1.Workspace
 func isProblem(reason string) bool {
 	switch reason {
 	case tenancyv1.ReasonReconciling, tenancyv1.ReasonWaitingForDependencies, tenancyv1.ReasonRolloutInProgress,
-		tenancyv1.ReasonSuspended, tenancyv1.ReasonNotReady, tenancyv1.ReasonAvailable:
+		tenancyv1.ReasonSuspended, tenancyv1.ReasonAvailable:
 		return false
 	}
 	return true
-}
-
-// patchStatus writes the status once per pass, and not at all when nothing
-// changed. The patch carries the resourceVersion the pass started from, so a
-// pass that read a stale copy from the cache gets a conflict instead of
-// overwriting a newer status.
-func (r *WorkspaceReconciler) patchStatus(ctx context.Context, before, after *tenancyv1.Workspace) error {
-	if equality.Semantic.DeepEqual(before.Status, after.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, after, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	return nil
 }

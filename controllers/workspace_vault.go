@@ -7,14 +7,15 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
-	"github.com/switchboard-dev/switchboard/controllers/ownership"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // claimOf is the workspace's claim on the external objects of its name.
-func claimOf(ws *tenancyv1.Workspace) ownership.Claim {
-	return ownership.Claim{UID: string(ws.UID), AdoptFrom: ws.Annotations[tenancyv1.AnnotationAdoptDataFrom]}
+func claimOf(ws *tenancyv1.Workspace) external.Claim {
+	return external.Claim{UID: string(ws.UID), AdoptFrom: ws.Annotations[tenancyv1.AnnotationAdoptDataFrom]}
 }
 
 // authRoleOf is the Kubernetes-auth role that lets the runtime read the subtree.
@@ -96,7 +97,7 @@ func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScop
 	if owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath()); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading the Vault subtree's owner", err)
 	} else if owner == string(ws.UID) {
-		creds, err := r.Vault.ReadKV(ctx, ws.VaultPath()+"/"+databaseSecret)
+		creds, err := r.Vault.ReadKV(ctx, ws.VaultPath()+"/"+contract.EntryDatabase)
 		if err != nil {
 			return r.dependencyError(s, tenancyv1.ConditionVaultReady, "reading the exposed database credentials", err)
 		}
@@ -105,7 +106,7 @@ func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScop
 				return r.dependencyError(s, tenancyv1.ConditionVaultReady, "locking the database role", err)
 			}
 		}
-		if destroyed, err = r.Vault.DestroyKV(ctx, ws.VaultPath()+"/"+databaseSecret); err != nil {
+		if destroyed, err = r.Vault.DestroyKV(ctx, ws.VaultPath()+"/"+contract.EntryDatabase); err != nil {
 			return r.dependencyError(s, tenancyv1.ConditionVaultReady, "destroying the exposed database credentials", err)
 		}
 	}

@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // Integration condition reasons and events.
@@ -43,7 +45,7 @@ var RequiredCredentialKeys = map[IntegrationType][]string{
 
 // VaultPath is where the credentials live, under the KV v2 mount.
 func (in *Integration) VaultPath(workspace string) string {
-	return "workspaces/" + workspace + "/integrations/" + in.Name
+	return contract.VaultSubtree(workspace) + "/" + contract.IntegrationEntry(in.Name)
 }
 
 // WebhookPath is where the provider delivers webhooks, on the workspace URL.

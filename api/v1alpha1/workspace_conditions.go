@@ -49,8 +49,6 @@ const (
 	ReasonKubernetesError = "KubernetesError"
 	// ReasonWaitingForDependencies: an earlier phase is not ready yet.
 	ReasonWaitingForDependencies = "WaitingForDependencies"
-	// ReasonNotReady: at least one part is not ready; the message names it.
-	ReasonNotReady = "NotReady"
 	// ReasonLegalHold: spec.legalHold blocks the deletion.
 	ReasonLegalHold = "LegalHold"
 	// ReasonDeletionInProgress: the finalizer is removing the tenant.
@@ -74,7 +72,6 @@ const (
 // Event reasons of a Workspace.
 const (
 	EventProvisioned        = "Provisioned"
-	EventNotReady           = "NotReady"
 	EventSuspended          = "Suspended"
 	EventResumed            = "Resumed"
 	EventDeletionBlocked    = "DeletionBlocked"

@@ -5,24 +5,28 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // NamespaceName is the tenant's namespace.
-func (ws *Workspace) NamespaceName() string { return "ws-" + ws.Name }
+func (ws *Workspace) NamespaceName() string { return contract.Namespace(ws.Name) }
 
 // DatabaseName is the tenant's PostgreSQL database and role name.
-func (ws *Workspace) DatabaseName() string { return "ws_" + strings.ReplaceAll(ws.Name, "-", "_") }
+func (ws *Workspace) DatabaseName() string { return contract.DatabaseNameOf(ws.Name) }
 
 // VaultName is the name of the tenant's Vault policy and auth role.
-func (ws *Workspace) VaultName() string { return "ws-" + ws.Name }
+func (ws *Workspace) VaultName() string { return contract.VaultName(ws.Name) }
 
 // TransitKeyName is the tenant's transit key. It carries the Workspace UID, so
 // a later Workspace of the same name never gets a key that can read an
 // earlier one's backups.
-func (ws *Workspace) TransitKeyName() string { return "ws-" + ws.Name + "-" + string(ws.UID) }
+func (ws *Workspace) TransitKeyName() string {
+	return contract.VaultName(ws.Name) + "-" + string(ws.UID)
+}
 
 // VaultPath is the tenant's subtree in the KV v2 mount.
-func (ws *Workspace) VaultPath() string { return "workspaces/" + ws.Name }
+func (ws *Workspace) VaultPath() string { return contract.VaultSubtree(ws.Name) }
 
 // EffectivePlan is spec.plan, or starter when the API server did not default it.
 func (ws *Workspace) EffectivePlan() Plan {

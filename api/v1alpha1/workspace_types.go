@@ -112,12 +112,11 @@ type WorkspaceSpec struct {
 }
 
 // WorkspacePhase is a one-word summary of a Workspace's state.
-// +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Suspended;Deleting;Failed
+// +kubebuilder:validation:Enum=Provisioning;Ready;Suspended;Deleting;Failed
 type WorkspacePhase string
 
 // The phases of a Workspace.
 const (
-	WorkspacePending      WorkspacePhase = "Pending"
 	WorkspaceProvisioning WorkspacePhase = "Provisioning"
 	WorkspaceReady        WorkspacePhase = "Ready"
 	WorkspaceSuspended    WorkspacePhase = "Suspended"
@@ -136,7 +135,7 @@ type WorkspaceDatabaseStatus struct {
 
 // WorkspaceStatus is what the operator observed.
 type WorkspaceStatus struct {
-	// phase is a one-word summary: Pending, Provisioning, Ready, Suspended, Deleting or Failed.
+	// phase is a one-word summary: Provisioning, Ready, Suspended, Deleting or Failed.
 	// +optional
 	Phase WorkspacePhase `json:"phase,omitempty"`
 

@@ -153,7 +153,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&c.VaultKubernetesHost, "vault-kubernetes-host", "", "if set, configure the Kubernetes auth mount with this API server URL")
 	var caFile string
 	str(&caFile, "vault-kubernetes-ca-file", "", "CA bundle of --vault-kubernetes-host")
-	str(&c.VaultReviewerJWTFile, "vault-kubernetes-reviewer-jwt-file", "", "token Vault uses for TokenReview, e.g. the operator's projected ServiceAccount token; re-read when it changes")
+	str(&c.VaultReviewerJWTFile, "vault-kubernetes-reviewer-jwt-file", "", "token Vault uses for TokenReview: that of a ServiceAccount bound only to system:auth-delegator, never the operator's own; re-read when it changes")
 	str(&c.VaultRoleAudience, "vault-role-audience", "vault", "audience of the runtime's projected ServiceAccount token")
 	var vaultCIDRs, vaultNS, vaultPods, vaultPort string
 	str(&vaultCIDRs, "vault-egress-cidrs", "", "comma-separated IP blocks tenant runtimes may reach Vault at (default: derived from --runtime-vault-address)")

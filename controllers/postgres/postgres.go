@@ -22,23 +22,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-dev/switchboard/controllers/config"
-	"github.com/switchboard-dev/switchboard/controllers/ownership"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 )
 
 // ErrUnknownServer is returned for a server name not in the configuration.
 var ErrUnknownServer = errors.New("unknown database server")
-
-// Unreachable wraps errors that mean the server did not answer.
-type Unreachable struct{ Err error }
-
-func (e *Unreachable) Error() string { return e.Err.Error() }
-func (e *Unreachable) Unwrap() error { return e.Err }
-
-// IsUnreachable says whether err means the server did not answer.
-func IsUnreachable(err error) bool {
-	var u *Unreachable
-	return errors.As(err, &u)
-}
 
 // Provisioner holds one small pool per configured server.
 type Provisioner struct {
@@ -135,7 +123,7 @@ func classify(server string, err error) error {
 		} else if errors.Is(err, context.DeadlineExceeded) {
 			msg = "timed out"
 		}
-		return &Unreachable{Err: fmt.Errorf("server %s is unreachable: %s", server, msg)}
+		return &external.Unreachable{System: external.PostgreSQL, Err: fmt.Errorf("server %s is unreachable: %s", server, msg)}
 	}
 	return fmt.Errorf("server %s: %v", server, err)
 }
@@ -146,7 +134,7 @@ type Tenant struct {
 	Name string
 	// Claim is whose they are: its UID is recorded in the role's and the
 	// database's comment when the operator creates them.
-	ownership.Claim
+	external.Claim
 	// Limits are set on the role, from the plan.
 	Limits Limits
 }
@@ -236,10 +224,10 @@ FROM pg_roles r WHERE r.rolname = $1`, name).Scan(
 // privilege a tenant role must never have, whoever made it.
 func checkRole(server string, t Tenant, st *roleState) error {
 	if len(st.privileges) > 0 {
-		return &ownership.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "has " + strings.Join(st.privileges, ", ") + ", which a tenant role must never have; it is not adopted"}
+		return &external.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "has " + strings.Join(st.privileges, ", ") + ", which a tenant role must never have; it is not adopted"}
 	}
 	if !t.Accepts(st.mark) {
-		return ownership.Conflict("role "+t.Name+" on server "+server, st.mark)
+		return external.Conflict("role "+t.Name+" on server "+server, st.mark)
 	}
 	return nil
 }
@@ -286,7 +274,7 @@ func (p *Provisioner) prepareServer(ctx context.Context, server string, pool *pg
 // role able to log in, limited by t.Limits and owning the database, and
 // PUBLIC unable to connect. It writes nothing when all that is already true.
 // A role or database of that name that is not provably t's gives an
-// *ownership.ConflictError, and nothing is written to it. created reports whether the
+// *external.ConflictError, and nothing is written to it. created reports whether the
 // role was new.
 func (p *Provisioner) EnsureDatabase(ctx context.Context, server string, t Tenant) (created bool, err error) {
 	pool, err := p.pool(server)
@@ -331,7 +319,7 @@ func (p *Provisioner) EnsureDatabase(ctx context.Context, server string, t Tenan
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42710" { // duplicate_object: a concurrent pass won
-				return false, &ownership.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
+				return false, &external.ConflictError{Object: "role " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
 			}
 			return false, classify(server, err)
 		}
@@ -378,7 +366,7 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 		if _, err := pool.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+ident+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
-				return created, &ownership.ConflictError{Object: "database " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
+				return created, &external.ConflictError{Object: "database " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
 			}
 			return created, classify(server, err)
 		}
@@ -393,7 +381,7 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 		}
 		p.onWrite(server)
 	case !t.Accepts(dbMark):
-		return created, ownership.Conflict("database "+t.Name+" on server "+server, dbMark)
+		return created, external.Conflict("database "+t.Name+" on server "+server, dbMark)
 	default:
 		if dbMark != t.UID {
 			if _, err := pool.Exec(ctx, "COMMENT ON DATABASE "+ident+" IS "+mark); err != nil {
@@ -519,7 +507,7 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 			p.onWrite(server)
 			out.Database = true
 		} else {
-			out.Kept = append(out.Kept, fmt.Sprintf("database %s on server %s %s; left untouched", t.Name, server, ownership.Describe(mark)))
+			out.Kept = append(out.Kept, fmt.Sprintf("database %s on server %s %s; left untouched", t.Name, server, external.Describe(mark)))
 		}
 	}
 	if st != nil {
@@ -530,7 +518,7 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 			p.onWrite(server)
 			out.Role = true
 		} else {
-			out.Kept = append(out.Kept, fmt.Sprintf("role %s on server %s %s; left untouched", t.Name, server, ownership.Describe(st.mark)))
+			out.Kept = append(out.Kept, fmt.Sprintf("role %s on server %s %s; left untouched", t.Name, server, external.Describe(st.mark)))
 		}
 	}
 	return out, nil

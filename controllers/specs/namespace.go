@@ -172,7 +172,8 @@ func ServiceAccount(ws *tenancyv1.Workspace) *corev1.ServiceAccount {
 	}
 }
 
-// InitialOwnerSecret holds the first owner's one-time password, shown once.
+// InitialOwner is the Secret initial-owner, holding the first owner's
+// one-time password; it is shown once and never recreated.
 func InitialOwner(ws *tenancyv1.Workspace, password string) *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: InitialOwnerSecret, Namespace: ws.NamespaceName(), Labels: Labels(ws),

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // PlanSize is what a plan buys.
@@ -28,12 +29,9 @@ type PlanSize struct {
 	StatementTimeout, IdleInTransactionTimeout time.Duration
 }
 
-// RuntimePoolSize is the runtime's PostgreSQL pool size per replica.
-const RuntimePoolSize = 10
-
 func init() {
 	for p, s := range plans {
-		s.DBConnections = int(s.Replicas+1)*RuntimePoolSize + 5
+		s.DBConnections = int(s.Replicas+1)*contract.RuntimePoolSize + 5
 		s.IdleInTransactionTimeout = time.Minute
 		if s.StatementTimeout == 0 {
 			s.StatementTimeout = 30 * time.Second

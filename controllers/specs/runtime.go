@@ -12,25 +12,26 @@ import (
 	"k8s.io/utils/ptr"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // RuntimeEnv is the runtime's configuration. It holds no secret: the runtime
 // logs into Vault with its ServiceAccount token and reads the rest there.
 func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 	env := []corev1.EnvVar{
-		{Name: "SWITCHBOARD_WORKSPACE", Value: ws.Name},
-		{Name: "SWITCHBOARD_PLAN", Value: string(ws.EffectivePlan())},
-		{Name: "SWITCHBOARD_PUBLIC_URL", Value: URL(ws, s)},
-		{Name: "SWITCHBOARD_LISTEN_ADDR", Value: ":" + strconv.Itoa(RuntimePort)},
-		{Name: "VAULT_ADDR", Value: s.VaultAddress},
-		{Name: "SWITCHBOARD_VAULT_AUTH_MOUNT", Value: s.VaultAuthMount},
-		{Name: "SWITCHBOARD_VAULT_AUTH_ROLE", Value: ws.VaultName()},
-		{Name: "SWITCHBOARD_VAULT_KV_MOUNT", Value: s.VaultKVMount},
-		{Name: "SWITCHBOARD_VAULT_PATH", Value: ws.VaultPath()},
-		{Name: "SWITCHBOARD_VAULT_TOKEN_PATH", Value: VaultTokenPath},
+		{Name: contract.EnvWorkspace, Value: ws.Name},
+		{Name: contract.EnvPlan, Value: string(ws.EffectivePlan())},
+		{Name: contract.EnvPublicURL, Value: URL(ws, s)},
+		{Name: contract.EnvListenAddr, Value: ":" + strconv.Itoa(RuntimePort)},
+		{Name: contract.EnvVaultAddr, Value: s.VaultAddress},
+		{Name: contract.EnvVaultAuthMount, Value: s.VaultAuthMount},
+		{Name: contract.EnvVaultAuthRole, Value: ws.VaultName()},
+		{Name: contract.EnvVaultKVMount, Value: s.VaultKVMount},
+		{Name: contract.EnvVaultPath, Value: ws.VaultPath()},
+		{Name: contract.EnvVaultTokenPath, Value: VaultTokenPath},
 	}
 	if s.TrustedProxies != "" {
-		env = append(env, corev1.EnvVar{Name: "SWITCHBOARD_TRUSTED_PROXIES", Value: s.TrustedProxies})
+		env = append(env, corev1.EnvVar{Name: contract.EnvTrustedProxies, Value: s.TrustedProxies})
 	}
 	return env
 }

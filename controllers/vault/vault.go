@@ -17,24 +17,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
-	"github.com/switchboard-dev/switchboard/controllers/ownership"
+	"github.com/switchboard-dev/switchboard/controllers/external"
 )
-
-// Unreachable wraps errors that mean Vault did not answer.
-type Unreachable struct{ Err error }
-
-func (e *Unreachable) Error() string { return e.Err.Error() }
-func (e *Unreachable) Unwrap() error { return e.Err }
-
-// IsUnreachable says whether err means Vault did not answer.
-func IsUnreachable(err error) bool {
-	var u *Unreachable
-	return errors.As(err, &u)
-}
 
 // Config is how the operator reaches and lays out Vault.
 type Config struct {
@@ -58,8 +47,10 @@ type Client struct {
 	api     *vaultapi.Client
 	onWrite func(path string)
 
-	mu           sync.Mutex
-	platformDone bool
+	mu sync.Mutex
+	// platformDone is set once EnsurePlatform found everything in place, and
+	// cleared by any failed call: Vault may have lost its data.
+	platformDone atomic.Bool
 	// jwtWritten is a digest of the reviewer token last written to Vault.
 	jwtWritten [32]byte
 }
@@ -89,6 +80,14 @@ func (c *Client) Config() Config { return c.cfg }
 
 // classify turns a Vault client error into one that says whether Vault
 // answered. Vault's own error texts never echo request bodies, so they are safe.
+func (c *Client) classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	c.platformDone.Store(false)
+	return classify(op, err)
+}
+
 func classify(op string, err error) error {
 	if err == nil {
 		return nil
@@ -111,7 +110,7 @@ func classify(op string, err error) error {
 		} else if errors.Is(err, context.DeadlineExceeded) {
 			msg = "timed out"
 		}
-		return &Unreachable{Err: fmt.Errorf("%s: vault is unreachable: %s", op, msg)}
+		return &external.Unreachable{System: external.Vault, Err: fmt.Errorf("%s: vault is unreachable: %s", op, msg)}
 	}
 	return fmt.Errorf("%s: %v", op, err)
 }
@@ -127,7 +126,7 @@ func (c *Client) read(ctx context.Context, path string) (map[string]any, error) 
 		if isNotFound(err) {
 			return nil, nil
 		}
-		return nil, classify("reading "+path, err)
+		return nil, c.classify("reading "+path, err)
 	}
 	if s == nil {
 		return nil, nil
@@ -138,7 +137,7 @@ func (c *Client) read(ctx context.Context, path string) (map[string]any, error) 
 func (c *Client) write(ctx context.Context, path string, data map[string]any) (*vaultapi.Secret, error) {
 	s, err := c.api.Logical().WriteWithContext(ctx, path, data)
 	if err != nil {
-		return nil, classify("writing "+path, err)
+		return nil, c.classify("writing "+path, err)
 	}
 	c.onWrite(path)
 	return s, nil
@@ -146,7 +145,7 @@ func (c *Client) write(ctx context.Context, path string, data map[string]any) (*
 
 func (c *Client) delete(ctx context.Context, path string) error {
 	if _, err := c.api.Logical().DeleteWithContext(ctx, path); err != nil && !isNotFound(err) {
-		return classify("deleting "+path, err)
+		return c.classify("deleting "+path, err)
 	}
 	c.onWrite(path)
 	return nil
@@ -161,7 +160,7 @@ func (c *Client) KeepTokenAlive(ctx context.Context, onError func(error)) {
 		s, err := c.api.Auth().Token().LookupSelfWithContext(ctx)
 		wait := 10 * time.Second
 		if err != nil {
-			onError(classify("looking up the operator's token", err))
+			onError(c.classify("looking up the operator's token", err))
 		} else {
 			ttl, _ := s.TokenTTL()
 			renewable, _ := s.TokenIsRenewable()
@@ -177,7 +176,7 @@ func (c *Client) KeepTokenAlive(ctx context.Context, onError func(error)) {
 		}
 		if err == nil {
 			if _, err := c.api.Auth().Token().RenewSelfWithContext(ctx, 0); err != nil && ctx.Err() == nil {
-				onError(classify("renewing the operator's token", err))
+				onError(c.classify("renewing the operator's token", err))
 			}
 		}
 	}
@@ -189,16 +188,16 @@ func (c *Client) KeepTokenAlive(ctx context.Context, onError func(error)) {
 func (c *Client) EnsurePlatform(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.platformDone {
+	if c.platformDone.Load() {
 		return nil
 	}
 	mounts, err := c.api.Sys().ListMountsWithContext(ctx)
 	if err != nil {
-		return classify("listing mounts", err)
+		return c.classify("listing mounts", err)
 	}
 	if m, ok := mounts[c.cfg.KVMount+"/"]; !ok {
 		if err := c.api.Sys().MountWithContext(ctx, c.cfg.KVMount, &vaultapi.MountInput{Type: "kv", Options: map[string]string{"version": "2"}, Description: "Switchboard tenant secrets"}); err != nil {
-			return classify("mounting "+c.cfg.KVMount, err)
+			return c.classify("mounting "+c.cfg.KVMount, err)
 		}
 		c.onWrite("sys/mounts/" + c.cfg.KVMount)
 	} else if m.Type != "kv" || m.Options["version"] != "2" {
@@ -206,24 +205,24 @@ func (c *Client) EnsurePlatform(ctx context.Context) error {
 	}
 	if _, ok := mounts[c.cfg.TransitMount+"/"]; !ok {
 		if err := c.api.Sys().MountWithContext(ctx, c.cfg.TransitMount, &vaultapi.MountInput{Type: "transit", Description: "Switchboard backup keys"}); err != nil {
-			return classify("mounting "+c.cfg.TransitMount, err)
+			return c.classify("mounting "+c.cfg.TransitMount, err)
 		}
 		c.onWrite("sys/mounts/" + c.cfg.TransitMount)
 	}
 	auths, err := c.api.Sys().ListAuthWithContext(ctx)
 	if err != nil {
-		return classify("listing auth mounts", err)
+		return c.classify("listing auth mounts", err)
 	}
 	if _, ok := auths[c.cfg.AuthMount+"/"]; !ok {
 		if err := c.api.Sys().EnableAuthWithOptionsWithContext(ctx, c.cfg.AuthMount, &vaultapi.EnableAuthOptions{Type: "kubernetes"}); err != nil {
-			return classify("enabling auth "+c.cfg.AuthMount, err)
+			return c.classify("enabling auth "+c.cfg.AuthMount, err)
 		}
 		c.onWrite("sys/auth/" + c.cfg.AuthMount)
 	}
 	if err := c.ensureAuthConfig(ctx); err != nil {
 		return err
 	}
-	c.platformDone = true
+	c.platformDone.Store(true)
 	return nil
 }
 
@@ -273,13 +272,6 @@ func (c *Client) ensureAuthConfig(ctx context.Context) error {
 	return nil
 }
 
-// ForgetPlatform makes the next EnsurePlatform check again.
-func (c *Client) ForgetPlatform() {
-	c.mu.Lock()
-	c.platformDone = false
-	c.mu.Unlock()
-}
-
 // policyMark starts the line of a tenant policy that names its Workspace UID.
 const policyMark = "# workspace-uid: "
 
@@ -313,7 +305,7 @@ func policyOwner(rules string) string {
 // EnsurePolicy writes the ACL policy if it differs. A policy of that name
 // that does not name a UID claim accepts is not touched: it may be what some
 // other token's access rests on.
-func (c *Client) EnsurePolicy(ctx context.Context, name, rules string, claim ownership.Claim) error {
+func (c *Client) EnsurePolicy(ctx context.Context, name, rules string, claim external.Claim) error {
 	path := "sys/policies/acl/" + name
 	have, err := c.read(ctx, path)
 	if err != nil {
@@ -325,7 +317,7 @@ func (c *Client) EnsurePolicy(ctx context.Context, name, rules string, claim own
 			return nil
 		}
 		if owner := policyOwner(text); !claim.Accepts(owner) {
-			return ownership.Conflict("Vault policy "+name, owner)
+			return external.Conflict("Vault policy "+name, owner)
 		}
 	}
 	_, err = c.write(ctx, path, map[string]any{"policy": rules})
@@ -373,7 +365,7 @@ func (c *Client) EnsureAuthRole(ctx context.Context, r AuthRole) error {
 		return err
 	}
 	if have != nil && !roleOurs(have, r.Policies) {
-		return ownership.Conflict("Vault auth role "+r.Name, "")
+		return external.Conflict("Vault auth role "+r.Name, "")
 	}
 	want := map[string]any{
 		"bound_service_account_names":      []string{r.ServiceAccount},
@@ -425,7 +417,7 @@ func (c *Client) DeleteAuthRole(ctx context.Context, name string, policies []str
 func (c *Client) DeleteIdentity(ctx context.Context, namespace, serviceAccount string) (bool, error) {
 	auths, err := c.api.Sys().ListAuthWithContext(ctx)
 	if err != nil {
-		return false, classify("listing auth mounts", err)
+		return false, c.classify("listing auth mounts", err)
 	}
 	mount, ok := auths[c.cfg.AuthMount+"/"]
 	if !ok {
@@ -438,7 +430,7 @@ func (c *Client) DeleteIdentity(ctx context.Context, namespace, serviceAccount s
 		if isNotFound(err) {
 			return false, nil
 		}
-		return false, classify("looking up the runtime's identity", err)
+		return false, c.classify("looking up the runtime's identity", err)
 	}
 	if s == nil || s.Data == nil {
 		return false, nil // Vault answers 204 when there is none
@@ -525,7 +517,7 @@ func (c *Client) ReadKV(ctx context.Context, path string) (*KV, error) {
 		if errors.Is(err, vaultapi.ErrSecretNotFound) || isNotFound(err) {
 			return nil, nil
 		}
-		return nil, classify("reading "+c.cfg.KVMount+"/"+path, err)
+		return nil, c.classify("reading "+c.cfg.KVMount+"/"+path, err)
 	}
 	// A soft-deleted latest version comes back with nil Data.
 	if s == nil || s.Data == nil || s.VersionMetadata == nil || s.VersionMetadata.Destroyed {
@@ -552,7 +544,7 @@ func (c *Client) WriteKV(ctx context.Context, path string, data map[string]strin
 	}
 	s, err := c.api.KVv2(c.cfg.KVMount).Put(ctx, path, in)
 	if err != nil {
-		return 0, classify("writing "+c.cfg.KVMount+"/"+path, err)
+		return 0, c.classify("writing "+c.cfg.KVMount+"/"+path, err)
 	}
 	c.onWrite(c.cfg.KVMount + "/data/" + path)
 	if _, err := c.write(ctx, c.cfg.KVMount+"/metadata/"+path, map[string]any{
@@ -568,9 +560,9 @@ func (c *Client) WriteKV(ctx context.Context, path string, data map[string]strin
 // subtree's own path (outside the tenant's policy), naming the Workspace UID.
 // An unmarked subtree is claimed only while it is empty; a subtree marked for
 // another UID (say, data retained from an earlier Workspace of the same name)
-// gives an *ownership.ConflictError unless claim adopts it. adopted reports a
+// gives an *external.ConflictError unless claim adopts it. adopted reports a
 // takeover.
-func (c *Client) ClaimSubtree(ctx context.Context, subtree string, claim ownership.Claim) (adopted bool, err error) {
+func (c *Client) ClaimSubtree(ctx context.Context, subtree string, claim external.Claim) (adopted bool, err error) {
 	mark, err := c.SubtreeOwner(ctx, subtree)
 	if err != nil {
 		return false, err
@@ -579,21 +571,21 @@ func (c *Client) ClaimSubtree(ctx context.Context, subtree string, claim ownersh
 		return false, nil
 	}
 	object := "Vault subtree " + c.cfg.KVMount + "/" + subtree
-	if mark == "" && claim.AdoptFrom != ownership.AdoptUnmarked {
+	if mark == "" && claim.AdoptFrom != external.AdoptUnmarked {
 		entries, err := c.ListKV(ctx, subtree)
 		if err != nil {
 			return false, err
 		}
 		if len(entries) > 0 {
-			return false, ownership.Conflict(object, "")
+			return false, external.Conflict(object, "")
 		}
 	} else if !claim.Accepts(mark) {
-		return false, ownership.Conflict(object, mark)
+		return false, external.Conflict(object, mark)
 	}
 	if _, err := c.WriteKV(ctx, subtree, map[string]string{ownerKey: claim.UID}, claim.UID); err != nil {
 		return false, err
 	}
-	return mark != "" || claim.AdoptFrom == ownership.AdoptUnmarked, nil
+	return mark != "" || claim.AdoptFrom == external.AdoptUnmarked, nil
 }
 
 // SubtreeOwner is the Workspace UID that marks the subtree, or "".
@@ -623,7 +615,7 @@ func (c *Client) ListKV(ctx context.Context, prefix string) ([]string, error) {
 		if isNotFound(err) {
 			return nil, nil
 		}
-		return nil, classify("listing "+c.cfg.KVMount+"/"+prefix, err)
+		return nil, c.classify("listing "+c.cfg.KVMount+"/"+prefix, err)
 	}
 	if s == nil || s.Data == nil {
 		return nil, nil

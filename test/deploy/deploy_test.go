@@ -120,7 +120,8 @@ func TestInstalledOperatorWorks(t *testing.T) {
 			// The two Secrets the installation documents tell the platform team to create.
 			for name, data := range map[string]map[string][]byte{
 				"switchboard-database-servers": {"database-servers.yaml": dbServers},
-				"switchboard-vault-token":      {"token": []byte(harness.RootToken)},
+				// The least the operator needs (config/vault/operator-policy.hcl), not root.
+				"switchboard-vault-token": {"token": []byte(harness.OperatorToken)},
 			} {
 				if err := admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: name}, Data: data}); err != nil {
 					t.Fatal(err)

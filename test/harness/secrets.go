@@ -8,6 +8,8 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // WorkspaceSecrets collects the secret values the operator made for a
@@ -21,16 +23,16 @@ func (s *Stack) WorkspaceSecrets(ctx context.Context, workspace string) (map[str
 		return nil, err
 	}
 	v.SetToken(RootToken)
-	kv, err := v.KVv2("switchboard").Get(ctx, "workspaces/"+workspace+"/database")
+	kv, err := v.KVv2("switchboard").Get(ctx, contract.VaultSubtree(workspace)+"/"+contract.EntryDatabase)
 	if err != nil {
 		return nil, fmt.Errorf("reading the database entry of %s: %w", workspace, err)
 	}
-	for _, k := range []string{"password", "dsn"} {
+	for _, k := range []string{contract.DatabasePassword, contract.DatabaseDSN} {
 		if val, ok := kv.Data[k].(string); ok && val != "" {
 			out["vault database."+k] = val
 		}
 	}
-	sec, err := s.Clientset.CoreV1().Secrets("ws-"+workspace).Get(ctx, "initial-owner", metav1.GetOptions{})
+	sec, err := s.Clientset.CoreV1().Secrets(contract.Namespace(workspace)).Get(ctx, "initial-owner", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading the initial-owner Secret of %s: %w", workspace, err)
 	}

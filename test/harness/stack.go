@@ -38,11 +38,13 @@ func StartStack(ctx context.Context, stateDir, databaseServer string, progress f
 		progress = func(string) {}
 	}
 	s = &Stack{StateDir: stateDir, DatabaseServer: databaseServer, SystemNamespace: "switchboard-system"}
+	started := s // s is nil once a failure returns; what started must still stop
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 		}
 	}()
+
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -124,6 +126,9 @@ func (s *Stack) OperatorArgs(extra ...string) []string {
 
 // Close stops everything, in reverse order.
 func (s *Stack) Close() {
+	if s == nil {
+		return
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}

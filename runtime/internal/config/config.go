@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // Config is the runtime's configuration.
@@ -47,21 +49,21 @@ type Config struct {
 // Load reads the configuration. Its error is one line naming what is missing.
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
-		Workspace:      getenv("SWITCHBOARD_WORKSPACE"),
-		Plan:           or(getenv("SWITCHBOARD_PLAN"), "starter"),
-		ListenAddr:     or(getenv("SWITCHBOARD_LISTEN_ADDR"), ":8080"),
-		VaultAddr:      getenv("VAULT_ADDR"),
-		VaultAuthMount: or(getenv("SWITCHBOARD_VAULT_AUTH_MOUNT"), "kubernetes"),
-		VaultAuthRole:  getenv("SWITCHBOARD_VAULT_AUTH_ROLE"),
-		VaultKVMount:   or(getenv("SWITCHBOARD_VAULT_KV_MOUNT"), "switchboard"),
-		VaultPath:      getenv("SWITCHBOARD_VAULT_PATH"),
-		VaultTokenPath: getenv("SWITCHBOARD_VAULT_TOKEN_PATH"),
-		VaultToken:     getenv("VAULT_TOKEN"),
+		Workspace:      getenv(contract.EnvWorkspace),
+		Plan:           or(getenv(contract.EnvPlan), "starter"),
+		ListenAddr:     or(getenv(contract.EnvListenAddr), ":8080"),
+		VaultAddr:      getenv(contract.EnvVaultAddr),
+		VaultAuthMount: or(getenv(contract.EnvVaultAuthMount), "kubernetes"),
+		VaultAuthRole:  getenv(contract.EnvVaultAuthRole),
+		VaultKVMount:   or(getenv(contract.EnvVaultKVMount), "switchboard"),
+		VaultPath:      getenv(contract.EnvVaultPath),
+		VaultTokenPath: getenv(contract.EnvVaultTokenPath),
+		VaultToken:     getenv(contract.EnvVaultToken),
 	}
 	var missing []string
 	for name, v := range map[string]string{
-		"SWITCHBOARD_WORKSPACE": c.Workspace, "SWITCHBOARD_PUBLIC_URL": getenv("SWITCHBOARD_PUBLIC_URL"),
-		"VAULT_ADDR": c.VaultAddr, "SWITCHBOARD_VAULT_PATH": c.VaultPath,
+		contract.EnvWorkspace: c.Workspace, contract.EnvPublicURL: getenv(contract.EnvPublicURL),
+		contract.EnvVaultAddr: c.VaultAddr, contract.EnvVaultPath: c.VaultPath,
 	} {
 		if v == "" {
 			missing = append(missing, name)
@@ -74,13 +76,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.VaultToken == "" && (c.VaultTokenPath == "" || c.VaultAuthRole == "") {
 		return nil, errors.New("no way to log into Vault: set SWITCHBOARD_VAULT_TOKEN_PATH and SWITCHBOARD_VAULT_AUTH_ROLE (Kubernetes auth), or VAULT_TOKEN (local development)")
 	}
-	u, err := url.Parse(getenv("SWITCHBOARD_PUBLIC_URL"))
+	u, err := url.Parse(getenv(contract.EnvPublicURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("SWITCHBOARD_PUBLIC_URL %q: want http(s)://host", getenv("SWITCHBOARD_PUBLIC_URL"))
+		return nil, fmt.Errorf(contract.EnvPublicURL+" %q: want http(s)://host", getenv(contract.EnvPublicURL))
 	}
 	c.PublicURL = u
 	if _, err := url.Parse(c.VaultAddr); err != nil || !strings.HasPrefix(c.VaultAddr, "http") {
-		return nil, fmt.Errorf("VAULT_ADDR %q: want http(s)://host:port", c.VaultAddr)
+		return nil, fmt.Errorf(contract.EnvVaultAddr+" %q: want http(s)://host:port", c.VaultAddr)
 	}
 	c.SessionTTL, err = duration(getenv, "SWITCHBOARD_SESSION_TTL", 12*time.Hour)
 	if err != nil {
@@ -97,8 +99,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	default:
 		return nil, fmt.Errorf("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS %q: want true or false", v)
 	}
-	if c.TrustedProxies, err = ParsePrefixes(getenv("SWITCHBOARD_TRUSTED_PROXIES")); err != nil {
-		return nil, fmt.Errorf("SWITCHBOARD_TRUSTED_PROXIES: %w", err)
+	if c.TrustedProxies, err = ParsePrefixes(getenv(contract.EnvTrustedProxies)); err != nil {
+		return nil, fmt.Errorf(contract.EnvTrustedProxies+": %w", err)
 	}
 	return c, nil
 }

@@ -1,8 +1,10 @@
-// Package ownership is how the operator proves that an object outside the
-// cluster (a PostgreSQL role or database, a Vault entry, policy or role) was
-// made by it for one Workspace: each carries a mark, the Workspace UID,
-// written when the operator creates it. A name match alone proves nothing.
-package ownership
+// Package external is what the operator's clients of the systems outside the
+// cluster (PostgreSQL, Vault) share: how they say a system did not answer,
+// and how they prove that an object there (a role or database, a Vault
+// entry, policy or role) was made by the operator for one Workspace. Each
+// such object carries a mark, the Workspace UID, written when the operator
+// creates it. A name match alone proves nothing.
+package external
 
 import (
 	"errors"
@@ -63,4 +65,27 @@ func Conflict(object, mark string) error {
 func IsConflict(err error) bool {
 	var c *ConflictError
 	return errors.As(err, &c)
+}
+
+// The systems an Unreachable names.
+const (
+	PostgreSQL = "PostgreSQL"
+	Vault      = "Vault"
+)
+
+// Unreachable wraps an error that means a system did not answer (as opposed
+// to answering with an error).
+type Unreachable struct {
+	// System is PostgreSQL or Vault.
+	System string
+	Err    error
+}
+
+func (e *Unreachable) Error() string { return e.Err.Error() }
+func (e *Unreachable) Unwrap() error { return e.Err }
+
+// IsUnreachable says whether err is, or wraps, an *Unreachable of system.
+func IsUnreachable(err error, system string) bool {
+	var u *Unreachable
+	return errors.As(err, &u) && u.System == system
 }
