@@ -13,13 +13,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/audit"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/config"
+	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/secrets"
+	"github.com/switchboard-dev/switchboard/runtime/internal/session"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/team"
+	"github.com/switchboard-dev/switchboard/runtime/internal/token"
+	"github.com/switchboard-dev/switchboard/runtime/internal/user"
 	"github.com/switchboard-dev/switchboard/runtime/internal/web"
 )
 
@@ -67,11 +75,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.Live = live.New(a.Store.Pool, log)
-	a.Inbox = inbox.New(a.Store, a.Live, &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)})
+	apiChannel := &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)}
+	a.Inbox = inbox.New(a.Store, a.Live, apiChannel)
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
-		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Store: a.Store, Inbox: a.Inbox, Live: a.Live, Log: log,
-		Registry: prometheus.NewRegistry(),
+		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Live: a.Live, Log: log,
+		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
+		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),
+		Audit: audit.New(a.Store), Registry: prometheus.NewRegistry(),
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {
 				return errors.New("database unreachable")

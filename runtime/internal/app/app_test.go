@@ -141,7 +141,7 @@ func TestTwoTenantsBootstrapAndStayApart(t *testing.T) {
 	}
 
 	By("data written to one tenant is not in the other")
-	if _, err := a.Store.Ingest(context.Background(), storeInbound("alpha-only")); err != nil {
+	if _, err := a.Inbox.Ingest(context.Background(), storeInbound("alpha-only")); err != nil {
 		t.Fatal(err)
 	}
 	var n int

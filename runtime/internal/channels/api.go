@@ -1,5 +1,7 @@
-// Package channels holds one adapter per Integration type, each an
-// inbox.Channel, and the outbox worker that delivers agents' replies.
+// Package channels connects the inbox to the outside. It holds the built-in
+// API channel (an inbox.Channel that posts agents' replies to the
+// workspace's signed webhook), the HTTP client those posts go out with, and
+// the outbox worker that delivers replies through their channel.
 package channels
 
 import (
@@ -14,6 +16,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -42,13 +46,42 @@ func NewSecret() string {
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// Settings returns the channel's webhook, and its signing secret, which is
+// made on first use.
+func (a *API) Settings(ctx context.Context) (*store.APIChannel, error) {
+	return a.Store.APIChannelSettings(ctx, a.Store.Pool, NewSecret)
+}
+
+// RevealSecret returns the webhook signing secret, and records in the audit
+// log, in the same transaction, that actor saw it.
+func (a *API) RevealSecret(ctx context.Context, actor int64) (string, error) {
+	var secret string
+	err := a.Store.Audited(ctx, &actor, "api_channel.secret_viewed", "api_channel", func(tx pgx.Tx) (int64, error) {
+		c, err := a.Store.APIChannelSettings(ctx, tx, NewSecret)
+		if err != nil {
+			return 0, err
+		}
+		secret = c.WebhookSecret
+		return 1, nil
+	})
+	return secret, err
+}
+
+// SetWebhook sets the URL agents' replies are posted to ("" for none), with
+// its audit entry.
+func (a *API) SetWebhook(ctx context.Context, actor int64, url string) error {
+	return a.Store.Audited(ctx, &actor, "api_channel.updated", "api_channel", func(tx pgx.Tx) (int64, error) {
+		return 1, a.Store.SetAPIChannelWebhook(ctx, tx, url, NewSecret)
+	})
+}
+
 // Name implements inbox.Channel.
 func (a *API) Name() string { return "api" }
 
 // Deliver posts the reply to the webhook. The delivery id lets the receiver
 // drop a retried delivery it already has.
 func (a *API) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
-	settings, err := a.Store.APIChannelSettings(ctx, NewSecret)
+	settings, err := a.Settings(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -62,18 +62,22 @@ func (w *Worker) RunOnce(ctx context.Context) {
 		} else {
 			_, derr = ch.Deliver(ctx, out)
 		}
+		status, detail := "sent", ""
 		if derr == nil {
 			_ = st.Delivered(ctx, it.ID)
-			_ = st.RecordDelivery(ctx, out.MessageID, "sent", "")
 		} else {
 			giveUp := it.Attempts >= w.MaxAttempts
 			backoff := time.Duration(1<<min(it.Attempts, 10)) * time.Second
 			_ = st.Retry(ctx, it.ID, backoff, derr.Error(), giveUp)
-			if giveUp {
-				_ = st.RecordDelivery(ctx, out.MessageID, "failed", derr.Error())
-			}
 			w.Log.Info("delivery failed", "message", out.MessageID, "attempt", it.Attempts, "giveUp", giveUp, "error", derr.Error())
+			if !giveUp { // nothing to record yet; browsers refresh all the same
+				w.Inbox.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: out.ConversationID, MessageID: out.MessageID})
+				continue
+			}
+			status, detail = "failed", derr.Error()
 		}
-		w.Inbox.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: out.ConversationID, MessageID: out.MessageID})
+		if err := w.Inbox.RecordDelivery(ctx, out.MessageID, status, detail); err != nil && ctx.Err() == nil {
+			w.Log.Warn("recording a delivery failed", "message", out.MessageID, "error", err.Error())
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,18 +20,6 @@ import (
 // Service is the CRM.
 type Service struct {
 	Store *store.Store
-}
-
-// do runs fn and its audit entry in one transaction, so that no change goes
-// unrecorded.
-func (s *Service) do(ctx context.Context, actor *int64, action, objectType string, fn func(tx pgx.Tx) (int64, error)) error {
-	return s.Store.Transact(ctx, func(tx pgx.Tx) error {
-		id, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		return s.Store.Audit(ctx, tx, actor, "user", action, objectType, id)
-	})
 }
 
 // Contact returns a contact.
@@ -46,7 +35,7 @@ func (s *Service) Contacts(ctx context.Context, f store.ContactFilter) ([]*store
 // CreateContact adds a contact.
 func (s *Service) CreateContact(ctx context.Context, actor *int64, c *store.Contact) (*store.Contact, error) {
 	var out *store.Contact
-	err := s.do(ctx, actor, "contact.created", "contact", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "contact.created", "contact", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.CreateContact(ctx, tx, c); err != nil {
 			return 0, err
 		}
@@ -58,7 +47,7 @@ func (s *Service) CreateContact(ctx context.Context, actor *int64, c *store.Cont
 // UpdateContact replaces a contact's editable fields; see store.UpdateContact.
 func (s *Service) UpdateContact(ctx context.Context, actor *int64, c *store.Contact) (*store.Contact, error) {
 	var out *store.Contact
-	err := s.do(ctx, actor, "contact.updated", "contact", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "contact.updated", "contact", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.UpdateContact(ctx, tx, c); err != nil {
 			return 0, err
 		}
@@ -71,7 +60,7 @@ func (s *Service) UpdateContact(ctx context.Context, actor *int64, c *store.Cont
 // restriction; see store.SetContactConsent.
 func (s *Service) SetConsent(ctx context.Context, actor *int64, id int64, c store.Consent) (*store.Contact, error) {
 	var out *store.Contact
-	err := s.do(ctx, actor, "contact.consent_changed", "contact", func(tx pgx.Tx) (_ int64, err error) {
+	err := s.Store.Audited(ctx, actor, "contact.consent_changed", "contact", func(tx pgx.Tx) (_ int64, err error) {
 		out, err = s.Store.SetContactConsent(ctx, tx, id, c)
 		return id, err
 	})
@@ -82,7 +71,7 @@ func (s *Service) SetConsent(ctx context.Context, actor *int64, id int64, c stor
 // records the merge on both ids.
 func (s *Service) MergeContacts(ctx context.Context, actor *int64, keepID, dropID int64) (*store.Contact, error) {
 	var out *store.Contact
-	err := s.do(ctx, actor, "contact.merged", "contact", func(tx pgx.Tx) (_ int64, err error) {
+	err := s.Store.Audited(ctx, actor, "contact.merged", "contact", func(tx pgx.Tx) (_ int64, err error) {
 		if out, err = s.Store.MergeContacts(ctx, tx, keepID, dropID); err != nil {
 			return 0, err
 		}
@@ -107,7 +96,7 @@ func (s *Service) Activity(ctx context.Context, contactID int64, limit int) ([]*
 // AddNote adds the actor's note to a contact.
 func (s *Service) AddNote(ctx context.Context, actor *int64, contactID int64, body string) (*store.Note, error) {
 	var out *store.Note
-	err := s.do(ctx, actor, "note.created", "note", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "note.created", "note", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.AddNote(ctx, tx, contactID, actor, body); err != nil {
 			return 0, err
 		}
@@ -134,7 +123,7 @@ func (s *Service) Companies(ctx context.Context, search string, limit int) ([]*s
 // CreateCompany adds a company.
 func (s *Service) CreateCompany(ctx context.Context, actor *int64, c *store.Company) (*store.Company, error) {
 	var out *store.Company
-	err := s.do(ctx, actor, "company.created", "company", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "company.created", "company", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.CreateCompany(ctx, tx, c); err != nil {
 			return 0, err
 		}
@@ -146,7 +135,7 @@ func (s *Service) CreateCompany(ctx context.Context, actor *int64, c *store.Comp
 // UpdateCompany replaces a company's name, domain and custom attributes.
 func (s *Service) UpdateCompany(ctx context.Context, actor *int64, c *store.Company) (*store.Company, error) {
 	var out *store.Company
-	err := s.do(ctx, actor, "company.updated", "company", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "company.updated", "company", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.UpdateCompany(ctx, tx, c); err != nil {
 			return 0, err
 		}
@@ -157,9 +146,27 @@ func (s *Service) UpdateCompany(ctx context.Context, actor *int64, c *store.Comp
 
 // DeleteCompany removes a company; its contacts and deals stay.
 func (s *Service) DeleteCompany(ctx context.Context, actor *int64, id int64) error {
-	return s.do(ctx, actor, "company.deleted", "company", func(tx pgx.Tx) (int64, error) {
+	return s.Store.Audited(ctx, actor, "company.deleted", "company", func(tx pgx.Tx) (int64, error) {
 		return id, s.Store.DeleteCompany(ctx, tx, id)
 	})
+}
+
+// EnsureCompany returns the oldest company of that name, ignoring case, and
+// creates it, with its audit entry, when there is none.
+func (s *Service) EnsureCompany(ctx context.Context, actor *int64, name string) (co *store.Company, err error) {
+	err = s.Store.Transact(ctx, func(tx pgx.Tx) error {
+		co, err = s.ensureCompany(ctx, tx, actor, name)
+		return err
+	})
+	return co, err
+}
+
+func (s *Service) ensureCompany(ctx context.Context, tx pgx.Tx, actor *int64, name string) (*store.Company, error) {
+	co, made, err := s.Store.EnsureCompany(ctx, tx, name)
+	if err != nil || !made {
+		return co, err
+	}
+	return co, s.Store.Audit(ctx, tx, actor, "user", "company.created", "company", co.ID)
 }
 
 // Pipelines lists the pipelines with their stages.
@@ -170,7 +177,7 @@ func (s *Service) Pipelines(ctx context.Context) ([]*store.Pipeline, error) {
 // CreatePipeline adds a pipeline with stages in order.
 func (s *Service) CreatePipeline(ctx context.Context, actor *int64, name string, stages []string) (*store.Pipeline, error) {
 	var out *store.Pipeline
-	err := s.do(ctx, actor, "pipeline.created", "pipeline", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "pipeline.created", "pipeline", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.CreatePipeline(ctx, tx, name, stages); err != nil {
 			return 0, err
 		}
@@ -192,7 +199,7 @@ func (s *Service) Deal(ctx context.Context, id int64) (*store.Deal, error) {
 // CreateDeal adds a deal.
 func (s *Service) CreateDeal(ctx context.Context, actor *int64, d *store.Deal) (*store.Deal, error) {
 	var out *store.Deal
-	err := s.do(ctx, actor, "deal.created", "deal", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "deal.created", "deal", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.CreateDeal(ctx, tx, d); err != nil {
 			return 0, err
 		}
@@ -204,7 +211,7 @@ func (s *Service) CreateDeal(ctx context.Context, actor *int64, d *store.Deal) (
 // UpdateDeal replaces a deal's fields other than its stage.
 func (s *Service) UpdateDeal(ctx context.Context, actor *int64, d *store.Deal) (*store.Deal, error) {
 	var out *store.Deal
-	err := s.do(ctx, actor, "deal.updated", "deal", func(tx pgx.Tx) (id int64, err error) {
+	err := s.Store.Audited(ctx, actor, "deal.updated", "deal", func(tx pgx.Tx) (id int64, err error) {
 		if out, err = s.Store.UpdateDeal(ctx, tx, d); err != nil {
 			return 0, err
 		}
@@ -216,7 +223,7 @@ func (s *Service) UpdateDeal(ctx context.Context, actor *int64, d *store.Deal) (
 // MoveDeal puts a deal in another stage of its pipeline.
 func (s *Service) MoveDeal(ctx context.Context, actor *int64, id, stageID int64) (*store.Deal, error) {
 	var out *store.Deal
-	err := s.do(ctx, actor, "deal.moved", "deal", func(tx pgx.Tx) (_ int64, err error) {
+	err := s.Store.Audited(ctx, actor, "deal.moved", "deal", func(tx pgx.Tx) (_ int64, err error) {
 		out, err = s.Store.MoveDeal(ctx, tx, id, stageID)
 		return id, err
 	})
@@ -225,7 +232,7 @@ func (s *Service) MoveDeal(ctx context.Context, actor *int64, id, stageID int64)
 
 // DeleteDeal removes a deal.
 func (s *Service) DeleteDeal(ctx context.Context, actor *int64, id int64) error {
-	return s.do(ctx, actor, "deal.deleted", "deal", func(tx pgx.Tx) (int64, error) {
+	return s.Store.Audited(ctx, actor, "deal.deleted", "deal", func(tx pgx.Tx) (int64, error) {
 		return id, s.Store.DeleteDeal(ctx, tx, id)
 	})
 }
@@ -312,7 +319,7 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 	// Which column a match came through, for the report.
 	via := func(c *store.Contact) string {
 		for _, e := range row.Emails {
-			if contains(c.Emails, e) {
+			if slices.Contains(c.Emails, e) {
 				return p.EmailColumn
 			}
 		}
@@ -335,8 +342,8 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		for k, v := range row.Custom {
 			custom[k] = v
 		}
-		c = &store.Contact{ID: cur.ID, Name: cur.Name, Emails: union(cur.Emails, row.Emails), Phones: union(cur.Phones, row.Phones),
-			CompanyID: cur.CompanyID, Custom: custom, Tags: union(cur.Tags, row.Tags)}
+		c = &store.Contact{ID: cur.ID, Name: cur.Name, Emails: store.MergeValues(cur.Emails, row.Emails), Phones: store.MergeValues(cur.Phones, row.Phones),
+			CompanyID: cur.CompanyID, Custom: custom, Tags: store.MergeValues(cur.Tags, row.Tags)}
 		if row.Name != "" {
 			c.Name = row.Name
 		}
@@ -348,14 +355,9 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 	if row.Company != "" {
 		id, ok := companies[strings.ToLower(row.Company)]
 		if !ok {
-			co, made, err := s.Store.EnsureCompany(ctx, tx, row.Company)
+			co, err := s.ensureCompany(ctx, tx, actor, row.Company)
 			if err != nil {
 				return 0, false, err
-			}
-			if made {
-				if err := s.Store.Audit(ctx, tx, actor, "user", "company.created", "company", co.ID); err != nil {
-					return 0, false, err
-				}
 			}
 			id = co.ID
 			companies[strings.ToLower(row.Company)] = id
@@ -379,16 +381,6 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		return 0, false, err
 	}
 	return c.ID, created, nil
-}
-
-func union(a, b []string) []string {
-	out := append([]string{}, a...)
-	for _, v := range b {
-		if !contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // ExportContacts writes every contact as CSV to w, by ascending id, in the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -327,20 +328,11 @@ func parseList(col string, vals []string, norm func(string) (string, bool), what
 			fail(col, "%s%s", entry(i, len(vals)), what)
 			continue
 		}
-		if !contains(out, n) {
+		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // exportColumns are the columns of an export before the custom attributes;

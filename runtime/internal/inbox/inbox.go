@@ -5,12 +5,9 @@ package inbox
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,8 +18,8 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
-// Channel is how a conversation's messages leave the workspace. Every
-// provider adapter (API, WhatsApp, Messenger, email, SMS) implements it.
+// Channel is how a conversation's messages leave the workspace: each channel
+// adapter implements it (package channels has the built-in API channel).
 type Channel interface {
 	// Name is the channel's name as stored on conversations ("api", "whatsapp", ...).
 	Name() string
@@ -90,23 +87,6 @@ func checkBody(body string) error {
 	return nil
 }
 
-// Ingest stores an inbound message and announces it. A duplicate external id
-// returns the original message with Duplicate set, and announces nothing.
-func (s *Service) Ingest(ctx context.Context, in store.Inbound) (*store.IngestResult, error) {
-	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
-		return nil, err
-	}
-	res, err := s.Store.Ingest(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if !res.Duplicate {
-		_ = s.Store.Audit(ctx, nil, nil, "system", "message.received", "message", res.Message.ID)
-		s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: res.Conversation.ID, MessageID: res.Message.ID})
-	}
-	return res, nil
-}
-
 // Reply stores an agent's reply as queued and hands it to the outbox, in one
 // transaction, so a reply is never lost nor sent twice by a crash.
 func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, body string) (*store.Message, error) {
@@ -114,38 +94,34 @@ func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, 
 		return nil, err
 	}
 	var msg *store.Message
-	err := s.Store.Transact(ctx, func(tx pgx.Tx) error {
+	err := s.Store.Audited(ctx, &actor, "message.sent", "message", func(tx pgx.Tx) (int64, error) {
 		conv, err := s.Store.ConversationByID(ctx, tx, conversationID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		contact, err := s.Store.ContactByID(ctx, tx, conv.ContactID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if contact.ProcessingRestricted {
-			return ErrReadOnly
+			return 0, ErrReadOnly
 		}
 		if _, ok := s.channels[conv.Channel]; !ok {
-			return ErrNoChannel
+			return 0, ErrNoChannel
 		}
-		var identifier string
-		if err := tx.QueryRow(ctx, `SELECT identifier FROM contact_identities WHERE contact_id = $1 AND channel = $2 LIMIT 1`,
-			conv.ContactID, conv.Channel).Scan(&identifier); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
+		identifier, err := s.Store.ContactIdentifier(ctx, tx, conv.ContactID, conv.Channel)
+		if err != nil {
+			return 0, err
 		}
 		queued := "queued"
 		msg, err = s.Store.InsertMessage(ctx, tx, &store.Message{ConversationID: conversationID, Channel: conv.Channel,
 			Direction: "outgoing", AuthorID: &actor, Body: body, DeliveryStatus: &queued})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		out := Outbound{MessageID: msg.ID, ConversationID: conversationID, Channel: conv.Channel, Identifier: identifier,
 			Body: body, AuthorID: actor, CreatedAt: msg.CreatedAt}
-		if err := s.Store.Enqueue(ctx, tx, "deliver", &msg.ID, out); err != nil {
-			return err
-		}
-		return s.Store.Audit(ctx, tx, &actor, "user", "message.sent", "message", msg.ID)
+		return msg.ID, s.Store.Enqueue(ctx, tx, "deliver", &msg.ID, out)
 	})
 	if err != nil {
 		return nil, err
@@ -160,17 +136,17 @@ func (s *Service) Note(ctx context.Context, actor int64, conversationID int64, b
 		return nil, err
 	}
 	var msg *store.Message
-	err := s.Store.Transact(ctx, func(tx pgx.Tx) error {
+	err := s.Store.Audited(ctx, &actor, "note.created", "message", func(tx pgx.Tx) (int64, error) {
 		conv, err := s.Store.ConversationByID(ctx, tx, conversationID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		msg, err = s.Store.InsertMessage(ctx, tx, &store.Message{ConversationID: conversationID, Channel: conv.Channel,
 			Direction: "note", AuthorID: &actor, Body: body})
 		if err != nil {
-			return err
+			return 0, err
 		}
-		return s.Store.Audit(ctx, tx, &actor, "user", "note.created", "message", msg.ID)
+		return msg.ID, nil
 	})
 	if err != nil {
 		return nil, err
@@ -179,78 +155,34 @@ func (s *Service) Note(ctx context.Context, actor int64, conversationID int64, b
 	return msg, nil
 }
 
+// statuses are what a conversation's status may be.
+var statuses = []string{"open", "pending", "resolved", "snoozed"}
+
+// Priorities are what a conversation's priority may be, lowest first.
+var Priorities = []string{"none", "low", "medium", "high", "urgent"}
+
 // Update changes status, assignee, team, priority or tags, recording each in
-// the timeline and the audit log.
+// the timeline, and the change in the audit log, in one transaction.
 func (s *Service) Update(ctx context.Context, actor int64, conversationID int64, ch store.ConversationChange) (*store.Conversation, error) {
-	if ch.Status != nil && !oneOf(*ch.Status, "open", "pending", "resolved", "snoozed") {
+	if ch.Status != nil && !slices.Contains(statuses, *ch.Status) {
 		return nil, fmt.Errorf("%w: status must be open, pending, resolved or snoozed", store.ErrInvalid)
 	}
-	if ch.Priority != nil && !oneOf(*ch.Priority, "none", "low", "medium", "high", "urgent") {
+	if ch.Priority != nil && !slices.Contains(Priorities, *ch.Priority) {
 		return nil, fmt.Errorf("%w: priority must be none, low, medium, high or urgent", store.ErrInvalid)
 	}
-	for _, t := range append(append([]string{}, ch.AddTags...), ch.RemoveTags...) {
+	for _, t := range slices.Concat(ch.AddTags, ch.RemoveTags) {
 		if t == "" || len(t) > 64 || strings.ContainsAny(t, ", \t\n") {
 			return nil, fmt.Errorf("%w: a tag is 1 to 64 characters without spaces or commas", store.ErrInvalid)
 		}
 	}
-	conv, err := s.Store.UpdateConversation(ctx, conversationID, &actor, ch)
+	var conv *store.Conversation
+	err := s.Store.Audited(ctx, &actor, "conversation.updated", "conversation", func(tx pgx.Tx) (_ int64, err error) {
+		conv, err = s.Store.UpdateConversation(ctx, tx, conversationID, &actor, ch)
+		return conversationID, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	_ = s.Store.Audit(ctx, nil, &actor, "user", "conversation.updated", "conversation", conversationID)
 	s.Live.Publish(ctx, live.Event{Type: "conversation.updated", ConversationID: conversationID})
 	return conv, nil
-}
-
-func oneOf(v string, set ...string) bool {
-	for _, s := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Sign returns the signature header value of a webhook body:
-// "t=<unix>,v1=<hex HMAC-SHA256 of t + "." + body>", keyed with the secret.
-func Sign(secret string, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature made by Sign, within tolerance of now.
-func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts string
-	var sigs []string
-	for _, part := range strings.Split(header, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sigs = append(sigs, v)
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || len(sigs) == 0 {
-		return errors.New("malformed signature header")
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return errors.New("signature timestamp outside tolerance")
-	}
-	want := Sign(secret, time.Unix(sec, 0), body)
-	_, wantSig, _ := strings.Cut(want, ",v1=")
-	for _, s := range sigs {
-		if hmac.Equal([]byte(s), []byte(wantSig)) {
-			return nil
-		}
-	}
-	return errors.New("signature mismatch")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // AuditEntry says who did what to which object, and when. Ids only.
@@ -26,6 +28,20 @@ func (s *Store) Audit(ctx context.Context, q Querier, actorID *int64, actorKind,
 	_, err := q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id) VALUES ($1, $2, $3, $4, $5)`,
 		actorID, actorKind, action, objectType, strconv.FormatInt(objectID, 10))
 	return err
+}
+
+// Audited runs fn and the audit entry of its change in one transaction, so
+// that no change goes unrecorded and no entry records a change that did not
+// happen. fn returns the id of the object it changed; the entry says that
+// the user actor did action to it.
+func (s *Store) Audited(ctx context.Context, actor *int64, action, objectType string, fn func(tx pgx.Tx) (int64, error)) error {
+	return s.Transact(ctx, func(tx pgx.Tx) error {
+		id, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		return s.Audit(ctx, tx, actor, "user", action, objectType, id)
+	})
 }
 
 // AuditEach records the same action on each of objectIDs, in order, in one

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -14,14 +15,21 @@ type CannedReply struct {
 	Body     string `json:"body"`
 }
 
-// CreateCannedReply adds a canned reply; a taken shortcut gives ErrConflict.
-func (s *Store) CreateCannedReply(ctx context.Context, by int64, c *CannedReply) (*CannedReply, error) {
-	err := s.Pool.QueryRow(ctx, `INSERT INTO canned_replies (shortcut, title, body, created_by) VALUES ($1, $2, $3, $4) RETURNING id`,
+// CreateCannedReply adds a canned reply. A taken shortcut gives
+// ErrConflict, and one that is not 1 to 32 lower-case letters, digits, '-'
+// or '_' ErrInvalid.
+func (s *Store) CreateCannedReply(ctx context.Context, q Querier, by int64, c *CannedReply) (*CannedReply, error) {
+	err := q.QueryRow(ctx, `INSERT INTO canned_replies (shortcut, title, body, created_by) VALUES ($1, $2, $3, $4) RETURNING id`,
 		c.Shortcut, c.Title, c.Body, by).Scan(&c.ID)
-	if isUnique(err) {
+	switch {
+	case isUnique(err):
 		return nil, ErrConflict
+	case isCheck(err):
+		return nil, fmt.Errorf("%w: shortcut", ErrInvalid)
+	case err != nil:
+		return nil, err
 	}
-	return c, err
+	return c, nil
 }
 
 // CannedReplies lists canned replies whose shortcut starts with prefix.
@@ -34,8 +42,8 @@ func (s *Store) CannedReplies(ctx context.Context, prefix string) ([]*CannedRepl
 }
 
 // DeleteCannedReply removes a canned reply.
-func (s *Store) DeleteCannedReply(ctx context.Context, id int64) error {
-	tag, err := s.Pool.Exec(ctx, `DELETE FROM canned_replies WHERE id = $1`, id)
+func (s *Store) DeleteCannedReply(ctx context.Context, q Querier, id int64) error {
+	tag, err := q.Exec(ctx, `DELETE FROM canned_replies WHERE id = $1`, id)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -87,6 +88,18 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// ContactIdentifier returns how a channel names a contact, or "" when the
+// contact has no identity on that channel.
+func (s *Store) ContactIdentifier(ctx context.Context, q Querier, contactID int64, channel string) (string, error) {
+	var identifier string
+	err := q.QueryRow(ctx, `SELECT identifier FROM contact_identities WHERE contact_id = $1 AND channel = $2 LIMIT 1`,
+		contactID, channel).Scan(&identifier)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return identifier, err
 }
 
 func looksLikeEmail(s string) bool {

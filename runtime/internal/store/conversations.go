@@ -48,6 +48,25 @@ func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (*Con
 	return scanConv(q.QueryRow(ctx, `SELECT `+convCols+` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1`, id))
 }
 
+// UnresolvedConversation returns the id of the contact's latest conversation
+// on channel that is not resolved, locked until q's transaction ends, or
+// ErrNotFound when there is none.
+func (s *Store) UnresolvedConversation(ctx context.Context, q Querier, contactID int64, channel string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND channel = $2 AND status <> 'resolved'
+		ORDER BY last_message_at DESC, id DESC LIMIT 1 FOR UPDATE`, contactID, channel).Scan(&id)
+	return id, notFound(err)
+}
+
+// CreateConversation opens a conversation with a contact on a channel, and
+// returns its id.
+func (s *Store) CreateConversation(ctx context.Context, q Querier, channel string, contactID int64, subject string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `INSERT INTO conversations (channel, contact_id, subject) VALUES ($1, $2, $3) RETURNING id`,
+		channel, contactID, subject).Scan(&id)
+	return id, err
+}
+
 // searchWindow is how many of the newest matching messages a search looks at.
 const searchWindow = 2000
 
@@ -145,10 +164,11 @@ type ConversationChange struct {
 }
 
 // UpdateConversation applies a change and records each part in the timeline,
-// in one transaction. It returns the conversation as it now is.
-func (s *Store) UpdateConversation(ctx context.Context, id int64, actor *int64, ch ConversationChange) (*Conversation, error) {
+// in one transaction (a savepoint of q when q is one). It returns the
+// conversation as it now is.
+func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, actor *int64, ch ConversationChange) (*Conversation, error) {
 	var out *Conversation
-	err := s.Transact(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, q, func(tx pgx.Tx) error {
 		cur, err := s.ConversationByID(ctx, tx, id)
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -208,7 +209,7 @@ func checkValues(field string, vals, cur []string, norm func(string) (string, bo
 	out := make([]string, 0, len(vals))
 	seen := map[string]bool{}
 	for i, v := range vals {
-		if !contains(cur, v) {
+		if !slices.Contains(cur, v) {
 			n, ok := norm(v)
 			if !ok {
 				return nil, fmt.Errorf("%w: %s: entry %d is not %s", ErrInvalid, field, i+1, what)
@@ -225,15 +226,6 @@ func checkValues(field string, vals, cur []string, norm func(string) (string, bo
 		return nil, fmt.Errorf("%w: %s: more than %d entries", ErrInvalid, field, MaxValues)
 	}
 	return out, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // CheckContact normalizes c's editable fields in place and checks them, as
@@ -272,18 +264,6 @@ func contactWriteError(err error) error {
 		return fmt.Errorf("%w: companyId: no such company", ErrInvalid)
 	}
 	return err
-}
-
-// inTx runs fn in a transaction of its own, or in a savepoint when q is
-// already a transaction, so that a caller can make a change and its audit
-// entry one unit.
-func (s *Store) inTx(ctx context.Context, q Querier, fn func(tx pgx.Tx) error) error {
-	if b, ok := q.(interface {
-		Begin(context.Context) (pgx.Tx, error)
-	}); ok {
-		return pgx.BeginFunc(ctx, b, fn)
-	}
-	return s.Transact(ctx, fn)
 }
 
 // notWritable explains why a guarded write to a contact touched no row.
@@ -541,18 +521,20 @@ func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int
 		out, err = scanContact(tx.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7,
 				marketing_opt_out = $8, updated_at = now()
 			WHERE id = $1 RETURNING `+contactCols,
-			keepID, keep.Name, union(keep.Emails, drop.Emails), union(keep.Phones, drop.Phones), keep.CompanyID, custom,
-			union(keep.Tags, drop.Tags), keep.MarketingOptOut || drop.MarketingOptOut))
+			keepID, keep.Name, MergeValues(keep.Emails, drop.Emails), MergeValues(keep.Phones, drop.Phones), keep.CompanyID, custom,
+			MergeValues(keep.Tags, drop.Tags), keep.MarketingOptOut || drop.MarketingOptOut))
 		return err
 	})
 	return out, err
 }
 
-// union returns a's values then b's new ones, in order.
-func union(a, b []string) []string {
+// MergeValues returns a's values then b's new ones, in order: how a
+// contact's emails, phones and tags grow when another contact or an
+// imported row is merged into it.
+func MergeValues(a, b []string) []string {
 	out := append(make([]string, 0, len(a)+len(b)), a...)
 	for _, v := range b {
-		if !contains(out, v) {
+		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}

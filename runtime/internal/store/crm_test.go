@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
 )
@@ -97,7 +98,7 @@ func TestContactCRUDAndSearch(t *testing.T) {
 		t.Errorf("updating a missing contact: %v", err)
 	}
 	// Values ingest recorded as the channel names them stay editable.
-	r, err := st.Ingest(ctx, store.Inbound{Channel: "whatsapp", Identifier: "4915112345678", Body: "hi"})
+	r, err := ingest(st, inbox.Inbound{Channel: "whatsapp", Identifier: "4915112345678", Body: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func defaultPipeline(t *testing.T, st *store.Store) *store.Pipeline {
 
 func TestContactActivityNewestFirst(t *testing.T) {
 	st := storetest.NewDB(t)
-	r, err := st.Ingest(ctx, store.Inbound{Channel: "api", Identifier: "act@x.example", Body: "hello"})
+	r, err := ingest(st, inbox.Inbound{Channel: "api", Identifier: "act@x.example", Body: "hello"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,11 +528,11 @@ func TestMergeContacts(t *testing.T) {
 	keep := mustContact(t, st, &store.Contact{Name: "Ada", Emails: []string{"ada@x.example"}, Phones: []string{"+441234567"},
 		Tags: []string{"vip"}, Custom: map[string]string{"plan": "pro"}})
 	// drop arrives through a channel: it has an identity and a conversation.
-	r, err := st.Ingest(ctx, store.Inbound{Channel: "email", Identifier: "ada.l@y.example", ContactName: "A. Lovelace", Body: "hi"})
+	r, err := ingest(st, inbox.Inbound{Channel: "email", Identifier: "ada.l@y.example", ContactName: "A. Lovelace", Body: "hi"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	keepConv, _ := st.Ingest(ctx, store.Inbound{Channel: "sms", Identifier: "+449999999", Body: "x"})
+	keepConv, _ := ingest(st, inbox.Inbound{Channel: "sms", Identifier: "+449999999", Body: "x"})
 	if _, err := st.MergeContacts(ctx, nil, keep.ID, keepConv.Conversation.ContactID); err != nil {
 		t.Fatal(err) // keep now has a conversation and an identity of its own too
 	}
@@ -588,7 +589,7 @@ func TestMergeContacts(t *testing.T) {
 		t.Errorf("notes = %+v", ns)
 	}
 	// The next message on drop's channel identity continues with keep.
-	again, err := st.Ingest(ctx, store.Inbound{Channel: "email", Identifier: "ada.l@y.example", Body: "again"})
+	again, err := ingest(st, inbox.Inbound{Channel: "email", Identifier: "ada.l@y.example", Body: "again"})
 	if err != nil || again.NewContact || again.Conversation.ContactID != keep.ID {
 		t.Errorf("ingest after merge: %+v, %v", again, err)
 	}
@@ -600,7 +601,7 @@ func TestDuplicateContacts(t *testing.T) {
 	b := mustContact(t, st, &store.Contact{Name: "b", Emails: []string{"SAME@x.example"}})
 	mustContact(t, st, &store.Contact{Name: "c", Emails: []string{"other@x.example"}})
 	// WhatsApp gives the number without "+"; ingest records it in E.164.
-	r, _ := st.Ingest(ctx, store.Inbound{Channel: "whatsapp", Identifier: "442079460000", Body: "hi"})
+	r, _ := ingest(st, inbox.Inbound{Channel: "whatsapp", Identifier: "442079460000", Body: "hi"})
 	d := r.Conversation.ContactID
 
 	pairs, err := st.DuplicateContacts(ctx, 0)

@@ -20,9 +20,9 @@ type Invite struct {
 }
 
 // CreateInvite stores an invite under the hash of its token.
-func (s *Store) CreateInvite(ctx context.Context, email, role string, tokenHash []byte, by int64, expires time.Time) (*Invite, error) {
+func (s *Store) CreateInvite(ctx context.Context, q Querier, email, role string, tokenHash []byte, by int64, expires time.Time) (*Invite, error) {
 	inv := &Invite{}
-	err := s.Pool.QueryRow(ctx, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at)
+	err := q.QueryRow(ctx, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id, email, role, invited_by, created_at, expires_at`,
 		strings.ToLower(strings.TrimSpace(email)), role, tokenHash, by, expires).
 		Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt)
@@ -38,21 +38,21 @@ func (s *Store) InviteByHash(ctx context.Context, tokenHash []byte) (*Invite, er
 	return inv, notFound(err)
 }
 
-// AcceptInvite creates the user and marks the invite used, atomically: an
-// invite link works once.
-func (s *Store) AcceptInvite(ctx context.Context, tokenHash []byte, name, passwordHash string) (*User, error) {
-	var u *User
-	err := s.Transact(ctx, func(tx pgx.Tx) error {
+// AcceptInvite creates the user and marks the invite used, atomically (in
+// a savepoint of q when q is a transaction): an invite link works once. It
+// returns the user and the invite's id.
+func (s *Store) AcceptInvite(ctx context.Context, q Querier, tokenHash []byte, name, passwordHash string) (u *User, inviteID int64, err error) {
+	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		var email, role string
 		err := tx.QueryRow(ctx, `UPDATE invites SET accepted_at = now()
-			WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now() RETURNING email, role`, tokenHash).Scan(&email, &role)
+			WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now() RETURNING id, email, role`, tokenHash).Scan(&inviteID, &email, &role)
 		if err != nil {
 			return notFound(err)
 		}
 		u, err = s.CreateUser(ctx, tx, &User{Email: email, Name: name, Role: role, PasswordHash: passwordHash})
 		return err
 	})
-	return u, err
+	return u, inviteID, err
 }
 
 // PendingInvites lists invites not yet accepted or expired.

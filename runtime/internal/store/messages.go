@@ -138,19 +138,19 @@ type DeliveryEvent struct {
 	At     time.Time `json:"at"`
 }
 
-// RecordDelivery appends a delivery event and sets the message's status.
-func (s *Store) RecordDelivery(ctx context.Context, messageID int64, status, detail string) error {
-	return s.Transact(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing'`, messageID, status)
+// RecordDelivery appends a delivery event to an outgoing message and sets
+// its status. It returns the message's conversation.
+func (s *Store) RecordDelivery(ctx context.Context, messageID int64, status, detail string) (conversationID int64, err error) {
+	err = s.Transact(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing' RETURNING conversation_id`,
+			messageID, status).Scan(&conversationID)
 		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
+			return notFound(err)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (message_id, status, detail) VALUES ($1, $2, $3)`, messageID, status, detail)
 		return err
 	})
+	return conversationID, err
 }
 
 // DeliveryEvents lists a message's delivery history.

@@ -13,16 +13,16 @@ type APIChannel struct {
 }
 
 // APIChannelSettings returns the API channel's settings, creating a secret on first use.
-func (s *Store) APIChannelSettings(ctx context.Context, newSecret func() string) (*APIChannel, error) {
+func (s *Store) APIChannelSettings(ctx context.Context, q Querier, newSecret func() string) (*APIChannel, error) {
 	c := &APIChannel{}
-	err := s.Pool.QueryRow(ctx, `INSERT INTO api_channel (id, webhook_secret) VALUES (1, $1)
+	err := q.QueryRow(ctx, `INSERT INTO api_channel (id, webhook_secret) VALUES (1, $1)
 		ON CONFLICT (id) DO UPDATE SET id = 1 RETURNING webhook_url, webhook_secret`, newSecret()).Scan(&c.WebhookURL, &c.WebhookSecret)
 	return c, err
 }
 
 // SetAPIChannelWebhook sets where agent replies are delivered.
-func (s *Store) SetAPIChannelWebhook(ctx context.Context, url string, newSecret func() string) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO api_channel (id, webhook_url, webhook_secret) VALUES (1, $1, $2)
+func (s *Store) SetAPIChannelWebhook(ctx context.Context, q Querier, url string, newSecret func() string) error {
+	_, err := q.Exec(ctx, `INSERT INTO api_channel (id, webhook_url, webhook_secret) VALUES (1, $1, $2)
 		ON CONFLICT (id) DO UPDATE SET webhook_url = $1`, url, newSecret())
 	return err
 }

@@ -13,8 +13,8 @@ type Session struct {
 }
 
 // CreateSession stores a session under the hash of its token.
-func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, userID int64, csrf string, expires time.Time) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
+func (s *Store) CreateSession(ctx context.Context, q Querier, tokenHash []byte, userID int64, csrf string, expires time.Time) error {
+	_, err := q.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
 		tokenHash, userID, csrf, expires)
 	return err
 }

@@ -89,6 +89,18 @@ func (s *Store) Transact(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, fn)
 }
 
+// inTx runs fn in a transaction of its own, or in a savepoint when q is
+// already a transaction, so that a caller can make a change and its audit
+// entry one unit.
+func (s *Store) inTx(ctx context.Context, q Querier, fn func(tx pgx.Tx) error) error {
+	if b, ok := q.(interface {
+		Begin(context.Context) (pgx.Tx, error)
+	}); ok {
+		return pgx.BeginFunc(ctx, b, fn)
+	}
+	return s.Transact(ctx, fn)
+}
+
 // notFound turns pgx.ErrNoRows into ErrNotFound.
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -101,6 +113,12 @@ func notFound(err error) error {
 func isUnique(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// isCheck says whether err is a check constraint violation.
+func isCheck(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23514"
 }
 
 // isForeignKey says whether err is a foreign-key violation.

@@ -10,9 +10,9 @@ type Team struct {
 }
 
 // CreateTeam adds a team; a taken name gives ErrConflict.
-func (s *Store) CreateTeam(ctx context.Context, name string) (*Team, error) {
+func (s *Store) CreateTeam(ctx context.Context, q Querier, name string) (*Team, error) {
 	t := &Team{Name: name}
-	err := s.Pool.QueryRow(ctx, `INSERT INTO teams (name) VALUES ($1) RETURNING id`, name).Scan(&t.ID)
+	err := q.QueryRow(ctx, `INSERT INTO teams (name) VALUES ($1) RETURNING id`, name).Scan(&t.ID)
 	if isUnique(err) {
 		return nil, ErrConflict
 	}
@@ -39,8 +39,8 @@ func (s *Store) Teams(ctx context.Context) ([]*Team, error) {
 }
 
 // AddTeamMember puts a user in a team (idempotent).
-func (s *Store) AddTeamMember(ctx context.Context, teamID, userID int64) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, teamID, userID)
+func (s *Store) AddTeamMember(ctx context.Context, q Querier, teamID, userID int64) error {
+	_, err := q.Exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, teamID, userID)
 	if isForeignKey(err) {
 		return ErrNotFound
 	}
@@ -48,7 +48,7 @@ func (s *Store) AddTeamMember(ctx context.Context, teamID, userID int64) error {
 }
 
 // RemoveTeamMember takes a user out of a team.
-func (s *Store) RemoveTeamMember(ctx context.Context, teamID, userID int64) error {
-	_, err := s.Pool.Exec(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID)
+func (s *Store) RemoveTeamMember(ctx context.Context, q Querier, teamID, userID int64) error {
+	_, err := q.Exec(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID)
 	return err
 }

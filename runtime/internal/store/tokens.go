@@ -37,8 +37,8 @@ func scanToken(row interface{ Scan(...any) error }) (*APIToken, error) {
 }
 
 // CreateAPIToken stores a token's hash, with its scope and expiry (nil: never).
-func (s *Store) CreateAPIToken(ctx context.Context, userID int64, name, prefix string, hash []byte, scope string, expires *time.Time) (*APIToken, error) {
-	return scanToken(s.Pool.QueryRow(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, scope, expires_at)
+func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, name, prefix string, hash []byte, scope string, expires *time.Time) (*APIToken, error) {
+	return scanToken(q.QueryRow(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, scope, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols, userID, name, prefix, hash, scope, expires))
 }
 
@@ -85,8 +85,8 @@ func (s *Store) APITokens(ctx context.Context, userID int64) ([]*APIToken, error
 }
 
 // RevokeAPIToken revokes one of a user's tokens.
-func (s *Store) RevokeAPIToken(ctx context.Context, userID, id int64) error {
-	tag, err := s.Pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID)
+func (s *Store) RevokeAPIToken(ctx context.Context, q Querier, userID, id int64) error {
+	tag, err := q.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}

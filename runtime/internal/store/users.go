@@ -78,10 +78,10 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // ChangePassword replaces a user's password hash, clears
 // must_change_password and ends every session of the user, in one
-// transaction; with revokeTokens it also revokes all the user's API tokens,
-// and says how many.
-func (s *Store) ChangePassword(ctx context.Context, id int64, hash string, revokeTokens bool) (revoked int64, err error) {
-	err = s.Transact(ctx, func(tx pgx.Tx) error {
+// transaction (a savepoint of q when q is one); with revokeTokens it also
+// revokes all the user's API tokens, and says how many.
+func (s *Store) ChangePassword(ctx context.Context, q Querier, id int64, hash string, revokeTokens bool) (revoked int64, err error) {
+	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false, updated_at = now() WHERE id = $1`, id, hash)
 		if err != nil {
 			return err
@@ -103,17 +103,18 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, hash string, revok
 }
 
 // SetRole changes a user's role.
-func (s *Store) SetRole(ctx context.Context, id int64, role string) error {
-	tag, err := s.Pool.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, id, role)
+func (s *Store) SetRole(ctx context.Context, q Querier, id int64, role string) error {
+	tag, err := q.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, id, role)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
 	return err
 }
 
-// SetDisabled disables or re-enables a user; disabling ends their sessions.
-func (s *Store) SetDisabled(ctx context.Context, id int64, disabled bool) error {
-	return s.Transact(ctx, func(tx pgx.Tx) error {
+// SetDisabled disables or re-enables a user; disabling ends their sessions,
+// in one transaction (a savepoint of q when q is one).
+func (s *Store) SetDisabled(ctx context.Context, q Querier, id int64, disabled bool) error {
+	return s.inTx(ctx, q, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1`, id, disabled)
 		if err != nil {
 			return err

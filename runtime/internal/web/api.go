@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
-	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -44,27 +43,27 @@ type InboundAttachment struct {
 
 // ParseInbound decodes and validates an inbound message. Its errors name the
 // field. It is a pure function, so it is fuzzed (see api_fuzz_test.go).
-func ParseInbound(body []byte) (store.Inbound, error) {
+func ParseInbound(body []byte) (inbox.Inbound, error) {
 	var m InboundMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return store.Inbound{}, badRequest("field %s: want %s", te.Field, te.Type)
+			return inbox.Inbound{}, badRequest("field %s: want %s", te.Field, te.Type)
 		}
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return store.Inbound{}, badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+			return inbox.Inbound{}, badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}
-		return store.Inbound{}, badRequest("the body is not valid JSON")
+		return inbox.Inbound{}, badRequest("the body is not valid JSON")
 	}
 	if dec.More() {
-		return store.Inbound{}, badRequest("the body holds more than one JSON value")
+		return inbox.Inbound{}, badRequest("the body holds more than one JSON value")
 	}
 	if f := firstBadText(&m); f != "" {
-		return store.Inbound{}, badRequest("%s: must be UTF-8 text without NUL bytes", f)
+		return inbox.Inbound{}, badRequest("%s: must be UTF-8 text without NUL bytes", f)
 	}
-	in := store.Inbound{Channel: "api", Identifier: strings.TrimSpace(m.Contact.Identifier), ContactName: strings.TrimSpace(m.Contact.Name),
+	in := inbox.Inbound{Channel: "api", Identifier: strings.TrimSpace(m.Contact.Identifier), ContactName: strings.TrimSpace(m.Contact.Name),
 		ExternalID: strings.TrimSpace(m.MessageID), Subject: strings.TrimSpace(m.Subject), Body: m.Text}
 	switch {
 	case in.Identifier == "":
@@ -142,7 +141,7 @@ func (s *Server) apiIngest(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) apiConversations(w http.ResponseWriter, r *http.Request) error {
 	v := parseView(r.URL.Query())
-	convs, err := s.Store.Conversations(r.Context(), v.store(currentUser(r).ID))
+	convs, err := s.Inbox.Conversations(r.Context(), v.store(currentUser(r).ID))
 	if err != nil {
 		return err
 	}
@@ -162,35 +161,24 @@ func (s *Server) apiConversation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conv, err := s.Store.ConversationByID(r.Context(), nil, id)
-	if err != nil {
-		return err
-	}
-	msgs, err := s.Store.Messages(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	contact, err := s.Store.ContactByID(r.Context(), nil, conv.ContactID)
-	if err != nil {
-		return err
-	}
-	timeline, err := s.Store.Timeline(r.Context(), id)
+	t, err := s.Inbox.Thread(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	// The delivery history of each outgoing message, keyed by message id.
 	deliveries := map[string][]store.DeliveryEvent{}
-	for _, m := range msgs {
+	for _, m := range t.Messages {
 		if m.Direction != "outgoing" {
 			continue
 		}
-		ev, err := s.Store.DeliveryEvents(r.Context(), m.ID)
+		ev, err := s.Inbox.DeliveryEvents(r.Context(), m.ID)
 		if err != nil {
 			return err
 		}
 		deliveries[strconv.FormatInt(m.ID, 10)] = ev
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversation": conv, "contact": contact, "messages": msgs, "timeline": timeline, "deliveries": deliveries})
+	writeJSON(w, http.StatusOK, map[string]any{"conversation": t.Conversation, "contact": t.Contact, "messages": t.Messages,
+		"timeline": t.Timeline, "deliveries": deliveries})
 	return nil
 }
 
@@ -293,7 +281,7 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request) error {
-	users, err := s.Store.Users(r.Context())
+	users, err := s.Users.List(r.Context())
 	if err != nil {
 		return err
 	}
@@ -306,7 +294,7 @@ func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiTeams(w http.ResponseWriter, r *http.Request) error {
-	teams, err := s.Store.Teams(r.Context())
+	teams, err := s.Teams.List(r.Context())
 	if err != nil {
 		return err
 	}
@@ -318,7 +306,7 @@ func (s *Server) apiTeams(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiCannedReplies(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.Store.CannedReplies(r.Context(), r.URL.Query().Get("prefix"))
+	list, err := s.Canned.List(r.Context(), r.URL.Query().Get("prefix"))
 	if err != nil {
 		return err
 	}
@@ -337,15 +325,10 @@ func (s *Server) apiCannedCreate(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(c.Title) == "" || strings.TrimSpace(c.Body) == "" {
 		return badRequest("title and body are required")
 	}
-	u := currentUser(r)
-	out, err := s.Store.CreateCannedReply(r.Context(), u.ID, &store.CannedReply{Shortcut: c.Shortcut, Title: c.Title, Body: c.Body})
+	out, err := s.Canned.Create(r.Context(), currentUser(r).ID, &store.CannedReply{Shortcut: c.Shortcut, Title: c.Title, Body: c.Body})
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return errStatus(http.StatusConflict, "conflict", "shortcut: /%s is taken", c.Shortcut)
-		}
-		return badRequest("shortcut: 1 to 32 lower-case letters, digits, '-' or '_'")
+		return cannedError(err, c.Shortcut)
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "canned_reply.created", "canned_reply", out.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"cannedReply": out})
 	return nil
 }
@@ -372,16 +355,12 @@ func (s *Server) apiDeliveryStatus(w http.ResponseWriter, r *http.Request) error
 	if len(b.Detail) > 1024 {
 		return badRequest("detail: at most 1024 bytes")
 	}
-	if err := s.Store.RecordDelivery(r.Context(), id, b.Status, b.Detail); err != nil {
+	if err := s.Inbox.RecordDelivery(r.Context(), id, b.Status, b.Detail); err != nil {
 		return err
 	}
-	events, err := s.Store.DeliveryEvents(r.Context(), id)
+	events, err := s.Inbox.DeliveryEvents(r.Context(), id)
 	if err != nil {
 		return err
-	}
-	var convID int64
-	if err := s.Store.Pool.QueryRow(r.Context(), `SELECT conversation_id FROM messages WHERE id = $1`, id).Scan(&convID); err == nil {
-		s.Live.Publish(r.Context(), live.Event{Type: "message.updated", ConversationID: convID, MessageID: id})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messageId": id, "deliveries": events})
 	return nil

@@ -13,7 +13,7 @@ func (s *Server) attachment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, _, err := s.Store.AttachmentData(r.Context(), id)
+	a, err := s.Inbox.Attachment(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func auditFilter(q url.Values) store.AuditFilter {
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 	f := auditFilter(r.URL.Query())
-	entries, err := s.Store.AuditLog(r.Context(), f)
+	entries, err := s.Audit.Log(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
-	entries, err := s.Store.AuditLog(r.Context(), auditFilter(r.URL.Query()))
+	entries, err := s.Audit.Log(r.Context(), auditFilter(r.URL.Query()))
 	if err != nil {
 		return err
 	}

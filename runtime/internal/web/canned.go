@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -9,7 +10,7 @@ import (
 
 // cannedLookup serves canned replies for /shortcut insertion in the composer.
 func (s *Server) cannedLookup(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.Store.CannedReplies(r.Context(), strings.TrimPrefix(r.URL.Query().Get("prefix"), "/"))
+	list, err := s.Canned.List(r.Context(), strings.TrimPrefix(r.URL.Query().Get("prefix"), "/"))
 	if err != nil {
 		return err
 	}
@@ -27,16 +28,22 @@ func (s *Server) cannedCreate(w http.ResponseWriter, r *http.Request) error {
 	if c.Title == "" || strings.TrimSpace(c.Body) == "" {
 		return badRequest("title and body are required")
 	}
-	c, err := s.Store.CreateCannedReply(r.Context(), u.ID, c)
-	if err != nil {
-		if err == store.ErrConflict {
-			return errStatus(http.StatusConflict, "conflict", "shortcut: /%s is taken", r.PostFormValue("shortcut"))
-		}
-		return badRequest("shortcut: 1 to 32 lower-case letters, digits, '-' or '_'")
+	if _, err := s.Canned.Create(r.Context(), u.ID, c); err != nil {
+		return cannedError(err, r.PostFormValue("shortcut"))
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "canned_reply.created", "canned_reply", c.ID)
 	http.Redirect(w, r, "/settings", http.StatusSeeOther)
 	return nil
+}
+
+// cannedError explains why a canned reply was not made.
+func cannedError(err error, shortcut string) error {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return errStatus(http.StatusConflict, "conflict", "shortcut: /%s is taken", shortcut)
+	case errors.Is(err, store.ErrInvalid):
+		return badRequest("shortcut: 1 to 32 lower-case letters, digits, '-' or '_'")
+	}
+	return err
 }
 
 func (s *Server) cannedDelete(w http.ResponseWriter, r *http.Request) error {
@@ -44,11 +51,9 @@ func (s *Server) cannedDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteCannedReply(r.Context(), id); err != nil {
+	if err := s.Canned.Delete(r.Context(), currentUser(r).ID, id); err != nil {
 		return err
 	}
-	u := currentUser(r)
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "canned_reply.deleted", "canned_reply", id)
 	http.Redirect(w, r, "/settings", http.StatusSeeOther)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -47,22 +48,11 @@ func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) conversationData(r *http.Request, id int64, data map[string]any) error {
 	ctx := r.Context()
-	conv, err := s.Store.ConversationByID(ctx, nil, id)
+	t, err := s.Inbox.Thread(ctx, id)
 	if err != nil {
 		return err
 	}
-	contact, err := s.Store.ContactByID(ctx, nil, conv.ContactID)
-	if err != nil {
-		return err
-	}
-	msgs, err := s.Store.Messages(ctx, id)
-	if err != nil {
-		return err
-	}
-	events, err := s.Store.Timeline(ctx, id)
-	if err != nil {
-		return err
-	}
+	contact := t.Contact
 	users, names, err := s.team(ctx)
 	if err != nil {
 		return err
@@ -77,23 +67,23 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 		return "user " + strconv.FormatInt(*p, 10)
 	}
 	var items []timelineItem
-	for _, m := range msgs {
+	for _, m := range t.Messages {
 		author := contact.Name
 		if m.Direction != "incoming" {
 			author = name(m.AuthorID)
 		}
 		items = append(items, timelineItem{Message: m, Author: author, At: m.CreatedAt})
 	}
-	for _, e := range events {
+	for _, e := range t.Timeline {
 		items = append(items, timelineItem{Event: describeEvent(e, name), At: e.At})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
-	data["Conv"] = conv
+	data["Conv"] = t.Conversation
 	data["Contact"] = contact
 	data["Items"] = items
 	data["Users"] = users
 	data["Restricted"] = contact.ProcessingRestricted
-	data["Priorities"] = []string{"none", "low", "medium", "high", "urgent"}
+	data["Priorities"] = inbox.Priorities
 	data["Statuses"] = []string{"open", "pending", "snoozed", "resolved"}
 	return nil
 }

@@ -50,7 +50,7 @@ func (s *Server) contactFromForm(r *http.Request, c *store.Contact) error {
 	}
 	c.CompanyID = nil
 	if name := strings.TrimSpace(r.PostFormValue("company")); name != "" {
-		co, _, err := s.Store.EnsureCompany(r.Context(), nil, name)
+		co, err := s.CRM.EnsureCompany(r.Context(), actor(r), name)
 		if err != nil {
 			return err
 		}

@@ -99,11 +99,11 @@ func (s *Server) inboxList(w http.ResponseWriter, r *http.Request) error {
 // inboxData gathers the list (and, when convID is set, one conversation).
 func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[string]any, error) {
 	u := currentUser(r)
-	convs, err := s.Store.Conversations(r.Context(), v.store(u.ID))
+	convs, err := s.Inbox.Conversations(r.Context(), v.store(u.ID))
 	if err != nil {
 		return nil, err
 	}
-	teams, err := s.Store.Teams(r.Context())
+	teams, err := s.Teams.List(r.Context())
 	if err != nil {
 		return nil, err
 	}

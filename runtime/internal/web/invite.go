@@ -24,21 +24,19 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) error {
 	if role == auth.Admin && auth.Role(u.Role) != auth.Owner && auth.Role(u.Role) != auth.Admin {
 		return errStatus(http.StatusForbidden, "not_allowed", "only owners and admins invite admins")
 	}
-	if _, err := s.Store.UserByEmail(r.Context(), email); err == nil {
+	if _, err := s.Users.ByEmail(r.Context(), email); err == nil {
 		return errStatus(http.StatusConflict, "conflict", "%s is already a member", email)
 	}
-	token, hash := auth.NewToken("")
-	inv, err := s.Store.CreateInvite(r.Context(), email, string(role), hash, u.ID, time.Now().Add(s.InviteTTL))
+	inv, token, err := s.Invites.Create(r.Context(), u.ID, email, role, time.Now().Add(s.InviteTTL))
 	if err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "invite.created", "invite", inv.ID)
 	link := strings.TrimRight(s.PublicURL, "/") + "/invite/" + token
 	return s.renderSettings(w, r, "Invite created for "+email+". Send them this link; it expires "+inv.ExpiresAt.UTC().Format("2 Jan 15:04 UTC")+".", "Invite link", link)
 }
 
 func (s *Server) inviteForm(w http.ResponseWriter, r *http.Request) error {
-	inv, err := s.Store.InviteByHash(r.Context(), auth.HashToken(r.PathValue("token")))
+	inv, err := s.Invites.ByToken(r.Context(), r.PathValue("token"))
 	if errors.Is(err, store.ErrNotFound) {
 		return errStatus(http.StatusNotFound, "not_found", "this invite link is invalid, used or expired; ask for a new one")
 	}
@@ -54,8 +52,7 @@ func (s *Server) inviteAccept(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	token := r.PathValue("token")
-	hash := auth.HashToken(token)
-	inv, err := s.Store.InviteByHash(r.Context(), hash)
+	inv, err := s.Invites.ByToken(r.Context(), token)
 	if errors.Is(err, store.ErrNotFound) {
 		return errStatus(http.StatusNotFound, "not_found", "this invite link is invalid, used or expired; ask for a new one")
 	}
@@ -69,12 +66,11 @@ func (s *Server) inviteAccept(w http.ResponseWriter, r *http.Request) error {
 		s.render(w, r, "invite", map[string]any{"Invite": inv, "Token": token, "Error": "Give your name, and a password of 10 to 72 bytes."})
 		return nil
 	}
-	u, err := s.Store.AcceptInvite(r.Context(), hash, name, pwHash)
+	u, err := s.Invites.Accept(r.Context(), token, name, pwHash)
 	if err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "invite.accepted", "invite", inv.ID)
-	if err := s.startSession(w, r, u.ID); err != nil {
+	if err := s.startSession(w, r, u.ID, s.Sessions.Start); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/inbox", http.StatusSeeOther)

@@ -40,7 +40,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		return fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(wait.Minutes())+1))
 	}
-	u, err := s.Store.UserByEmail(r.Context(), email)
+	u, err := s.Users.ByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -54,10 +54,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := attempts.succeeded(r.Context()); err != nil {
 		return err
 	}
-	if err := s.startSession(w, r, u.ID); err != nil {
+	if err := s.startSession(w, r, u.ID, s.Sessions.SignIn); err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "session.created", "user", u.ID)
 	if u.MustChangePassword {
 		next = "/password"
 	}
@@ -109,11 +108,14 @@ func (la *loginAttempts) succeeded(ctx context.Context) error {
 	return errors.Join(append(errs, la.s.loginByPair.Reset(ctx, la.pair))...)
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int64) error {
-	token, hash := auth.NewToken("")
-	csrf, _ := auth.NewToken("")
+// startSession starts a session for userID, with start (a sign-in, or a
+// session after a password change or on joining), and gives the browser its
+// cookie.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int64,
+	start func(ctx context.Context, userID int64, expires time.Time) (string, error)) error {
 	expires := time.Now().Add(s.SessionTTL)
-	if err := s.Store.CreateSession(r.Context(), hash, userID, csrf, expires); err != nil {
+	token, err := start(r.Context(), userID, expires)
+	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -125,7 +127,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if se := currentSession(r); se != nil {
-		if err := s.Store.DeleteSession(r.Context(), se.hash); err != nil {
+		if err := s.Sessions.End(r.Context(), se.hash); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -97,8 +96,7 @@ func behindProxy(t *testing.T) (*fixture, *signIns) {
 	f := newFixture(t)
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	f.srv.TrustedProxies = loopback
-	replica, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: f.st, Inbox: f.srv.Inbox, Live: f.srv.Live,
-		Log: f.srv.Log, SessionTTL: time.Hour, TrustedProxies: loopback})
+	replica, err := New(f.replicaOptions()) // with TrustedProxies: loopback
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,7 +164,7 @@ func (s *Server) authenticate(r *http.Request, k kind) (*http.Request, error) {
 			if !ok {
 				return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "use Authorization: Bearer <API token>")
 			}
-			u, t, err := s.Store.UserByAPIToken(ctx, auth.HashToken(strings.TrimSpace(token)))
+			u, t, err := s.Tokens.Authenticate(ctx, strings.TrimSpace(token))
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "the API token is invalid or revoked")
@@ -183,15 +183,11 @@ func (s *Server) authenticate(r *http.Request, k kind) (*http.Request, error) {
 		return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "sign in first")
 	}
 	hash := auth.HashToken(c.Value)
-	se, err := s.Store.SessionByHash(ctx, hash)
+	u, se, err := s.Sessions.Authenticate(ctx, hash)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errStatus(http.StatusUnauthorized, "unauthenticated", "your session has ended; sign in again")
 		}
-		return nil, err
-	}
-	u, err := s.Store.UserByID(ctx, se.UserID)
-	if err != nil {
 		return nil, err
 	}
 	if isWrite(r.Method) {

@@ -32,7 +32,7 @@ func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.startSession(w, r, currentUser(r).ID); err != nil {
+	if err := s.startSession(w, r, currentUser(r).ID, s.Sessions.Start); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
@@ -55,7 +55,7 @@ func (s *Server) apiPasswordChange(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if currentSession(r) != nil {
-		if err := s.startSession(w, r, currentUser(r).ID); err != nil {
+		if err := s.startSession(w, r, currentUser(r).ID, s.Sessions.Start); err != nil {
 			return err
 		}
 	}
@@ -100,13 +100,5 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, current,
 	if err != nil {
 		return 0, err
 	}
-	revoked, err := s.Store.ChangePassword(ctx, u.ID, hash, revokeTokens)
-	if err != nil {
-		return 0, err
-	}
-	_ = s.Store.Audit(ctx, nil, &u.ID, "user", "password.changed", "user", u.ID)
-	if revokeTokens {
-		_ = s.Store.Audit(ctx, nil, &u.ID, "user", "api_tokens.revoked", "user", u.ID)
-	}
-	return revoked, nil
+	return s.Users.ChangePassword(ctx, u.ID, hash, revokeTokens)
 }

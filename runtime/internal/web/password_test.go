@@ -33,7 +33,7 @@ func (f *fixture) newMember(email, password string, mustChange bool) *member {
 	m := &member{f: f, user: u}
 	m.cookie, m.csrf = m.session()
 	api, ah := auth.NewToken("sbt_")
-	if _, err := f.st.CreateAPIToken(bg, u.ID, "test", api[:8], ah, store.ReadWrite, nil); err != nil {
+	if _, err := f.st.CreateAPIToken(bg, f.st.Pool, u.ID, "test", api[:8], ah, store.ReadWrite, nil); err != nil {
 		f.t.Fatal(err)
 	}
 	m.token = api
@@ -44,7 +44,7 @@ func (f *fixture) newMember(email, password string, mustChange bool) *member {
 func (m *member) session() (*http.Cookie, string) {
 	token, th := auth.NewToken("")
 	csrf, _ := auth.NewToken("")
-	if err := m.f.st.CreateSession(bg, th, m.user.ID, csrf, time.Now().Add(time.Hour)); err != nil {
+	if err := m.f.st.CreateSession(bg, m.f.st.Pool, th, m.user.ID, csrf, time.Now().Add(time.Hour)); err != nil {
 		m.f.t.Fatal(err)
 	}
 	return &http.Cookie{Name: sessionCookie, Value: token}, csrf
@@ -224,7 +224,7 @@ func TestPasswordChangeRotatesSessions(t *testing.T) {
 	// With the box ticked, the member's tokens are revoked, and nobody else's.
 	n := f.newMember("m2@acme.example", "old-password-2", false)
 	second, sh := auth.NewToken("sbt_")
-	if _, err := f.st.CreateAPIToken(bg, n.user.ID, "second", second[:8], sh, store.ReadOnly, nil); err != nil {
+	if _, err := f.st.CreateAPIToken(bg, f.st.Pool, n.user.ID, "second", second[:8], sh, store.ReadOnly, nil); err != nil {
 		t.Fatal(err)
 	}
 	resp = f.send(http.MethodPost, "/password", form(n.csrf, "current", "old-password-2", "new", "new-password-2", "confirm", "new-password-2", "revoke_tokens", "on"), n.cookie, "", "")

@@ -15,11 +15,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/audit"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
+	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
-	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/session"
+	"github.com/switchboard-dev/switchboard/runtime/internal/team"
+	"github.com/switchboard-dev/switchboard/runtime/internal/token"
+	"github.com/switchboard-dev/switchboard/runtime/internal/user"
 )
 
 //go:embed static
@@ -33,9 +40,16 @@ type Options struct {
 	SecureCookies bool
 	SessionTTL    time.Duration
 	InviteTTL     time.Duration
-	Store         *store.Store
 	Inbox         *inbox.Service
 	CRM           *crm.Service
+	Users         *user.Service
+	Teams         *team.Service
+	Invites       *invite.Service
+	Tokens        *token.Service
+	Sessions      *session.Service
+	Canned        *canned.Service
+	Audit         *audit.Service
+	APIChannel    *channels.API
 	Live          *live.Hub
 	Log           *slog.Logger
 	// TrustedProxies are the proxies whose X-Forwarded-For entries are
@@ -100,9 +114,6 @@ func New(o Options) (*Server, error) {
 	if o.InviteTTL == 0 {
 		o.InviteTTL = 72 * time.Hour
 	}
-	if o.CRM == nil {
-		o.CRM = &crm.Service{Store: o.Store}
-	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -120,10 +131,10 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		Options:        o,
 		tmpl:           t,
-		loginByAddr:    auth.NewLimiter(o.Store, "addr", loginPerAddr, LoginWindow),
-		loginByPair:    auth.NewLimiter(o.Store, "email+addr", loginPerPair, LoginWindow),
-		loginByEmail:   auth.NewLimiter(o.Store, "email", loginPerEmail, LoginWindow),
-		passwordByUser: auth.NewLimiter(o.Store, "password", passwordGuesses, LoginWindow),
+		loginByAddr:    o.Sessions.Limiter("addr", loginPerAddr, LoginWindow),
+		loginByPair:    o.Sessions.Limiter("email+addr", loginPerPair, LoginWindow),
+		loginByEmail:   o.Sessions.Limiter("email", loginPerEmail, LoginWindow),
+		passwordByUser: o.Sessions.Limiter("password", passwordGuesses, LoginWindow),
 		metrics:        newMetrics(o.Registry),
 		static:         http.StripPrefix("/static/", staticHandler(sub)),
 		mux:            http.NewServeMux(),

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 )
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
@@ -30,29 +29,29 @@ var settingsNotices = map[string]string{
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, flash, secretLabel, secret string) error {
 	ctx := r.Context()
 	u := currentUser(r)
-	users, err := s.Store.Users(ctx)
+	users, err := s.Users.List(ctx)
 	if err != nil {
 		return err
 	}
-	teams, err := s.Store.Teams(ctx)
+	teams, err := s.Teams.List(ctx)
 	if err != nil {
 		return err
 	}
-	canned, err := s.Store.CannedReplies(ctx, "")
+	canned, err := s.Canned.List(ctx, "")
 	if err != nil {
 		return err
 	}
-	tokens, err := s.Store.APITokens(ctx, u.ID)
+	tokens, err := s.Tokens.List(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	data := map[string]any{"Users": users, "Teams": teams, "Canned": canned, "Tokens": tokens, "Roles": auth.Roles(),
 		"CanAdmin": auth.Role(u.Role).AtLeast(auth.Admin), "Flash": flash, "Secret": secret, "SecretLabel": secretLabel}
 	if auth.Role(u.Role).AtLeast(auth.Admin) {
-		if data["Invites"], err = s.Store.PendingInvites(ctx); err != nil {
+		if data["Invites"], err = s.Invites.Pending(ctx); err != nil {
 			return err
 		}
-		if data["Channel"], err = s.Store.APIChannelSettings(ctx, channels.NewSecret); err != nil {
+		if data["Channel"], err = s.APIChannel.Settings(ctx); err != nil {
 			return err
 		}
 	}
@@ -79,7 +78,7 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) error {
 	if !role.Valid() {
 		return badRequest("role: want owner, admin, agent or viewer")
 	}
-	target, err := s.Store.UserByID(r.Context(), id)
+	target, err := s.Users.ByID(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -89,10 +88,9 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) error {
 	if (role == auth.Owner || target.Role == string(auth.Owner)) && auth.Role(me.Role) != auth.Owner {
 		return errStatus(http.StatusForbidden, "not_allowed", "only an owner grants or removes the owner role")
 	}
-	if err := s.Store.SetRole(r.Context(), id, string(role)); err != nil {
+	if err := s.Users.SetRole(r.Context(), me.ID, id, role); err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "user.role_changed", "user", id)
 	return settingsRedirect(w, r, "role")
 }
 
@@ -102,7 +100,7 @@ func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	me := currentUser(r)
-	target, err := s.Store.UserByID(r.Context(), id)
+	target, err := s.Users.ByID(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -110,10 +108,9 @@ func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusForbidden, "not_allowed", "you cannot disable this member")
 	}
 	disable := r.PostFormValue("enable") == ""
-	if err := s.Store.SetDisabled(r.Context(), id, disable); err != nil {
+	if err := s.Users.SetDisabled(r.Context(), me.ID, id, disable); err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", map[bool]string{true: "user.disabled", false: "user.enabled"}[disable], "user", id)
 	return settingsRedirect(w, r, "member")
 }
 
@@ -122,12 +119,9 @@ func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) error {
 	if name == "" || len(name) > 64 {
 		return badRequest("name: 1 to 64 characters")
 	}
-	t, err := s.Store.CreateTeam(r.Context(), name)
-	if err != nil {
+	if _, err := s.Teams.Create(r.Context(), currentUser(r).ID, name); err != nil {
 		return err
 	}
-	me := currentUser(r)
-	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "team.created", "team", t.ID)
 	return settingsRedirect(w, r, "team")
 }
 
@@ -142,28 +136,21 @@ func (s *Server) teamMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("user: want an id")
 	}
-	if r.PostFormValue("remove") != "" {
-		err = s.Store.RemoveTeamMember(r.Context(), teamID, userID)
-	} else {
-		err = s.Store.AddTeamMember(r.Context(), teamID, userID)
-	}
-	if err != nil {
+	member := r.PostFormValue("remove") == ""
+	if err := s.Teams.SetMember(r.Context(), currentUser(r).ID, teamID, userID, member); err != nil {
 		return err
 	}
-	me := currentUser(r)
-	_ = s.Store.Audit(r.Context(), nil, &me.ID, "user", "team.members_changed", "team", teamID)
 	return settingsRedirect(w, r, "team-members")
 }
 
 func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error {
 	u := currentUser(r)
 	if r.PostFormValue("reveal") != "" {
-		c, err := s.Store.APIChannelSettings(r.Context(), channels.NewSecret)
+		secret, err := s.APIChannel.RevealSecret(r.Context(), u.ID)
 		if err != nil {
 			return err
 		}
-		_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_channel.secret_viewed", "api_channel", 1)
-		return s.renderSettings(w, r, "", "Webhook signing secret", c.WebhookSecret)
+		return s.renderSettings(w, r, "", "Webhook signing secret", secret)
 	}
 	raw := strings.TrimSpace(r.PostFormValue("webhook_url"))
 	if raw != "" {
@@ -172,9 +159,8 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 			return badRequest("webhook_url: want an http(s) URL")
 		}
 	}
-	if err := s.Store.SetAPIChannelWebhook(r.Context(), raw, channels.NewSecret); err != nil {
+	if err := s.APIChannel.SetWebhook(r.Context(), u.ID, raw); err != nil {
 		return err
 	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_channel.updated", "api_channel", 1)
 	return settingsRedirect(w, r, "api-channel")
 }

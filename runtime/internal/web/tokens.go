@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -84,7 +83,7 @@ func toTokenJSON(t *store.APIToken) tokenJSON {
 // apiTokens lists the caller's tokens that are not revoked, expired ones
 // included (marked expired).
 func (s *Server) apiTokens(w http.ResponseWriter, r *http.Request) error {
-	tokens, err := s.Store.APITokens(r.Context(), currentUser(r).ID)
+	tokens, err := s.Tokens.List(r.Context(), currentUser(r).ID)
 	if err != nil {
 		return err
 	}
@@ -158,14 +157,8 @@ func (s *Server) newToken(r *http.Request, name, scope string, expires *time.Tim
 	if parent := currentToken(r); parent != nil && parent.ExpiresAt != nil && (expires == nil || expires.After(*parent.ExpiresAt)) {
 		return "", nil, errStatus(http.StatusForbidden, "outlives_token", "a token cannot make one that expires after it does (%s)", parent.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	u := currentUser(r)
-	token, hash := auth.NewToken("sbt_")
-	t, err := s.Store.CreateAPIToken(r.Context(), u.ID, name, token[:8], hash, scope, expires)
-	if err != nil {
-		return "", nil, err
-	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_token.created", "api_token", t.ID)
-	return token, t, nil
+	t, token, err := s.Tokens.Create(r.Context(), currentUser(r).ID, name, scope, expires)
+	return token, t, err
 }
 
 func (s *Server) revokeToken(r *http.Request) error {
@@ -173,10 +166,5 @@ func (s *Server) revokeToken(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u := currentUser(r)
-	if err := s.Store.RevokeAPIToken(r.Context(), u.ID, id); err != nil {
-		return err
-	}
-	_ = s.Store.Audit(r.Context(), nil, &u.ID, "user", "api_token.revoked", "api_token", id)
-	return nil
+	return s.Tokens.Revoke(r.Context(), currentUser(r).ID, id)
 }

@@ -8,7 +8,7 @@ import (
 
 // team returns the members and their names by id, for showing who did what.
 func (s *Server) team(ctx context.Context) ([]*store.User, map[int64]string, error) {
-	users, err := s.Store.Users(ctx)
+	users, err := s.Users.List(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,12 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/audit"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
+	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/session"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
+	"github.com/switchboard-dev/switchboard/runtime/internal/team"
+	"github.com/switchboard-dev/switchboard/runtime/internal/token"
+	"github.com/switchboard-dev/switchboard/runtime/internal/user"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -47,8 +55,11 @@ func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithCancel(bg)
 	t.Cleanup(cancel)
 	go hub.Run(ctx)
-	svc := inbox.New(st, hub, &channels.API{Store: st, Client: channels.NewWebhookClient(true)}) // webhooks go to httptest servers on loopback
-	srv, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: st, Inbox: svc, Live: hub,
+	api := &channels.API{Store: st, Client: channels.NewWebhookClient(true)} // webhooks go to httptest servers on loopback
+	svc := inbox.New(st, hub, api)
+	srv, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Inbox: svc, Live: hub,
+		CRM: &crm.Service{Store: st}, APIChannel: api, Users: user.New(st), Teams: team.New(st), Invites: invite.New(st),
+		Tokens: token.New(st), Sessions: session.New(st), Canned: canned.New(st), Audit: audit.New(st),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SessionTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -67,18 +78,18 @@ func newFixture(t *testing.T) *fixture {
 		f.users[role] = u
 		token, th := auth.NewToken("")
 		csrf, _ := auth.NewToken("")
-		if err := st.CreateSession(bg, th, u.ID, csrf, time.Now().Add(time.Hour)); err != nil {
+		if err := st.CreateSession(bg, st.Pool, th, u.ID, csrf, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		f.sessions[role] = &http.Cookie{Name: sessionCookie, Value: token}
 		f.csrf[role] = csrf
 		api, ah := auth.NewToken("sbt_")
-		if _, err := st.CreateAPIToken(bg, u.ID, "test", api[:8], ah, store.ReadWrite, nil); err != nil {
+		if _, err := st.CreateAPIToken(bg, st.Pool, u.ID, "test", api[:8], ah, store.ReadWrite, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.tokens[role] = api
 	}
-	res, err := st.Ingest(bg, store.Inbound{Channel: "api", Identifier: "+15550100", ContactName: "Ada Lovelace", ExternalID: "seed-1", Body: "Hello there"})
+	res, err := svc.Ingest(bg, inbox.Inbound{Channel: "api", Identifier: "+15550100", ContactName: "Ada Lovelace", ExternalID: "seed-1", Body: "Hello there"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +97,19 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// replicaOptions are the options of another replica of the fixture's
+// workspace: the same services on the same database, its own metrics.
+func (f *fixture) replicaOptions() Options {
+	o := f.srv.Options
+	o.Registry = nil
+	return o
+}
+
 // freshSession signs role in again.
 func (f *fixture) freshSession(role auth.Role) {
 	token, th := auth.NewToken("")
 	csrf, _ := auth.NewToken("")
-	if err := f.st.CreateSession(bg, th, f.users[role].ID, csrf, time.Now().Add(time.Hour)); err != nil {
+	if err := f.st.CreateSession(bg, f.st.Pool, th, f.users[role].ID, csrf, time.Now().Add(time.Hour)); err != nil {
 		f.t.Fatal(err)
 	}
 	f.sessions[role] = &http.Cookie{Name: sessionCookie, Value: token}
@@ -234,7 +253,7 @@ func TestCSRF(t *testing.T) {
 func TestSessionExpiryAndLogout(t *testing.T) {
 	f := newFixture(t)
 	token, th := auth.NewToken("")
-	if err := f.st.CreateSession(bg, th, f.users[auth.Agent].ID, "c", time.Now().Add(-time.Minute)); err != nil {
+	if err := f.st.CreateSession(bg, f.st.Pool, th, f.users[auth.Agent].ID, "c", time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/inbox", nil)
@@ -250,7 +269,7 @@ func TestSessionExpiryAndLogout(t *testing.T) {
 		t.Fatalf("after logout: %d", r.StatusCode)
 	}
 	// Disabling a member ends their sessions at once.
-	if err := f.st.SetDisabled(bg, f.users[auth.Viewer].ID, true); err != nil {
+	if err := f.st.SetDisabled(bg, nil, f.users[auth.Viewer].ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if r := f.do(auth.Viewer, http.MethodGet, "/inbox", nil, false); r.StatusCode != http.StatusSeeOther {
@@ -269,8 +288,7 @@ func TestLoginRateLimitAndFirstLogin(t *testing.T) {
 	}
 	// A second replica of the same workspace: the limit is shared through
 	// the database, so failures on one replica count on the other.
-	replica, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Store: f.st, Inbox: f.srv.Inbox, Live: f.srv.Live,
-		Log: f.srv.Log, SessionTTL: time.Hour})
+	replica, err := New(f.replicaOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,10 +390,10 @@ func TestOutboundWebhookIsSigned(t *testing.T) {
 		got <- r
 	}))
 	defer hook.Close()
-	if err := f.st.SetAPIChannelWebhook(bg, hook.URL, channels.NewSecret); err != nil {
+	if err := f.st.SetAPIChannelWebhook(bg, f.st.Pool, hook.URL, channels.NewSecret); err != nil {
 		t.Fatal(err)
 	}
-	settings, _ := f.st.APIChannelSettings(bg, channels.NewSecret)
+	settings, _ := f.st.APIChannelSettings(bg, f.st.Pool, channels.NewSecret)
 	resp := f.api(auth.Agent, http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", f.convID), `{"text":"On my way"}`)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("reply: %d", resp.StatusCode)
@@ -448,7 +466,7 @@ func TestAuditHoldsNoPII(t *testing.T) {
 			}
 		}
 	}
-	if n < 2 {
+	if n < 3 { // the fixture's message, and the two above
 		t.Fatalf("audit rows = %d", n)
 	}
 	resp := f.api(auth.Admin, http.MethodGet, "/api/v1/audit?action=message.sent", "")
@@ -462,7 +480,7 @@ func TestAuditHoldsNoPII(t *testing.T) {
 func TestListPaging(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < 60; i++ {
-		if _, err := f.st.Ingest(bg, store.Inbound{Channel: "api", Identifier: fmt.Sprintf("p%d@x.example", i), ExternalID: fmt.Sprintf("p-%d", i), Body: "hi"}); err != nil {
+		if _, err := f.srv.Inbox.Ingest(bg, inbox.Inbound{Channel: "api", Identifier: fmt.Sprintf("p%d@x.example", i), ExternalID: fmt.Sprintf("p-%d", i), Body: "hi"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -500,14 +518,14 @@ func TestListPaging(t *testing.T) {
 func TestInviteLinks(t *testing.T) {
 	f := newFixture(t)
 	expired, eh := auth.NewToken("")
-	if _, err := f.st.CreateInvite(bg, "late@acme.example", "agent", eh, f.users[auth.Admin].ID, time.Now().Add(-time.Minute)); err != nil {
+	if _, err := f.st.CreateInvite(bg, f.st.Pool, "late@acme.example", "agent", eh, f.users[auth.Admin].ID, time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if r := f.do("", http.MethodGet, "/invite/"+expired, nil, false); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("expired invite: %d", r.StatusCode)
 	}
 	live, lh := auth.NewToken("")
-	if _, err := f.st.CreateInvite(bg, "new@acme.example", "viewer", lh, f.users[auth.Admin].ID, time.Now().Add(time.Hour)); err != nil {
+	if _, err := f.st.CreateInvite(bg, f.st.Pool, "new@acme.example", "viewer", lh, f.users[auth.Admin].ID, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	accept := func() int {

@@ -1,0 +1,107 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// Inbound is a message arriving from a contact.
+type Inbound struct {
+	Channel     string
+	Identifier  string // the contact as the channel names them
+	ContactName string
+	ExternalID  string // the sender's message id, for deduplication
+	Subject     string
+	Body        string
+	Attachments []*store.Attachment
+}
+
+// IngestResult says what an inbound message became.
+type IngestResult struct {
+	Message      *store.Message
+	Conversation *store.Conversation
+	Duplicate    bool // the external id was seen before: nothing changed
+	NewContact   bool
+	NewConv      bool
+}
+
+// Ingest stores an inbound message with its audit entry, in one
+// transaction, and announces it. It finds or creates the contact, continues
+// the contact's latest unresolved conversation on the channel or opens a new
+// one, and deduplicates on (channel, external id): a retry returns the
+// original message with Duplicate set, changes nothing and announces
+// nothing.
+func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
+	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := s.ingestOnce(ctx, in)
+		// Two first messages from one new contact race on its identity, and
+		// two deliveries of one message on its external id: the loser
+		// retries and finds the winner's contact or message.
+		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !res.Duplicate {
+			s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: res.Conversation.ID, MessageID: res.Message.ID})
+		}
+		return res, nil
+	}
+}
+
+func (s *Service) ingestOnce(ctx context.Context, in Inbound) (*IngestResult, error) {
+	res := &IngestResult{}
+	err := s.Store.Transact(ctx, func(tx pgx.Tx) error {
+		if in.ExternalID != "" {
+			m, err := s.Store.MessageByExternalID(ctx, tx, in.Channel, in.ExternalID)
+			if err == nil {
+				res.Duplicate, res.Message = true, m
+				res.Conversation, err = s.Store.ConversationByID(ctx, tx, m.ConversationID)
+				return err
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		contact, created, err := s.Store.ContactForIdentity(ctx, tx, in.Channel, in.Identifier, in.ContactName)
+		if err != nil {
+			return err
+		}
+		res.NewContact = created
+		convID, err := s.Store.UnresolvedConversation(ctx, tx, contact.ID, in.Channel)
+		if errors.Is(err, store.ErrNotFound) {
+			convID, err = s.Store.CreateConversation(ctx, tx, in.Channel, contact.ID, in.Subject)
+			res.NewConv = true
+		}
+		if err != nil {
+			return err
+		}
+		var ext *string
+		if in.ExternalID != "" {
+			ext = &in.ExternalID
+		}
+		m, err := s.Store.InsertMessage(ctx, tx, &store.Message{ConversationID: convID, Channel: in.Channel, Direction: "incoming",
+			Body: in.Body, ExternalID: ext, Attachments: in.Attachments})
+		if err != nil {
+			return err
+		}
+		res.Message = m
+		if res.Conversation, err = s.Store.ConversationByID(ctx, tx, convID); err != nil {
+			return err
+		}
+		return s.Store.Audit(ctx, tx, nil, "system", "message.received", "message", m.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
