@@ -5,18 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
-
-func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
-	return nil
-}
 
 // login checks the password, within the sign-in rate limits (see
 // loginPerAddr), and starts a server-side session.
@@ -106,87 +99,4 @@ func (la *loginAttempts) succeeded(ctx context.Context) error {
 		errs = append(errs, a.Succeeded(ctx))
 	}
 	return errors.Join(append(errs, la.s.loginByPair.Reset(ctx, la.pair))...)
-}
-
-// startSession starts a session for userID, with start (a sign-in, or a
-// session after a password change or on joining), and gives the browser its
-// cookie.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, userID int64,
-	start func(ctx context.Context, userID int64, expires time.Time) (string, error)) error {
-	expires := time.Now().Add(s.SessionTTL)
-	token, err := start(r.Context(), userID, expires)
-	if err != nil {
-		return err
-	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/", Expires: expires,
-		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode,
-	})
-	return nil
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if se := currentSession(r); se != nil {
-		if err := s.Sessions.End(r.Context(), se.hash); err != nil {
-			return err
-		}
-	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-	return nil
-}
-
-// sameOrigin refuses a form posted from another site to a public route (login
-// CSRF), when the browser says where it came from.
-func (s *Server) sameOrigin(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err != nil || !strings.EqualFold(u.Host, r.Host) {
-		return errStatus(http.StatusForbidden, "csrf", "this form must be posted from %s", r.Host)
-	}
-	return nil
-}
-
-// safeNext returns next when it is a path on this site, and /inbox when it
-// is not.
-func safeNext(next string) string {
-	if !localPath(next) {
-		return "/inbox"
-	}
-	return next
-}
-
-// localPath says whether p is a path on this site and nothing a browser or
-// proxy could read as another site. Browsers drop tabs and newlines inside
-// a URL, read a backslash as a slash, and some map Unicode look-alikes of
-// the slash onto it; servers and proxies may decode %2F and %5C. So p is
-// printable ASCII (anything else percent-encoded), starts with exactly one
-// slash, and its path, once decoded, holds no slash pair at its start, no
-// backslash, no control character and nothing but ASCII. A query or
-// fragment may carry percent-encoded text: it stays encoded.
-func localPath(p string) bool {
-	if len(p) == 0 || len(p) > 2048 || p[0] != '/' || strings.HasPrefix(p, "//") {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
-			return false
-		}
-	}
-	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" {
-		return false
-	}
-	if strings.HasPrefix(u.Path, "//") {
-		return false
-	}
-	for i := 0; i < len(u.Path); i++ {
-		if c := u.Path[i]; c < ' ' || c >= 0x7f || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

@@ -3,16 +3,14 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
-	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
-	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -41,64 +39,6 @@ const (
 type sessionInfo struct {
 	hash []byte
 	csrf string
-}
-
-func currentUser(r *http.Request) *store.User {
-	u, _ := r.Context().Value(userKey).(*store.User)
-	return u
-}
-
-func currentSession(r *http.Request) *sessionInfo {
-	s, _ := r.Context().Value(sessionKey).(*sessionInfo)
-	return s
-}
-
-// currentToken is the API token the request came with, or nil for a session.
-func currentToken(r *http.Request) *store.APIToken {
-	t, _ := r.Context().Value(tokenKey).(*store.APIToken)
-	return t
-}
-
-// httpError is an error with a status, a stable code and a message safe to show.
-type httpError struct {
-	status  int
-	code    string
-	message string
-}
-
-func (e *httpError) Error() string { return e.message }
-
-func errStatus(status int, code, format string, args ...any) error {
-	return &httpError{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-func badRequest(format string, args ...any) error {
-	return errStatus(http.StatusBadRequest, "invalid", format, args...)
-}
-
-// classify maps errors to a status, a code and a message. Unknown errors are
-// 500s whose message is generic; the detail goes to the log only.
-func classify(err error) *httpError {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		return he
-	case errors.Is(err, store.ErrNotFound):
-		return &httpError{http.StatusNotFound, "not_found", "not found"}
-	case errors.Is(err, store.ErrConflict):
-		return &httpError{http.StatusConflict, "conflict", "it already exists"}
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, inbox.ErrEmpty), errors.Is(err, inbox.ErrTooLong):
-		return &httpError{http.StatusBadRequest, "invalid", err.Error()}
-	case errors.Is(err, store.ErrRestricted): // inbox.ErrReadOnly is the same error
-		return &httpError{http.StatusConflict, "restricted", err.Error()}
-	case errors.Is(err, inbox.ErrNoChannel):
-		return &httpError{http.StatusConflict, "no_channel", err.Error()}
-	case errors.Is(err, auth.ErrWeakPassword):
-		return &httpError{http.StatusBadRequest, "weak_password", err.Error()}
-	case errors.Is(err, context.Canceled):
-		return &httpError{499, "canceled", "the request was canceled"}
-	}
-	return &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"}
 }
 
 func (s *Server) wrap(rt route, maxBody int64) http.Handler {
@@ -208,72 +148,6 @@ func isWrite(method string) bool {
 	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, k kind, err error) {
-	he := classify(err)
-	w.Header().Set("X-Error-Code", he.code)
-	if he.status >= 500 && he.status != 499 {
-		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	}
-	if k == api || strings.HasPrefix(r.URL.Path, "/api/") {
-		writeJSON(w, he.status, map[string]any{"error": map[string]string{"code": he.code, "message": he.message}})
-		return
-	}
-	if he.status == http.StatusUnauthorized {
-		if r.Header.Get("HX-Request") == "true" {
-			w.Header().Set("HX-Redirect", "/login")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		// Only a page to look at comes back after sign-in, and only one of ours.
-		to := "/login"
-		if next := r.URL.RequestURI(); r.Method == http.MethodGet && localPath(next) {
-			to += "?next=" + url.QueryEscape(next)
-		}
-		http.Redirect(w, r, to, http.StatusSeeOther)
-		return
-	}
-	w.WriteHeader(he.status)
-	s.render(w, r, "error", map[string]any{"Status": he.status, "Message": he.message})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	_ = enc.Encode(v)
-}
-
-// readJSON decodes a JSON body of at most max bytes, refusing unknown fields.
-func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, max)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return errStatus(http.StatusRequestEntityTooLarge, "too_large", "the body is larger than %d bytes", max)
-		case errors.As(err, &te):
-			return badRequest("field %s: want %s", te.Field, te.Type)
-		case errors.As(err, &se):
-			return badRequest("the body is not valid JSON (at byte %d)", se.Offset)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-		}
-		return badRequest("the body is not valid JSON")
-	}
-	if dec.More() {
-		return badRequest("the body holds more than one JSON value")
-	}
-	if f := firstBadText(v); f != "" {
-		return badRequest("%s: must be UTF-8 text without NUL bytes", f)
-	}
-	return nil
-}
-
 // clientAddr is the address a request came from, for rate limiting. The
 // connection's peer is the client, unless it is one of the trusted proxies
 // (Options.TrustedProxies). Then X-Forwarded-For is read from the right:
@@ -318,13 +192,9 @@ func parseHop(s string) (netip.Addr, bool) {
 	return a.Unmap().WithZone(""), true
 }
 
+// contains says whether a is in any of prefixes.
 func contains(prefixes []netip.Prefix, a netip.Addr) bool {
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
 // limitKey is the part of a client address that rate limits count: the

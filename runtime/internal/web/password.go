@@ -4,64 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 )
-
-func (s *Server) passwordForm(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, "password", nil)
-	return nil
-}
-
-// passwordChange sets a new password from the form, and signs this browser
-// in afresh: every session from before the change has ended.
-func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) error {
-	fail := func(status int, msg string) error {
-		w.WriteHeader(status)
-		s.render(w, r, "password", map[string]any{"Error": msg})
-		return nil
-	}
-	if r.PostFormValue("new") != r.PostFormValue("confirm") {
-		return fail(http.StatusBadRequest, "The two new passwords differ.")
-	}
-	_, err := s.changePassword(w, r, r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("revoke_tokens") != "")
-	if he := classify(err); err != nil && he.status < 500 {
-		return fail(he.status, strings.ToUpper(he.message[:1])+he.message[1:]+".")
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.startSession(w, r, currentUser(r).ID, s.Sessions.Start); err != nil {
-		return err
-	}
-	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
-	return nil
-}
-
-// apiPasswordChange is POST /api/v1/me/password. With the session cookie,
-// the answer sets a new one; with an API token, every session has ended.
-func (s *Server) apiPasswordChange(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Current      string `json:"current"`
-		New          string `json:"new"`
-		RevokeTokens bool   `json:"revokeTokens"`
-	}
-	if err := readJSON(w, r, 4<<10, &in); err != nil {
-		return err
-	}
-	revoked, err := s.changePassword(w, r, in.Current, in.New, in.RevokeTokens)
-	if err != nil {
-		return err
-	}
-	if currentSession(r) != nil {
-		if err := s.startSession(w, r, currentUser(r).ID, s.Sessions.Start); err != nil {
-			return err
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessionsEnded": true, "tokensRevoked": revoked})
-	return nil
-}
 
 // changePassword checks the current password, sets the new one and ends
 // every session of the member, the current one included, so that whoever

@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -52,23 +51,6 @@ var funcs = template.FuncMap{
 	},
 	"eq64":  func(a *int64, b int64) bool { return a != nil && *a == b },
 	"money": formatMoney,
-}
-
-// formatMoney shows minor units as "EUR 1,200.50".
-func formatMoney(minor int64, currency string) string {
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
-	}
-	whole := strconv.FormatInt(minor/100, 10)
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return fmt.Sprintf("%s %s%s.%02d", currency, sign, b.String(), minor%100)
 }
 
 func initials(name string) string {

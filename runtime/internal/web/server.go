@@ -1,6 +1,10 @@
 // Package web serves the runtime's UI (server-rendered html/template with
-// htmx) and its JSON API. Routes live in routes.go; each handler returns an
-// error that one wrapper maps to a status code.
+// htmx) and its JSON API. Routes live in routes.go, and each handler in a
+// file named for its action (conversation_update.go, api_token_create.go);
+// what handlers share of reading requests and writing answers is in
+// request.go and response.go. A handler returns an error that one wrapper
+// maps to a status code. Handlers reach the data through the services in
+// Options only.
 package web
 
 import (

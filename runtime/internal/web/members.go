@@ -6,8 +6,9 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
-// team returns the members and their names by id, for showing who did what.
-func (s *Server) team(ctx context.Context) ([]*store.User, map[int64]string, error) {
+// members returns the members and their names by id, for showing who did
+// what.
+func (s *Server) members(ctx context.Context) ([]*store.User, map[int64]string, error) {
 	users, err := s.Users.List(ctx)
 	if err != nil {
 		return nil, nil, err

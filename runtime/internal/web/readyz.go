@@ -6,12 +6,6 @@ import (
 	"time"
 )
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Content-Type", "text/plain")
-	_, _ = w.Write([]byte("ok\n"))
-	return nil
-}
-
 // readyz answers 200 only while the database and Vault answer.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

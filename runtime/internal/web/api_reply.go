@@ -1,0 +1,7 @@
+package web
+
+import "net/http"
+
+func (s *Server) apiReply(w http.ResponseWriter, r *http.Request) error {
+	return s.apiPost(w, r, s.Inbox.Reply)
+}

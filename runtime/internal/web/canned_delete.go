@@ -1,0 +1,15 @@
+package web
+
+import "net/http"
+
+func (s *Server) cannedDelete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.Canned.Delete(r.Context(), currentUser(r).ID, id); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/settings", http.StatusSeeOther)
+	return nil
+}

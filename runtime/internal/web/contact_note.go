@@ -1,0 +1,18 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+)
+
+func (s *Server) contactNote(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.CRM.AddNote(r.Context(), actor(r), id, r.PostFormValue("body")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", id), http.StatusSeeOther)
+	return nil
+}

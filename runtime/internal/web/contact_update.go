@@ -1,0 +1,25 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+)
+
+func (s *Server) contactUpdate(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	c, err := s.CRM.Contact(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.contactFromForm(r, c); err != nil {
+		return err
+	}
+	if _, err := s.CRM.UpdateContact(r.Context(), actor(r), c); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", id), http.StatusSeeOther)
+	return nil
+}

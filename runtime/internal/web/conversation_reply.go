@@ -1,0 +1,14 @@
+package web
+
+import "net/http"
+
+func (s *Server) conversationReply(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.Inbox.Reply(r.Context(), currentUser(r).ID, id, r.PostFormValue("body")); err != nil {
+		return err
+	}
+	return s.afterWrite(w, r, id)
+}

@@ -1,0 +1,10 @@
+package web
+
+import "net/http"
+
+func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
+	if err := s.revokeToken(r); err != nil {
+		return err
+	}
+	return settingsRedirect(w, r, "token-revoked")
+}

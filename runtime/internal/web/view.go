@@ -1,0 +1,113 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// statuses are the conversation statuses in the order pages offer them.
+var statuses = []string{"open", "pending", "snoozed", "resolved"}
+
+// viewParams is the working view in the URL: which conversations to list.
+type viewParams struct {
+	Name, Status, Tag, Channel, Search string
+	TeamID                             int64
+	// Before pages to conversations older than a cursor "<unix nanos>.<id>".
+	Before string
+}
+
+func parseView(q url.Values) viewParams {
+	v := viewParams{Name: q.Get("view"), Status: q.Get("status"), Tag: q.Get("tag"), Channel: q.Get("channel"), Search: strings.TrimSpace(q.Get("q"))}
+	if v.Name != "mine" && v.Name != "unassigned" {
+		v.Name = "all"
+	}
+	switch v.Status {
+	case "open", "pending", "resolved", "snoozed":
+	default:
+		v.Status = ""
+	}
+	v.TeamID, _ = strconv.ParseInt(q.Get("team"), 10, 64)
+	v.Before = q.Get("before")
+	return v
+}
+
+// cursor is where the next page of a list starts.
+func cursor(c *store.Conversation) string {
+	return strconv.FormatInt(c.LastMessageAt.UnixNano(), 10) + "." + strconv.FormatInt(c.ID, 10)
+}
+
+func parseCursor(s string) (time.Time, int64, bool) {
+	ns, id, ok := strings.Cut(s, ".")
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	i, err2 := strconv.ParseInt(id, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, 0, false
+	}
+	return time.Unix(0, n), i, true
+}
+
+func (v viewParams) query() string {
+	q := url.Values{"view": {v.Name}}
+	for k, val := range map[string]string{"status": v.Status, "tag": v.Tag, "channel": v.Channel, "q": v.Search} {
+		if val != "" {
+			q.Set(k, val)
+		}
+	}
+	if v.TeamID != 0 {
+		q.Set("team", strconv.FormatInt(v.TeamID, 10))
+	}
+	if v.Before != "" {
+		q.Set("before", v.Before)
+	}
+	return q.Encode()
+}
+
+func (v viewParams) store(me int64) store.View {
+	sv := store.View{Status: v.Status, Tag: v.Tag, Channel: v.Channel, Search: v.Search, TeamID: v.TeamID, Limit: 50}
+	if at, id, ok := parseCursor(v.Before); ok {
+		sv.BeforeAt, sv.BeforeID = at, id
+	}
+	switch v.Name {
+	case "mine":
+		sv.AssigneeID = me
+	case "unassigned":
+		sv.Unassigned = true
+	}
+	return sv
+}
+
+// inboxData gathers the list (and, when convID is set, one conversation).
+func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[string]any, error) {
+	u := currentUser(r)
+	convs, err := s.Inbox.Conversations(r.Context(), v.store(u.ID))
+	if err != nil {
+		return nil, err
+	}
+	teams, err := s.Teams.List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	q := v.query()
+	data := map[string]any{
+		"V": v, "Convs": convs, "Teams": teams, "Query": q, "ListURL": "/inbox?" + q + "&fragment=list",
+		"Statuses": statuses, "CanWrite": auth.Role(u.Role).AtLeast(auth.Agent),
+	}
+	if convID != 0 {
+		data["ConvID"] = &convID
+	}
+	if len(convs) == 50 {
+		next := v
+		next.Before = cursor(convs[len(convs)-1])
+		data["More"] = "/inbox?" + next.query()
+	}
+	return data, nil
+}
