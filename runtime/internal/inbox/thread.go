@@ -40,6 +40,5 @@ func (s *Service) Thread(ctx context.Context, conversationID int64) (*Thread, er
 
 // Attachment returns a file of a message, with its bytes.
 func (s *Service) Attachment(ctx context.Context, id int64) (*store.Attachment, error) {
-	a, _, err := s.Store.AttachmentData(ctx, id)
-	return a, err
+	return s.Store.AttachmentData(ctx, id)
 }

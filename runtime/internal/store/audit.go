@@ -21,11 +21,12 @@ type AuditEntry struct {
 
 // Audit records an entry. objectID is an id, never a name, email, phone
 // number or message body.
-func (s *Store) Audit(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectID int64) error {
+func (s *Store) Audit(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectID int64) (err error) {
+	defer wrap(&err, "Audit(%q, %s, %d)", action, objectType, objectID)
 	if q == nil {
 		q = s.Pool
 	}
-	_, err := q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id) VALUES ($1, $2, $3, $4, $5)`,
+	_, err = q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id) VALUES ($1, $2, $3, $4, $5)`,
 		actorID, actorKind, action, objectType, strconv.FormatInt(objectID, 10))
 	return err
 }
@@ -46,7 +47,8 @@ func (s *Store) Audited(ctx context.Context, actor *int64, action, objectType st
 
 // AuditEach records the same action on each of objectIDs, in order, in one
 // statement (a bulk operation's entries).
-func (s *Store) AuditEach(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectIDs []int64) error {
+func (s *Store) AuditEach(ctx context.Context, q Querier, actorID *int64, actorKind, action, objectType string, objectIDs []int64) (err error) {
+	defer wrap(&err, "AuditEach(%q, %s, %d ids)", action, objectType, len(objectIDs))
 	if len(objectIDs) == 0 {
 		return nil
 	}
@@ -57,7 +59,7 @@ func (s *Store) AuditEach(ctx context.Context, q Querier, actorID *int64, actorK
 	for i, id := range objectIDs {
 		ids[i] = strconv.FormatInt(id, 10)
 	}
-	_, err := q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id)
+	_, err = q.Exec(ctx, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id)
 		SELECT $1, $2, $3, $4, id FROM unnest($5::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n`,
 		actorID, actorKind, action, objectType, ids)
 	return err
@@ -74,7 +76,8 @@ type AuditFilter struct {
 }
 
 // AuditLog lists entries, newest first.
-func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]*AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, f AuditFilter) (_ []*AuditEntry, err error) {
+	defer wrap(&err, "AuditLog")
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}

@@ -51,7 +51,8 @@ func checkCompany(c *Company) error {
 }
 
 // CreateCompany adds a company. Names need not be unique.
-func (s *Store) CreateCompany(ctx context.Context, q Querier, c *Company) (*Company, error) {
+func (s *Store) CreateCompany(ctx context.Context, q Querier, c *Company) (_ *Company, err error) {
+	defer wrap(&err, "CreateCompany")
 	if q == nil {
 		q = s.Pool
 	}
@@ -64,7 +65,8 @@ func (s *Store) CreateCompany(ctx context.Context, q Querier, c *Company) (*Comp
 }
 
 // CompanyByID returns a company.
-func (s *Store) CompanyByID(ctx context.Context, q Querier, id int64) (*Company, error) {
+func (s *Store) CompanyByID(ctx context.Context, q Querier, id int64) (_ *Company, err error) {
+	defer wrap(&err, "CompanyByID(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -72,7 +74,8 @@ func (s *Store) CompanyByID(ctx context.Context, q Querier, id int64) (*Company,
 }
 
 // CompanyByName returns the oldest company of that name, ignoring case.
-func (s *Store) CompanyByName(ctx context.Context, q Querier, name string) (*Company, error) {
+func (s *Store) CompanyByName(ctx context.Context, q Querier, name string) (_ *Company, err error) {
+	defer wrap(&err, "CompanyByName")
 	if q == nil {
 		q = s.Pool
 	}
@@ -82,7 +85,8 @@ func (s *Store) CompanyByName(ctx context.Context, q Querier, name string) (*Com
 
 // Companies lists companies whose name or domain contains search (all if
 // empty), by name, at most limit (1 to 500; 100 if out of range).
-func (s *Store) Companies(ctx context.Context, search string, limit int) ([]*Company, error) {
+func (s *Store) Companies(ctx context.Context, search string, limit int) (_ []*Company, err error) {
+	defer wrap(&err, "Companies")
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
@@ -106,7 +110,8 @@ func (s *Store) Companies(ctx context.Context, search string, limit int) ([]*Com
 }
 
 // UpdateCompany replaces a company's name, domain and custom attributes.
-func (s *Store) UpdateCompany(ctx context.Context, q Querier, c *Company) (*Company, error) {
+func (s *Store) UpdateCompany(ctx context.Context, q Querier, c *Company) (_ *Company, err error) {
+	defer wrap(&err, "UpdateCompany(%d)", c.ID)
 	if q == nil {
 		q = s.Pool
 	}
@@ -119,7 +124,8 @@ func (s *Store) UpdateCompany(ctx context.Context, q Querier, c *Company) (*Comp
 }
 
 // DeleteCompany removes a company; its contacts and deals stay, without a company.
-func (s *Store) DeleteCompany(ctx context.Context, q Querier, id int64) error {
+func (s *Store) DeleteCompany(ctx context.Context, q Querier, id int64) (err error) {
+	defer wrap(&err, "DeleteCompany(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -133,6 +139,7 @@ func (s *Store) DeleteCompany(ctx context.Context, q Querier, id int64) error {
 // EnsureCompany returns the oldest company named name (ignoring case),
 // creating it if there is none; created says which.
 func (s *Store) EnsureCompany(ctx context.Context, q Querier, name string) (c *Company, created bool, err error) {
+	defer wrap(&err, "EnsureCompany")
 	c, err = s.CompanyByName(ctx, q, name)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return c, false, err

@@ -40,7 +40,8 @@ func scanContact(row pgx.Row) (*Contact, error) {
 }
 
 // ContactByID returns a contact.
-func (s *Store) ContactByID(ctx context.Context, q Querier, id int64) (*Contact, error) {
+func (s *Store) ContactByID(ctx context.Context, q Querier, id int64) (_ *Contact, err error) {
+	defer wrap(&err, "ContactByID(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -49,7 +50,8 @@ func (s *Store) ContactByID(ctx context.Context, q Querier, id int64) (*Contact,
 
 // ContactForIdentity returns the contact a channel identifier belongs to,
 // creating it (with name) if there is none.
-func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, identifier, name string) (*Contact, bool, error) {
+func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, identifier, name string) (_ *Contact, _ bool, err error) {
+	defer wrap(&err, "ContactForIdentity(%q)", channel)
 	c, err := scanContact(q.QueryRow(ctx, `SELECT `+contactCols+` FROM contacts
 		WHERE id = (SELECT contact_id FROM contact_identities WHERE channel = $1 AND identifier = $2)`, channel, identifier))
 	if err == nil {
@@ -92,9 +94,10 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 
 // ContactIdentifier returns how a channel names a contact, or "" when the
 // contact has no identity on that channel.
-func (s *Store) ContactIdentifier(ctx context.Context, q Querier, contactID int64, channel string) (string, error) {
+func (s *Store) ContactIdentifier(ctx context.Context, q Querier, contactID int64, channel string) (_ string, err error) {
+	defer wrap(&err, "ContactIdentifier(%d, %q)", contactID, channel)
 	var identifier string
-	err := q.QueryRow(ctx, `SELECT identifier FROM contact_identities WHERE contact_id = $1 AND channel = $2 LIMIT 1`,
+	err = q.QueryRow(ctx, `SELECT identifier FROM contact_identities WHERE contact_id = $1 AND channel = $2 LIMIT 1`,
 		contactID, channel).Scan(&identifier)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil

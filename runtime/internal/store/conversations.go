@@ -41,7 +41,8 @@ func scanConv(row pgx.Row) (*Conversation, error) {
 }
 
 // ConversationByID returns a conversation.
-func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (*Conversation, error) {
+func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (_ *Conversation, err error) {
+	defer wrap(&err, "ConversationByID(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -51,18 +52,20 @@ func (s *Store) ConversationByID(ctx context.Context, q Querier, id int64) (*Con
 // UnresolvedConversation returns the id of the contact's latest conversation
 // on channel that is not resolved, locked until q's transaction ends, or
 // ErrNotFound when there is none.
-func (s *Store) UnresolvedConversation(ctx context.Context, q Querier, contactID int64, channel string) (int64, error) {
+func (s *Store) UnresolvedConversation(ctx context.Context, q Querier, contactID int64, channel string) (_ int64, err error) {
+	defer wrap(&err, "UnresolvedConversation(%d, %q)", contactID, channel)
 	var id int64
-	err := q.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND channel = $2 AND status <> 'resolved'
+	err = q.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND channel = $2 AND status <> 'resolved'
 		ORDER BY last_message_at DESC, id DESC LIMIT 1 FOR UPDATE`, contactID, channel).Scan(&id)
 	return id, notFound(err)
 }
 
 // CreateConversation opens a conversation with a contact on a channel, and
 // returns its id.
-func (s *Store) CreateConversation(ctx context.Context, q Querier, channel string, contactID int64, subject string) (int64, error) {
+func (s *Store) CreateConversation(ctx context.Context, q Querier, channel string, contactID int64, subject string) (_ int64, err error) {
+	defer wrap(&err, "CreateConversation(%q, %d)", channel, contactID)
 	var id int64
-	err := q.QueryRow(ctx, `INSERT INTO conversations (channel, contact_id, subject) VALUES ($1, $2, $3) RETURNING id`,
+	err = q.QueryRow(ctx, `INSERT INTO conversations (channel, contact_id, subject) VALUES ($1, $2, $3) RETURNING id`,
 		channel, contactID, subject).Scan(&id)
 	return id, err
 }
@@ -87,7 +90,8 @@ type View struct {
 }
 
 // Conversations lists a view, most recent activity first.
-func (s *Store) Conversations(ctx context.Context, v View) ([]*Conversation, error) {
+func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, err error) {
+	defer wrap(&err, "Conversations")
 	if v.Limit <= 0 || v.Limit > 200 {
 		v.Limit = 50
 	}
@@ -166,9 +170,10 @@ type ConversationChange struct {
 // UpdateConversation applies a change and records each part in the timeline,
 // in one transaction (a savepoint of q when q is one). It returns the
 // conversation as it now is.
-func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, actor *int64, ch ConversationChange) (*Conversation, error) {
+func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, actor *int64, ch ConversationChange) (_ *Conversation, err error) {
+	defer wrap(&err, "UpdateConversation(%d)", id)
 	var out *Conversation
-	err := s.inTx(ctx, q, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		cur, err := s.ConversationByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -259,7 +264,8 @@ type TimelineEvent struct {
 }
 
 // Timeline lists a conversation's events, oldest first.
-func (s *Store) Timeline(ctx context.Context, conversationID int64) ([]*TimelineEvent, error) {
+func (s *Store) Timeline(ctx context.Context, conversationID int64) (_ []*TimelineEvent, err error) {
+	defer wrap(&err, "Timeline(%d)", conversationID)
 	rows, err := s.Pool.Query(ctx, `SELECT id, actor_id, kind, data, at FROM conversation_events WHERE conversation_id = $1 ORDER BY at, id`, conversationID)
 	if err != nil {
 		return nil, err
@@ -277,7 +283,8 @@ func (s *Store) Timeline(ctx context.Context, conversationID int64) ([]*Timeline
 }
 
 // WakeSnoozed reopens snoozed conversations whose time has come.
-func (s *Store) WakeSnoozed(ctx context.Context) ([]int64, error) {
+func (s *Store) WakeSnoozed(ctx context.Context) (_ []int64, err error) {
+	defer wrap(&err, "WakeSnoozed")
 	rows, err := s.Pool.Query(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = now()
 		WHERE status = 'snoozed' AND snoozed_until <= now() RETURNING id`)
 	if err != nil {

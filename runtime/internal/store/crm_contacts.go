@@ -279,7 +279,8 @@ func notWritable(ctx context.Context, q Querier, id int64) error {
 }
 
 // CreateContact adds a contact.
-func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (*Contact, error) {
+func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (_ *Contact, err error) {
+	defer wrap(&err, "CreateContact")
 	if q == nil {
 		q = s.Pool
 	}
@@ -299,7 +300,8 @@ func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (*Cont
 // UpdateContact replaces a contact's name, emails, phones, company, custom
 // attributes and tags. Consent flags change through SetContactConsent only.
 // A restricted contact gives ErrRestricted.
-func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (*Contact, error) {
+func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (_ *Contact, err error) {
+	defer wrap(&err, "UpdateContact(%d)", c.ID)
 	if q == nil {
 		q = s.Pool
 	}
@@ -330,7 +332,8 @@ func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (*Cont
 // SetContactConsent changes a contact's consent flags. While processing is
 // restricted the only change allowed is lifting the restriction (with which
 // the marketing flag may change too); anything else gives ErrRestricted.
-func (s *Store) SetContactConsent(ctx context.Context, q Querier, id int64, c Consent) (*Contact, error) {
+func (s *Store) SetContactConsent(ctx context.Context, q Querier, id int64, c Consent) (_ *Contact, err error) {
+	defer wrap(&err, "SetContactConsent(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -383,7 +386,8 @@ func likePattern(s string) string {
 }
 
 // ListContacts lists contacts by ascending id.
-func (s *Store) ListContacts(ctx context.Context, f ContactFilter) ([]*ContactRow, error) {
+func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*ContactRow, err error) {
+	defer wrap(&err, "ListContacts")
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -438,7 +442,8 @@ func phoneDigits(s string) string {
 
 // ContactsWith returns the contacts that have any of the given emails or
 // phones, by ascending id. Values compare exactly, as stored.
-func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []string) ([]*Contact, error) {
+func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []string) (_ []*Contact, err error) {
+	defer wrap(&err, "ContactsWith")
 	if q == nil {
 		q = s.Pool
 	}
@@ -467,12 +472,13 @@ func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []st
 // identities, conversations, notes and deals move to keep; drop is deleted.
 // keep's name and company stand unless empty. An opt-out from marketing on
 // either survives the merge. A restricted contact gives ErrRestricted.
-func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int64) (*Contact, error) {
+func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int64) (_ *Contact, err error) {
+	defer wrap(&err, "MergeContacts(%d, %d)", keepID, dropID)
 	if keepID == dropID {
 		return nil, fmt.Errorf("%w: dropId: a contact cannot be merged into itself", ErrInvalid)
 	}
 	var out *Contact
-	err := s.inTx(ctx, q, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		// Locking in id order keeps two merges of one pair from deadlocking.
 		rows, err := tx.Query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []int64{keepID, dropID})
 		if err != nil {
@@ -543,7 +549,8 @@ func MergeValues(a, b []string) []string {
 
 // DuplicateContacts lists pairs of contacts that share an email address
 // (ignoring case) or a phone number (comparing digits only), by ids.
-func (s *Store) DuplicateContacts(ctx context.Context, limit int) ([]*DuplicatePair, error) {
+func (s *Store) DuplicateContacts(ctx context.Context, limit int) (_ []*DuplicatePair, err error) {
+	defer wrap(&err, "DuplicateContacts")
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
@@ -601,7 +608,8 @@ func (s *Store) DuplicateContacts(ctx context.Context, limit int) ([]*DuplicateP
 
 // ContactActivity returns a contact's conversations, notes and deals, newest
 // first, at most limit (1 to 500; 100 if out of range).
-func (s *Store) ContactActivity(ctx context.Context, contactID int64, limit int) ([]*Activity, error) {
+func (s *Store) ContactActivity(ctx context.Context, contactID int64, limit int) (_ []*Activity, err error) {
+	defer wrap(&err, "ContactActivity(%d)", contactID)
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
@@ -637,7 +645,8 @@ func (s *Store) ContactActivity(ctx context.Context, contactID int64, limit int)
 // ExportContacts reads every contact, by ascending id, from one snapshot.
 // header gets the names of all custom attributes in use, sorted, before the
 // first call of row.
-func (s *Store) ExportContacts(ctx context.Context, header func(customKeys []string) error, row func(*ContactRow) error) error {
+func (s *Store) ExportContacts(ctx context.Context, header func(customKeys []string) error, row func(*ContactRow) error) (err error) {
+	defer wrap(&err, "ExportContacts")
 	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return err

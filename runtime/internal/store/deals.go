@@ -66,8 +66,9 @@ const MaxStages = 20
 
 // CreatePipeline adds a pipeline with stages in the order given. A taken
 // name gives ErrConflict.
-func (s *Store) CreatePipeline(ctx context.Context, q Querier, name string, stages []string) (*Pipeline, error) {
-	name, err := checkName("name", name, true)
+func (s *Store) CreatePipeline(ctx context.Context, q Querier, name string, stages []string) (_ *Pipeline, err error) {
+	defer wrap(&err, "CreatePipeline")
+	name, err = checkName("name", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,8 @@ func collectPipelines(rows pgx.Rows) ([]*Pipeline, error) {
 }
 
 // Pipelines lists the pipelines, oldest first, with their stages in order.
-func (s *Store) Pipelines(ctx context.Context) ([]*Pipeline, error) {
+func (s *Store) Pipelines(ctx context.Context) (_ []*Pipeline, err error) {
+	defer wrap(&err, "Pipelines")
 	rows, err := s.Pool.Query(ctx, pipelineQuery+` ORDER BY p.id, s.position, s.id`)
 	if err != nil {
 		return nil, err
@@ -141,7 +143,8 @@ func (s *Store) Pipelines(ctx context.Context) ([]*Pipeline, error) {
 }
 
 // PipelineByID returns a pipeline with its stages in order.
-func (s *Store) PipelineByID(ctx context.Context, q Querier, id int64) (*Pipeline, error) {
+func (s *Store) PipelineByID(ctx context.Context, q Querier, id int64) (_ *Pipeline, err error) {
+	defer wrap(&err, "PipelineByID(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -234,7 +237,8 @@ func checkDealContact(ctx context.Context, q Querier, contactID *int64) error {
 }
 
 // CreateDeal adds a deal.
-func (s *Store) CreateDeal(ctx context.Context, q Querier, d *Deal) (*Deal, error) {
+func (s *Store) CreateDeal(ctx context.Context, q Querier, d *Deal) (_ *Deal, err error) {
+	defer wrap(&err, "CreateDeal")
 	if q == nil {
 		q = s.Pool
 	}
@@ -254,7 +258,8 @@ func (s *Store) CreateDeal(ctx context.Context, q Querier, d *Deal) (*Deal, erro
 }
 
 // DealByID returns a deal.
-func (s *Store) DealByID(ctx context.Context, q Querier, id int64) (*Deal, error) {
+func (s *Store) DealByID(ctx context.Context, q Querier, id int64) (_ *Deal, err error) {
+	defer wrap(&err, "DealByID(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -263,7 +268,8 @@ func (s *Store) DealByID(ctx context.Context, q Querier, id int64) (*Deal, error
 
 // UpdateDeal replaces a deal's title, value, currency, owner, contact and
 // company. Its stage changes through MoveDeal only.
-func (s *Store) UpdateDeal(ctx context.Context, q Querier, d *Deal) (*Deal, error) {
+func (s *Store) UpdateDeal(ctx context.Context, q Querier, d *Deal) (_ *Deal, err error) {
+	defer wrap(&err, "UpdateDeal(%d)", d.ID)
 	if q == nil {
 		q = s.Pool
 	}
@@ -293,7 +299,8 @@ func (s *Store) UpdateDeal(ctx context.Context, q Querier, d *Deal) (*Deal, erro
 
 // MoveDeal puts a deal in another stage of its pipeline; a stage of another
 // pipeline gives ErrInvalid. Moving to the current stage changes nothing.
-func (s *Store) MoveDeal(ctx context.Context, q Querier, id, stageID int64) (*Deal, error) {
+func (s *Store) MoveDeal(ctx context.Context, q Querier, id, stageID int64) (_ *Deal, err error) {
+	defer wrap(&err, "MoveDeal(%d, %d)", id, stageID)
 	if q == nil {
 		q = s.Pool
 	}
@@ -327,7 +334,8 @@ func (s *Store) MoveDeal(ctx context.Context, q Querier, id, stageID int64) (*De
 }
 
 // DeleteDeal removes a deal.
-func (s *Store) DeleteDeal(ctx context.Context, q Querier, id int64) error {
+func (s *Store) DeleteDeal(ctx context.Context, q Querier, id int64) (err error) {
+	defer wrap(&err, "DeleteDeal(%d)", id)
 	if q == nil {
 		q = s.Pool
 	}
@@ -339,7 +347,8 @@ func (s *Store) DeleteDeal(ctx context.Context, q Querier, id int64) error {
 }
 
 // Board returns a pipeline's deals grouped by stage.
-func (s *Store) Board(ctx context.Context, pipelineID int64) (*Board, error) {
+func (s *Store) Board(ctx context.Context, pipelineID int64) (_ *Board, err error) {
+	defer wrap(&err, "Board(%d)", pipelineID)
 	p, err := s.PipelineByID(ctx, nil, pipelineID)
 	if err != nil {
 		return nil, err

@@ -10,19 +10,19 @@ import (
 
 // Invite is an open invitation to join the team.
 type Invite struct {
-	ID         int64
-	Email      string
-	Role       string
-	InvitedBy  *int64
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	AcceptedAt *time.Time
+	ID        int64
+	Email     string
+	Role      string
+	InvitedBy *int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // CreateInvite stores an invite under the hash of its token.
-func (s *Store) CreateInvite(ctx context.Context, q Querier, email, role string, tokenHash []byte, by int64, expires time.Time) (*Invite, error) {
+func (s *Store) CreateInvite(ctx context.Context, q Querier, email, role string, tokenHash []byte, by int64, expires time.Time) (_ *Invite, err error) {
+	defer wrap(&err, "CreateInvite")
 	inv := &Invite{}
-	err := q.QueryRow(ctx, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at)
+	err = q.QueryRow(ctx, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id, email, role, invited_by, created_at, expires_at`,
 		strings.ToLower(strings.TrimSpace(email)), role, tokenHash, by, expires).
 		Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt)
@@ -30,9 +30,10 @@ func (s *Store) CreateInvite(ctx context.Context, q Querier, email, role string,
 }
 
 // InviteByHash returns an unexpired, unaccepted invite.
-func (s *Store) InviteByHash(ctx context.Context, tokenHash []byte) (*Invite, error) {
+func (s *Store) InviteByHash(ctx context.Context, tokenHash []byte) (_ *Invite, err error) {
+	defer wrap(&err, "InviteByHash")
 	inv := &Invite{}
-	err := s.Pool.QueryRow(ctx, `SELECT id, email, role, invited_by, created_at, expires_at FROM invites
+	err = s.Pool.QueryRow(ctx, `SELECT id, email, role, invited_by, created_at, expires_at FROM invites
 		WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now()`, tokenHash).
 		Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &inv.CreatedAt, &inv.ExpiresAt)
 	return inv, notFound(err)
@@ -42,6 +43,7 @@ func (s *Store) InviteByHash(ctx context.Context, tokenHash []byte) (*Invite, er
 // a savepoint of q when q is a transaction): an invite link works once. It
 // returns the user and the invite's id.
 func (s *Store) AcceptInvite(ctx context.Context, q Querier, tokenHash []byte, name, passwordHash string) (u *User, inviteID int64, err error) {
+	defer wrap(&err, "AcceptInvite")
 	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		var email, role string
 		err := tx.QueryRow(ctx, `UPDATE invites SET accepted_at = now()
@@ -56,7 +58,8 @@ func (s *Store) AcceptInvite(ctx context.Context, q Querier, tokenHash []byte, n
 }
 
 // PendingInvites lists invites not yet accepted or expired.
-func (s *Store) PendingInvites(ctx context.Context) ([]*Invite, error) {
+func (s *Store) PendingInvites(ctx context.Context) (_ []*Invite, err error) {
+	defer wrap(&err, "PendingInvites")
 	rows, err := s.Pool.Query(ctx, `SELECT id, email, role, invited_by, created_at, expires_at FROM invites
 		WHERE accepted_at IS NULL AND expires_at > now() ORDER BY created_at DESC`)
 	if err != nil {

@@ -40,13 +40,15 @@ func scanMsg(row pgx.Row) (*Message, error) {
 }
 
 // MessageByExternalID finds a message by its sender's id.
-func (s *Store) MessageByExternalID(ctx context.Context, q Querier, channel, externalID string) (*Message, error) {
+func (s *Store) MessageByExternalID(ctx context.Context, q Querier, channel, externalID string) (_ *Message, err error) {
+	defer wrap(&err, "MessageByExternalID(%q)", channel)
 	return scanMsg(q.QueryRow(ctx, `SELECT `+msgCols+` FROM messages WHERE channel = $1 AND external_id = $2`, channel, externalID))
 }
 
 // InsertMessage adds a message and bumps its conversation. A duplicate
 // (channel, external id) gives ErrConflict and changes nothing.
-func (s *Store) InsertMessage(ctx context.Context, q Querier, m *Message) (*Message, error) {
+func (s *Store) InsertMessage(ctx context.Context, q Querier, m *Message) (_ *Message, err error) {
+	defer wrap(&err, "InsertMessage(%d)", m.ConversationID)
 	out, err := scanMsg(q.QueryRow(ctx, `INSERT INTO messages (conversation_id, channel, direction, author_id, body, external_id, delivery_status)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, external_id) WHERE external_id IS NOT NULL DO NOTHING
 		RETURNING `+msgCols, m.ConversationID, m.Channel, m.Direction, m.AuthorID, m.Body, m.ExternalID, m.DeliveryStatus))
@@ -82,7 +84,8 @@ func (s *Store) InsertMessage(ctx context.Context, q Querier, m *Message) (*Mess
 }
 
 // Messages lists a conversation's messages, oldest first, with attachment metadata.
-func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*Message, error) {
+func (s *Store) Messages(ctx context.Context, conversationID int64) (_ []*Message, err error) {
+	defer wrap(&err, "Messages(%d)", conversationID)
 	rows, err := s.Pool.Query(ctx, `SELECT `+msgCols+` FROM messages WHERE conversation_id = $1 ORDER BY id`, conversationID)
 	if err != nil {
 		return nil, err
@@ -122,13 +125,12 @@ func (s *Store) Messages(ctx context.Context, conversationID int64) ([]*Message,
 }
 
 // AttachmentData returns an attachment with its bytes.
-func (s *Store) AttachmentData(ctx context.Context, id int64) (*Attachment, int64, error) {
+func (s *Store) AttachmentData(ctx context.Context, id int64) (_ *Attachment, err error) {
+	defer wrap(&err, "AttachmentData(%d)", id)
 	a := &Attachment{}
-	var conv int64
-	err := s.Pool.QueryRow(ctx, `SELECT a.id, a.filename, a.content_type, a.size, a.sha256, coalesce(a.data, ''), m.conversation_id
-		FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1`, id).
-		Scan(&a.ID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Data, &conv)
-	return a, conv, notFound(err)
+	err = s.Pool.QueryRow(ctx, `SELECT id, filename, content_type, size, sha256, coalesce(data, '') FROM attachments WHERE id = $1`, id).
+		Scan(&a.ID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Data)
+	return a, notFound(err)
 }
 
 // DeliveryEvent is one step of an outgoing message's delivery.
@@ -141,6 +143,7 @@ type DeliveryEvent struct {
 // RecordDelivery appends a delivery event to an outgoing message and sets
 // its status. It returns the message's conversation.
 func (s *Store) RecordDelivery(ctx context.Context, messageID int64, status, detail string) (conversationID int64, err error) {
+	defer wrap(&err, "RecordDelivery(%d, %q)", messageID, status)
 	err = s.Transact(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing' RETURNING conversation_id`,
 			messageID, status).Scan(&conversationID)
@@ -154,7 +157,8 @@ func (s *Store) RecordDelivery(ctx context.Context, messageID int64, status, det
 }
 
 // DeliveryEvents lists a message's delivery history.
-func (s *Store) DeliveryEvents(ctx context.Context, messageID int64) ([]DeliveryEvent, error) {
+func (s *Store) DeliveryEvents(ctx context.Context, messageID int64) (_ []DeliveryEvent, err error) {
+	defer wrap(&err, "DeliveryEvents(%d)", messageID)
 	rows, err := s.Pool.Query(ctx, `SELECT status, detail, at FROM delivery_events WHERE message_id = $1 ORDER BY at, id`, messageID)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,8 @@ func scanNote(row pgx.Row) (*Note, error) {
 }
 
 // AddNote adds a note to a contact. A restricted contact gives ErrRestricted.
-func (s *Store) AddNote(ctx context.Context, q Querier, contactID int64, authorID *int64, body string) (*Note, error) {
+func (s *Store) AddNote(ctx context.Context, q Querier, contactID int64, authorID *int64, body string) (_ *Note, err error) {
+	defer wrap(&err, "AddNote(%d)", contactID)
 	if q == nil {
 		q = s.Pool
 	}
@@ -58,7 +59,8 @@ func (s *Store) AddNote(ctx context.Context, q Querier, contactID int64, authorI
 }
 
 // Notes lists a contact's notes, newest first.
-func (s *Store) Notes(ctx context.Context, contactID int64) ([]*Note, error) {
+func (s *Store) Notes(ctx context.Context, contactID int64) (_ []*Note, err error) {
+	defer wrap(&err, "Notes(%d)", contactID)
 	rows, err := s.Pool.Query(ctx, `SELECT `+noteCols+` FROM notes WHERE contact_id = $1 ORDER BY created_at DESC, id DESC`, contactID)
 	if err != nil {
 		return nil, err

@@ -126,3 +126,18 @@ func isForeignKey(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }
+
+// wrap names the store operation an unexpected error came from, as pkgsite's
+// derrors.Wrap does, so that a failed query in a log says which one it was:
+// "store.ContactByID(42): ...". Its arguments are ids and names of kinds,
+// never personal data or secrets. The store's own errors (ErrNotFound,
+// ErrConflict, ErrInvalid, ErrRestricted, ErrExpired) pass as they are:
+// callers tell them apart, and show their text to users.
+func wrap(errp *error, format string, args ...any) {
+	err := *errp
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) ||
+		errors.Is(err, ErrRestricted) || errors.Is(err, ErrExpired) {
+		return
+	}
+	*errp = fmt.Errorf("store."+format+": %w", append(args, err)...)
+}

@@ -10,9 +10,10 @@ type Team struct {
 }
 
 // CreateTeam adds a team; a taken name gives ErrConflict.
-func (s *Store) CreateTeam(ctx context.Context, q Querier, name string) (*Team, error) {
+func (s *Store) CreateTeam(ctx context.Context, q Querier, name string) (_ *Team, err error) {
+	defer wrap(&err, "CreateTeam")
 	t := &Team{Name: name}
-	err := q.QueryRow(ctx, `INSERT INTO teams (name) VALUES ($1) RETURNING id`, name).Scan(&t.ID)
+	err = q.QueryRow(ctx, `INSERT INTO teams (name) VALUES ($1) RETURNING id`, name).Scan(&t.ID)
 	if isUnique(err) {
 		return nil, ErrConflict
 	}
@@ -20,7 +21,8 @@ func (s *Store) CreateTeam(ctx context.Context, q Querier, name string) (*Team, 
 }
 
 // Teams lists the teams with their members.
-func (s *Store) Teams(ctx context.Context) ([]*Team, error) {
+func (s *Store) Teams(ctx context.Context) (_ []*Team, err error) {
+	defer wrap(&err, "Teams")
 	rows, err := s.Pool.Query(ctx, `SELECT t.id, t.name, coalesce(array_agg(m.user_id ORDER BY m.user_id) FILTER (WHERE m.user_id IS NOT NULL), '{}')
 		FROM teams t LEFT JOIN team_members m ON m.team_id = t.id GROUP BY t.id ORDER BY lower(t.name)`)
 	if err != nil {
@@ -39,8 +41,9 @@ func (s *Store) Teams(ctx context.Context) ([]*Team, error) {
 }
 
 // AddTeamMember puts a user in a team (idempotent).
-func (s *Store) AddTeamMember(ctx context.Context, q Querier, teamID, userID int64) error {
-	_, err := q.Exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, teamID, userID)
+func (s *Store) AddTeamMember(ctx context.Context, q Querier, teamID, userID int64) (err error) {
+	defer wrap(&err, "AddTeamMember(%d, %d)", teamID, userID)
+	_, err = q.Exec(ctx, `INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, teamID, userID)
 	if isForeignKey(err) {
 		return ErrNotFound
 	}
@@ -48,7 +51,8 @@ func (s *Store) AddTeamMember(ctx context.Context, q Querier, teamID, userID int
 }
 
 // RemoveTeamMember takes a user out of a team.
-func (s *Store) RemoveTeamMember(ctx context.Context, q Querier, teamID, userID int64) error {
-	_, err := q.Exec(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID)
+func (s *Store) RemoveTeamMember(ctx context.Context, q Querier, teamID, userID int64) (err error) {
+	defer wrap(&err, "RemoveTeamMember(%d, %d)", teamID, userID)
+	_, err = q.Exec(ctx, `DELETE FROM team_members WHERE team_id = $1 AND user_id = $2`, teamID, userID)
 	return err
 }

@@ -37,7 +37,8 @@ func scanToken(row interface{ Scan(...any) error }) (*APIToken, error) {
 }
 
 // CreateAPIToken stores a token's hash, with its scope and expiry (nil: never).
-func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, name, prefix string, hash []byte, scope string, expires *time.Time) (*APIToken, error) {
+func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, name, prefix string, hash []byte, scope string, expires *time.Time) (_ *APIToken, err error) {
+	defer wrap(&err, "CreateAPIToken(%d)", userID)
 	return scanToken(q.QueryRow(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, scope, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols, userID, name, prefix, hash, scope, expires))
 }
@@ -45,7 +46,8 @@ func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, nam
 // UserByAPIToken returns the enabled user owning a live token, with the
 // token, and marks it used. A token past its expiry gives ErrExpired; an
 // unknown or revoked one, or one of a disabled user, ErrNotFound.
-func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (*User, *APIToken, error) {
+func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (_ *User, _ *APIToken, err error) {
+	defer wrap(&err, "UserByAPIToken")
 	t, err := scanToken(s.Pool.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = now()
 		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 		RETURNING `+tokenCols, hash))
@@ -66,7 +68,8 @@ func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (*User, *APITok
 }
 
 // APITokens lists a user's tokens that are not revoked, expired ones included.
-func (s *Store) APITokens(ctx context.Context, userID int64) ([]*APIToken, error) {
+func (s *Store) APITokens(ctx context.Context, userID int64) (_ []*APIToken, err error) {
+	defer wrap(&err, "APITokens(%d)", userID)
 	rows, err := s.Pool.Query(ctx, `SELECT `+tokenCols+` FROM api_tokens
 		WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`, userID)
 	if err != nil {
@@ -85,7 +88,8 @@ func (s *Store) APITokens(ctx context.Context, userID int64) ([]*APIToken, error
 }
 
 // RevokeAPIToken revokes one of a user's tokens.
-func (s *Store) RevokeAPIToken(ctx context.Context, q Querier, userID, id int64) error {
+func (s *Store) RevokeAPIToken(ctx context.Context, q Querier, userID, id int64) (err error) {
+	defer wrap(&err, "RevokeAPIToken(%d, %d)", userID, id)
 	tag, err := q.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, id, userID)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound

@@ -29,7 +29,8 @@ func scanUser(row pgx.Row) (*User, error) {
 }
 
 // CreateUser adds a user; a taken email gives ErrConflict.
-func (s *Store) CreateUser(ctx context.Context, q Querier, u *User) (*User, error) {
+func (s *Store) CreateUser(ctx context.Context, q Querier, u *User) (_ *User, err error) {
+	defer wrap(&err, "CreateUser")
 	row := q.QueryRow(ctx, `INSERT INTO users (email, name, role, password_hash, must_change_password)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+userCols,
 		strings.ToLower(strings.TrimSpace(u.Email)), u.Name, u.Role, u.PasswordHash, u.MustChangePassword)
@@ -41,17 +42,20 @@ func (s *Store) CreateUser(ctx context.Context, q Querier, u *User) (*User, erro
 }
 
 // UserByEmail finds a user by email.
-func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+func (s *Store) UserByEmail(ctx context.Context, email string) (_ *User, err error) {
+	defer wrap(&err, "UserByEmail")
 	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, strings.ToLower(strings.TrimSpace(email))))
 }
 
 // UserByID finds a user.
-func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+func (s *Store) UserByID(ctx context.Context, id int64) (_ *User, err error) {
+	defer wrap(&err, "UserByID(%d)", id)
 	return scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 }
 
 // Users lists the team, owners first.
-func (s *Store) Users(ctx context.Context) ([]*User, error) {
+func (s *Store) Users(ctx context.Context) (_ []*User, err error) {
+	defer wrap(&err, "Users")
 	rows, err := s.Pool.Query(ctx, `SELECT `+userCols+` FROM users
 		ORDER BY array_position(ARRAY['owner','admin','agent','viewer'], role), lower(name), id`)
 	if err != nil {
@@ -70,9 +74,10 @@ func (s *Store) Users(ctx context.Context) ([]*User, error) {
 }
 
 // CountUsers counts users.
-func (s *Store) CountUsers(ctx context.Context) (int, error) {
+func (s *Store) CountUsers(ctx context.Context) (_ int, err error) {
+	defer wrap(&err, "CountUsers")
 	var n int
-	err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	err = s.Pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	return n, err
 }
 
@@ -81,6 +86,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // transaction (a savepoint of q when q is one); with revokeTokens it also
 // revokes all the user's API tokens, and says how many.
 func (s *Store) ChangePassword(ctx context.Context, q Querier, id int64, hash string, revokeTokens bool) (revoked int64, err error) {
+	defer wrap(&err, "ChangePassword(%d)", id)
 	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = false, updated_at = now() WHERE id = $1`, id, hash)
 		if err != nil {
@@ -103,7 +109,8 @@ func (s *Store) ChangePassword(ctx context.Context, q Querier, id int64, hash st
 }
 
 // SetRole changes a user's role.
-func (s *Store) SetRole(ctx context.Context, q Querier, id int64, role string) error {
+func (s *Store) SetRole(ctx context.Context, q Querier, id int64, role string) (err error) {
+	defer wrap(&err, "SetRole(%d, %q)", id, role)
 	tag, err := q.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, id, role)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
@@ -113,7 +120,8 @@ func (s *Store) SetRole(ctx context.Context, q Querier, id int64, role string) e
 
 // SetDisabled disables or re-enables a user; disabling ends their sessions,
 // in one transaction (a savepoint of q when q is one).
-func (s *Store) SetDisabled(ctx context.Context, q Querier, id int64, disabled bool) error {
+func (s *Store) SetDisabled(ctx context.Context, q Querier, id int64, disabled bool) (err error) {
+	defer wrap(&err, "SetDisabled(%d, %t)", id, disabled)
 	return s.inTx(ctx, q, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET disabled_at = CASE WHEN $2 THEN now() END, updated_at = now() WHERE id = $1`, id, disabled)
 		if err != nil {
