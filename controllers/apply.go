@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -99,13 +100,17 @@ func markOwned(obj, owner client.Object) {
 	obj.SetAnnotations(ann)
 }
 
-// ownedBy says whether obj was made for owner: it has owner as its
-// controller, or no controller and owner's ownership mark (an object left by
-// a crash between its creation and its owner reference). Labels prove
-// nothing: anyone who may create the object may set them.
+// ownedBy says whether obj was made for owner, a Workspace: it has owner as
+// its controller, or no controller and owner's ownership mark (an object left
+// by a crash between its creation and its owner reference). Labels prove
+// nothing: anyone who may create the object may set them. Nor does a
+// controller reference that carries the UID but names another kind: the
+// ownership mark guard (config/policy/ownership_mark_guard.yaml) keeps only
+// the mark and controller references to Workspaces from other users.
 func ownedBy(obj, owner client.Object) bool {
 	if ref := metav1.GetControllerOf(obj); ref != nil {
-		return ref.UID == owner.GetUID()
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		return err == nil && gv.Group == tenancyv1.GroupVersion.Group && ref.Kind == "Workspace" && ref.UID == owner.GetUID()
 	}
 	uid := obj.GetAnnotations()[tenancyv1.AnnotationWorkspaceUID]
 	return uid != "" && uid == string(owner.GetUID())
