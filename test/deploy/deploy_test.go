@@ -146,6 +146,12 @@ func TestInstalledOperatorWorks(t *testing.T) {
 				t.Fatalf("Deployment in namespace %q, want %q", dep.Namespace, in.namespace)
 			}
 
+			// First, so that the guard is in force for everything after.
+			t.Run("the ownership mark guard keeps the mark to the operator and cluster admins", func(t *testing.T) {
+				checkMarkGuard(ctx, t, stack, admin, objs, in.namespace, dep.Spec.Template.Spec.ServiceAccountName)
+			})
+			// The next installation's operator must not meet this one's guard.
+			defer removeMarkGuard(ctx, t, stack, admin, objs)
 			t.Run("the write fence keeps the operator to its namespaces", func(t *testing.T) {
 				checkWriteFence(ctx, t, stack, admin, objs, in.namespace, dep.Spec.Template.Spec.ServiceAccountName)
 			})
@@ -174,7 +180,7 @@ func TestInstalledOperatorWorks(t *testing.T) {
 			}
 			op.stop()
 			if m := op.refused(); m != "" {
-				t.Fatalf("the operator was refused by RBAC or the write fence: %s", m)
+				t.Fatalf("the operator was refused by RBAC or an admission policy: %s", m)
 			}
 			if found := harness.FindSecrets(op.log(), secrets); len(found) > 0 {
 				t.Fatalf("the operator's log holds secrets: %v", found)
@@ -192,7 +198,7 @@ func exercise(ctx context.Context, t *testing.T, stack *harness.Stack, k8s clien
 		t.Helper()
 		waitFor(t, what, func() error {
 			if m := op.refused(); m != "" {
-				t.Fatalf("waiting for %s: the operator was refused by RBAC or the write fence: %s", what, m)
+				t.Fatalf("waiting for %s: the operator was refused by RBAC or an admission policy: %s", what, m)
 			}
 			return f()
 		})
@@ -336,11 +342,12 @@ func (p *operatorProcess) log() string { return p.out.String() }
 
 var (
 	rbacDenied  = regexp.MustCompile(`.{0,200}forbidden: User \\?"system:serviceaccount:.{0,200}`)
-	fenceDenied = regexp.MustCompile(`.{0,200}ValidatingAdmissionPolicy '[^']*write-fence' with binding .{0,300}`)
+	fenceDenied = regexp.MustCompile(`.{0,200}ValidatingAdmissionPolicy '[^']*(write-fence|ownership-mark-guard)' with binding .{0,300}`)
 )
 
-// refused returns the first denial, by RBAC or by the write fence, in the
-// operator's log, if any.
+// refused returns the first denial, by RBAC or by the installation's
+// admission policies (the write fence, or the mark guard, which must let the
+// operator pass), in the operator's log, if any.
 func (p *operatorProcess) refused() string {
 	if m := rbacDenied.FindString(p.log()); m != "" {
 		return m

@@ -34,7 +34,7 @@ const squatted = "ws-squat"
 // refusal can only come from the policy; each must name the policy and the
 // namespace.
 func checkWriteFence(ctx context.Context, t *testing.T, stack *harness.Stack, admin client.Client, objs []*unstructured.Unstructured, ns, sa string) {
-	policy := writeFence(t, objs)
+	policy := boundPolicy(t, objs, "-write-fence")
 	op := clientAs(ctx, t, stack, ns, sa)
 
 	// The namespaces to write in, made by an administrator: one the operator
@@ -181,11 +181,12 @@ func checkWriteFence(ctx context.Context, t *testing.T, stack *harness.Stack, ad
 	})
 }
 
-// writeFence returns the name of the installation's write fence, after
-// checking that it is bound with the Deny action.
-func writeFence(t *testing.T, objs []*unstructured.Unstructured) string {
+// boundPolicy returns the name of the installation's ValidatingAdmissionPolicy
+// whose name ends with suffix, after checking that every policy is bound with
+// the Deny action and nothing else is bound.
+func boundPolicy(t *testing.T, objs []*unstructured.Unstructured, suffix string) string {
 	t.Helper()
-	var policies, bindings []string
+	var policies, bindings, named []string
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "ValidatingAdmissionPolicy":
@@ -193,6 +194,9 @@ func writeFence(t *testing.T, objs []*unstructured.Unstructured) string {
 				t.Errorf("ValidatingAdmissionPolicy %s is cluster-scoped but rendered with namespace %q", o.GetName(), o.GetNamespace())
 			}
 			policies = append(policies, o.GetName())
+			if strings.HasSuffix(o.GetName(), suffix) {
+				named = append(named, o.GetName())
+			}
 		case "ValidatingAdmissionPolicyBinding":
 			if o.GetNamespace() != "" {
 				t.Errorf("ValidatingAdmissionPolicyBinding %s is cluster-scoped but rendered with namespace %q", o.GetName(), o.GetNamespace())
@@ -207,10 +211,15 @@ func writeFence(t *testing.T, objs []*unstructured.Unstructured) string {
 			bindings = append(bindings, b.Spec.PolicyName)
 		}
 	}
-	if len(policies) != 1 || !slices.Equal(bindings, policies) {
-		t.Fatalf("want one ValidatingAdmissionPolicy and one binding of it, got policies %v bound %v", policies, bindings)
+	slices.Sort(policies)
+	slices.Sort(bindings)
+	if !slices.Equal(bindings, policies) {
+		t.Fatalf("want each ValidatingAdmissionPolicy bound once, got policies %v bound %v", policies, bindings)
 	}
-	return policies[0]
+	if len(named) != 1 {
+		t.Fatalf("want one ValidatingAdmissionPolicy named *%s, got %v", suffix, named)
+	}
+	return named[0]
 }
 
 // clientAs is a client that authenticates as a ServiceAccount with a token

@@ -29,6 +29,14 @@ as in config/ (kustomize).
 {{- printf "%s-operator" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+The user name the API server gives the operator's ServiceAccount, which the
+admission policies match on.
+*/}}
+{{- define "switchboard.operatorUsername" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "switchboard.operatorName" .) }}
+{{- end }}
+
 {{- define "switchboard.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
