@@ -165,5 +165,7 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	return l.Log.ClearLoginFailures(ctx, l.hash(key))
 }
 
-// NormalizeEmail lowercases and trims an email.
+// NormalizeEmail lowercases and trims a member's email, the form it is
+// stored and looked up in, without judging whether it is an address (see
+// store.ParseEmail for contacts' addresses).
 func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }

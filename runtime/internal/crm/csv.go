@@ -281,9 +281,9 @@ func parseRow(line int, rec []string, cols []column, p *Parsed) *ImportRow {
 				row.Company = v
 			}
 		case "emails":
-			row.Emails = parseList(col.header, splitCell(v), store.NormalizeEmail, "is not an email address", fail)
+			row.Emails = parseList(col.header, splitCell(v), store.ParseEmail, "is not an email address", fail)
 		case "phones":
-			row.Phones = parseList(col.header, splitCell(v), store.NormalizePhone,
+			row.Phones = parseList(col.header, splitCell(v), store.ParsePhone,
 				"is not a phone number in international form (+ and 6 to 15 digits)", fail)
 		case "tags":
 			row.Tags = parseList(col.header, splitCell(v), func(t string) (string, bool) { return t, store.ValidTag(t) },

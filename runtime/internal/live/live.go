@@ -17,7 +17,7 @@ const channel = "switchboard_live"
 
 // Event is one change. It carries ids only; browsers fetch what they show.
 type Event struct {
-	Type           string `json:"type"` // message.created, conversation.updated
+	Type           string `json:"type"` // message.created, message.updated, conversation.updated
 	ConversationID int64  `json:"conversationId,omitempty"`
 	MessageID      int64  `json:"messageId,omitempty"`
 }

@@ -63,7 +63,7 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 	// Record the identifier as an email or phone the way the CRM stores them,
 	// so that imports and searches match the contact.
 	var emails, phones []string
-	if e, ok := NormalizeEmail(identifier); ok && looksLikeEmail(identifier) {
+	if e, ok := ParseEmail(identifier); ok && looksLikeEmail(identifier) {
 		emails = []string{e}
 	} else if looksLikePhone(identifier) {
 		// Channels such as WhatsApp give E.164 numbers without the "+".
@@ -71,7 +71,7 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 		if !strings.HasPrefix(candidate, "+") {
 			candidate = "+" + candidate
 		}
-		if p, ok := NormalizePhone(candidate); ok {
+		if p, ok := ParsePhone(candidate); ok {
 			phones = []string{p}
 		}
 	}

@@ -104,9 +104,11 @@ func ContactColumn(name string) (field string, ok bool) {
 	return "", false
 }
 
-// NormalizeEmail returns an email address as contacts keep it: trimmed and
-// lower-cased, so that one address typed twice is found as one.
-func NormalizeEmail(s string) (string, bool) {
+// ParseEmail checks that s is an email address and returns it as contacts
+// keep it: trimmed and lower-cased, so that one address typed twice is found
+// as one. (auth.NormalizeEmail only trims and lower-cases a member's email,
+// without judging it.)
+func ParseEmail(s string) (string, bool) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if len(s) > 254 || !utf8.ValidString(s) {
 		return "", false
@@ -124,10 +126,10 @@ func NormalizeEmail(s string) (string, bool) {
 	return s, true
 }
 
-// NormalizePhone returns a phone number in E.164 form, "+" and 6 to 15
-// digits, dropping the spaces, dashes, dots and parentheses people type
-// between digits.
-func NormalizePhone(s string) (string, bool) {
+// ParsePhone checks that s is a phone number and returns it in E.164 form,
+// "+" and 6 to 15 digits, dropping the spaces, dashes, dots and parentheses
+// people type between digits.
+func ParsePhone(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	var b strings.Builder
 	for i, r := range s {
@@ -240,10 +242,10 @@ func CheckContact(c, cur *Contact) error {
 	if c.Name, err = checkName("name", c.Name, false); err != nil {
 		return err
 	}
-	if c.Emails, err = checkValues("emails", c.Emails, curEmails, NormalizeEmail, "an email address"); err != nil {
+	if c.Emails, err = checkValues("emails", c.Emails, curEmails, ParseEmail, "an email address"); err != nil {
 		return err
 	}
-	if c.Phones, err = checkValues("phones", c.Phones, curPhones, NormalizePhone, "a phone number in international form (+ and 6 to 15 digits)"); err != nil {
+	if c.Phones, err = checkValues("phones", c.Phones, curPhones, ParsePhone, "a phone number in international form (+ and 6 to 15 digits)"); err != nil {
 		return err
 	}
 	tag := func(t string) (string, bool) { t = strings.TrimSpace(t); return t, ValidTag(t) }

@@ -81,7 +81,8 @@ func (s *Store) Delivered(ctx context.Context, id int64) (err error) {
 	return err
 }
 
-// Retry schedules another attempt after backoff; after maxAttempts it gives up.
+// Retry schedules another attempt after backoff or, with giveUp, closes the
+// delivery as failed.
 func (s *Store) Retry(ctx context.Context, id int64, backoff time.Duration, lastErr string, giveUp bool) (err error) {
 	defer wrap(&err, "Retry(%d)", id)
 	if giveUp {

@@ -1,6 +1,7 @@
 // Package store is the runtime's data layer: one file per entity over a
-// pgxpool.Pool. Methods take ctx first and return sentinel errors that the web
-// layer maps to status codes.
+// pgxpool.Pool. Methods take ctx first, and a Querier when a service runs
+// them in its transaction. They return sentinel errors that the web layer
+// maps to status codes; any other error names the method that failed.
 package store
 
 import (

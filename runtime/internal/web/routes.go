@@ -15,7 +15,7 @@ type route struct {
 	h       handler
 }
 
-// Routes returns the routing table.
+// table returns the routing table.
 func (s *Server) table() []route {
 	return []route{
 		// Public.
