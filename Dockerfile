@@ -8,12 +8,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 
-# Only what the operator binary is built from: hack/, test/ and runtime/
-# (which has its own image, runtime/Dockerfile) are left out. The install
-# test (test/deploy) runs this stage's COPY and RUN lines to prove it.
+# Only what the operator binary is built from: hack/, test/ and the runtime
+# (which has its own image, runtime/Dockerfile) are left out, but for
+# runtime/contract, the operator-runtime contract both sides import. The
+# install test (test/deploy) runs this stage's COPY and RUN lines to prove it.
 COPY main.go ./
 COPY api/ api/
 COPY controllers/ controllers/
+COPY runtime/contract/ runtime/contract/
 
 # Static binary: the distroless/static base has no libc.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /switchboard .
