@@ -1,5 +1,6 @@
 // Command switchboard is the Switchboard operator: it turns Workspaces into
 // isolated tenants and keeps Integration credentials in Vault only.
+// `switchboard backup decrypt` decrypts a backup artifact by hand.
 package main
 
 import (
@@ -10,10 +11,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/switchboard-dev/switchboard/controllers"
+	"github.com/switchboard-dev/switchboard/controllers/backup/cli"
 	"github.com/switchboard-dev/switchboard/controllers/config"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(cli.Main(os.Args[2:]))
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "switchboard: "+err.Error())

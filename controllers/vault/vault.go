@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -651,4 +654,123 @@ func (c *Client) DestroyTree(ctx context.Context, prefix string) (int, error) {
 		}
 	}
 	return len(paths), nil
+}
+
+// ErrKeyShredded says a transit key does not exist: it was deleted
+// (crypto-shredded), or never created. Whatever it wrapped can no longer be
+// unwrapped. A Vault that lost its storage answers the same way.
+var ErrKeyShredded = errors.New("the transit key does not exist (shredded, or never created): what it wrapped cannot be unwrapped")
+
+// ErrWrappedKeyRejected says Vault has a transit key of that name but cannot
+// decrypt the wrapped key with it: the wrapped key was altered, or was made
+// by an earlier key of the same name that was shredded and created again.
+var ErrWrappedKeyRejected = errors.New("the wrapped key was refused by Vault: it was altered, or was wrapped by a transit key of this name that has since been shredded")
+
+// DataKey asks Vault for a new 256-bit data key under transitKey
+// (transit/datakey/plaintext). It returns the key, the key wrapped by
+// transitKey ("vault:vN:..."), and N, the version of transitKey that wrapped
+// it. The caller keeps the plaintext in memory only and clears it when done;
+// the copies inside the Vault client's response cannot be cleared. Errors
+// never hold key material; a missing transit key gives ErrKeyShredded.
+func (c *Client) DataKey(ctx context.Context, transitKey string) (plaintext []byte, wrapped string, version int, err error) {
+	if err := checkTransitKeyName(transitKey); err != nil {
+		return nil, "", 0, err
+	}
+	op := "generating a data key with transit key " + transitKey
+	s, err := c.api.Logical().WriteWithContext(ctx, c.cfg.TransitMount+"/datakey/plaintext/"+transitKey, map[string]any{"bits": 256})
+	if err != nil {
+		return nil, "", 0, c.transitError(op, err)
+	}
+	if s == nil || s.Data == nil {
+		return nil, "", 0, fmt.Errorf("%s: vault returned no data key", op)
+	}
+	b64, _ := s.Data["plaintext"].(string)
+	wrapped, _ = s.Data["ciphertext"].(string)
+	version, verr := intValue(s.Data["key_version"])
+	plaintext, derr := base64.StdEncoding.DecodeString(b64)
+	if derr != nil || len(plaintext) != 32 || verr != nil || version < 1 ||
+		!strings.HasPrefix(wrapped, "vault:v"+strconv.Itoa(version)+":") {
+		clear(plaintext)
+		return nil, "", 0, fmt.Errorf("%s: vault's answer is not a 256-bit data key with its wrapped copy and key version", op)
+	}
+	return plaintext, wrapped, version, nil
+}
+
+// UnwrapKey asks Vault to decrypt a data key wrapped by transitKey
+// (transit/decrypt). It returns ErrKeyShredded if transitKey is gone and
+// ErrWrappedKeyRejected if it cannot decrypt wrapped. Errors never hold the
+// wrapped key or the plaintext.
+func (c *Client) UnwrapKey(ctx context.Context, transitKey, wrapped string) ([]byte, error) {
+	if err := checkTransitKeyName(transitKey); err != nil {
+		return nil, err
+	}
+	op := "unwrapping a data key with transit key " + transitKey
+	s, err := c.api.Logical().WriteWithContext(ctx, c.cfg.TransitMount+"/decrypt/"+transitKey, map[string]any{"ciphertext": wrapped})
+	if err != nil {
+		err = c.transitError(op, err)
+		if len(wrapped) > 8 && strings.Contains(err.Error(), wrapped) {
+			return nil, fmt.Errorf("%s: vault refused the request", op)
+		}
+		return nil, err
+	}
+	if s == nil || s.Data == nil {
+		return nil, fmt.Errorf("%s: vault returned no plaintext", op)
+	}
+	b64, _ := s.Data["plaintext"].(string)
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(key) == 0 {
+		clear(key)
+		return nil, fmt.Errorf("%s: vault's answer is not a data key", op)
+	}
+	return key, nil
+}
+
+// transitError turns Vault's answers about a missing key or a ciphertext it
+// cannot decrypt into ErrKeyShredded and ErrWrappedKeyRejected (tested
+// against Vault 1.14.2's texts), and classifies the rest.
+func (c *Client) transitError(op string, err error) error {
+	var respErr *vaultapi.ResponseError
+	if errors.As(err, &respErr) && respErr.StatusCode == http.StatusBadRequest {
+		msg := strings.Join(respErr.Errors, "; ")
+		switch {
+		case strings.Contains(msg, "encryption key not found"):
+			c.platformDone.Store(false)
+			return fmt.Errorf("%s: %w", op, ErrKeyShredded)
+		case strings.Contains(msg, "message authentication failed"), strings.Contains(msg, "invalid ciphertext"):
+			c.platformDone.Store(false)
+			return fmt.Errorf("%s: %w (vault: %s)", op, ErrWrappedKeyRejected, msg)
+		}
+	}
+	return c.classify(op, err)
+}
+
+// checkTransitKeyName refuses a name that could leave the transit mount's
+// path: a name read from an artifact header comes from outside.
+func checkTransitKeyName(name string) error {
+	ok := len(name) > 0 && len(name) <= 256
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '-' && r != '_' && r != '.')) {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("transit key name %q is not valid: it must be 1 to 256 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// intValue reads a number from a Vault response, which the client decodes
+// as json.Number.
+func intValue(v any) (int, error) {
+	switch n := v.(type) {
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err
+	case float64:
+		return int(n), nil
+	case int:
+		return n, nil
+	}
+	return 0, fmt.Errorf("not a number: %T", v)
 }
