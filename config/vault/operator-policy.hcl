@@ -46,6 +46,15 @@ path "transit/keys/ws-*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 
+# Backups (docs/backup-format.md): a fresh data key per backup, wrapped by the
+# tenant's transit key, and unwrapping it to restore or verify a backup.
+path "transit/datakey/plaintext/ws-*" {
+  capabilities = ["update"]
+}
+path "transit/decrypt/ws-*" {
+  capabilities = ["update"]
+}
+
 # Tenant subtrees: the ownership mark at workspaces/<name>, the database and
 # bootstrap entries, and Integration credentials below it.
 path "switchboard/data/workspaces/*" {

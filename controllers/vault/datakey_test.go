@@ -35,7 +35,9 @@ func transitVault(t *testing.T) (*harness.Vault, *vault.Client, *vaultapi.Client
 	if err := root.Sys().Mount("transit", &vaultapi.MountInput{Type: "transit"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := vault.New(vault.Config{Address: v.Addr(), Token: harness.RootToken, TransitMount: "transit"}, nil)
+	// The operator's own token: its policy (config/vault/operator-policy.hcl)
+	// must be enough for data keys, unwrapping and shredding.
+	c, err := vault.New(vault.Config{Address: v.Addr(), Token: harness.OperatorToken, TransitMount: "transit"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
