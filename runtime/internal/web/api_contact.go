@@ -3,15 +3,11 @@ package web
 import "net/http"
 
 func (s *Server) apiContact(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	c, err := s.pathContact(r)
 	if err != nil {
 		return err
 	}
-	c, err := s.CRM.Contact(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	activity, err := s.CRM.Activity(r.Context(), id, 100)
+	activity, err := s.CRM.Activity(r.Context(), c.ID, 100)
 	if err != nil {
 		return err
 	}

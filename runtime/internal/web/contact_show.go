@@ -9,16 +9,12 @@ import (
 )
 
 func (s *Server) contactShow(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	c, err := s.pathContact(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	c, err := s.CRM.Contact(ctx, id)
-	if err != nil {
-		return err
-	}
-	activity, err := s.CRM.Activity(ctx, id, 100)
+	activity, err := s.CRM.Activity(ctx, c.ID, 100)
 	if err != nil {
 		return err
 	}

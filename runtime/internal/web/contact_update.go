@@ -6,11 +6,7 @@ import (
 )
 
 func (s *Server) contactUpdate(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	c, err := s.CRM.Contact(r.Context(), id)
+	c, err := s.pathContact(r)
 	if err != nil {
 		return err
 	}
@@ -20,6 +16,6 @@ func (s *Server) contactUpdate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.CRM.UpdateContact(r.Context(), actor(r), c); err != nil {
 		return err
 	}
-	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", id), http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", c.ID), http.StatusSeeOther)
 	return nil
 }
