@@ -7,8 +7,10 @@
 package external
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // AdoptUnmarked, as Claim.AdoptFrom, takes over objects that carry no mark
@@ -83,6 +85,21 @@ type Unreachable struct {
 
 func (e *Unreachable) Error() string { return e.Err.Error() }
 func (e *Unreachable) Unwrap() error { return e.Err }
+
+// NewUnreachable says that system did not answer: its text is "<subject> is
+// unreachable: <what failed>" ("server eu-1", "reading sys/mounts: vault").
+// It keeps only the network operation that failed (addresses, never request
+// bodies), so it holds no secret.
+func NewUnreachable(system, subject string, err error) *Unreachable {
+	msg := "connection failed"
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		msg = opErr.Error()
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		msg = "timed out"
+	}
+	return &Unreachable{System: system, Err: fmt.Errorf("%s is unreachable: %s", subject, msg)}
+}
 
 // IsUnreachable says whether err is, or wraps, an *Unreachable of system.
 func IsUnreachable(err error, system string) bool {

@@ -116,14 +116,7 @@ func classify(server string, err error) error {
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
-		msg := "connection failed"
-		var opErr *net.OpError
-		if errors.As(err, &opErr) {
-			msg = opErr.Error()
-		} else if errors.Is(err, context.DeadlineExceeded) {
-			msg = "timed out"
-		}
-		return &external.Unreachable{System: external.PostgreSQL, Err: fmt.Errorf("server %s is unreachable: %s", server, msg)}
+		return external.NewUnreachable(external.PostgreSQL, "server "+server, err)
 	}
 	return fmt.Errorf("server %s: %v", server, err)
 }

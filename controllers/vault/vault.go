@@ -106,14 +106,7 @@ func classify(op string, err error) error {
 	var urlErr *url.Error
 	var netErr net.Error
 	if errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-		msg := "connection failed"
-		var opErr *net.OpError
-		if errors.As(err, &opErr) {
-			msg = opErr.Error()
-		} else if errors.Is(err, context.DeadlineExceeded) {
-			msg = "timed out"
-		}
-		return &external.Unreachable{System: external.Vault, Err: fmt.Errorf("%s: vault is unreachable: %s", op, msg)}
+		return external.NewUnreachable(external.Vault, op+": vault", err)
 	}
 	return fmt.Errorf("%s: %v", op, err)
 }
