@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/audit"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
@@ -56,14 +57,14 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		return nil, err
 	}
 	a.Vault = v
-	db, _, err := v.Read(ctx, "database")
+	db, _, err := v.Read(ctx, contract.EntryDatabase)
 	if err != nil {
 		return nil, fmt.Errorf("reading the database credentials: %w", err)
 	}
-	if db["dsn"] == "" {
-		return nil, errors.New("vault entry database has no dsn")
+	if db[contract.DatabaseDSN] == "" {
+		return nil, errors.New("vault entry " + contract.EntryDatabase + " has no " + contract.DatabaseDSN)
 	}
-	if a.Store, err = store.Open(ctx, db["dsn"], 10); err != nil {
+	if a.Store, err = store.Open(ctx, db[contract.DatabaseDSN], contract.RuntimePoolSize); err != nil {
 		return nil, err
 	}
 	if err := a.Store.Migrate(ctx); err != nil {
@@ -174,7 +175,7 @@ func (a *App) bootstrapOwner(ctx context.Context) error {
 	if err != nil || n > 0 {
 		return err
 	}
-	b, _, err := a.Vault.Read(ctx, "bootstrap")
+	b, _, err := a.Vault.Read(ctx, contract.EntryBootstrap)
 	if errors.Is(err, secrets.ErrNotFound) {
 		a.Log.Warn("no users and no bootstrap entry in vault: nobody can sign in until the operator writes one")
 		return nil
@@ -182,15 +183,15 @@ func (a *App) bootstrapOwner(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if b["email"] == "" || b["passwordHash"] == "" {
-		return errors.New("vault entry bootstrap lacks email or passwordHash")
+	if b[contract.BootstrapEmail] == "" || b[contract.BootstrapPasswordHash] == "" {
+		return errors.New("vault entry " + contract.EntryBootstrap + " lacks " + contract.BootstrapEmail + " or " + contract.BootstrapPasswordHash)
 	}
-	name := b["name"]
+	name := b[contract.BootstrapName]
 	if name == "" {
 		name = "Owner"
 	}
-	_, err = a.Store.CreateUser(ctx, a.Store.Pool, &store.User{Email: auth.NormalizeEmail(b["email"]), Name: name, Role: string(auth.Owner),
-		PasswordHash: b["passwordHash"], MustChangePassword: b["mustChangePassword"] != "false"})
+	_, err = a.Store.CreateUser(ctx, a.Store.Pool, &store.User{Email: auth.NormalizeEmail(b[contract.BootstrapEmail]), Name: name, Role: string(auth.Owner),
+		PasswordHash: b[contract.BootstrapPasswordHash], MustChangePassword: b[contract.BootstrapMustChangePassword] != "false"})
 	if errors.Is(err, store.ErrConflict) { // another replica was first
 		return nil
 	}
