@@ -20,6 +20,7 @@ import (
 func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: contract.EnvWorkspace, Value: ws.Name},
+		{Name: contract.EnvDisplayName, Value: ws.Spec.DisplayName},
 		{Name: contract.EnvPlan, Value: string(ws.EffectivePlan())},
 		{Name: contract.EnvPublicURL, Value: URL(ws, s)},
 		{Name: contract.EnvListenAddr, Value: ":" + strconv.Itoa(RuntimePort)},

@@ -12,6 +12,9 @@ import "strings"
 const (
 	// EnvWorkspace is the workspace's name.
 	EnvWorkspace = "SWITCHBOARD_WORKSPACE"
+	// EnvDisplayName is the workspace's spec.displayName, shown in the
+	// inbox's title; empty means the workspace's name.
+	EnvDisplayName = "SWITCHBOARD_DISPLAY_NAME"
 	// EnvPlan is the workspace's plan.
 	EnvPlan = "SWITCHBOARD_PLAN"
 	// EnvPublicURL is where the tenant's users open the inbox.

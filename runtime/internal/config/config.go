@@ -16,10 +16,12 @@ import (
 
 // Config is the runtime's configuration.
 type Config struct {
-	Workspace  string
-	Plan       string
-	PublicURL  *url.URL
-	ListenAddr string
+	Workspace string
+	// DisplayName is the workspace's display name; empty shows Workspace.
+	DisplayName string
+	Plan        string
+	PublicURL   *url.URL
+	ListenAddr  string
 
 	VaultAddr      string
 	VaultAuthMount string
@@ -50,6 +52,7 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		Workspace:      getenv(contract.EnvWorkspace),
+		DisplayName:    getenv(contract.EnvDisplayName),
 		Plan:           or(getenv(contract.EnvPlan), "starter"),
 		ListenAddr:     or(getenv(contract.EnvListenAddr), ":8080"),
 		VaultAddr:      getenv(contract.EnvVaultAddr),

@@ -1,0 +1,44 @@
+package config_test
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/runtime/internal/config"
+)
+
+// TestOperatorEnvironment feeds the environment the operator writes on a
+// runtime Deployment into the runtime's own configuration: a name changed on
+// one side only fails here, not in every tenant.
+func TestOperatorEnvironment(t *testing.T) {
+	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "acme"}, Spec: tenancyv1.WorkspaceSpec{
+		DisplayName: "Acme Inc.", Plan: tenancyv1.PlanPro, DatabaseServer: "eu-1"}}
+	s := specs.Settings{BaseDomain: "inbox.example.com", URLScheme: "https", VaultAddress: "http://vault.vault.svc:8200",
+		VaultAuthMount: "k8s", VaultKVMount: "sb", TrustedProxies: "10.0.0.0/8"}
+	env := map[string]string{}
+	for _, e := range specs.RuntimeEnv(ws, s) {
+		env[e.Name] = e.Value
+	}
+	c, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the runtime refuses the operator's environment: %v", err)
+	}
+	got := map[string]any{
+		"workspace": c.Workspace, "displayName": c.DisplayName, "plan": c.Plan, "url": c.PublicURL.String(),
+		"listen": c.ListenAddr, "vault": c.VaultAddr, "authMount": c.VaultAuthMount, "authRole": c.VaultAuthRole,
+		"kvMount": c.VaultKVMount, "path": c.VaultPath, "tokenPath": c.VaultTokenPath, "proxies": c.TrustedProxies,
+	}
+	want := map[string]any{
+		"workspace": "acme", "displayName": "Acme Inc.", "plan": "pro", "url": "https://acme.inbox.example.com",
+		"listen": ":8080", "vault": "http://vault.vault.svc:8200", "authMount": "k8s", "authRole": ws.VaultName(),
+		"kvMount": "sb", "path": ws.VaultPath(), "tokenPath": specs.VaultTokenPath, "proxies": []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the runtime read\n %v\nwant\n %v", got, want)
+	}
+}
