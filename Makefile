@@ -110,5 +110,5 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, Vault and helm into bin/.
-	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm
+tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, Vault, helm and versitygw into bin/.
+	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm versitygw

@@ -4,7 +4,7 @@
 #
 #   hack/build-tools.sh etcd kube-apiserver vault ...
 #
-# Known names: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm
+# Known names: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm versitygw
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
@@ -45,6 +45,9 @@ for t in "$@"; do
     helm)
       hver=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$root/hack/tools/helm/go.mod")
       build helm "$root/hack/tools/helm" helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$hver" ;;
+    versitygw) # the S3 server the backup store tests run against
+      gver=$(awk '$1 == "require" && $2 == "github.com/versity/versitygw" {print $3}' "$root/hack/tools/versitygw/go.mod")
+      build versitygw "$root/hack/tools/versitygw" github.com/versity/versitygw/cmd/versitygw "-s -w -X main.Version=$gver" ;;
     *) echo "build-tools: unknown tool $t" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs and builds every real dependency (idempotently), then
-# runs all tests. The tests start their own PostgreSQL, Vault, etcd and
-# kube-apiserver on loopback ports and tear them down, pass or fail.
+# runs all tests. The tests start their own PostgreSQL, Vault, etcd,
+# kube-apiserver and S3 server (versitygw) on loopback ports and tear them
+# down, pass or fail.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,8 +10,8 @@ start=$(date +%s)
 
 echo "==> test: Debian packages"
 hack/install-deps.sh
-echo "==> test: control plane, Vault and helm binaries (bin/)"
-hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm
+echo "==> test: control plane, Vault, helm and versitygw (S3) binaries (bin/)"
+hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault helm versitygw
 echo "==> test: generated code and manifests are up to date"
 snapshot() { find api config charts -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum; }
 before=$(snapshot)
