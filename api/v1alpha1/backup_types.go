@@ -32,7 +32,8 @@ const (
 	BackupExpiring  BackupPhase = "Expiring"
 )
 
-// BackupArtifact locates an encrypted artifact in the backup store.
+// BackupArtifact locates an encrypted artifact in the backup store. Not
+// written yet: no controller takes backups until the backup controller lands.
 type BackupArtifact struct {
 	// store is the backup store's URL, without credentials.
 	Store string `json:"store,omitempty"`
@@ -56,13 +57,15 @@ type BackupStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// artifact locates the encrypted artifact.
+	// artifact locates the encrypted artifact. Not written yet.
 	// +optional
 	Artifact *BackupArtifact `json:"artifact,omitempty"`
 	// completedAt is when the artifact was written.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
-	// expiresAt is when the artifact and this object are deleted.
+	// expiresAt is when the artifact and this object are to be deleted. The
+	// operator sets it when the workspace is deleted; nothing deletes an
+	// expired Backup yet (the backup controller will).
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 	// workspaceUID is the UID of the Workspace backed up, so that a later

@@ -25,9 +25,11 @@ const (
 
 // CategoryRetention says how long one category of data lives.
 type CategoryRetention struct {
-	// category of data, as defined by the runtime schema.
+	// category of data, as defined by the runtime schema. Not enforced yet:
+	// no purge reads categories until the retention controller lands.
 	Category DataCategory `json:"category"`
-	// retainFor is how long a row lives, in days (730d) or hours (48h).
+	// retainFor is how long a row lives, in days (730d) or hours (48h). Not
+	// enforced yet.
 	RetainFor Duration `json:"retainFor"`
 	// action is what happens to an older row: Delete, or Anonymize (keep it without personal data).
 	// +kubebuilder:default=Delete
@@ -40,10 +42,14 @@ type BackupRetention struct {
 	// schedule is a five-field cron expression, in UTC.
 	// +kubebuilder:validation:Pattern=`^(\S+\s+){4}\S+$`
 	// +kubebuilder:validation:MaxLength=128
+	// Not enforced yet: no scheduled backups are taken until the backup
+	// controller lands.
 	// +kubebuilder:default="0 3 * * *"
 	// +optional
 	Schedule string `json:"schedule,omitempty"`
-	// retainFor is how long a backup lives after it is taken.
+	// retainFor is how long a backup lives after it is taken. Not enforced
+	// yet: nothing expires a backup of a live workspace until the backup
+	// controller lands (afterDeletion is applied at deletion).
 	// +kubebuilder:default="30d"
 	// +optional
 	RetainFor Duration `json:"retainFor,omitempty"`
@@ -60,6 +66,8 @@ type BackupRetention struct {
 // CredentialsRetention says how long channel credentials outlive a disconnection.
 type CredentialsRetention struct {
 	// afterDisconnect is how long credentials are kept after disconnection: at most 30d (720h).
+	// Not enforced yet: a disconnected Integration's credentials are destroyed at once, which
+	// meets every allowed value.
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]|[12][0-9]|30)d$') || self.matches('^([0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h$')",message="credentials.afterDisconnect must be at most 30d (720h)"
 	// +kubebuilder:default="0d"
 	// +optional
@@ -69,6 +77,7 @@ type CredentialsRetention struct {
 // DataSubjectRequests says how fast privacy requests are served.
 type DataSubjectRequests struct {
 	// deadline is the longest time to complete an export or erasure request.
+	// Not enforced yet: the runtime does not track rights requests.
 	// +kubebuilder:default="30d"
 	// +optional
 	Deadline Duration `json:"deadline,omitempty"`
@@ -77,7 +86,8 @@ type DataSubjectRequests struct {
 // RetentionPolicySpec says how long each category of data lives.
 type RetentionPolicySpec struct {
 	// categories lists the retention of each category of data. A category not
-	// listed is kept until the workspace is deleted.
+	// listed is kept until the workspace is deleted. Not enforced yet: no
+	// data is purged by category until the retention controller lands.
 	// +listType=map
 	// +listMapKey=category
 	// +kubebuilder:validation:MaxItems=16
@@ -89,7 +99,8 @@ type RetentionPolicySpec struct {
 	// credentials says how long channel credentials outlive a disconnection.
 	// +optional
 	Credentials CredentialsRetention `json:"credentials,omitempty"`
-	// dataSubjectRequests says how fast privacy requests are served.
+	// dataSubjectRequests says how fast privacy requests are served. Not
+	// enforced yet.
 	// +optional
 	DataSubjectRequests DataSubjectRequests `json:"dataSubjectRequests,omitempty"`
 }
@@ -104,14 +115,16 @@ type RetentionPolicyStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// workspaces is the number of Workspaces governed by this policy.
+	// workspaces is the number of Workspaces governed by this policy. Not
+	// written yet: no controller reconciles RetentionPolicies.
 	// +optional
 	Workspaces int `json:"workspaces,omitempty"`
 }
 
 // RetentionPolicy says how long each category of tenant data lives, when
-// backups are taken and expire, and how long data outlives a deletion. The
-// operator enforces it. The policy annotated tenancy.switchboard.dev/default=true
+// backups are taken and expire, and how long data outlives a deletion. Today
+// the operator reads backups.afterDeletion and backups.shredOnDelete at a
+// Workspace's deletion; the fields marked "not enforced yet" are not read. The policy annotated tenancy.switchboard.dev/default=true
 // applies to Workspaces that name none.
 //
 // +kubebuilder:object:root=true
