@@ -13,12 +13,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -191,6 +193,17 @@ func forceDeleteNamespace(name string) {
 		_, err := clientset.CoreV1().Namespaces().Get(bg, name, metav1.GetOptions{})
 		return errorsIsNotFound(err)
 	}).Should(BeTrue())
+}
+
+// runtimeToken is a token of ServiceAccount runtime in namespace ns, for
+// Vault (audience vault), as the runtime's projected token is.
+func runtimeToken(ns string) string {
+	GinkgoHelper()
+	tr, err := clientset.CoreV1().ServiceAccounts(ns).CreateToken(bg, "runtime", &authv1.TokenRequest{
+		Spec: authv1.TokenRequestSpec{Audiences: []string{"vault"}, ExpirationSeconds: ptr.To(int64(600))},
+	}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
 }
 
 // receiptOf is the deletion receipt of a workspace, as JSON.

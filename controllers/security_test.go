@@ -9,12 +9,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
@@ -82,11 +80,8 @@ var _ = Describe("Tenant ownership", func() {
 		Eventually(func() bool { return vaultExists("auth/kubernetes/role/" + ns) }).Should(BeFalse())
 		Expect(vaultExists("sys/policies/acl/" + ns)).To(BeFalse())
 		Expect(vaultKV("workspaces/" + name + "/database")).To(BeNil())
-		tr, err := clientset.CoreV1().ServiceAccounts(ns).CreateToken(bg, "runtime", &authv1.TokenRequest{
-			Spec: authv1.TokenRequestSpec{Audiences: []string{"vault"}, ExpirationSeconds: ptr.To(int64(600))},
-		}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		_, err = rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": ns, "jwt": tr.Status.Token})
+		jwt := runtimeToken(ns)
+		_, err = rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": ns, "jwt": jwt})
 		Expect(err).To(HaveOccurred(), "the stranger's ServiceAccount logged in to Vault")
 		_, err = pgx.Connect(bg, oldDSN)
 		Expect(err).To(HaveOccurred(), "the exposed password still opens the database")
@@ -288,12 +283,9 @@ var _ = Describe("Tenant ownership", func() {
 		name := uniqueName("ident")
 		ns := "ws-" + name
 		createReady(newWorkspace(name))
-		tr, err := clientset.CoreV1().ServiceAccounts(ns).CreateToken(bg, "runtime", &authv1.TokenRequest{
-			Spec: authv1.TokenRequestSpec{Audiences: []string{"vault"}, ExpirationSeconds: ptr.To(int64(600))},
-		}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
+		jwt := runtimeToken(ns)
 		Eventually(func() error {
-			_, err := rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": ns, "jwt": tr.Status.Token})
+			_, err := rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": ns, "jwt": jwt})
 			return err
 		}).Should(Succeed())
 		entity := func() string {

@@ -11,12 +11,10 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/bcrypt"
 	appsv1 "k8s.io/api/apps/v1"
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
@@ -239,15 +237,13 @@ var _ = Describe("Workspace", func() {
 			Eventually(condition(n, tenancyv1.ConditionVaultReady)).Should(haveStatus(metav1.ConditionTrue, ""))
 			Eventually(condition(n, tenancyv1.ConditionNamespaceReady)).Should(haveStatus(metav1.ConditionTrue, ""))
 		}
-		tr, err := clientset.CoreV1().ServiceAccounts("ws-"+a).CreateToken(bg, "runtime", &authv1.TokenRequest{
-			Spec: authv1.TokenRequestSpec{Audiences: []string{"vault"}, ExpirationSeconds: ptr.To(int64(600))},
-		}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
+		jwt := runtimeToken("ws-" + a)
 
 		login := func(role string) (*vaultSecret, error) {
-			return rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": role, "jwt": tr.Status.Token})
+			return rootVaultNoToken().Logical().Write("auth/kubernetes/login", map[string]any{"role": role, "jwt": jwt})
 		}
 		var sec *vaultSecret
+		var err error
 		Eventually(func() error { sec, err = login("ws-" + a); return err }).Should(Succeed(), func() string { return vaultSrv.Log() })
 		Expect(sec.Auth.Policies).To(ContainElement("ws-" + a))
 		v := rootVaultNoToken()
