@@ -19,6 +19,9 @@ const (
 	// ConditionOwnerReady is True when the first owner's one-time password has
 	// been handed out (or was handed out before).
 	ConditionOwnerReady = "OwnerReady"
+	// ConditionRestored reports a restore from spec.bootstrap.fromBackup or
+	// spec.restore. While one runs, the runtime is held at zero replicas.
+	ConditionRestored = "Restored"
 	// ConditionDeleting reports the progress of a deletion, and what blocks it.
 	ConditionDeleting = "Deleting"
 )
@@ -65,6 +68,13 @@ const (
 	// or is a role with privileges a tenant must never have. Nothing is
 	// written to it and nothing is dropped.
 	ReasonOwnershipConflict = "OwnershipConflict"
+	// ReasonRestoring: a restore is running; the runtime is held down.
+	ReasonRestoring = "Restoring"
+	// ReasonRestoreFailed: the restore failed; the database it would have
+	// replaced is untouched.
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonRestored: the restore completed.
+	ReasonRestored = "Restored"
 	// ReasonHostConflict: another, older Workspace already serves spec.host.
 	ReasonHostConflict = "HostConflict"
 )
@@ -83,6 +93,9 @@ const (
 	EventPasswordRotated    = "DatabasePasswordRotated"
 	EventAccessRevoked      = "AccessRevoked"
 	EventOwnershipConflict  = "OwnershipConflict"
+	EventBackupScheduled    = "BackupScheduled"
+	EventRestored           = "Restored"
+	EventRestoreFailed      = "RestoreFailed"
 )
 
 // Finalizers.
@@ -90,6 +103,9 @@ const (
 	// WorkspaceFinalizer guards the tenant's data outside the cluster: database,
 	// role, Vault subtree, policy, auth role and transit key.
 	WorkspaceFinalizer = "tenancy.switchboard.dev/tenant-data"
+	// BackupFinalizer keeps a Backup until its artifact is proven purged
+	// from the store.
+	BackupFinalizer = "tenancy.switchboard.dev/backup-artifact"
 	// IntegrationFinalizer guards an Integration's credentials in Vault.
 	IntegrationFinalizer = "tenancy.switchboard.dev/credentials"
 )

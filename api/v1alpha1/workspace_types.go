@@ -51,8 +51,36 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
+// WorkspaceBootstrap says what a new Workspace's database starts from.
+type WorkspaceBootstrap struct {
+	// fromBackup names a Completed Backup, of this or an earlier (even
+	// deleted) Workspace, restored into the new database before the runtime
+	// starts. Erasures recorded after the backup was taken are re-applied.
+	// +optional
+	FromBackup *LocalObjectReference `json:"fromBackup,omitempty"`
+}
+
+// WorkspaceRestore asks for an in-place restore of one of the Workspace's
+// own backups.
+type WorkspaceRestore struct {
+	// backup names a Completed Backup of this Workspace. The runtime is
+	// scaled to zero, the backup is restored into a new database, the
+	// databases are swapped, erasures recorded after the backup are
+	// re-applied, and the runtime comes back. A failed restore leaves the
+	// current database untouched.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Backup string `json:"backup"`
+	// requestID tells two restores of the same backup apart: each
+	// (backup, requestID) pair is restored once.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	RequestID string `json:"requestID,omitempty"`
+}
+
 // WorkspaceSpec is what a platform team asks for: one isolated tenant.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.databaseServer) || self.databaseServer == oldSelf.databaseServer",message="spec.databaseServer is immutable: a tenant's data stays on the server it was created on"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.bootstrap) == has(self.bootstrap) && (!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",message="spec.bootstrap is immutable: it only says what a new Workspace starts from"
 type WorkspaceSpec struct {
 	// displayName is the tenant's human name, shown in the inbox.
 	// +kubebuilder:validation:MaxLength=128
@@ -103,6 +131,15 @@ type WorkspaceSpec struct {
 	// +optional
 	LegalHold bool `json:"legalHold,omitempty"`
 
+	// bootstrap says what the new database starts from. It cannot be
+	// changed: use spec.restore to restore an existing Workspace.
+	// +optional
+	Bootstrap *WorkspaceBootstrap `json:"bootstrap,omitempty"`
+
+	// restore asks for an in-place restore of one of this Workspace's backups.
+	// +optional
+	Restore *WorkspaceRestore `json:"restore,omitempty"`
+
 	// deletionPolicy says what happens to the data when the Workspace is deleted.
 	// Delete drops the database, role and Vault data; Retain keeps the database and
 	// the Vault data and drops only the runtime.
@@ -131,6 +168,66 @@ type WorkspaceDatabaseStatus struct {
 	Server string `json:"server,omitempty"`
 	// name is the PostgreSQL database name; the role has the same name.
 	Name string `json:"name,omitempty"`
+}
+
+// WorkspaceBackupStatus summarises the Workspace's backups.
+type WorkspaceBackupStatus struct {
+	// schedule is the cron schedule in force (UTC), from the effective RetentionPolicy.
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// lastScheduleTime is the last schedule slot a Backup was created for.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// nextScheduleTime is when the next scheduled Backup is due.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+	// lastSuccessful names the newest Completed Backup.
+	// +optional
+	LastSuccessful string `json:"lastSuccessful,omitempty"`
+	// lastSuccessfulTime is when lastSuccessful completed.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+}
+
+// RestorePhase is the state of a restore.
+type RestorePhase string
+
+// The phases of a restore.
+const (
+	RestoreRunning   RestorePhase = "Running"
+	RestoreSucceeded RestorePhase = "Succeeded"
+	RestoreFailed    RestorePhase = "Failed"
+)
+
+// WorkspaceRestoreStatus records the last restore (bootstrap or in place).
+type WorkspaceRestoreStatus struct {
+	// backup is the Backup restored.
+	Backup string `json:"backup"`
+	// requestID is spec.restore.requestID of the restore, if any.
+	// +optional
+	RequestID string `json:"requestID,omitempty"`
+	// inPlace is true for spec.restore, false for spec.bootstrap.
+	// +optional
+	InPlace bool `json:"inPlace,omitempty"`
+	// phase is Running, Succeeded or Failed.
+	Phase RestorePhase `json:"phase"`
+	// message says what happened, or why it failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// startedAt and completedAt bound the restore.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+	// tables and rows restored, equal to those recorded at dump time.
+	// +optional
+	Tables int `json:"tables,omitempty"`
+	// +optional
+	Rows int64 `json:"rows,omitempty"`
+	// erasuresReplayed counts the erasure-ledger entries newer than the
+	// backup that were re-applied before the workspace became Ready.
+	// +optional
+	ErasuresReplayed int `json:"erasuresReplayed,omitempty"`
 }
 
 // WorkspaceStatus is what the operator observed.
@@ -170,6 +267,14 @@ type WorkspaceStatus struct {
 	// +optional
 	TransitKey string `json:"transitKey,omitempty"`
 
+	// backups summarises the Workspace's backups: schedule, last success, next run.
+	// +optional
+	Backups *WorkspaceBackupStatus `json:"backups,omitempty"`
+
+	// restore records the last restore, from spec.bootstrap or spec.restore.
+	// +optional
+	Restore *WorkspaceRestoreStatus `json:"restore,omitempty"`
+
 	// initialOwnerSecret names the Secret, in the tenant namespace, holding the
 	// first owner's one-time password. Delete it once read; it is not recreated.
 	// +optional
@@ -187,6 +292,8 @@ type WorkspaceStatus struct {
 // +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.spec.plan`,priority=1
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
+// +kubebuilder:printcolumn:name="Last-Backup",type=date,JSONPath=`.status.backups.lastSuccessfulTime`,priority=1
+// +kubebuilder:printcolumn:name="Next-Backup",type=date,JSONPath=`.status.backups.nextScheduleTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be lower-case letters, digits and '-', start with a letter and end with a letter or digit (it becomes a namespace and PostgreSQL identifiers)"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 50",message="metadata.name must be at most 50 characters (room for the ws- prefix and PostgreSQL's 63-byte identifiers)"

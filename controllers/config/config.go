@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/switchboard-dev/switchboard/controllers/backup/store"
 	"sigs.k8s.io/yaml"
 )
 
@@ -56,6 +58,18 @@ type Config struct {
 	LeaderElectionNamespace string
 	MaxConcurrent           int
 	DependencyRetryAfter    time.Duration
+	// BackupStore is the URL of the default backup store (file:// or
+	// s3://); a database server may name its own. Empty with no server
+	// store means no backups can be taken.
+	BackupStore string
+	// BackupStoreCredentials is the file or folder of the default store's
+	// S3 credentials; empty means the AWS_* environment variables.
+	BackupStoreCredentials string
+	// MaxConcurrentBackups bounds the dumps, restores and verifications
+	// running at once; the rest wait in a queue.
+	MaxConcurrentBackups int
+	// BackupCompression is pg_dump's -Z level.
+	BackupCompression int
 }
 
 // DatabaseServer is one PostgreSQL server tenants can live on.
@@ -67,6 +81,13 @@ type DatabaseServer struct {
 	Port     uint16
 	// Egress is where tenant runtimes on this server may connect to reach it.
 	Egress Egress
+	// BackupStore, if set, keeps the backups of this server's tenants
+	// (residency: a region's backups stay in that region); else the
+	// operator's --backup-store does.
+	BackupStore string
+	// BackupStoreCredentials is the file or folder of BackupStore's S3
+	// credentials; empty means those of --backup-store-credentials.
+	BackupStoreCredentials string
 }
 
 // Egress is a destination tenant runtimes may reach, as their NetworkPolicy
@@ -182,6 +203,25 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent-reconciles", maxc, "workspaces reconciled at once")
 	retry := 10 * time.Second
 	fs.DurationVar(&c.DependencyRetryAfter, "dependency-retry-after", retry, "longest wait before retrying an unreachable Postgres or Vault")
+	str(&c.BackupStore, "backup-store", "", "URL of the default backup store: file:///path or s3://bucket/prefix?endpoint=...&region=... (a database server may name its own)")
+	str(&c.BackupStoreCredentials, "backup-store-credentials", "", "file or folder holding the S3 credentials of --backup-store (default: the AWS_* environment variables)")
+	intFlag := func(p *int, name string, def int, usage string) error {
+		if v := getenv(envName(name)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s: want a number", envName(name))
+			}
+			def = n
+		}
+		fs.IntVar(p, name, def, usage+" (env "+envName(name)+")")
+		return nil
+	}
+	if err := intFlag(&c.MaxConcurrentBackups, "max-concurrent-backups", 2, "backups, restores and verifications running at once; the rest queue"); err != nil {
+		return nil, err
+	}
+	if err := intFlag(&c.BackupCompression, "backup-compression", 1, "pg_dump compression level of backups, 0 to 9"); err != nil {
+		return nil, err
+	}
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("invalid flags: %v", err)
@@ -303,13 +343,29 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	if c.DependencyRetryAfter <= 0 {
 		return nil, errors.New("--dependency-retry-after must be positive")
 	}
+	if c.MaxConcurrentBackups < 1 {
+		return nil, errors.New("--max-concurrent-backups must be at least 1")
+	}
+	if c.BackupCompression < 0 || c.BackupCompression > 9 {
+		return nil, errors.New("--backup-compression must be 0 to 9")
+	}
+	if c.BackupStore != "" {
+		if _, err := store.ParseURL(c.BackupStore); err != nil {
+			return nil, fmt.Errorf("--backup-store: %v", err)
+		}
+	}
+	if c.BackupStoreCredentials != "" {
+		if _, err := os.Stat(c.BackupStoreCredentials); err != nil {
+			return nil, fmt.Errorf("--backup-store-credentials: %v", err)
+		}
+	}
 	return c, nil
 }
 
 // ParseDatabaseServers reads the --database-servers file: a map of server
 // name to its admin DSN, or to {dsn, egress}. Errors never quote a DSN.
 func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
-	const want = "want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres), or to {dsn: ..., egress: {cidrs: [...]}}"
+	const want = "want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres), or to {dsn: ..., egress: {cidrs: [...]}, backupStore: {url: ..., credentials: /path}}"
 	var raw map[string]json.RawMessage
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, errors.New(want)
@@ -328,8 +384,12 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 			return nil, fmt.Errorf("server name %q: want a DNS label", n)
 		}
 		var entry struct {
-			DSN    string `json:"dsn"`
-			Egress Egress `json:"egress"`
+			DSN         string `json:"dsn"`
+			Egress      Egress `json:"egress"`
+			BackupStore struct {
+				URL         string `json:"url"`
+				Credentials string `json:"credentials"`
+			} `json:"backupStore"`
 		}
 		if err := json.Unmarshal(raw[n], &entry.DSN); err != nil {
 			dec := json.NewDecoder(bytes.NewReader(raw[n]))
@@ -346,7 +406,15 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[n] = DatabaseServer{Name: n, AdminDSN: entry.DSN, Host: pc.Host, Port: pc.Port, Egress: egress}
+		if entry.BackupStore.URL != "" {
+			if _, err := store.ParseURL(entry.BackupStore.URL); err != nil {
+				return nil, fmt.Errorf("server %s: backupStore.url: %v", n, err)
+			}
+		} else if entry.BackupStore.Credentials != "" {
+			return nil, fmt.Errorf("server %s: backupStore.credentials without backupStore.url", n)
+		}
+		out[n] = DatabaseServer{Name: n, AdminDSN: entry.DSN, Host: pc.Host, Port: pc.Port, Egress: egress,
+			BackupStore: entry.BackupStore.URL, BackupStoreCredentials: entry.BackupStore.Credentials}
 	}
 	return out, nil
 }
