@@ -70,6 +70,11 @@ type Config struct {
 	MaxConcurrentBackups int
 	// BackupCompression is pg_dump's -Z level.
 	BackupCompression int
+	// PgDump and PgRestore are the binaries backups and restores run: a name
+	// looked up in PATH, or a path. dump.CheckTools says at start whether
+	// they fit every server.
+	PgDump    string
+	PgRestore string
 }
 
 // DatabaseServer is one PostgreSQL server tenants can live on.
@@ -205,6 +210,8 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	fs.DurationVar(&c.DependencyRetryAfter, "dependency-retry-after", retry, "longest wait before retrying an unreachable Postgres or Vault")
 	str(&c.BackupStore, "backup-store", "", "URL of the default backup store: file:///path or s3://bucket/prefix?endpoint=...&region=... (a database server may name its own)")
 	str(&c.BackupStoreCredentials, "backup-store-credentials", "", "file or folder holding the S3 credentials of --backup-store (default: the AWS_* environment variables)")
+	str(&c.PgDump, "pg-dump", "pg_dump", "pg_dump binary for backups, of at least every server's major version")
+	str(&c.PgRestore, "pg-restore", "pg_restore", "pg_restore binary for restores, of at least pg_dump's major version (17 and later cannot restore into servers before 17)")
 	intFlag := func(p *int, name string, def int, usage string) error {
 		if v := getenv(envName(name)); v != "" {
 			n, err := strconv.Atoi(v)
@@ -342,6 +349,12 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.DependencyRetryAfter <= 0 {
 		return nil, errors.New("--dependency-retry-after must be positive")
+	}
+	if c.PgDump == "" {
+		return nil, errors.New("--pg-dump must not be empty")
+	}
+	if c.PgRestore == "" {
+		return nil, errors.New("--pg-restore must not be empty")
 	}
 	if c.MaxConcurrentBackups < 1 {
 		return nil, errors.New("--max-concurrent-backups must be at least 1")

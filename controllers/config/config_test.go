@@ -59,15 +59,22 @@ func TestLoad(t *testing.T) {
 			if c.MetricsBindAddress != ":8080" || c.HealthProbeAddress != ":8081" || c.URLScheme != "https" {
 				t.Errorf("defaults = %+v", c)
 			}
+			if c.PgDump != "pg_dump" || c.PgRestore != "pg_restore" {
+				t.Errorf("pg_dump %q, pg_restore %q: want the names looked up in PATH", c.PgDump, c.PgRestore)
+			}
 		}},
 		{name: "env twins", args: nil, env: map[string]string{
 			"VAULT_ADDR": "http://127.0.0.1:8200", "SWITCHBOARD_VAULT_TOKEN_FILE": tokenFile,
 			"SWITCHBOARD_DATABASE_SERVERS": servers, "SWITCHBOARD_RUNTIME_IMAGE": "reg/rt:2",
 			"SWITCHBOARD_BASE_DOMAIN": "switchboard.localhost", "SWITCHBOARD_INGRESS_CLASS": "nginx",
 			"SWITCHBOARD_METRICS_BIND_ADDRESS": "0", "SWITCHBOARD_URL_SCHEME": "http",
+			"SWITCHBOARD_PG_DUMP": "/usr/lib/postgresql/16/bin/pg_dump", "SWITCHBOARD_PG_RESTORE": "/usr/lib/postgresql/16/bin/pg_restore",
 		}, check: func(t *testing.T, c *Config) {
 			if c.VaultToken != "hvs.file-token" || c.RuntimeImage != "reg/rt:2" || c.IngressClass != "nginx" || c.MetricsBindAddress != "0" || c.URLScheme != "http" {
 				t.Errorf("config = %+v", c)
+			}
+			if c.PgDump != "/usr/lib/postgresql/16/bin/pg_dump" || c.PgRestore != "/usr/lib/postgresql/16/bin/pg_restore" {
+				t.Errorf("pg_dump %q, pg_restore %q", c.PgDump, c.PgRestore)
 			}
 		}},
 		{name: "flag beats env", args: append(base, "--runtime-image=reg/rt:flag"), env: map[string]string{"VAULT_TOKEN": "t", "SWITCHBOARD_RUNTIME_IMAGE": "reg/rt:env"},
@@ -76,6 +83,15 @@ func TestLoad(t *testing.T) {
 					t.Errorf("runtime image = %s", c.RuntimeImage)
 				}
 			}},
+		{name: "pg tools from flags", args: append(base, "--pg-dump=/opt/pg17/pg_dump", "--pg-restore=/opt/pg17/pg_restore"),
+			env: map[string]string{"VAULT_TOKEN": "t", "SWITCHBOARD_PG_DUMP": "/env/pg_dump"},
+			check: func(t *testing.T, c *Config) {
+				if c.PgDump != "/opt/pg17/pg_dump" || c.PgRestore != "/opt/pg17/pg_restore" {
+					t.Errorf("pg_dump %q, pg_restore %q", c.PgDump, c.PgRestore)
+				}
+			}},
+		{name: "empty pg_dump", args: append(base, "--pg-dump="), env: env, wantErr: "--pg-dump must not be empty"},
+		{name: "empty pg_restore", args: append(base, "--pg-restore="), env: env, wantErr: "--pg-restore must not be empty"},
 		{name: "no vault address", args: base[1:], env: env, wantErr: "--vault-address"},
 		{name: "bad vault address", args: append(base, "--vault-address=vault:8200"), env: env, wantErr: "--vault-address"},
 		{name: "no token", args: base, env: map[string]string{}, wantErr: "VAULT_TOKEN or --vault-token-file"},

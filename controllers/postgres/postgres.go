@@ -354,6 +354,10 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 	if err != nil {
 		return created, classify(server, err)
 	}
+	if _, _, scratch := scratchMarkOf(comment); dbExists && scratch {
+		// Whatever the claim: a scratch database is never taken for a live one.
+		return created, &external.ConflictError{Object: "database " + t.Name + " on server " + server, Reason: describe(comment)}
+	}
 	switch dbMark := markOf(comment); {
 	case !dbExists:
 		if _, err := pool.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+ident+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
@@ -461,17 +465,35 @@ func (p *Provisioner) Exists(ctx context.Context, server, name string) (db, role
 	return db, role, classify(server, err)
 }
 
+// ServerMajorVersion is the server's PostgreSQL major version (15 for
+// 15.4), which pg_dump and pg_restore must match (see dump.CheckTools).
+func (p *Provisioner) ServerMajorVersion(ctx context.Context, server string) (int, error) {
+	pool, err := p.pool(server)
+	if err != nil {
+		return 0, err
+	}
+	var num int
+	if err := pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&num); err != nil {
+		return 0, classify(server, err)
+	}
+	return num / 10000, nil
+}
+
 // Dropped says what Drop removed, and what it kept because it was not t's.
 type Dropped struct {
 	Database, Role bool
+	// Scratch lists the scratch databases dropped (see CreateScratch).
+	Scratch []string
 	// Kept explains each object of t's name that was left untouched.
 	Kept []string
 }
 
-// Drop removes t's database, ending its sessions, then t's role. Each is
-// dropped only when it carries t's mark (a database also when it is unmarked
-// and owned by t's role): an object of the same name that is someone else's
-// is kept, and Dropped.Kept says why.
+// Drop removes t's scratch databases, t's database, ending their sessions,
+// then t's role. A scratch database (<name>_restore, <name>_verify,
+// <name>_pre_restore) is dropped only when it is marked as t's; the database
+// and the role only when they carry t's mark (the database also when it is
+// unmarked and owned by t's role). An object of one of those names that is
+// someone else's is kept, and Dropped.Kept says why.
 func (p *Provisioner) Drop(ctx context.Context, server string, t Tenant) (Dropped, error) {
 	var out Dropped
 	pool, err := p.pool(server)
@@ -484,23 +506,34 @@ func (p *Provisioner) Drop(ctx context.Context, server string, t Tenant) (Droppe
 		return out, classify(server, err)
 	}
 	roleOurs := st != nil && st.mark == t.UID
-	var dbExists bool
-	var owner, comment string
-	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(max(pg_get_userbyid(datdba)), ''), coalesce(max(shobj_description(oid, 'pg_database')), '')
-FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
+	// Scratch databases first: the role cannot be dropped while it owns one.
+	for _, purpose := range []string{scratchPreRestore, ScratchRestore, ScratchVerify} {
+		name := scratchName(t.Name, purpose)
+		dropped, err := p.dropScratch(ctx, server, pool, t, name, purpose)
+		var conflict *external.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			out.Kept = append(out.Kept, conflict.Error())
+		case err != nil:
+			return out, err
+		case dropped:
+			out.Scratch = append(out.Scratch, name)
+		}
+	}
+	db, err := databaseState(ctx, pool, t.Name)
 	if err != nil {
 		return out, classify(server, err)
 	}
-	if dbExists {
-		mark := markOf(comment)
-		if mark == t.UID || (mark == "" && roleOurs && owner == t.Name) {
+	if db.exists {
+		mark := markOf(db.comment)
+		if mark == t.UID || (mark == "" && roleOurs && db.owner == t.Name) {
 			if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
 				return out, classify(server, err)
 			}
 			p.onWrite(server)
 			out.Database = true
 		} else {
-			out.Kept = append(out.Kept, fmt.Sprintf("database %s on server %s %s; left untouched", t.Name, server, external.Describe(mark)))
+			out.Kept = append(out.Kept, fmt.Sprintf("database %s on server %s %s; left untouched", t.Name, server, describe(db.comment)))
 		}
 	}
 	if st != nil {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -315,6 +316,55 @@ func CheckTool(ctx context.Context, bin string, serverMajor int) error {
 	}
 	if v < serverMajor {
 		return fmt.Errorf("%s is version %d, older than the server's %d: it cannot dump it", bin, v, serverMajor)
+	}
+	return nil
+}
+
+// transactionTimeoutMajor is the first major version whose pg_restore sets
+// transaction_timeout on its session, which older servers refuse: every
+// restore into one of them fails before it starts.
+const transactionTimeoutMajor = 17
+
+// CheckTools says whether pgDump and pgRestore can back up and restore every
+// server of serverMajors (server name to PostgreSQL major version): each must
+// run; pg_dump must be at least each server's version, as it refuses newer
+// servers; pg_restore must read what that pg_dump writes, so be at least its
+// version; and pg_restore 17 or newer cannot restore into a server before
+// 17. The error names each tool that is missing or does not fit, and the
+// server it does not fit, in one line; it is nil when all is well.
+func CheckTools(ctx context.Context, pgDump, pgRestore string, serverMajors map[string]int) error {
+	var problems []string
+	dumpV, err := ToolVersion(ctx, pgDump)
+	if err != nil {
+		problems = append(problems, "pg_dump cannot be run: "+err.Error())
+	}
+	restoreV, err := ToolVersion(ctx, pgRestore)
+	if err != nil {
+		problems = append(problems, "pg_restore cannot be run: "+err.Error())
+	}
+	if dumpV > 0 && restoreV > 0 && restoreV < dumpV {
+		problems = append(problems, fmt.Sprintf("pg_restore %s is version %d, older than pg_dump %s (%d): it cannot read its archives", pgRestore, restoreV, pgDump, dumpV))
+	}
+	servers := make([]string, 0, len(serverMajors))
+	for s := range serverMajors {
+		servers = append(servers, s)
+	}
+	sort.Strings(servers)
+	for _, s := range servers {
+		major := serverMajors[s]
+		if dumpV > 0 && dumpV < major {
+			problems = append(problems, fmt.Sprintf("pg_dump %s is version %d, older than server %s (PostgreSQL %d): it cannot dump it", pgDump, dumpV, s, major))
+		}
+		switch {
+		case restoreV == 0:
+		case restoreV < major:
+			problems = append(problems, fmt.Sprintf("pg_restore %s is version %d, older than server %s (PostgreSQL %d): it cannot read that server's dumps", pgRestore, restoreV, s, major))
+		case restoreV >= transactionTimeoutMajor && major < transactionTimeoutMajor:
+			problems = append(problems, fmt.Sprintf("pg_restore %s is version %d, newer than server %s (PostgreSQL %d): it sets transaction_timeout, which that server does not know, so every restore into it would fail; use pg_dump and pg_restore of version %d", pgRestore, restoreV, s, major, major))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,6 +223,21 @@ func TestDumpAndRestore(t *testing.T) {
 		}
 	})
 
+	t.Run("the installed pg_dump and pg_restore fit this server", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, pg.AdminDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var num int
+		if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+			t.Fatal(err)
+		}
+		if err := dump.CheckTools(ctx, "pg_dump", "pg_restore", map[string]int{"local": num / 10000}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("a failing pg_dump leaves no complete artifact", func(t *testing.T) {
 		var b bytes.Buffer
 		_, err := dump.Dump(ctx, tn.db, dump.Options{Header: tn.header(), DataKey: tn.key, PgDump: "false"}, &b)
@@ -253,5 +270,69 @@ func TestToolVersion(t *testing.T) {
 	}
 	if _, err := dump.ToolVersion(ctx, "/nonexistent/pg_dump"); err == nil {
 		t.Fatal("a missing pg_dump passed")
+	}
+}
+
+// fakeTool is an executable that prints what pg_dump or pg_restore of
+// version v prints for --version.
+func fakeTool(t *testing.T, name, v string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho '"+name+" (PostgreSQL) "+v+" (Debian "+v+"-1.pgdg120+1)'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckTools(t *testing.T) {
+	ctx := context.Background()
+	dump15, dump16, dump17 := fakeTool(t, "pg_dump", "15.8"), fakeTool(t, "pg_dump", "16.4"), fakeTool(t, "pg_dump", "17.2")
+	restore15, restore16, restore17 := fakeTool(t, "pg_restore", "15.8"), fakeTool(t, "pg_restore", "16.4"), fakeTool(t, "pg_restore", "17.2")
+	tests := []struct {
+		name              string
+		pgDump, pgRestore string
+		servers           map[string]int
+		want              []string // each in the error; none: no error
+	}{
+		{name: "same version", pgDump: dump15, pgRestore: restore15, servers: map[string]int{"eu-1": 15}},
+		{name: "newer tools, servers before 17", pgDump: dump16, pgRestore: restore16, servers: map[string]int{"eu-1": 15, "eu-2": 16}},
+		{name: "17 for 17", pgDump: dump17, pgRestore: restore17, servers: map[string]int{"eu-1": 17}},
+		{name: "no servers", pgDump: dump15, pgRestore: restore15},
+		{name: "pg_dump missing", pgDump: "/nonexistent/pg_dump", pgRestore: restore15, servers: map[string]int{"eu-1": 15},
+			want: []string{"pg_dump cannot be run", "/nonexistent/pg_dump"}},
+		{name: "pg_restore missing", pgDump: dump15, pgRestore: "no-such-pg_restore", servers: map[string]int{"eu-1": 15},
+			want: []string{"pg_restore cannot be run", "no-such-pg_restore"}},
+		{name: "both missing", pgDump: "/nonexistent/pg_dump", pgRestore: "/nonexistent/pg_restore",
+			want: []string{"pg_dump cannot be run", "pg_restore cannot be run"}},
+		{name: "pg_dump older than a server", pgDump: dump15, pgRestore: restore16, servers: map[string]int{"eu-1": 15, "us-1": 16},
+			want: []string{"pg_dump " + dump15 + " is version 15, older than server us-1 (PostgreSQL 16)"}},
+		{name: "pg_restore older than pg_dump", pgDump: dump16, pgRestore: restore15, servers: map[string]int{"eu-1": 15},
+			want: []string{"pg_restore " + restore15 + " is version 15, older than pg_dump " + dump16 + " (16)"}},
+		{name: "pg_restore older than a server", pgDump: dump16, pgRestore: restore15, servers: map[string]int{"eu-1": 16},
+			want: []string{"older than server eu-1 (PostgreSQL 16)"}},
+		{name: "pg_restore 17 and a server 15", pgDump: dump17, pgRestore: restore17, servers: map[string]int{"eu-1": 17, "eu-2": 15},
+			want: []string{"pg_restore " + restore17 + " is version 17, newer than server eu-2 (PostgreSQL 15): it sets transaction_timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := dump.CheckTools(ctx, tt.pgDump, tt.pgRestore, tt.servers)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one saying %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the error does not say %q: %v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("the error is not one line: %q", err)
+			}
+		})
 	}
 }
