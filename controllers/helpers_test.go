@@ -210,7 +210,7 @@ func runtimeToken(ns string) string {
 func receiptOf(name string) string {
 	GinkgoHelper()
 	var list corev1.ConfigMapList
-	Expect(k8s.List(bg, &list, client.InNamespace(receiptsNamespace), client.MatchingLabels{tenancyv1.LabelWorkspace: name})).To(Succeed())
+	Expect(k8s.List(bg, &list, client.InNamespace(receiptsNamespace), client.MatchingLabels{tenancyv1.LabelWorkspace: name, "tenancy.switchboard.dev/deletion-receipt": "true"})).To(Succeed())
 	Expect(list.Items).NotTo(BeEmpty())
 	return list.Items[len(list.Items)-1].Data["receipt.json"]
 }

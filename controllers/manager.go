@@ -51,6 +51,14 @@ type ManagerOptions struct {
 	BeforeDeletionStep func(ctx context.Context, workspace, step string)
 	// StatsInterval is how often the by-phase gauges are recounted (default 15s).
 	StatsInterval time.Duration
+	// BeforeDump is called before each backup's dump (tests watch the queue).
+	BeforeDump func(ctx context.Context, backup string)
+	// DuringUpload is called once an artifact's first bytes went to the store.
+	DuringUpload func(ctx context.Context, backup string)
+	// BeforeRestore is called before a workspace's restore.
+	BeforeRestore func(ctx context.Context, workspace string)
+	// Now is the expiry controller's clock (tests move it); nil is time.Now.
+	Now func() time.Time
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -115,6 +123,13 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		dbEgress[name] = s.Egress
 	}
 
+	backups := NewBackupEnv(&BackupEnv{
+		DB: db, Vault: vc,
+		Stores:      &Stores{Default: cfg.BackupStore, DefaultCredentials: cfg.BackupStoreCredentials, Servers: cfg.DatabaseServers},
+		Compression: cfg.BackupCompression,
+		BeforeDump:  o.BeforeDump, DuringUpload: o.DuringUpload, BeforeRestore: o.BeforeRestore,
+	}, cfg.MaxConcurrentBackups)
+
 	if err := (&WorkspaceReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -126,7 +141,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience,
 			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress,
 		},
-		DB: db, Vault: vc,
+		DB: db, Vault: vc, Backups: backups, Now: o.Now,
 		RetryAfter:         cfg.DependencyRetryAfter,
 		ReceiptsNamespace:  cfg.ReceiptsNamespace,
 		MaxConcurrent:      cfg.MaxConcurrent,
@@ -143,6 +158,28 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		RetryAfter: cfg.DependencyRetryAfter,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
+	}
+
+	if err := (&BackupReconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Recorder:      mgr.GetEventRecorder("switchboard-backup"),
+		Backups:       backups,
+		MaxConcurrent: cfg.MaxConcurrentBackups,
+		RetryAfter:    cfg.DependencyRetryAfter,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up backup controller: %w", err)
+	}
+	if err := (&BackupExpiryReconciler{
+		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
+		Recorder:          mgr.GetEventRecorder("switchboard-backup-expiry"),
+		Backups:           backups,
+		RetryAfter:        cfg.DependencyRetryAfter,
+		ReceiptsNamespace: cfg.ReceiptsNamespace,
+		Now:               o.Now,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up backup expiry controller: %w", err)
 	}
 
 	interval := o.StatsInterval

@@ -3,6 +3,8 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +32,12 @@ var (
 	clientset *kubernetes.Clientset
 	pg        *harness.Postgres
 	vaultSrv  *harness.Vault
-	opCfg     *config.Config
-	writes    = &writeCounter{counts: map[string]int{}}
+	s3Srv     *harness.S3
+	// fileStoreDir is the folder of the default (file) backup store;
+	// server eu-s3 keeps its tenants' backups in s3Srv's bucket.
+	fileStoreDir string
+	opCfg        *config.Config
+	writes       = &writeCounter{counts: map[string]int{}}
 
 	mgrCancel context.CancelFunc
 	mgrDone   chan struct{}
@@ -80,6 +86,20 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(restCfg, client.Options{Scheme: controllers.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 
+	By("starting the S3 server (versitygw) for the backup store")
+	s3Srv, err = harness.StartS3(GinkgoT().TempDir(), "backups")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(s3Srv.Close)
+	fileStoreDir = GinkgoT().TempDir()
+	credentials := filepath.Join(stack.StateDir, "s3-credentials")
+	Expect(os.WriteFile(credentials, []byte("[default]\naws_access_key_id = "+s3Srv.AccessKey+
+		"\naws_secret_access_key = "+s3Srv.SecretKey+"\n"), 0o600)).To(Succeed())
+	// Two servers on the same PostgreSQL: eu-1 backs up into the default
+	// file store, eu-s3 into its own S3 bucket (residency).
+	Expect(os.WriteFile(filepath.Join(stack.StateDir, "database-servers.yaml"), []byte(
+		"eu-1: "+pg.AdminDSN()+"\n"+
+			"eu-s3:\n  dsn: "+pg.AdminDSN()+"\n  backupStore:\n    url: "+s3Srv.StoreURL("backups", "tenants")+"\n    credentials: "+credentials+"\n"), 0o600)).To(Succeed())
+
 	By("configuring the operator")
 	opCfg = operatorConfig(stack)
 	startManager()
@@ -95,6 +115,8 @@ func operatorConfig(stack *harness.Stack) *config.Config {
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--dependency-retry-after=1s",
+		"--backup-store=file://"+fileStoreDir,
+		"--max-concurrent-backups=2",
 	), func(string) string { return "" })
 	Expect(err).NotTo(HaveOccurred())
 	return cfg
@@ -105,6 +127,10 @@ func startManager() {
 		StatsInterval:      200 * time.Millisecond,
 		OnExternalWrite:    writes.add,
 		SkipNameValidation: true,
+		Now:                testClock.Now,
+		BeforeDump:         func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.dump, ctx, backup) },
+		DuringUpload:       func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.upload, ctx, backup) },
+		BeforeRestore:      func(ctx context.Context, ws string) { backupHooks.run(&backupHooks.restore, ctx, ws) },
 		BeforeDeletionStep: func(ctx context.Context, ws, step string) {
 			if h := deletionHook; h != nil {
 				h(ctx, ws, step)
@@ -119,6 +145,64 @@ func startManager() {
 		defer close(mgrDone)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
+}
+
+// testClock is the operator's clock for backup schedules and expiry: the
+// real time plus an offset a test moves (and puts back).
+var testClock = &offsetClock{}
+
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward until the spec ends.
+func (c *offsetClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+	DeferCleanup(func() {
+		c.mu.Lock()
+		c.offset -= d
+		c.mu.Unlock()
+	})
+}
+
+// backupHooks are hooks into the backup controller, which a spec sets
+// with set (and which are put back when it ends).
+var backupHooks hookSet
+
+type hook = func(ctx context.Context, name string)
+
+type hookSet struct {
+	mu                    sync.Mutex
+	dump, upload, restore hook
+}
+
+func (h *hookSet) run(which *hook, ctx context.Context, name string) {
+	h.mu.Lock()
+	f := *which
+	h.mu.Unlock()
+	if f != nil {
+		f(ctx, name)
+	}
+}
+
+func (h *hookSet) set(which *hook, f hook) {
+	h.mu.Lock()
+	*which = f
+	h.mu.Unlock()
+	DeferCleanup(func() {
+		h.mu.Lock()
+		*which = nil
+		h.mu.Unlock()
+	})
 }
 
 func stopManager() {

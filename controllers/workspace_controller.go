@@ -40,6 +40,11 @@ type WorkspaceReconciler struct {
 	Settings  specs.Settings
 	DB        *postgres.Provisioner
 	Vault     *vault.Client
+	// Backups takes, restores and schedules backups; nil disables the
+	// schedule and restores (tests of other parts).
+	Backups *BackupEnv
+	// Now is the backup schedule's clock (tests move it); nil is time.Now.
+	Now func() time.Time
 	// RetryAfter bounds the wait before retrying an unreachable dependency.
 	RetryAfter        time.Duration
 	ReceiptsNamespace string
@@ -56,6 +61,8 @@ type workspaceScope struct {
 	failed bool
 	// terminal is set for errors only a spec or configuration change can fix.
 	terminal bool
+	// holdRuntime keeps the runtime at zero replicas while a restore runs.
+	holdRuntime bool
 }
 
 type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, error)
@@ -65,7 +72,7 @@ type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, e
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=workspaces/finalizers,verbs=update
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=delete
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=retentionpolicies,verbs=get;list;watch
-// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=backups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;resourcequotas;limitranges;services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
@@ -112,7 +119,9 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		r.reconcileVault,
 		r.reconcileDatabase,
 		r.reconcileOwner,
+		r.reconcileRestore,
 		r.reconcileRuntime,
+		r.reconcileBackups,
 	}
 	var errs []error
 	for _, phase := range phases {
@@ -203,6 +212,10 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.Ingress{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		// A Backup that completes moves status.backups.lastSuccessful; a
+		// policy that changes moves the schedule of the workspaces it governs.
+		Watches(&tenancyv1.Backup{}, handler.EnqueueRequestsFromMapFunc(workspaceOfBackup)).
+		Watches(&tenancyv1.RetentionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.governedBy)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrent,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](

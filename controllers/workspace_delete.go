@@ -27,32 +27,39 @@ const defaultAfterDeletion = 90 * 24 * time.Hour
 // DeletionReceipt is the record, kept in a ConfigMap of the receipts
 // namespace, of what a deletion removed and kept. It holds no secret.
 type DeletionReceipt struct {
-	Workspace           string         `json:"workspace"`
-	UID                 string         `json:"uid"`
-	DeletionRequestedAt time.Time      `json:"deletionRequestedAt"`
-	CompletedAt         time.Time      `json:"completedAt"`
-	DeletionPolicy      string         `json:"deletionPolicy"`
-	RetentionPolicy     string         `json:"retentionPolicy,omitempty"`
-	DatabaseServer      string         `json:"databaseServer,omitempty"`
-	Database            string         `json:"database"`
-	DatabaseDropped     bool           `json:"databaseDropped"`
-	RoleDropped         bool           `json:"roleDropped"`
-	VaultSubtree        string         `json:"vaultSubtree"`
-	VaultDataDestroyed  bool           `json:"vaultDataDestroyed"`
-	VaultPolicyDeleted  bool           `json:"vaultPolicyDeleted"`
-	VaultAuthRoleDelete bool           `json:"vaultAuthRoleDeleted"`
-	TransitKey          string         `json:"transitKey"`
-	TransitKeyShredded  bool           `json:"transitKeyShredded"`
-	Backups             []BackupExpiry `json:"backups,omitempty"`
-	Namespace           string         `json:"namespace"`
-	NamespaceDeleted    bool           `json:"namespaceDeleted"`
-	Notes               []string       `json:"notes,omitempty"`
+	Workspace           string    `json:"workspace"`
+	UID                 string    `json:"uid"`
+	DeletionRequestedAt time.Time `json:"deletionRequestedAt"`
+	CompletedAt         time.Time `json:"completedAt"`
+	DeletionPolicy      string    `json:"deletionPolicy"`
+	RetentionPolicy     string    `json:"retentionPolicy,omitempty"`
+	DatabaseServer      string    `json:"databaseServer,omitempty"`
+	Database            string    `json:"database"`
+	DatabaseDropped     bool      `json:"databaseDropped"`
+	RoleDropped         bool      `json:"roleDropped"`
+	VaultSubtree        string    `json:"vaultSubtree"`
+	VaultDataDestroyed  bool      `json:"vaultDataDestroyed"`
+	VaultPolicyDeleted  bool      `json:"vaultPolicyDeleted"`
+	VaultAuthRoleDelete bool      `json:"vaultAuthRoleDeleted"`
+	TransitKey          string    `json:"transitKey"`
+	TransitKeyShredded  bool      `json:"transitKeyShredded"`
+	// ErasureLedgerDestroyed says the erasure ledger went with the key, and
+	// how many entries (ids only) it held.
+	ErasureLedgerDestroyed bool           `json:"erasureLedgerDestroyed,omitempty"`
+	ErasureLedgerEntries   int            `json:"erasureLedgerEntries,omitempty"`
+	Backups                []BackupExpiry `json:"backups,omitempty"`
+	Namespace              string         `json:"namespace"`
+	NamespaceDeleted       bool           `json:"namespaceDeleted"`
+	Notes                  []string       `json:"notes,omitempty"`
 }
 
 // BackupExpiry is one backup a deletion left to expire.
 type BackupExpiry struct {
 	Name      string    `json:"name"`
 	ExpiresAt time.Time `json:"expiresAt"`
+	// Shredded says the key that could read it was destroyed: its
+	// artifact is purged at once.
+	Shredded bool `json:"shredded,omitempty"`
 }
 
 // deletionScope is the state of one deletion pass: the receipt it fills in
@@ -135,6 +142,7 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	if err := r.Patch(ctx, ws, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	forgetBackupMetrics(ws.Name)
 	r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDeleted, "Delete",
 		"workspace deleted (deletionPolicy %s); receipt in ConfigMap %s/%s", d.receipt.DeletionPolicy, r.ReceiptsNamespace, receiptName(ws))
 	return ctrl.Result{}, nil
@@ -290,7 +298,7 @@ func (r *WorkspaceReconciler) deleteVaultAccess(ctx context.Context, d *deletion
 // there is nothing left for it to read.
 func (r *WorkspaceReconciler) deleteBackupsAndKey(ctx context.Context, d *deletionScope) (bool, error) {
 	ws, receipt := d.ws, d.receipt
-	policy, err := r.retentionPolicyOf(ctx, ws)
+	policy, err := effectivePolicy(ctx, r.APIReader, ws)
 	if err != nil {
 		return false, fmt.Errorf("reading retention policy: %w", err)
 	}
@@ -304,7 +312,7 @@ func (r *WorkspaceReconciler) deleteBackupsAndKey(ctx context.Context, d *deleti
 			}
 		}
 	}
-	backups, err := r.expireBackups(ctx, ws, afterDeletion)
+	backups, err := r.expireBackups(ctx, ws, afterDeletion, shred)
 	if err != nil {
 		return false, fmt.Errorf("scheduling backup expiry: %w", err)
 	}
@@ -312,6 +320,13 @@ func (r *WorkspaceReconciler) deleteBackupsAndKey(ctx context.Context, d *deleti
 	if shred || (!d.retain && len(backups) == 0) {
 		if err := r.Vault.ShredTransitKey(ctx, ws.TransitKeyName()); err != nil {
 			return false, fmt.Errorf("shredding transit key: %w", err)
+		}
+		if r.Backups != nil && r.Backups.DestroyLedger != nil {
+			n, err := r.Backups.DestroyLedger(ctx, ws.Name, string(ws.UID))
+			if err != nil {
+				return false, fmt.Errorf("destroying the erasure ledger: %w", err)
+			}
+			receipt.ErasureLedgerDestroyed, receipt.ErasureLedgerEntries = true, n
 		}
 		if shred {
 			r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventTransitKeyShredded, "Delete",
@@ -358,11 +373,13 @@ func (r *WorkspaceReconciler) deleteRecordReceipt(ctx context.Context, d *deleti
 	return true, nil
 }
 
-// retentionPolicyOf returns the policy the workspace names, else the default one, else nil.
-func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancyv1.Workspace) (*tenancyv1.RetentionPolicy, error) {
+// effectivePolicy returns the policy the workspace names, else the default
+// one, else nil. Deletion passes the API reader: it must not act on a stale
+// policy.
+func effectivePolicy(ctx context.Context, reader client.Reader, ws *tenancyv1.Workspace) (*tenancyv1.RetentionPolicy, error) {
 	if ref := ws.Spec.RetentionPolicyRef; ref != nil {
 		p := &tenancyv1.RetentionPolicy{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: ref.Name}, p); err != nil {
+		if err := reader.Get(ctx, client.ObjectKey{Name: ref.Name}, p); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, nil
 			}
@@ -371,7 +388,7 @@ func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancy
 		return p, nil
 	}
 	var list tenancyv1.RetentionPolicyList
-	if err := r.APIReader.List(ctx, &list); err != nil {
+	if err := reader.List(ctx, &list); err != nil {
 		return nil, err
 	}
 	for i := range list.Items {
@@ -384,7 +401,7 @@ func (r *WorkspaceReconciler) retentionPolicyOf(ctx context.Context, ws *tenancy
 
 // expireBackups sets every backup of the workspace to expire at
 // deletedAt + afterDeletion, or earlier if it already would.
-func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.Workspace, afterDeletion time.Duration) ([]BackupExpiry, error) {
+func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.Workspace, afterDeletion time.Duration, shred bool) ([]BackupExpiry, error) {
 	// Read from the API server, not the cache: a backup created a moment ago
 	// must keep the transit key that decrypts it.
 	var list tenancyv1.BackupList
@@ -404,8 +421,15 @@ func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.W
 		if b.Status.ExpiresAt != nil && b.Status.ExpiresAt.Before(&deadline) {
 			want = *b.Status.ExpiresAt
 		}
-		if b.Status.ExpiresAt == nil || !b.Status.ExpiresAt.Equal(&want) || b.Status.WorkspaceDeletedAt == nil || b.Status.WorkspaceUID == "" {
+		shredded := shred && (b.Status.Phase == tenancyv1.BackupCompleted || b.Status.Phase == tenancyv1.BackupShredded)
+		if b.Status.ExpiresAt == nil || !b.Status.ExpiresAt.Equal(&want) || b.Status.WorkspaceDeletedAt == nil || b.Status.WorkspaceUID == "" ||
+			(shredded && b.Status.Phase != tenancyv1.BackupShredded) {
 			patch := client.MergeFrom(b.DeepCopy())
+			if shredded {
+				b.Status.Phase = tenancyv1.BackupShredded
+				b.SetCondition(tenancyv1.BackupConditionPurged, metav1.ConditionFalse, tenancyv1.BackupReasonKeyShredded,
+					"Workspace "+ws.Name+" was deleted with shredOnDelete: transit key "+ws.TransitKeyName()+" is destroyed, so the artifact can never be decrypted; it is being purged")
+			}
 			b.Status.ExpiresAt = &want
 			b.Status.WorkspaceUID = string(ws.UID)
 			if b.Status.TransitKey == "" {
@@ -416,7 +440,7 @@ func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.W
 				return nil, err
 			}
 		}
-		out = append(out, BackupExpiry{Name: b.Name, ExpiresAt: want.Time})
+		out = append(out, BackupExpiry{Name: b.Name, ExpiresAt: want.Time, Shredded: shredded})
 	}
 	return out, nil
 }

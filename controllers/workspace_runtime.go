@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,8 +32,12 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		return ctrl.Result{}, nil
 	}
 
+	wantDep := specs.RuntimeDeployment(ws, r.Settings)
+	if s.holdRuntime {
+		wantDep.Spec.Replicas = ptr.To(int32(0))
+	}
 	dep, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*appsv1.Deployment]{
-		want: specs.RuntimeDeployment(ws, r.Settings),
+		want: wantDep,
 		differs: func(h, w *appsv1.Deployment) bool {
 			return !equality.Semantic.DeepEqual(h.Spec.Replicas, w.Spec.Replicas) ||
 				!equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) ||
@@ -102,6 +107,9 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 
 	want := specs.RuntimeReplicas(ws)
 	switch {
+	case s.holdRuntime:
+		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRestoring,
+			fmt.Sprintf("held at 0 replicas for a restore (%d pods still running)", dep.Status.Replicas))
 	case ws.Spec.Suspended:
 		if dep.Status.Replicas == 0 {
 			ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonSuspended, "suspended: the runtime is scaled to 0; all data is kept")

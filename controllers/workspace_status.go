@@ -24,7 +24,11 @@ func (r *WorkspaceReconciler) summarize(s *workspaceScope, before *tenancyv1.Wor
 	ws := s.ws
 	var notReady []string
 	var first *metav1.Condition
-	for _, t := range partConditions {
+	parts := partConditions
+	if ws.Spec.Restore != nil || (ws.Spec.Bootstrap != nil && ws.Spec.Bootstrap.FromBackup != nil) {
+		parts = append(parts[:len(parts):len(parts)], tenancyv1.ConditionRestored)
+	}
+	for _, t := range parts {
 		c := ws.GetCondition(t)
 		if c == nil {
 			ws.SetFalse(t, tenancyv1.ReasonReconciling, "not provisioned yet")

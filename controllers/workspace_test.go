@@ -319,7 +319,7 @@ var _ = Describe("Workspace", func() {
 		Expect(k8s.Create(bg, ws)).To(Succeed())
 		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(SatisfyAll(
 			haveStatus(metav1.ConditionFalse, tenancyv1.ReasonUnknownDatabaseServer),
-			HaveField("Message", SatisfyAll(ContainSubstring("mars-1"), ContainSubstring("(eu-1)")))))
+			HaveField("Message", SatisfyAll(ContainSubstring("mars-1"), ContainSubstring("(eu-1, eu-s3)")))))
 		Eventually(func() tenancyv1.WorkspacePhase { return getWS(name).Status.Phase }).Should(Equal(tenancyv1.WorkspaceFailed))
 		Expect(getWS(name).Status.ObservedGeneration).To(BeZero())
 		deleteAndWait(name)

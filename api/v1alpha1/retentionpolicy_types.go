@@ -39,17 +39,17 @@ type CategoryRetention struct {
 
 // BackupRetention says when backups are taken and how long they live.
 type BackupRetention struct {
-	// schedule is a five-field cron expression, in UTC.
+	// schedule is a five-field cron expression, in UTC, of when each
+	// governed workspace is backed up. Backups due at once queue behind the
+	// operator's --max-concurrent-backups.
 	// +kubebuilder:validation:Pattern=`^(\S+\s+){4}\S+$`
 	// +kubebuilder:validation:MaxLength=128
-	// Not enforced yet: no scheduled backups are taken until the backup
-	// controller lands.
 	// +kubebuilder:default="0 3 * * *"
 	// +optional
 	Schedule string `json:"schedule,omitempty"`
-	// retainFor is how long a backup lives after it is taken. Not enforced
-	// yet: nothing expires a backup of a live workspace until the backup
-	// controller lands (afterDeletion is applied at deletion).
+	// retainFor is how long a backup lives after it is taken: its artifact
+	// is then purged from the store and the Backup deleted (a workspace
+	// under legalHold keeps its backups).
 	// +kubebuilder:default="30d"
 	// +optional
 	RetainFor Duration `json:"retainFor,omitempty"`
@@ -58,9 +58,14 @@ type BackupRetention struct {
 	// +optional
 	AfterDeletion Duration `json:"afterDeletion,omitempty"`
 	// shredOnDelete destroys the workspace's transit key when the workspace is
-	// deleted, so its backups become unreadable at once (crypto-shredding).
+	// deleted, so its backups become unreadable at once (crypto-shredding);
+	// they become Shredded and their artifacts are purged.
 	// +optional
 	ShredOnDelete bool `json:"shredOnDelete,omitempty"`
+	// verify restores every scheduled backup, once taken, into a scratch
+	// database and compares per-table row counts (Backup spec.verify).
+	// +optional
+	Verify bool `json:"verify,omitempty"`
 }
 
 // CredentialsRetention says how long channel credentials outlive a disconnection.
@@ -123,8 +128,8 @@ type RetentionPolicyStatus struct {
 
 // RetentionPolicy says how long each category of tenant data lives, when
 // backups are taken and expire, and how long data outlives a deletion. Today
-// the operator reads backups.afterDeletion and backups.shredOnDelete at a
-// Workspace's deletion; the fields marked "not enforced yet" are not read. The policy annotated tenancy.switchboard.dev/default=true
+// the operator enforces backups (schedule, retainFor, afterDeletion,
+// shredOnDelete, verify); the fields marked "not enforced yet" are not read. The policy annotated tenancy.switchboard.dev/default=true
 // applies to Workspaces that name none.
 //
 // +kubebuilder:object:root=true

@@ -19,6 +19,9 @@ const (
 	// ConditionOwnerReady is True when the first owner's one-time password has
 	// been handed out (or was handed out before).
 	ConditionOwnerReady = "OwnerReady"
+	// ConditionBackupsScheduled is True when scheduled backups are being
+	// taken: the schedule parses and a backup store is configured.
+	ConditionBackupsScheduled = "BackupsScheduled"
 	// ConditionRestored reports a restore from spec.bootstrap.fromBackup or
 	// spec.restore. While one runs, the runtime is held at zero replicas.
 	ConditionRestored = "Restored"
@@ -68,6 +71,12 @@ const (
 	// or is a role with privileges a tenant must never have. Nothing is
 	// written to it and nothing is dropped.
 	ReasonOwnershipConflict = "OwnershipConflict"
+	// ReasonScheduled: backups are scheduled.
+	ReasonScheduled = "Scheduled"
+	// ReasonInvalidSchedule: the RetentionPolicy's backups.schedule does not parse.
+	ReasonInvalidSchedule = "InvalidSchedule"
+	// ReasonNoBackupStore: no backup store is configured for the workspace's database server.
+	ReasonNoBackupStore = "NoBackupStore"
 	// ReasonRestoring: a restore is running; the runtime is held down.
 	ReasonRestoring = "Restoring"
 	// ReasonRestoreFailed: the restore failed; the database it would have

@@ -22,7 +22,12 @@ func (ws *Workspace) VaultName() string { return contract.VaultName(ws.Name) }
 // a later Workspace of the same name never gets a key that can read an
 // earlier one's backups.
 func (ws *Workspace) TransitKeyName() string {
-	return contract.VaultName(ws.Name) + "-" + string(ws.UID)
+	return TransitKeyFor(ws.Name, string(ws.UID))
+}
+
+// TransitKeyFor is the transit key of the Workspace of this name and UID.
+func TransitKeyFor(name, uid string) string {
+	return contract.VaultName(name) + "-" + uid
 }
 
 // VaultPath is the tenant's subtree in the KV v2 mount.

@@ -1,0 +1,435 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/backup/store"
+)
+
+// defaultRetainFor applies when no RetentionPolicy governs a workspace.
+const defaultRetainFor = 30 * 24 * time.Hour
+
+// expiryRecheck bounds how long an unexpired Backup waits before its expiry
+// is computed again (a policy's retainFor may have changed meanwhile).
+const expiryRecheck = 6 * time.Hour
+
+// BackupExpiryReconciler expires Backups and purges their artifacts, in the
+// style of Velero's GC controller: an expired Backup is deleted, and its
+// finalizer purges the artifact from the store and proves it gone before
+// the object goes. When the last Backup of a deleted workspace goes, the
+// workspace's transit key and erasure ledger go with it.
+type BackupExpiryReconciler struct {
+	client.Client
+	APIReader         client.Reader
+	Recorder          recorder.EventRecorder
+	Backups           *BackupEnv
+	RetryAfter        time.Duration
+	ReceiptsNamespace string
+	// Now is the clock (tests move it).
+	Now func() time.Time
+}
+
+// Reconcile expires or purges one Backup.
+func (r *BackupExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	b := &tenancyv1.Backup{}
+	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = logf.IntoContext(ctx, logf.FromContext(ctx).WithValues("backup", b.Name, "workspace", b.Spec.Workspace))
+	if !b.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(b, tenancyv1.BackupFinalizer) {
+			return ctrl.Result{}, nil
+		}
+		return r.finalize(ctx, b)
+	}
+	if !controllerutil.ContainsFinalizer(b, tenancyv1.BackupFinalizer) {
+		patch := client.MergeFrom(b.DeepCopy())
+		controllerutil.AddFinalizer(b, tenancyv1.BackupFinalizer)
+		return ctrl.Result{}, r.Patch(ctx, b, patch)
+	}
+	before := b.DeepCopy()
+	defer func() {
+		patchStatus(ctx, r.Client, before, b, func(b *tenancyv1.Backup) tenancyv1.BackupStatus { return b.Status }, &result, &retErr)
+	}()
+
+	if b.Status.Phase == tenancyv1.BackupShredded && !b.IsTrue(tenancyv1.BackupConditionPurged) {
+		// The key is gone: the artifact is noise. Purge it now; the object
+		// stays, as a tombstone, until it expires.
+		if _, err := r.purge(ctx, b); err != nil {
+			return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
+		}
+	}
+
+	expiresAt, hold, err := r.expiry(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if expiresAt == nil {
+		return ctrl.Result{}, nil
+	}
+	b.Status.ExpiresAt = expiresAt
+	now := r.now()
+	if now.Before(expiresAt.Time) {
+		return ctrl.Result{RequeueAfter: min(expiresAt.Sub(now)+time.Second, expiryRecheck)}, nil
+	}
+	if hold {
+		if !b.IsTrue(tenancyv1.BackupConditionExpiryBlocked) {
+			r.Recorder.Eventf(b, nil, "Normal", "ExpiryBlocked", "Expire",
+				"backup %s expired at %s but Workspace %s is under legalHold: it is kept until the hold is lifted", b.Name, expiresAt.UTC().Format(time.RFC3339), b.Spec.Workspace)
+		}
+		b.SetCondition(tenancyv1.BackupConditionExpiryBlocked, metav1.ConditionTrue, tenancyv1.BackupReasonLegalHold,
+			"expired at "+expiresAt.UTC().Format(time.RFC3339)+"; kept while Workspace "+b.Spec.Workspace+" is under spec.legalHold")
+		return ctrl.Result{RequeueAfter: expiryRecheck}, nil
+	}
+	if b.Status.Phase == tenancyv1.BackupRunning {
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
+	}
+	r.Recorder.Eventf(b, nil, "Normal", "Expired", "Expire", "backup %s expired at %s; purging its artifact", b.Name, expiresAt.UTC().Format(time.RFC3339))
+	if err := r.Delete(ctx, b, client.Preconditions{UID: &b.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *BackupExpiryReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// expiry computes when b expires, and whether a legal hold keeps it:
+// completedAt (or, for a backup that never completed, its creation) plus
+// the workspace's backups.retainFor; once the workspace is deleted, no
+// later than the deadline its deletion set. nil means not yet known.
+func (r *BackupExpiryReconciler) expiry(ctx context.Context, b *tenancyv1.Backup) (*metav1.Time, bool, error) {
+	var base time.Time
+	switch b.Status.Phase {
+	case tenancyv1.BackupCompleted, tenancyv1.BackupShredded:
+		if b.Status.CompletedAt == nil {
+			return b.Status.ExpiresAt, false, nil
+		}
+		base = b.Status.CompletedAt.Time
+	case tenancyv1.BackupFailed:
+		base = b.CreationTimestamp.Time
+	default:
+		return b.Status.ExpiresAt, false, nil
+	}
+	ws := &tenancyv1.Workspace{}
+	err := r.Get(ctx, client.ObjectKey{Name: b.Spec.Workspace}, ws)
+	if client.IgnoreNotFound(err) != nil {
+		return nil, false, err
+	}
+	ours := err == nil && (b.Status.WorkspaceUID == "" || string(ws.UID) == b.Status.WorkspaceUID)
+	if !ours {
+		// The workspace is gone: its deletion set the deadline. A backup
+		// it never saw keeps the default.
+		if b.Status.ExpiresAt != nil {
+			return b.Status.ExpiresAt, false, nil
+		}
+		return ptrTime(base.Add(defaultRetainFor)), false, nil
+	}
+	retain := defaultRetainFor
+	policy, err := effectivePolicy(ctx, r.Client, ws)
+	if err != nil {
+		return nil, false, err
+	}
+	if policy != nil && policy.Spec.Backups.RetainFor != "" {
+		if d, err := policy.Spec.Backups.RetainFor.Parse(); err == nil {
+			retain = d
+		}
+	}
+	at := ptrTime(base.Add(retain))
+	if b.Status.WorkspaceDeletedAt != nil && b.Status.ExpiresAt != nil && b.Status.ExpiresAt.Before(at) {
+		at = b.Status.ExpiresAt
+	}
+	return at, ws.Spec.LegalHold, nil
+}
+
+// purge removes b's artifact and proves it gone; it records the proof in
+// the Purged condition and in a receipt.
+func (r *BackupExpiryReconciler) purge(ctx context.Context, b *tenancyv1.Backup) (*store.PurgeReport, error) {
+	if b.IsTrue(tenancyv1.BackupConditionPurged) {
+		return nil, nil
+	}
+	var report *store.PurgeReport
+	if b.Status.WorkspaceUID != "" && b.Status.DatabaseServer != "" {
+		st, err := r.Backups.Stores.Open(b.Status.DatabaseServer)
+		if err == nil && b.Status.Artifact != nil && b.Status.Artifact.Store != "" && b.Status.Artifact.Store != st.URL() {
+			err = fmt.Errorf("the artifact is in store %s, which is no longer the store of server %s (%s); configure it again to purge the artifact",
+				b.Status.Artifact.Store, b.Status.DatabaseServer, st.URL())
+		}
+		if err != nil && errors.Is(err, errNoStore) && b.Status.Artifact == nil {
+			err = nil // nothing was ever written
+		} else if err == nil {
+			var rep store.PurgeReport
+			rep, err = st.Purge(ctx, artifactKey(b))
+			report = &rep
+		}
+		if err != nil {
+			backupPurges.WithLabelValues("failed").Inc()
+			b.SetCondition(tenancyv1.BackupConditionPurged, metav1.ConditionFalse, tenancyv1.BackupReasonPurgeFailed,
+				"the artifact may still exist and the Backup is kept until it is proven gone; retrying: "+err.Error())
+			r.Recorder.Eventf(b, nil, "Warning", "PurgeFailed", "Purge", "purging backup %s failed; retrying: %s", b.Name, err.Error())
+			return nil, err
+		}
+	}
+	backupPurges.WithLabelValues("purged").Inc()
+	msg := "no artifact was ever written"
+	if report != nil {
+		msg = fmt.Sprintf("artifact %s purged from %s and proven gone: %s", report.Key, report.Store, strings.Join(report.Checks, "; "))
+	}
+	b.SetCondition(tenancyv1.BackupConditionPurged, metav1.ConditionTrue, tenancyv1.BackupReasonPurged, msg)
+	if err := r.writeReceipt(ctx, b, report, false); err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+// finalize purges the artifact of a deleted Backup, destroys the transit
+// key if this was the last Backup of a deleted workspace, then lets the
+// object go.
+func (r *BackupExpiryReconciler) finalize(ctx context.Context, b *tenancyv1.Backup) (ctrl.Result, error) {
+	if _, running := r.Backups.active.Load(b.UID); running {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if b.Status.Phase == tenancyv1.BackupRunning || b.Status.Phase == tenancyv1.BackupPending || b.Status.Phase == "" {
+		// The backup controller fails it first (and cleans up a crashed
+		// run's upload), so nothing is written after the purge.
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	before := b.DeepCopy()
+	b.Status.Phase = phaseWhileExpiring(b)
+	_, err := r.purge(ctx, b)
+	var res ctrl.Result
+	var retErr error
+	if !patchStatus(ctx, r.Client, before, b, func(b *tenancyv1.Backup) tenancyv1.BackupStatus { return b.Status }, &res, &retErr) || err != nil {
+		if retErr != nil {
+			return ctrl.Result{}, retErr
+		}
+		return ctrl.Result{RequeueAfter: max(res.RequeueAfter, r.RetryAfter)}, nil
+	}
+	if err := r.destroyKeyIfLast(ctx, b); err != nil {
+		logf.FromContext(ctx).Info("destroying the transit key of a deleted workspace failed; retrying", "error", err.Error())
+		return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
+	}
+	patch := client.MergeFrom(b.DeepCopy())
+	controllerutil.RemoveFinalizer(b, tenancyv1.BackupFinalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, b, patch))
+}
+
+// phaseWhileExpiring keeps Shredded visible; anything else is Expiring.
+func phaseWhileExpiring(b *tenancyv1.Backup) tenancyv1.BackupPhase {
+	if b.Status.Phase == tenancyv1.BackupShredded {
+		return tenancyv1.BackupShredded
+	}
+	return tenancyv1.BackupExpiring
+}
+
+// destroyKeyIfLast destroys the transit key (and the erasure ledger) of
+// b's workspace when that workspace is deleted and no other Backup of it
+// holds an artifact. Backups whose artifact is proven purged do not count,
+// so two Backups finalized at once cannot each wait for the other.
+func (r *BackupExpiryReconciler) destroyKeyIfLast(ctx context.Context, b *tenancyv1.Backup) error {
+	uid, key := b.Status.WorkspaceUID, b.Status.TransitKey
+	if uid == "" || key == "" || key != tenancyv1.TransitKeyFor(b.Spec.Workspace, uid) {
+		return nil // not a key this Backup can prove is its workspace's
+	}
+	ws := &tenancyv1.Workspace{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Name: b.Spec.Workspace}, ws)
+	switch {
+	case err == nil && string(ws.UID) == uid:
+		return nil // the workspace lives: its key stays
+	case client.IgnoreNotFound(err) != nil:
+		return err
+	}
+	var list tenancyv1.BackupList
+	if err := r.APIReader.List(ctx, &list); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == b.UID || o.Status.WorkspaceUID != uid {
+			continue
+		}
+		if o.DeletionTimestamp.IsZero() || !o.IsTrue(tenancyv1.BackupConditionPurged) {
+			return nil // another Backup still needs the key
+		}
+	}
+	if err := r.Backups.Vault.ShredTransitKey(ctx, key); err != nil {
+		return err
+	}
+	ledger := 0
+	if r.Backups.DestroyLedger != nil {
+		n, err := r.Backups.DestroyLedger(ctx, b.Spec.Workspace, uid)
+		if err != nil {
+			return fmt.Errorf("destroying the erasure ledger: %w", err)
+		}
+		ledger = n
+	}
+	r.Recorder.Eventf(b, nil, "Normal", "TransitKeyDestroyed", "Purge",
+		"the last backup of deleted workspace %s is purged: transit key %s destroyed", b.Spec.Workspace, key)
+	return r.noteKeyDestroyed(ctx, b, ledger)
+}
+
+// BackupReceipt is the record of one backup artifact purged. It holds no
+// secret and no personal data.
+type BackupReceipt struct {
+	Backup       string             `json:"backup"`
+	Workspace    string             `json:"workspace"`
+	WorkspaceUID string             `json:"workspaceUID,omitempty"`
+	Reason       string             `json:"reason"`
+	Phase        string             `json:"phase"`
+	Shredded     bool               `json:"shredded,omitempty"`
+	CompletedAt  *time.Time         `json:"completedAt,omitempty"`
+	ExpiresAt    *time.Time         `json:"expiresAt,omitempty"`
+	PurgedAt     time.Time          `json:"purgedAt"`
+	Purge        *store.PurgeReport `json:"purge,omitempty"`
+	Note         string             `json:"note,omitempty"`
+}
+
+// receiptsOfMonth names the ConfigMap that collects a workspace's backup
+// receipts of one month: one entry per Backup.
+func receiptsOfMonth(workspace, uid string, t time.Time) string {
+	if len(uid) > 8 {
+		uid = uid[:8]
+	}
+	if uid == "" {
+		uid = "unknown"
+	}
+	return "backups-" + workspace + "-" + uid + "-" + t.UTC().Format("200601")
+}
+
+// writeReceipt adds b's purge to the receipts of the month.
+func (r *BackupExpiryReconciler) writeReceipt(ctx context.Context, b *tenancyv1.Backup, report *store.PurgeReport, _ bool) error {
+	now := r.now().UTC()
+	rec := BackupReceipt{Backup: b.Name, Workspace: b.Spec.Workspace, WorkspaceUID: b.Status.WorkspaceUID,
+		Reason: b.EffectiveReason(), Phase: string(b.Status.Phase), Shredded: b.Status.Phase == tenancyv1.BackupShredded,
+		PurgedAt: now, Purge: report}
+	if b.Status.CompletedAt != nil {
+		rec.CompletedAt = &b.Status.CompletedAt.Time
+	}
+	if b.Status.ExpiresAt != nil {
+		rec.ExpiresAt = &b.Status.ExpiresAt.Time
+	}
+	if report == nil {
+		rec.Note = "no artifact was ever written"
+	}
+	body, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return r.addToConfigMap(ctx, receiptsOfMonth(b.Spec.Workspace, b.Status.WorkspaceUID, now), b.Spec.Workspace,
+		map[string]string{"tenancy.switchboard.dev/backup-receipts": "true"}, b.Name+".json", string(body))
+}
+
+// noteKeyDestroyed adds the key's destruction to the workspace's deletion
+// receipt (and to the month's backup receipts).
+func (r *BackupExpiryReconciler) noteKeyDestroyed(ctx context.Context, b *tenancyv1.Backup, ledgerEntries int) error {
+	body, err := json.MarshalIndent(map[string]any{
+		"transitKey": b.Status.TransitKey, "destroyedAt": r.now().UTC(), "lastBackup": b.Name,
+		"erasureLedgerEntriesDestroyed": ledgerEntries,
+		"note":                          "the last backup of the deleted workspace was purged: its transit key and erasure ledger were destroyed",
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	ws := &tenancyv1.Workspace{}
+	ws.Name, ws.UID = b.Spec.Workspace, types.UID(b.Status.WorkspaceUID)
+	return r.addToConfigMap(ctx, receiptName(ws), b.Spec.Workspace,
+		map[string]string{"tenancy.switchboard.dev/deletion-receipt": "true"}, "transit-key-destroyed.json", string(body))
+}
+
+// addToConfigMap sets one entry of a receipts ConfigMap, creating it (and
+// the receipts namespace) if needed. An entry already there is kept: a
+// receipt is written once.
+func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, name, workspace string, labels map[string]string, key, value string) error {
+	for attempt := 0; ; attempt++ {
+		cm := &corev1.ConfigMap{}
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.ReceiptsNamespace, Name: name}, cm)
+		if apierrors.IsNotFound(err) {
+			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ReceiptsNamespace,
+				Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: workspace}},
+				Data: map[string]string{key: value}}
+			for k, v := range labels {
+				cm.Labels[k] = v
+			}
+			err = r.Create(ctx, cm)
+			if apierrors.IsNotFound(err) {
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ReceiptsNamespace}}
+				if err := r.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+					return err
+				}
+				err = r.Create(ctx, cm)
+			}
+		} else if err == nil {
+			if _, ok := cm.Data[key]; ok {
+				return nil
+			}
+			if cm.Data == nil {
+				cm.Data = map[string]string{}
+			}
+			cm.Data[key] = value
+			err = r.Update(ctx, cm)
+		}
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+// SetupWithManager registers the controller. It watches Workspaces so a
+// lifted legal hold or a deletion re-examines that workspace's Backups.
+func (r *BackupExpiryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &tenancyv1.Backup{}, backupWorkspaceIndex, func(o client.Object) []string {
+		return []string{o.(*tenancyv1.Backup).Spec.Workspace}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("backup-expiry").
+		For(&tenancyv1.Backup{}).
+		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.backupsOf)).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: 4,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+				500*time.Millisecond, r.RetryAfter),
+		}).
+		Complete(r)
+}
+
+// backupWorkspaceIndex indexes Backups by spec.workspace.
+const backupWorkspaceIndex = "spec.workspace"
+
+func (r *BackupExpiryReconciler) backupsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list tenancyv1.BackupList
+	if err := r.List(ctx, &list, client.MatchingFields{backupWorkspaceIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
