@@ -57,7 +57,7 @@ func (r *WorkspaceReconciler) reconcileVault(ctx context.Context, s *workspaceSc
 			"took over Vault subtree %s/%s as annotation %s asks", r.Vault.Config().KVMount, ws.VaultPath(), tenancyv1.AnnotationAdoptDataFrom)
 	}
 	name := ws.VaultName()
-	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath(), string(ws.UID)), claim); err != nil {
+	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath(), contract.LedgerPrefix(ws.Name, string(ws.UID)), string(ws.UID)), claim); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "writing policy", err)
 	}
 	if err := r.Vault.EnsureAuthRole(ctx, authRoleOf(ws)); err != nil {

@@ -64,6 +64,24 @@ path "switchboard/metadata/workspaces/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
 
+# Erasure ledgers (runtime/privacy), erasures/ws-<workspace>-<uid>, outside
+# the tenant subtrees because they outlive a workspace as long as its
+# backups do. The runtime appends to its own; the operator reads them to
+# re-apply erasures to a restored database, and destroys one (every version
+# and its metadata) with the workspace's transit key.
+path "switchboard/data/erasures/*" {
+  capabilities = ["read"]
+}
+path "switchboard/metadata/erasures/*" {
+  capabilities = ["read", "list", "delete"]
+}
+path "switchboard/delete/erasures/*" {
+  capabilities = ["update"]
+}
+path "switchboard/destroy/erasures/*" {
+  capabilities = ["update"]
+}
+
 # Remove the identity entity a tenant runtime's logins created, with the
 # workspace. Entity IDs are random, so deletion cannot be narrowed further.
 path "identity/lookup/entity" {

@@ -30,6 +30,7 @@ func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 		{Name: contract.EnvVaultKVMount, Value: s.VaultKVMount},
 		{Name: contract.EnvVaultPath, Value: ws.VaultPath()},
 		{Name: contract.EnvVaultTokenPath, Value: VaultTokenPath},
+		{Name: contract.EnvErasureLedger, Value: contract.LedgerPrefix(ws.Name, string(ws.UID))},
 	}
 	if s.TrustedProxies != "" {
 		env = append(env, corev1.EnvVar{Name: contract.EnvTrustedProxies, Value: s.TrustedProxies})

@@ -271,11 +271,16 @@ func (c *Client) ensureAuthConfig(ctx context.Context) error {
 // policyMark starts the line of a tenant policy that names its Workspace UID.
 const policyMark = "# workspace-uid: "
 
-// TenantPolicy is the policy of one tenant: read its own subtree, nothing
-// else. Its first line names the Workspace UID it was written for.
-func (c *Client) TenantPolicy(subtree, uid string) string {
+// TenantPolicy is the policy of one tenant: read its own subtree, and
+// append to and read its erasure ledger (ledger, a prefix outside the
+// subtree, see runtime/privacy), nothing else. The ledger's entries may be
+// created, read and updated, which check-and-set appends need, but not
+// deleted, destroyed or listed. Its first line names the Workspace UID it
+// was written for.
+func (c *Client) TenantPolicy(subtree, ledger, uid string) string {
 	return fmt.Sprintf(`%[3]s%[4]s
-# Managed by Switchboard. Read-only access to one tenant's subtree.
+# Managed by Switchboard. Read-only access to one tenant's subtree, and
+# append access to its erasure ledger.
 path "%[1]s/data/%[2]s/*" {
   capabilities = ["read"]
 }
@@ -285,7 +290,10 @@ path "%[1]s/metadata/%[2]s/*" {
 path "%[1]s/metadata/%[2]s" {
   capabilities = ["list"]
 }
-`, c.cfg.KVMount, subtree, policyMark, uid)
+path "%[1]s/data/%[5]s/*" {
+  capabilities = ["create", "read", "update"]
+}
+`, c.cfg.KVMount, subtree, policyMark, uid, ledger)
 }
 
 // policyOwner is the Workspace UID a policy's text names, or "".

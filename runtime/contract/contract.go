@@ -40,6 +40,9 @@ const (
 	// EnvTrustedProxies lists, comma-separated, the CIDRs of the proxies
 	// whose X-Forwarded-For the runtime believes.
 	EnvTrustedProxies = "SWITCHBOARD_TRUSTED_PROXIES"
+	// EnvErasureLedger is the prefix of the workspace's erasure ledger in
+	// the KV v2 mount, LedgerPrefix(workspace, uid); see runtime/privacy.
+	EnvErasureLedger = "SWITCHBOARD_ERASURE_LEDGER"
 )
 
 // Entries of the workspace's Vault subtree, relative to it.
@@ -83,6 +86,7 @@ func IntegrationEntry(integration string) string { return entryIntegrations + in
 const (
 	namespacePrefix = "ws-"
 	subtreePrefix   = "workspaces/"
+	ledgerPrefix    = "erasures/"
 )
 
 // Namespace is the workspace's namespace.
@@ -101,6 +105,15 @@ func IsWorkspaceNamespace(namespace string) bool {
 
 // VaultSubtree is the workspace's subtree in the KV v2 mount.
 func VaultSubtree(workspace string) string { return subtreePrefix + workspace }
+
+// LedgerPrefix is the workspace's erasure ledger in the KV v2 mount,
+// erasures/ws-<workspace>-<uid>. It lies outside the workspace's subtree
+// because it must outlive the workspace for as long as any of its backups
+// does, and it carries the UID so that a later workspace of the same name
+// never replays, or destroys, an earlier one's erasures.
+func LedgerPrefix(workspace, uid string) string {
+	return ledgerPrefix + namespacePrefix + workspace + "-" + uid
+}
 
 // VaultName is the workspace's Vault policy and Kubernetes-auth role.
 func VaultName(workspace string) string { return namespacePrefix + workspace }

@@ -32,6 +32,9 @@ type Config struct {
 	VaultTokenPath string
 	// VaultToken is used instead of Kubernetes auth in local development.
 	VaultToken string
+	// ErasureLedger is the prefix of the workspace's erasure ledger in
+	// VaultKVMount (runtime/privacy); empty when the operator set none.
+	ErasureLedger string
 
 	SessionTTL      time.Duration
 	ShutdownTimeout time.Duration
@@ -62,6 +65,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		VaultPath:      getenv(contract.EnvVaultPath),
 		VaultTokenPath: getenv(contract.EnvVaultTokenPath),
 		VaultToken:     getenv(contract.EnvVaultToken),
+		ErasureLedger:  getenv(contract.EnvErasureLedger),
 	}
 	var missing []string
 	for name, v := range map[string]string{

@@ -16,7 +16,7 @@ import (
 // runtime Deployment into the runtime's own configuration: a name changed on
 // one side only fails here, not in every tenant.
 func TestOperatorEnvironment(t *testing.T) {
-	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "acme"}, Spec: tenancyv1.WorkspaceSpec{
+	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "acme", UID: "0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5"}, Spec: tenancyv1.WorkspaceSpec{
 		DisplayName: "Acme Inc.", Plan: tenancyv1.PlanPro, DatabaseServer: "eu-1"}}
 	s := specs.Settings{BaseDomain: "inbox.example.com", URLScheme: "https", VaultAddress: "http://vault.vault.svc:8200",
 		VaultAuthMount: "k8s", VaultKVMount: "sb", TrustedProxies: "10.0.0.0/8"}
@@ -32,11 +32,13 @@ func TestOperatorEnvironment(t *testing.T) {
 		"workspace": c.Workspace, "displayName": c.DisplayName, "plan": c.Plan, "url": c.PublicURL.String(),
 		"listen": c.ListenAddr, "vault": c.VaultAddr, "authMount": c.VaultAuthMount, "authRole": c.VaultAuthRole,
 		"kvMount": c.VaultKVMount, "path": c.VaultPath, "tokenPath": c.VaultTokenPath, "proxies": c.TrustedProxies,
+		"ledger": c.ErasureLedger,
 	}
 	want := map[string]any{
 		"workspace": "acme", "displayName": "Acme Inc.", "plan": "pro", "url": "https://acme.inbox.example.com",
 		"listen": ":8080", "vault": "http://vault.vault.svc:8200", "authMount": "k8s", "authRole": ws.VaultName(),
 		"kvMount": "sb", "path": ws.VaultPath(), "tokenPath": specs.VaultTokenPath, "proxies": []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		"ledger": "erasures/ws-acme-0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the runtime read\n %v\nwant\n %v", got, want)
