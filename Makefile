@@ -55,10 +55,16 @@ test: ## Run every test; builds and starts Postgres, Vault, etcd and kube-apiser
 	hack/test.sh
 
 .PHONY: bench
-bench: ## Operator and runtime benchmarks against real dependencies (print tables).
-	hack/build-tools.sh etcd kube-apiserver vault
+bench: ## Operator, runtime and backup benchmarks against real dependencies (print tables).
+	hack/build-tools.sh etcd kube-apiserver vault versitygw
 	go run ./bench/provision $(BENCH_ARGS)
 	go run ./bench/runtime $(BENCH_ARGS)
+	go run ./bench/backup $(BACKUP_BENCH_ARGS)
+
+.PHONY: bench-backup
+bench-backup: ## Backup benchmark only: encrypted vs plain dump and restore, S3 purge (docs/backups.md).
+	hack/build-tools.sh vault versitygw
+	go run ./bench/backup $(BACKUP_BENCH_ARGS)
 
 .PHONY: dev
 dev: ## Run the whole system locally in the foreground (Ctrl-C stops it).
