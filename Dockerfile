@@ -16,6 +16,7 @@ COPY main.go ./
 COPY api/ api/
 COPY controllers/ controllers/
 COPY runtime/contract/ runtime/contract/
+COPY runtime/privacy/ runtime/privacy/
 
 # Static binary: it needs nothing from the final stage but pg_dump and
 # pg_restore.

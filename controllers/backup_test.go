@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,9 +14,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver, for goose
 	"github.com/minio/minio-go/v7"
+	"github.com/pressly/goose/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,8 +29,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers"
 	"github.com/switchboard-dev/switchboard/controllers/backup/cli"
+	"github.com/switchboard-dev/switchboard/controllers/config"
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/migrations"
+	"github.com/switchboard-dev/switchboard/runtime/privacy"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
@@ -624,4 +633,201 @@ func backupMetric(metric, workspace string) float64 {
 	}
 	Fail(fmt.Sprintf("no %s for workspace %s", metric, workspace))
 	return 0
+}
+
+var _ = Describe("Restores", func() {
+	runtimeReplicas := func(name string) func() int32 {
+		return func() int32 {
+			dep := &appsv1.Deployment{}
+			if err := k8s.Get(bg, client.ObjectKey{Namespace: "ws-" + name, Name: "runtime"}, dep); err != nil || dep.Spec.Replicas == nil {
+				return -1
+			}
+			return *dep.Spec.Replicas
+		}
+	}
+	restoreStatus := func(name string) func() *tenancyv1.WorkspaceRestoreStatus {
+		return func() *tenancyv1.WorkspaceRestoreStatus { return getWS(name).Status.Restore }
+	}
+
+	It("restores a backup into a new Workspace before its runtime first starts, table by table", func() {
+		src := uniqueName("rsrc")
+		createReady(newWorkspace(src))
+		DeferCleanup(deleteAndWait, src)
+		seedTenant(src, 100)
+		b := takeBackup(src, false)
+		seedTenant(src, 7) // after the backup: not in the restore
+
+		name := uniqueName("rnew")
+		held := make(chan struct{})
+		backupHooks.set(&backupHooks.restore, func(ctx context.Context, ws string) {
+			if ws == name {
+				select {
+				case <-held:
+				case <-ctx.Done():
+				}
+			}
+		})
+		ws := newWorkspace(name)
+		ws.Spec.Bootstrap = &tenancyv1.WorkspaceBootstrap{FromBackup: &tenancyv1.LocalObjectReference{Name: b.Name}}
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		DeferCleanup(deleteAndWait, name)
+
+		By("while the restore runs, the runtime exists with no replica and the workspace is not Ready")
+		Eventually(condition(name, tenancyv1.ConditionRuntimeReady)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonRestoring))
+		Expect(runtimeReplicas(name)()).To(BeZero())
+		Expect(getWS(name).Status.Restore).To(HaveField("Phase", tenancyv1.RestoreRunning))
+		Expect(condition(name, tenancyv1.ConditionReady)()).To(haveStatus(metav1.ConditionFalse, ""))
+		close(held)
+
+		Eventually(condition(name, tenancyv1.ConditionRestored), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonRestored))
+		Expect(restoreStatus(name)()).To(SatisfyAll(HaveField("Backup", b.Name), HaveField("InPlace", false),
+			HaveField("Phase", tenancyv1.RestoreSucceeded), HaveField("Tables", 2), HaveField("Rows", int64(300))))
+		Expect(tenantCount(name, "contacts")).To(Equal(int64(100)))
+		Expect(tenantCount(name, "messages")).To(Equal(int64(200)))
+		var owner string
+		Expect(pgAdminIn(dbName(name), "SELECT tableowner FROM pg_tables WHERE tablename = 'contacts'").Scan(&owner)).To(Succeed())
+		Expect(owner).To(Equal(dbName(name)))
+		for _, scratch := range []string{"_restore", "_pre_restore"} {
+			db, _ := pgExists(dbName(name) + scratch)
+			Expect(db).To(BeFalse(), scratch)
+		}
+
+		By("then the runtime starts, and the workspace is Ready")
+		Eventually(runtimeReplicas(name)).Should(BeNumerically(">", 0))
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+	})
+
+	It("restores in place with the runtime held down, and a refused artifact leaves the database untouched", func() {
+		name := uniqueName("rin")
+		createReady(newWorkspace(name))
+		DeferCleanup(deleteAndWait, name)
+		seedTenant(name, 50)
+		good := takeBackup(name, false)
+		bad := takeBackup(name, false)
+		seedTenant(name, 10)
+		withTenantDB(name, func(conn *pgx.Conn) {
+			_, err := conn.Exec(bg, "DELETE FROM messages WHERE id % 3 = 0")
+			Expect(err).NotTo(HaveOccurred())
+		})
+		messagesNow := tenantCount(name, "messages")
+
+		By("a truncated artifact is refused, and the current database is served again")
+		raw, err := os.ReadFile(artifactPath(bad))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(artifactPath(bad), raw[:len(raw)*2/3], 0o600)).To(Succeed())
+		update(getWS(name), func(ws *tenancyv1.Workspace) { ws.Spec.Restore = &tenancyv1.WorkspaceRestore{Backup: bad.Name} })
+		Eventually(runtimeReplicas(name)).Should(BeZero())
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionRestored), time.Minute).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonRestoreFailed))
+		Expect(restoreStatus(name)()).To(HaveField("Message", ContainSubstring("refused")))
+		Expect(tenantCount(name, "contacts")).To(Equal(int64(60)))
+		Expect(tenantCount(name, "messages")).To(Equal(messagesNow))
+		Eventually(runtimeReplicas(name)).Should(BeNumerically(">", 0))
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonRestoreFailed))
+
+		By("a good backup is restored: the runtime goes to 0, the databases are swapped, the runtime comes back")
+		update(getWS(name), func(ws *tenancyv1.Workspace) {
+			ws.Spec.Restore = &tenancyv1.WorkspaceRestore{Backup: good.Name, RequestID: "second"}
+		})
+		Eventually(runtimeReplicas(name)).Should(BeZero())
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionRestored), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonRestored))
+		Expect(restoreStatus(name)()).To(SatisfyAll(HaveField("InPlace", true), HaveField("RequestID", "second"),
+			HaveField("Tables", 2), HaveField("Rows", int64(150))))
+		Expect(tenantCount(name, "contacts")).To(Equal(int64(50)))
+		Expect(tenantCount(name, "messages")).To(Equal(int64(100)))
+		Eventually(runtimeReplicas(name)).Should(BeNumerically(">", 0))
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+
+		By("the restore is not repeated on later passes")
+		withTenantDB(name, func(conn *pgx.Conn) {
+			_, err := conn.Exec(bg, "DELETE FROM messages")
+			Expect(err).NotTo(HaveOccurred())
+		})
+		touch(getWS(name))
+		settle(name)
+		Expect(tenantCount(name, "messages")).To(BeZero())
+	})
+})
+
+var _ = Describe("Backup tools", func() {
+	It("refuses to start with a backup store and no usable pg_dump, naming it", func() {
+		cfg, err := config.Load(append(append([]string(nil), opCfgArgs...), "--pg-dump=/nonexistent/pg_dump"), func(string) string { return "" })
+		Expect(err).NotTo(HaveOccurred())
+		_, err = controllers.NewManager(restCfg, cfg, controllers.ManagerOptions{SkipNameValidation: true})
+		Expect(err).To(MatchError(SatisfyAll(ContainSubstring("pg_dump cannot be run"), ContainSubstring("/nonexistent/pg_dump"))))
+	})
+})
+
+var _ = Describe("Restores and the erasure ledger", func() {
+	It("re-applies the erasures recorded after the backup before the restored workspace is Ready", func() {
+		name := uniqueName("rled")
+		createReady(newWorkspace(name))
+		DeferCleanup(deleteAndWait, name)
+		ws := getWS(name)
+
+		By("the runtime's schema, migrated as the runtime does, with two contacts")
+		dsn := vaultKV("workspaces/" + name + "/" + contract.EntryDatabase)[contract.DatabaseDSN].(string)
+		db, err := sql.Open("pgx", dsn)
+		Expect(err).NotTo(HaveOccurred())
+		defer db.Close()
+		provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = provider.Up(bg)
+		Expect(err).NotTo(HaveOccurred())
+		pool, err := pgxpool.New(bg, dsn)
+		Expect(err).NotTo(HaveOccurred())
+		defer pool.Close()
+		var alice, bob int64
+		Expect(pool.QueryRow(bg, `INSERT INTO contacts (name, emails) VALUES ('Alice Erased', ARRAY['alice@erased.example']) RETURNING id`).Scan(&alice)).To(Succeed())
+		Expect(pool.QueryRow(bg, `INSERT INTO contacts (name, emails) VALUES ('Bob Kept', ARRAY['bob@kept.example']) RETURNING id`).Scan(&bob)).To(Succeed())
+
+		b := takeBackup(name, false)
+
+		By("Alice is erased after the backup, through the runtime's erasure code and ledger")
+		ledger := privacy.NewLedger(rootVault(), "switchboard", contract.LedgerPrefix(name, string(ws.UID)))
+		_, err = privacy.Erase(bg, pool, ledger, privacy.Entry{Kind: privacy.KindContact, SubjectID: alice, RequestID: "dsr-1"})
+		Expect(err).NotTo(HaveOccurred())
+		pool.Close()
+
+		By("restoring the backup brings Alice back only until the ledger is replayed, before Ready")
+		update(getWS(name), func(ws *tenancyv1.Workspace) { ws.Spec.Restore = &tenancyv1.WorkspaceRestore{Backup: b.Name} })
+		Eventually(func() int32 {
+			ws := getWS(name)
+			if ws.Status.Restore == nil {
+				return -1
+			}
+			dep := &appsv1.Deployment{}
+			if err := k8s.Get(bg, client.ObjectKey{Namespace: "ws-" + name, Name: "runtime"}, dep); err != nil {
+				return -1
+			}
+			return *dep.Spec.Replicas
+		}).Should(BeZero())
+		rollOut(name)
+		Eventually(condition(name, tenancyv1.ConditionRestored), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonRestored))
+		Expect(getWS(name).Status.Restore.ErasuresReplayed).To(Equal(1))
+		var n int64
+		Expect(pgAdminIn(dbName(name), "SELECT count(*) FROM contacts WHERE id = $1", alice).Scan(&n)).To(Succeed())
+		Expect(n).To(BeZero(), "Alice stays erased")
+		Expect(pgAdminIn(dbName(name), "SELECT count(*) FROM contacts WHERE id = $1", bob).Scan(&n)).To(Succeed())
+		Expect(n).To(Equal(int64(1)), "Bob is restored")
+
+		By("deleting the workspace with no backup left destroys the ledger with the key")
+		Expect(k8s.Delete(bg, b)).To(Succeed())
+		Eventually(backupGone(b.Name)).Should(BeTrue())
+		deleteAndWait(name)
+		Expect(vaultExists("switchboard/metadata/" + contract.LedgerPrefix(name, string(ws.UID)) + "/head")).To(BeFalse())
+		Expect(receiptOf(name)).To(ContainSubstring(`"erasureLedgerDestroyed": true`))
+	})
+})
+
+// pgAdminIn runs one query in a database as the superuser.
+func pgAdminIn(database, query string, args ...any) pgx.Row {
+	conn, err := pgx.Connect(bg, pg.DSN("postgres", "", database))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { conn.Close(bg) })
+	return conn.QueryRow(bg, query, args...)
 }

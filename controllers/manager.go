@@ -26,10 +26,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/backup/dump"
 	"github.com/switchboard-dev/switchboard/controllers/config"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/privacy"
 )
 
 var externalWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -118,6 +121,9 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	}
 	db := postgres.New(cfg.DatabaseServers, func(server string) { onWrite("postgres", server) })
 
+	if err := checkBackupTools(cfg, db); err != nil {
+		return nil, err
+	}
 	dbEgress := map[string]config.Egress{}
 	for name, s := range cfg.DatabaseServers {
 		dbEgress[name] = s.Egress
@@ -127,8 +133,23 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		DB: db, Vault: vc,
 		Stores:      &Stores{Default: cfg.BackupStore, DefaultCredentials: cfg.BackupStoreCredentials, Servers: cfg.DatabaseServers},
 		Compression: cfg.BackupCompression,
+		PgDump:      cfg.PgDump, PgRestore: cfg.PgRestore,
 		BeforeDump:  o.BeforeDump, DuringUpload: o.DuringUpload, BeforeRestore: o.BeforeRestore,
 	}, cfg.MaxConcurrentBackups)
+	ledgerOf := func(workspace, uid string) *privacy.Ledger {
+		return privacy.NewLedger(vc.API(), cfg.VaultKVMount, contract.LedgerPrefix(workspace, uid))
+	}
+	backups.ReplayErasures = func(ctx context.Context, ws *tenancyv1.Workspace, b *tenancyv1.Backup, db dump.Database) (int, error) {
+		return replayErasures(ctx, ledgerOf(b.Spec.Workspace, b.Status.WorkspaceUID), b, db)
+	}
+	backups.DestroyLedger = func(ctx context.Context, workspace, uid string) (int, error) {
+		n, err := ledgerOf(workspace, uid).Destroy(ctx)
+		if n > 0 {
+			onWrite("vault", contract.LedgerPrefix(workspace, uid))
+		}
+		return n, err
+	}
+
 
 	if err := (&WorkspaceReconciler{
 		Client:    mgr.GetClient(),
@@ -233,6 +254,67 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// replayErasures re-applies, in one transaction, the ledger's erasures
+// recorded after b's snapshot (less privacy.ReplayMargin: an erasure is
+// stamped just before it commits, and replaying one twice is harmless).
+func replayErasures(ctx context.Context, l *privacy.Ledger, b *tenancyv1.Backup, db dump.Database) (int, error) {
+	since := b.Status.Artifact.DumpedAt.Add(-privacy.ReplayMargin)
+	entries, err := l.Since(ctx, since)
+	if err != nil {
+		return 0, fmt.Errorf("reading the erasure ledger: %w", err)
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // a no-op after Commit
+	rep, err := l.Replay(ctx, tx, entries)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return rep.Entries, nil
+}
+
+// checkBackupTools refuses to start an operator that has a backup store
+// but no pg_dump and pg_restore fit for its servers: its backups would all
+// fail at 3 a.m. rather than now. A server that does not answer yet is
+// checked by version when it first takes a backup (pg_dump says so).
+func checkBackupTools(cfg *config.Config, db *postgres.Provisioner) error {
+	anyStore := cfg.BackupStore != ""
+	for _, s := range cfg.DatabaseServers {
+		anyStore = anyStore || s.BackupStore != ""
+	}
+	if !anyStore {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	majors := map[string]int{}
+	for _, name := range db.ServerNames() {
+		v, err := db.ServerMajorVersion(ctx, name)
+		if err != nil {
+			ctrl.Log.Info("cannot learn a database server's version at start; its backups will say if pg_dump does not fit", "server", name, "error", err.Error())
+			continue
+		}
+		majors[name] = v
+	}
+	if err := dump.CheckTools(ctx, cfg.PgDump, cfg.PgRestore, majors); err != nil {
+		return fmt.Errorf("backups are configured, but %w (set --pg-dump and --pg-restore)", err)
+	}
+	return nil
 }
 
 // everyReplica is a runnable that runs without leader election.

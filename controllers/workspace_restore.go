@@ -67,6 +67,11 @@ func (r *WorkspaceReconciler) reconcileRestore(ctx context.Context, s *workspace
 		st = &tenancyv1.WorkspaceRestoreStatus{Backup: req.backup, RequestID: req.requestID, InPlace: req.inPlace,
 			Phase: tenancyv1.RestoreRunning, StartedAt: ptrTime(time.Now())}
 		ws.Status.Restore = st
+		// Show the restore, and hold the runtime down, before it starts:
+		// the pass that restores writes its status only at its end.
+		st.Message = "restore of Backup " + req.backup + " requested; holding the runtime at 0 replicas"
+		ws.SetFalse(tenancyv1.ConditionRestored, tenancyv1.ReasonRestoring, st.Message)
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	waiting := func(msg string, after time.Duration) (ctrl.Result, error) {
 		st.Message = msg

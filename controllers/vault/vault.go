@@ -81,6 +81,11 @@ func New(cfg Config, onWrite func(path string)) (*Client, error) {
 // Config returns the client's configuration.
 func (c *Client) Config() Config { return c.cfg }
 
+// API is the underlying Vault client, for packages that speak Vault
+// themselves (the erasure ledger of runtime/privacy). Its writes are not
+// counted by onWrite.
+func (c *Client) API() *vaultapi.Client { return c.api }
+
 // classify turns a Vault client error into one that says whether Vault
 // answered. Vault's own error texts never echo request bodies, so they are safe.
 func (c *Client) classify(op string, err error) error {

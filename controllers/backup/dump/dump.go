@@ -42,6 +42,15 @@ type Database struct {
 	Password string
 }
 
+// Connect opens a connection to d, for work on a restored database.
+func (d Database) Connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, d.dsn())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to database %s as %s: %w", d.Name, d.User, scrub(err, d.Password))
+	}
+	return conn, nil
+}
+
 // dsn is a pgx DSN for d.
 func (d Database) dsn() string {
 	return fmt.Sprintf("host=%s port=%d dbname=%s user=%s password=%s sslmode=prefer",
