@@ -3,8 +3,8 @@ package controllers_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -17,9 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver, for goose
 	"github.com/minio/minio-go/v7"
-	"github.com/pressly/goose/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pressly/goose/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -570,7 +570,9 @@ var _ = Describe("Backups", func() {
 				}
 			}
 			for _, name := range names {
-				Eventually(func() bool { return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: name}, &tenancyv1.Workspace{})) }, time.Minute).Should(BeTrue())
+				Eventually(func() bool {
+					return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: name}, &tenancyv1.Workspace{}))
+				}, time.Minute).Should(BeTrue())
 			}
 		})
 		for _, name := range names {

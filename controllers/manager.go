@@ -134,7 +134,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Stores:      &Stores{Default: cfg.BackupStore, DefaultCredentials: cfg.BackupStoreCredentials, Servers: cfg.DatabaseServers},
 		Compression: cfg.BackupCompression,
 		PgDump:      cfg.PgDump, PgRestore: cfg.PgRestore,
-		BeforeDump:  o.BeforeDump, DuringUpload: o.DuringUpload, BeforeRestore: o.BeforeRestore,
+		BeforeDump: o.BeforeDump, DuringUpload: o.DuringUpload, BeforeRestore: o.BeforeRestore,
 	}, cfg.MaxConcurrentBackups)
 	ledgerOf := func(workspace, uid string) *privacy.Ledger {
 		return privacy.NewLedger(vc.API(), cfg.VaultKVMount, contract.LedgerPrefix(workspace, uid))
@@ -149,7 +149,6 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		}
 		return n, err
 	}
-
 
 	if err := (&WorkspaceReconciler{
 		Client:    mgr.GetClient(),

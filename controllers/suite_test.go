@@ -106,9 +106,12 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(stopManager)
 })
 
+// opCfgArgs are the flags opCfg was loaded from.
+var opCfgArgs []string
+
 // operatorConfig goes through config.Load, as main does.
 func operatorConfig(stack *harness.Stack) *config.Config {
-	cfg, err := config.Load(stack.OperatorArgs(
+	opCfgArgs = stack.OperatorArgs(
 		"--runtime-image=switchboard/runtime:test",
 		"--base-domain=inbox.test.example",
 		"--ingress-class=nginx",
@@ -117,7 +120,8 @@ func operatorConfig(stack *harness.Stack) *config.Config {
 		"--dependency-retry-after=1s",
 		"--backup-store=file://"+fileStoreDir,
 		"--max-concurrent-backups=2",
-	), func(string) string { return "" })
+	)
+	cfg, err := config.Load(opCfgArgs, func(string) string { return "" })
 	Expect(err).NotTo(HaveOccurred())
 	return cfg
 }
