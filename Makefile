@@ -69,7 +69,7 @@ bench-backup: ## Backup benchmark only: encrypted vs plain dump and restore, S3 
 .PHONY: dev
 dev: ## Run the whole system locally in the foreground (Ctrl-C stops it).
 	hack/install-deps.sh
-	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault
+	hack/build-tools.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl vault versitygw
 	go build -o $(BIN)/switchboard-runtime ./runtime/cmd/switchboard-runtime
 	go build -o $(BIN)/switchboard-dev ./hack/dev
 	$(BIN)/switchboard-dev $(DEV_ARGS)

@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -115,6 +117,22 @@ func run(exitWhenReady bool) error {
 	}
 	say("dev ingress on http://%s: http://<workspace>.switchboard.localhost%s reaches that workspace's runtime", ingressAddr, port)
 
+	say("starting versitygw, a real S3 server, as the backup store (bucket backups, folder %s)", filepath.Join(state, "s3"))
+	s3, err := harness.StartS3(filepath.Join(state, "s3"), "backups")
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, s3.Close)
+	s3Creds := filepath.Join(state, "s3-credentials")
+	if err := os.WriteFile(s3Creds, []byte("[default]\naws_access_key_id = "+s3.AccessKey+"\naws_secret_access_key = "+s3.SecretKey+"\n"), 0o600); err != nil {
+		return err
+	}
+	// The server's own backupStore: backups stay with their server (residency).
+	if err := os.WriteFile(filepath.Join(state, "database-servers.yaml"), []byte(fmt.Sprintf(
+		"local:\n  dsn: %s\n  backupStore:\n    url: %s\n    credentials: %s\n", pg.AdminDSN(), s3.StoreURL("backups", "tenants"), s3Creds)), 0o600); err != nil {
+		return err
+	}
+
 	say("starting the operator")
 	cfg, err := config.Load(stack.OperatorArgs(
 		"--runtime-image="+runtimeImage,
@@ -150,6 +168,10 @@ func run(exitWhenReady bool) error {
 	if err := waitReady(ctx, k8s, "acme"); err != nil {
 		return err
 	}
+	say("waiting for the sample Backup acme-manual-1: pg_dump, encrypted under acme's transit key, into S3, then verified by a restore")
+	if err := waitBackup(ctx, k8s, "acme-manual-1"); err != nil {
+		return err
+	}
 	kubectl, _ := harness.Bin("kubectl")
 	fmt.Println()
 	fmt.Printf("    $ kubectl get ws -o wide\n")
@@ -157,6 +179,8 @@ func run(exitWhenReady bool) error {
 	fmt.Print(indent(out))
 	out, _ = exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "intg", "-A").CombinedOutput()
 	fmt.Printf("    $ kubectl get intg -A\n%s", indent(out))
+	out, _ = exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "wsbk", "-o", "wide").CombinedOutput()
+	fmt.Printf("    $ kubectl get wsbk -o wide\n%s", indent(out))
 	fmt.Printf(`
 Switchboard is running locally.
 
@@ -165,12 +189,15 @@ Switchboard is running locally.
   kubectl 1.37     %s   (the system kubectl may be too old for this API server)
   PostgreSQL       %s   (superuser postgres, password %q)
   Vault            %s   (dev mode, in memory; root token %q)
+  S3 (backups)     %s   (versitygw; bucket backups, files under %s/s3)
   Logs             %s/{operator,kube-controller-manager,kube-scheduler}.log
 
 Try:
   bin/kubectl get ws -w
   bin/kubectl describe ws acme
   bin/kubectl delete ws acme        # then: no database, role, Vault data or namespace is left
+  bin/kubectl create -f - <<<'{"apiVersion":"tenancy.switchboard.dev/v1alpha1","kind":"Backup","metadata":{"name":"acme-2"},"spec":{"workspace":"acme","verify":true}}'
+  bin/kubectl describe wsbk acme-2  # docs/backups.md: restore, expiry, shredding
 
 The sample workspace's inbox:  http://acme.switchboard.localhost%s
   Sign in as owner@acme.example with the one-time password:
@@ -181,7 +208,7 @@ The sample workspace's inbox:  http://acme.switchboard.localhost%s
   its process stops.
 
 Press Ctrl-C to stop everything.
-`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, state, port, kubeconfig, state, port)
+`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, s3.Endpoint(), state, state, port, kubeconfig, state, port)
 
 	if exitWhenReady {
 		// The smoke test: the inbox answers through the dev ingress.
@@ -263,18 +290,13 @@ func createWhenNamespaceExists(ctx context.Context, k8s client.Client, u *unstru
 	}
 }
 
-func waitReady(ctx context.Context, k8s client.Client, name string) error {
+// poll calls check every half second for up to 3 minutes, until it is done
+// or fails; timeout builds the error of a check that never finished.
+func poll(ctx context.Context, check func() (done bool, err error), timeout func() error) error {
 	deadline := time.Now().Add(3 * time.Minute)
-	var last string
 	for time.Now().Before(deadline) {
-		ws := &tenancyv1.Workspace{}
-		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ws); err == nil {
-			if meta.IsStatusConditionTrue(ws.Status.Conditions, tenancyv1.ConditionReady) {
-				return nil
-			}
-			if c := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady); c != nil {
-				last = c.Message
-			}
+		if done, err := check(); done || err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -282,7 +304,51 @@ func waitReady(ctx context.Context, k8s client.Client, name string) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("workspace %s was not Ready within 3 minutes (%s); see .dev/operator.log and .dev/pods/", name, last)
+	return timeout()
+}
+
+func waitReady(ctx context.Context, k8s client.Client, name string) error {
+	var last string
+	return poll(ctx, func() (bool, error) {
+		ws := &tenancyv1.Workspace{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ws); err == nil {
+			if c := meta.FindStatusCondition(ws.Status.Conditions, tenancyv1.ConditionReady); c != nil {
+				last = c.Message
+				return c.Status == metav1.ConditionTrue, nil
+			}
+		}
+		return false, nil
+	}, func() error {
+		return fmt.Errorf("workspace %s was not Ready within 3 minutes (%s); see .dev/operator.log and .dev/pods/", name, last)
+	})
+}
+
+// waitBackup waits until a Backup is Completed, and Verified if it asks for
+// verification.
+func waitBackup(ctx context.Context, k8s client.Client, name string) error {
+	var last string
+	return poll(ctx, func() (bool, error) {
+		b := &tenancyv1.Backup{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, b); err != nil {
+			return false, nil
+		}
+		last = string(b.Status.Phase)
+		verified := meta.FindStatusCondition(b.Status.Conditions, tenancyv1.BackupConditionVerified)
+		switch {
+		case b.Status.Phase == tenancyv1.BackupFailed:
+			return false, fmt.Errorf("backup %s failed: %s", name, toJSON(b.Status.Conditions))
+		case verified != nil && verified.Status == metav1.ConditionFalse:
+			return false, fmt.Errorf("backup %s failed verification: %s", name, verified.Message)
+		}
+		return b.Status.Phase == tenancyv1.BackupCompleted && (!b.Spec.Verify || (verified != nil && verified.Status == metav1.ConditionTrue)), nil
+	}, func() error {
+		return fmt.Errorf("backup %s was not Completed and Verified within 3 minutes (phase %q); see .dev/operator.log", name, last)
+	})
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func indent(b []byte) string {
