@@ -293,7 +293,7 @@ type WorkspaceStatus struct {
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.status.namespace`,priority=1
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
 // +kubebuilder:printcolumn:name="Last-Backup",type=date,JSONPath=`.status.backups.lastSuccessfulTime`,priority=1
-// +kubebuilder:printcolumn:name="Next-Backup",type=date,JSONPath=`.status.backups.nextScheduleTime`,priority=1
+// +kubebuilder:printcolumn:name="Next-Backup",type=string,JSONPath=`.status.backups.nextScheduleTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be lower-case letters, digits and '-', start with a letter and end with a letter or digit (it becomes a namespace and PostgreSQL identifiers)"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 50",message="metadata.name must be at most 50 characters (room for the ws- prefix and PostgreSQL's 63-byte identifiers)"

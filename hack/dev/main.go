@@ -244,8 +244,9 @@ func applySamples(ctx context.Context, k8s client.Client, dir string) error {
 	if err != nil {
 		return err
 	}
-	// Policies first, then workspaces, then what lives in their namespaces.
-	order := []string{"retentionpolicy", "workspace", "integration"}
+	// Policies first, then workspaces, then what lives in their namespaces,
+	// then a backup of the sample workspace.
+	order := []string{"retentionpolicy", "workspace", "integration", "backup"}
 	for _, kind := range order {
 		for _, f := range files {
 			if filepath.Base(f) != "tenancy_v1alpha1_"+kind+".yaml" {
