@@ -360,14 +360,25 @@ func (r *BackupExpiryReconciler) noteKeyDestroyed(ctx context.Context, b *tenanc
 		map[string]string{"tenancy.switchboard.dev/deletion-receipt": "true"}, "transit-key-destroyed.json", string(body))
 }
 
+// receiptsPerConfigMap bounds the bytes of one receipts ConfigMap, well
+// under the API server's 1 MiB object limit; a full one continues in
+// <name>-2, <name>-3, and so on.
+const receiptsPerConfigMap = 768 << 10
+
 // addToConfigMap sets one entry of a receipts ConfigMap, creating it (and
-// the receipts namespace) if needed. An entry already there is kept: a
-// receipt is written once.
-func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, name, workspace string, labels map[string]string, key, value string) error {
-	for attempt := 0; ; attempt++ {
+// the receipts namespace) if needed, and continuing in the next of its
+// series when it is full. An entry already there is kept: a receipt is
+// written once.
+func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, base, workspace string, labels map[string]string, key, value string) error {
+	for part, attempt := 1, 0; ; {
+		name := base
+		if part > 1 {
+			name = fmt.Sprintf("%s-%d", base, part)
+		}
 		cm := &corev1.ConfigMap{}
 		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.ReceiptsNamespace, Name: name}, cm)
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ReceiptsNamespace,
 				Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: workspace}},
 				Data: map[string]string{key: value}}
@@ -382,9 +393,17 @@ func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, name, works
 				}
 				err = r.Create(ctx, cm)
 			}
-		} else if err == nil {
+		case err == nil:
 			if _, ok := cm.Data[key]; ok {
 				return nil
+			}
+			size := 0
+			for k, v := range cm.Data {
+				size += len(k) + len(v)
+			}
+			if size+len(key)+len(value) > receiptsPerConfigMap {
+				part++
+				continue
 			}
 			if cm.Data == nil {
 				cm.Data = map[string]string{}
@@ -392,7 +411,8 @@ func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, name, works
 			cm.Data[key] = value
 			err = r.Update(ctx, cm)
 		}
-		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 8 {
+			attempt++
 			continue
 		}
 		return err
