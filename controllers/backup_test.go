@@ -288,6 +288,12 @@ var _ = Describe("Backups", func() {
 		Expect(b.Status.Artifact.Store).To(Equal(s3Srv.StoreURL("backups", "tenants")))
 		Expect(s3ArtifactPath(b)).To(BeAnExistingFile())
 		Expect(filepath.Join(fileStoreDir, name)).NotTo(BeADirectory()) // residency: nothing in the default store
+		By("the store's credentials are nowhere in the tenant's namespace or pods")
+		var secrets corev1.SecretList
+		Expect(k8s.List(bg, &secrets, client.InNamespace("ws-"+name))).To(Succeed())
+		var deps appsv1.DeploymentList
+		Expect(k8s.List(bg, &deps, client.InNamespace("ws-"+name))).To(Succeed())
+		Expect(toJSON(secrets) + toJSON(deps)).NotTo(SatisfyAny(ContainSubstring(s3Srv.SecretKey), ContainSubstring(s3Srv.AccessKey), ContainSubstring("AWS_")))
 		Expect(b.Status.ExpiresAt.Sub(b.Status.CompletedAt.Time)).To(Equal(48 * time.Hour))
 		Eventually(func() *tenancyv1.WorkspaceBackupStatus { return getWS(name).Status.Backups }).Should(SatisfyAll(
 			HaveField("LastSuccessful", scheduled),

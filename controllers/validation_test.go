@@ -97,6 +97,8 @@ var _ = Describe("CRD validation", func() {
 		Entry("backup afterDeletion malformed", policyYAML("  backups: {afterDeletion: 90days}\n"), "spec.backups.afterDeletion"),
 
 		Entry("backup without workspace", "apiVersion: tenancy.switchboard.dev/v1alpha1\nkind: Backup\nmetadata: {name: b1}\nspec: {reason: Manual}\n", "spec.workspace"),
+		Entry("in-place restore without a backup", workspaceYAML("w-restore", okOwner+"  restore: {requestID: again}\n"), "spec.restore.backup"),
+		Entry("bootstrap from a backup without its name", workspaceYAML("w-boot", okOwner+"  bootstrap: {fromBackup: {}}\n"), "spec.bootstrap.fromBackup.name"),
 		Entry("backup with unknown reason", "apiVersion: tenancy.switchboard.dev/v1alpha1\nkind: Backup\nmetadata: {name: b2}\nspec: {workspace: acme, reason: Whim}\n", "spec.reason"),
 	)
 
@@ -114,6 +116,17 @@ var _ = Describe("CRD validation", func() {
 			Expect(unstructured.SetNestedField(u.Object, "stripe", "spec", "type")).To(Succeed())
 			Expect(unstructured.SetNestedStringMap(u.Object, map[string]string{"accountId": "a"}, "spec", "config")).To(Succeed())
 		})).Should(MatchError(ContainSubstring("spec.type is immutable")))
+
+		By("a Workspace's bootstrap and a Backup's spec")
+		Eventually(updating(ws, func(u *unstructured.Unstructured) {
+			Expect(unstructured.SetNestedStringMap(u.Object, map[string]string{"name": "some-backup"}, "spec", "bootstrap", "fromBackup")).To(Succeed())
+		})).Should(MatchError(ContainSubstring("spec.bootstrap is immutable")))
+		b := decode("apiVersion: tenancy.switchboard.dev/v1alpha1\nkind: Backup\nmetadata: {name: " + uniqueName("immut-bk") + "}\nspec: {workspace: no-such-workspace}\n")
+		Expect(k8s.Create(bg, b)).To(Succeed())
+		DeferCleanup(func() { _ = k8s.Delete(bg, b) })
+		Eventually(updating(b, func(u *unstructured.Unstructured) {
+			Expect(unstructured.SetNestedField(u.Object, true, "spec", "verify")).To(Succeed())
+		})).Should(MatchError(ContainSubstring("spec is immutable")))
 	})
 
 	It("accepts every sample in config/samples", func() {
