@@ -477,6 +477,33 @@ var _ = Describe("Backups", func() {
 		Expect(getBackup(b.Name).Status.Attempts).To(Equal(1))
 	})
 
+	It("keeps a Backup whose artifact cannot be purged, says so, and purges it once the store is back", func() {
+		name := uniqueName("bkp")
+		ws := newWorkspace(name)
+		ws.Spec.DatabaseServer = "eu-s3"
+		createReady(ws)
+		DeferCleanup(deleteAndWait, name)
+		b := takeBackup(name, false)
+
+		s3Srv.Stop()
+		restarted := false
+		DeferCleanup(func() {
+			if !restarted {
+				Expect(s3Srv.Start()).To(Succeed())
+			}
+		})
+		Expect(k8s.Delete(bg, b)).To(Succeed())
+		Eventually(backupCondition(b.Name, tenancyv1.BackupConditionPurged)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.BackupReasonPurgeFailed))
+		Eventually(func() []string { return eventsOf(b.Name) }).Should(ContainElement(ContainSubstring("PurgeFailed")))
+		Consistently(backupGone(b.Name), 2*time.Second).Should(BeFalse())
+		Expect(backupPurgeFailures()).To(BeNumerically(">", 0))
+
+		Expect(s3Srv.Start()).To(Succeed())
+		restarted = true
+		Eventually(backupGone(b.Name), time.Minute).Should(BeTrue())
+		Expect(s3ArtifactPath(b)).NotTo(BeAnExistingFile())
+	})
+
 	DescribeTable("leaves no orphan in the store when the operator dies mid-upload",
 		func(server string, debris func(b *tenancyv1.Backup), leftovers func(b *tenancyv1.Backup) []string) {
 			name := uniqueName("bkc")
@@ -621,6 +648,26 @@ var _ = Describe("Backups", func() {
 		Expect(most).To(Equal(opCfg.MaxConcurrentBackups))
 	})
 })
+
+// backupPurgeFailures reads switchboard_backup_purges_total{result="failed"}.
+func backupPurgeFailures() float64 {
+	GinkgoHelper()
+	families, err := metricsGather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "switchboard_backup_purges_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == "failed" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
 
 // backupMetric reads a per-workspace backup gauge.
 func backupMetric(metric, workspace string) float64 {
