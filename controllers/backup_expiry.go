@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -84,21 +85,28 @@ func (r *BackupExpiryReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if expiresAt == nil {
-		return ctrl.Result{}, nil
+	if hold == nil {
+		meta.RemoveStatusCondition(&b.Status.Conditions, tenancyv1.BackupConditionExpiryBlocked)
 	}
-	b.Status.ExpiresAt = expiresAt
 	now := r.now()
-	if now.Before(expiresAt.Time) {
-		return ctrl.Result{RequeueAfter: min(expiresAt.Sub(now)+time.Second, expiryRecheck)}, nil
-	}
-	if hold {
-		if !b.IsTrue(tenancyv1.BackupConditionExpiryBlocked) {
-			r.Recorder.Eventf(b, nil, "Normal", "ExpiryBlocked", "Expire",
-				"backup %s expired at %s but Workspace %s is under legalHold: it is kept until the hold is lifted", b.Name, expiresAt.UTC().Format(time.RFC3339), b.Spec.Workspace)
+	switch {
+	case expiresAt == nil && hold == nil:
+		return ctrl.Result{}, nil
+	case expiresAt != nil:
+		b.Status.ExpiresAt = expiresAt
+		if now.Before(expiresAt.Time) {
+			return ctrl.Result{RequeueAfter: min(expiresAt.Sub(now)+time.Second, expiryRecheck)}, nil
 		}
-		b.SetCondition(tenancyv1.BackupConditionExpiryBlocked, metav1.ConditionTrue, tenancyv1.BackupReasonLegalHold,
-			"expired at "+expiresAt.UTC().Format(time.RFC3339)+"; kept while Workspace "+b.Spec.Workspace+" is under spec.legalHold")
+	}
+	if hold != nil {
+		msg := "its expiry cannot be computed; kept: " + hold.message
+		if expiresAt != nil {
+			msg = "expired at " + expiresAt.UTC().Format(time.RFC3339) + "; kept: " + hold.message
+		}
+		if c := b.GetCondition(tenancyv1.BackupConditionExpiryBlocked); c == nil || c.Reason != hold.reason {
+			r.Recorder.Eventf(b, nil, "Normal", "ExpiryBlocked", "Expire", "backup %s %s", b.Name, msg)
+		}
+		b.SetCondition(tenancyv1.BackupConditionExpiryBlocked, metav1.ConditionTrue, hold.reason, msg)
 		return ctrl.Result{RequeueAfter: expiryRecheck}, nil
 	}
 	if b.Status.Phase == tenancyv1.BackupRunning {
@@ -122,37 +130,45 @@ func (r *BackupExpiryReconciler) now() time.Time {
 // completedAt (or, for a backup that never completed, its creation) plus
 // the workspace's backups.retainFor; once the workspace is deleted, no
 // later than the deadline its deletion set. nil means not yet known.
-func (r *BackupExpiryReconciler) expiry(ctx context.Context, b *tenancyv1.Backup) (*metav1.Time, bool, error) {
+// expiryHold says why an expired Backup is kept.
+type expiryHold struct{ reason, message string }
+
+func (r *BackupExpiryReconciler) expiry(ctx context.Context, b *tenancyv1.Backup) (*metav1.Time, *expiryHold, error) {
 	var base time.Time
 	switch b.Status.Phase {
 	case tenancyv1.BackupCompleted, tenancyv1.BackupShredded:
 		if b.Status.CompletedAt == nil {
-			return b.Status.ExpiresAt, false, nil
+			return b.Status.ExpiresAt, nil, nil
 		}
 		base = b.Status.CompletedAt.Time
 	case tenancyv1.BackupFailed:
 		base = b.CreationTimestamp.Time
 	default:
-		return b.Status.ExpiresAt, false, nil
+		return b.Status.ExpiresAt, nil, nil
 	}
 	ws := &tenancyv1.Workspace{}
 	err := r.Get(ctx, client.ObjectKey{Name: b.Spec.Workspace}, ws)
 	if client.IgnoreNotFound(err) != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	ours := err == nil && (b.Status.WorkspaceUID == "" || string(ws.UID) == b.Status.WorkspaceUID)
 	if !ours {
 		// The workspace is gone: its deletion set the deadline. A backup
 		// it never saw keeps the default.
 		if b.Status.ExpiresAt != nil {
-			return b.Status.ExpiresAt, false, nil
+			return b.Status.ExpiresAt, nil, nil
 		}
-		return ptrTime(base.Add(defaultRetainFor)), false, nil
+		return ptrTime(base.Add(defaultRetainFor)), nil, nil
 	}
 	retain := defaultRetainFor
-	policy, err := effectivePolicy(ctx, r.Client, ws)
+	policy, err := resolvePolicy(ctx, r.Client, ws)
+	var perr *PolicyError
+	if errors.As(err, &perr) {
+		// Expiry is a purge: it waits until the policy is known.
+		return b.Status.ExpiresAt, &expiryHold{reason: perr.Reason, message: perr.Message}, nil
+	}
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if policy != nil && policy.Spec.Backups.RetainFor != "" {
 		if d, err := policy.Spec.Backups.RetainFor.Parse(); err == nil {
@@ -163,7 +179,10 @@ func (r *BackupExpiryReconciler) expiry(ctx context.Context, b *tenancyv1.Backup
 	if b.Status.WorkspaceDeletedAt != nil && b.Status.ExpiresAt != nil && b.Status.ExpiresAt.Before(at) {
 		at = b.Status.ExpiresAt
 	}
-	return at, ws.Spec.LegalHold, nil
+	if ws.Spec.LegalHold {
+		return at, &expiryHold{reason: tenancyv1.BackupReasonLegalHold, message: "Workspace " + ws.Name + " is under spec.legalHold"}, nil
+	}
+	return at, nil, nil
 }
 
 // purge removes b's artifact and proves it gone; it records the proof in

@@ -202,6 +202,13 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, fmt.Errorf("setting up backup expiry controller: %w", err)
 	}
 
+	if err := (&RetentionPolicyReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("switchboard-retentionpolicy"),
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up retention policy controller: %w", err)
+	}
+
 	interval := o.StatsInterval
 	if interval <= 0 {
 		interval = 15 * time.Second

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,8 +53,11 @@ func (r *WorkspaceReconciler) reconcileBackups(ctx context.Context, s *workspace
 		return ctrl.Result{}, err
 	}
 
-	policy, err := effectivePolicy(ctx, r.Client, ws)
-	if err != nil {
+	// Backups protect data: an unresolved policy (which stops every purge)
+	// does not stop them; the built-in schedule applies meanwhile.
+	policy, err := resolvePolicy(ctx, r.Client, ws)
+	var perr *PolicyError
+	if err != nil && !errors.As(err, &perr) {
 		return ctrl.Result{}, err
 	}
 	schedule, verify := defaultSchedule, false
@@ -110,8 +114,11 @@ func (r *WorkspaceReconciler) reconcileBackups(ctx context.Context, s *workspace
 		return ctrl.Result{}, nil
 	}
 	st.NextScheduleTime = ptrTime(next)
-	ws.SetTrue(tenancyv1.ConditionBackupsScheduled, tenancyv1.ReasonScheduled,
-		fmt.Sprintf("%q (UTC); next backup at %s, into %s", schedule, next.Format(time.RFC3339), r.Backups.Stores.URL(ws.Spec.DatabaseServer)))
+	msg := fmt.Sprintf("%q (UTC); next backup at %s, into %s", schedule, next.Format(time.RFC3339), r.Backups.Stores.URL(ws.Spec.DatabaseServer))
+	if perr != nil {
+		msg += "; the built-in schedule applies while the RetentionPolicy is unresolved: " + perr.Message
+	}
+	ws.SetTrue(tenancyv1.ConditionBackupsScheduled, tenancyv1.ReasonScheduled, msg)
 	return ctrl.Result{RequeueAfter: next.Sub(now) + time.Second}, nil
 }
 

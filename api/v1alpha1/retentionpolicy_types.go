@@ -115,13 +115,15 @@ type RetentionPolicyStatus struct {
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions of the policy.
+	// conditions of the policy: Ready is False when another policy is also
+	// the default (ConflictingDefaults: nothing is purged for the workspaces
+	// that name none) or the backup schedule does not parse.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// workspaces is the number of Workspaces governed by this policy. Not
-	// written yet: no controller reconciles RetentionPolicies.
+	// workspaces is the number of Workspaces governed by this policy: those
+	// that name it and, for the one default policy, those that name none.
 	// +optional
 	Workspaces int `json:"workspaces,omitempty"`
 }
@@ -136,6 +138,8 @@ type RetentionPolicyStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=rp,categories=switchboard
 // +kubebuilder:printcolumn:name="Default",type=string,JSONPath=`.metadata.annotations.tenancy\.switchboard\.dev/default`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Workspaces",type=integer,JSONPath=`.status.workspaces`
 // +kubebuilder:printcolumn:name="Backups",type=string,JSONPath=`.spec.backups.schedule`
 // +kubebuilder:printcolumn:name="Backup-Retention",type=string,JSONPath=`.spec.backups.retainFor`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

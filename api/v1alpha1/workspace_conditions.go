@@ -77,6 +77,14 @@ const (
 	ReasonInvalidSchedule = "InvalidSchedule"
 	// ReasonNoBackupStore: no backup store is configured for the workspace's database server.
 	ReasonNoBackupStore = "NoBackupStore"
+	// ReasonPolicyNotFound: spec.retentionPolicyRef names a RetentionPolicy
+	// that does not exist; nothing is purged until it does.
+	ReasonPolicyNotFound = "PolicyNotFound"
+	// ReasonConflictingDefaults: more than one RetentionPolicy is annotated
+	// as the default; nothing is purged for workspaces that name none.
+	ReasonConflictingDefaults = "ConflictingDefaults"
+	// ReasonGoverning: the RetentionPolicy is in force.
+	ReasonGoverning = "Governing"
 	// ReasonRestoring: a restore is running; the runtime is held down.
 	ReasonRestoring = "Restoring"
 	// ReasonRestoreFailed: the restore failed; the database it would have

@@ -1,0 +1,108 @@
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+)
+
+func policyCondition(name string) func() *metav1.Condition {
+	return func() *metav1.Condition {
+		p := &tenancyv1.RetentionPolicy{}
+		if err := k8s.Get(bg, client.ObjectKey{Name: name}, p); err != nil {
+			return nil
+		}
+		if p.Status.ObservedGeneration != p.Generation {
+			return nil
+		}
+		return meta.FindStatusCondition(p.Status.Conditions, tenancyv1.ConditionReady)
+	}
+}
+
+func policyWorkspaces(name string) func() int {
+	return func() int {
+		p := &tenancyv1.RetentionPolicy{}
+		if err := k8s.Get(bg, client.ObjectKey{Name: name}, p); err != nil {
+			return -1
+		}
+		return p.Status.Workspaces
+	}
+}
+
+var _ = Describe("RetentionPolicies", func() {
+	It("count the workspaces they govern, and are Ready at their generation", func() {
+		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) { p.Spec.Backups.RetainFor = "10d" })
+		Eventually(policyCondition(policy.Name)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonGoverning))
+		Expect(policyWorkspaces(policy.Name)()).To(BeZero())
+
+		name := uniqueName("rpc")
+		ws := newWorkspace(name)
+		ws.Spec.Suspended = true
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		Eventually(policyWorkspaces(policy.Name)).Should(Equal(1))
+		Expect(policyCondition(policy.Name)()).To(HaveField("Message", "governs 1 workspaces"))
+
+		update(policy, func(p *tenancyv1.RetentionPolicy) { p.Spec.Backups.RetainFor = "20d" })
+		Eventually(policyCondition(policy.Name)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonGoverning))
+
+		deleteAndWait(name)
+		Eventually(policyWorkspaces(policy.Name)).Should(BeZero())
+	})
+
+	It("report two default policies on both, and purge nothing for the workspaces that name none until one goes", func() {
+		a := newPolicy(func(p *tenancyv1.RetentionPolicy) {
+			p.Annotations = map[string]string{tenancyv1.AnnotationDefaultPolicy: "true"}
+			p.Spec.Backups.RetainFor = "1d"
+		})
+		name := uniqueName("rpd")
+		createReady(newWorkspace(name))
+		DeferCleanup(deleteAndWait, name)
+		b := takeBackup(name, false)
+		Eventually(policyWorkspaces(a.Name)).Should(Equal(1))
+
+		second := newPolicy(func(p *tenancyv1.RetentionPolicy) {
+			p.Annotations = map[string]string{tenancyv1.AnnotationDefaultPolicy: "true"}
+			p.Spec.Backups.RetainFor = "1d"
+		})
+		for _, p := range []string{a.Name, second.Name} {
+			Eventually(policyCondition(p)).Should(SatisfyAll(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonConflictingDefaults),
+				HaveField("Message", ContainSubstring("nothing is purged"))))
+			Eventually(policyWorkspaces(p)).Should(BeZero())
+		}
+
+		By("the backup has expired, but nothing is purged while the default is ambiguous")
+		testClock.Advance(3 * 24 * time.Hour)
+		touch(b)
+		Eventually(backupCondition(b.Name, tenancyv1.BackupConditionExpiryBlocked)).Should(SatisfyAll(
+			haveStatus(metav1.ConditionTrue, tenancyv1.ReasonConflictingDefaults), HaveField("Message", ContainSubstring(second.Name))))
+		Consistently(backupGone(b.Name), 2*time.Second).Should(BeFalse())
+		Expect(artifactPath(b)).To(BeAnExistingFile())
+
+		By("once one default is gone, the purge goes ahead")
+		Expect(k8s.Delete(bg, second)).To(Succeed())
+		Eventually(policyCondition(a.Name)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonGoverning))
+		touch(b)
+		Eventually(backupGone(b.Name), time.Minute).Should(BeTrue())
+	})
+
+	It("purge nothing for a workspace that names a policy that does not exist", func() {
+		name := uniqueName("rpm")
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: "no-such-policy"}
+		createReady(ws)
+		DeferCleanup(deleteAndWait, name)
+		b := takeBackup(name, false)
+		testClock.Advance(40 * 24 * time.Hour)
+		touch(b)
+		Eventually(backupCondition(b.Name, tenancyv1.BackupConditionExpiryBlocked)).Should(SatisfyAll(
+			haveStatus(metav1.ConditionTrue, tenancyv1.ReasonPolicyNotFound), HaveField("Message", ContainSubstring("no-such-policy"))))
+		Expect(artifactPath(b)).To(BeAnExistingFile())
+	})
+})
