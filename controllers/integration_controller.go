@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"crypto/subtle"
 	"fmt"
 	"strings"
@@ -37,6 +38,8 @@ type IntegrationReconciler struct {
 	Recorder   recorder.EventRecorder
 	Vault      *vault.Client
 	RetryAfter time.Duration
+	// Now is the clock of credentials.afterDisconnect (tests move it); nil is time.Now.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=get;list;watch;update;patch
@@ -151,27 +154,59 @@ func (r *IntegrationReconciler) ensureFinalizer(ctx context.Context, s *integrat
 	return false, ctrl.Result{}, nil
 }
 
-// disconnect destroys the credentials of a disconnected Integration.
+// disconnect destroys the credentials of a disconnected Integration: at
+// once, or once the effective RetentionPolicy's credentials.afterDisconnect
+// has passed since the disconnection (reconnecting within it keeps them).
+// A workspace whose policy is missing or ambiguous gets 0d, which meets
+// every allowed value.
 func (r *IntegrationReconciler) disconnect(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
 	in := s.in
 	if !in.Spec.Disconnected {
-		in.Status.DisconnectedAt = nil
+		in.Status.DisconnectedAt, in.Status.CredentialsDestroyedAt = nil, nil
 		return false, ctrl.Result{}, nil
+	}
+	now := r.now()
+	if in.Status.DisconnectedAt == nil {
+		in.Status.DisconnectedAt = &metav1.Time{Time: now.UTC().Truncate(time.Second)}
+	}
+	in.Status.Phase = tenancyv1.IntegrationDisconnected
+	in.Status.WebhookPath = ""
+	in.Status.ObservedGeneration = in.Generation
+
+	var window time.Duration
+	policy, err := resolvePolicy(ctx, r.Client, s.ws)
+	var perr *PolicyError
+	switch {
+	case errors.As(err, &perr):
+	case err != nil:
+		return true, ctrl.Result{}, err
+	case policy != nil && policy.Spec.Credentials.AfterDisconnect != "":
+		window, _ = policy.Spec.Credentials.AfterDisconnect.Parse()
+	}
+	if until := in.Status.DisconnectedAt.Add(window); in.Status.CredentialsDestroyedAt == nil && now.Before(until) {
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonDisconnected,
+			fmt.Sprintf("disconnected; the credentials stay in Vault until %s (credentials.afterDisconnect %s of RetentionPolicy %s), then every version is destroyed; reconnect before then to keep them",
+				until.UTC().Format(time.RFC3339), policy.Spec.Credentials.AfterDisconnect, policy.Name))
+		return true, ctrl.Result{RequeueAfter: until.Sub(now) + time.Second}, nil
 	}
 	if err := r.destroy(ctx, in, s.ws); err != nil {
 		res, err := r.vaultError(in, "destroying credentials", err)
 		return true, res, err
 	}
-	if in.Status.DisconnectedAt == nil {
-		in.Status.DisconnectedAt = &metav1.Time{Time: time.Now().UTC().Truncate(time.Second)}
+	if in.Status.CredentialsDestroyedAt == nil {
+		in.Status.CredentialsDestroyedAt = &metav1.Time{Time: now.UTC().Truncate(time.Second)}
 	}
-	in.Status.Phase = tenancyv1.IntegrationDisconnected
 	in.Status.CredentialsVersion = 0
-	in.Status.WebhookPath = ""
-	in.Status.ObservedGeneration = in.Generation
 	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, tenancyv1.ReasonDisconnected,
 		"disconnected: every version of the credentials and their metadata were destroyed in Vault")
 	return true, ctrl.Result{}, nil
+}
+
+func (r *IntegrationReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // readSecret reads the credentials Secret and checks it has the type's keys.

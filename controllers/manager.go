@@ -176,6 +176,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Recorder:   mgr.GetEventRecorder("switchboard-integration"),
 		Vault:      vc,
 		RetryAfter: cfg.DependencyRetryAfter,
+		Now:        o.Now,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
 	}

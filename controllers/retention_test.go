@@ -106,3 +106,40 @@ var _ = Describe("RetentionPolicies", func() {
 		Expect(artifactPath(b)).To(BeAnExistingFile())
 	})
 })
+
+var _ = Describe("credentials.afterDisconnect", func() {
+	It("keeps a disconnected Integration's credentials for the window, then destroys every version", func() {
+		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) { p.Spec.Credentials.AfterDisconnect = "1h" })
+		name := uniqueName("adc")
+		ns := "ws-" + name
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+		ws.Spec.Suspended = true
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		DeferCleanup(deleteAndWait, name)
+		Eventually(condition(name, tenancyv1.ConditionVaultReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+		Eventually(condition(name, tenancyv1.ConditionNamespaceReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+		path := "workspaces/" + name + "/integrations/sms"
+		Expect(k8s.Create(bg, telnyxSecret(ns, "creds", "KEY-window-51c2"))).To(Succeed())
+		Expect(k8s.Create(bg, telnyxIntegration(ns, "sms", "creds"))).To(Succeed())
+		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonCredentialsStored))
+
+		update(getIntegration(ns, "sms"), func(in *tenancyv1.Integration) { in.Spec.Disconnected = true })
+		Eventually(integrationReady(ns, "sms")).Should(SatisfyAll(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonDisconnected),
+			HaveField("Message", ContainSubstring("stay in Vault until"))))
+		Expect(vaultKV(path)).To(HaveKeyWithValue("apiKey", "KEY-window-51c2"))
+		Expect(getIntegration(ns, "sms").Status.CredentialsDestroyedAt).To(BeNil())
+
+		By("59 minutes later they are still there")
+		testClock.Advance(59 * time.Minute)
+		touch(getIntegration(ns, "sms"))
+		Consistently(func() map[string]any { return vaultKV(path) }, 2*time.Second).Should(HaveKey("apiKey"))
+
+		By("past the hour, every version and the metadata are destroyed")
+		testClock.Advance(2 * time.Minute)
+		touch(getIntegration(ns, "sms"))
+		Eventually(func() *metav1.Time { return getIntegration(ns, "sms").Status.CredentialsDestroyedAt }).ShouldNot(BeNil())
+		Expect(kvMetadata(path)).To(BeNil())
+		Expect(integrationReady(ns, "sms")()).To(HaveField("Message", ContainSubstring("destroyed")))
+	})
+})

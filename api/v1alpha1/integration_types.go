@@ -80,7 +80,9 @@ type IntegrationSpec struct {
 	RemoveSourceSecret bool `json:"removeSourceSecret,omitempty"`
 
 	// disconnected destroys the credentials in Vault (every version and the
-	// metadata) at once. Set it back to false and supply a Secret to reconnect.
+	// metadata): at once, or when the effective RetentionPolicy's
+	// credentials.afterDisconnect has passed. Set it back to false (with the
+	// credentials still there, or a Secret) to reconnect.
 	// +optional
 	Disconnected bool `json:"disconnected,omitempty"`
 }
@@ -124,9 +126,14 @@ type IntegrationStatus struct {
 	// +optional
 	WebhookPath string `json:"webhookPath,omitempty"`
 
-	// disconnectedAt is when the credentials were destroyed.
+	// disconnectedAt is when the Integration was disconnected.
 	// +optional
 	DisconnectedAt *metav1.Time `json:"disconnectedAt,omitempty"`
+
+	// credentialsDestroyedAt is when its credentials were destroyed in
+	// Vault, after credentials.afterDisconnect.
+	// +optional
+	CredentialsDestroyedAt *metav1.Time `json:"credentialsDestroyedAt,omitempty"`
 }
 
 // Integration connects a channel (WhatsApp, Messenger, email, SMS) or service

@@ -70,9 +70,10 @@ type BackupRetention struct {
 
 // CredentialsRetention says how long channel credentials outlive a disconnection.
 type CredentialsRetention struct {
-	// afterDisconnect is how long credentials are kept after disconnection: at most 30d (720h).
-	// Not enforced yet: a disconnected Integration's credentials are destroyed at once, which
-	// meets every allowed value.
+	// afterDisconnect is how long a disconnected Integration's credentials
+	// stay in Vault (so that reconnecting needs no new secret): at most 30d
+	// (720h). 0d destroys them at once. Deleting an Integration destroys them
+	// at once whatever this says.
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]|[12][0-9]|30)d$') || self.matches('^([0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h$')",message="credentials.afterDisconnect must be at most 30d (720h)"
 	// +kubebuilder:default="0d"
 	// +optional
