@@ -91,6 +91,10 @@ var contactSteps = []step{
 	// The deal is the business's record and stays, without its person.
 	{table: "deals", column: "contact_id", parent: "contacts", unlink: true,
 		sql: `UPDATE deals SET contact_id = NULL, updated_at = now() WHERE contact_id = $1`},
+	// Usage stays, counted without its contact, nor their conversations'
+	// ids (which name rows that are gone now).
+	{table: "usage_events", column: "contact_id", parent: "contacts", unlink: true,
+		sql: `UPDATE usage_events SET contact_id = NULL, conversation_id = NULL, message_id = NULL WHERE contact_id = $1`},
 	{table: "contacts",
 		sql: `DELETE FROM contacts WHERE id = $1`},
 }
@@ -121,6 +125,8 @@ var memberSteps = []step{
 		sql: `UPDATE conversation_events SET actor_id = NULL WHERE actor_id = $1`},
 	{table: "canned_replies", column: "created_by", parent: "users", unlink: true,
 		sql: `UPDATE canned_replies SET created_by = NULL WHERE created_by = $1`},
+	{table: "usage_events", column: "user_id", parent: "users", unlink: true,
+		sql: `UPDATE usage_events SET user_id = NULL, api_token_id = NULL WHERE user_id = $1`},
 	{table: "users",
 		sql: `DELETE FROM users WHERE id = $1`},
 }

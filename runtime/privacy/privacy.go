@@ -12,7 +12,8 @@
 // about them, and their conversations with everything in them: messages,
 // attachments, delivery events, timeline events, and queued deliveries of
 // their messages. Deals that named them stay, unlinked: the deal is the
-// business's record. Counts says how many rows each table lost.
+// business's record, and so do their usage events (ids and counts), without
+// their contact. Counts says how many rows each table lost.
 //
 // A conversation has exactly one contact in this schema, and its messages
 // name no other sender, so a conversation is wholly its contact's: the

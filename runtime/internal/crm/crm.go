@@ -385,12 +385,21 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 
 // ExportContacts writes every contact as CSV to w, by ascending id, in the
 // columns ImportContacts reads, streaming. The export is audited as
-// "contacts.exported" on object id 0: it covers all contacts.
+// "contacts.exported" on object id 0: it covers all contacts. Once it is
+// written, it is counted in usage_events with its number of rows.
 func (s *Service) ExportContacts(ctx context.Context, actor *int64, w io.Writer) error {
 	if err := s.Store.Audit(ctx, nil, actor, "user", "contacts.exported", "contact", 0); err != nil {
 		return err
 	}
-	return writeContactsCSV(w, func(header func([]string) error, row func(*store.ContactRow) error) error {
-		return s.Store.ExportContacts(ctx, header, row)
+	var n int64
+	err := writeContactsCSV(w, func(header func([]string) error, row func(*store.ContactRow) error) error {
+		return s.Store.ExportContacts(ctx, header, func(r *store.ContactRow) error {
+			n++
+			return row(r)
+		})
 	})
+	if err != nil {
+		return err
+	}
+	return s.Store.RecordUsage(ctx, nil, store.UsageEvent{Kind: store.UsageExport, UserID: actor, Quantity: n})
 }

@@ -21,12 +21,14 @@ type Service struct {
 // New returns the service over st.
 func New(st *store.Store) *Service { return &Service{store: st} }
 
-// SignIn starts a session for userID until expires, with the audit entry of
-// the sign-in, and returns the session's token.
+// SignIn starts a session for userID until expires, with the audit entry and
+// the usage event of the sign-in, and returns the session's token.
 func (s *Service) SignIn(ctx context.Context, userID int64, expires time.Time) (token string, err error) {
 	err = s.store.Audited(ctx, &userID, "session.created", "user", func(tx pgx.Tx) (int64, error) {
-		token, err = s.create(ctx, tx, userID, expires)
-		return userID, err
+		if token, err = s.create(ctx, tx, userID, expires); err != nil {
+			return 0, err
+		}
+		return userID, s.store.RecordUsage(ctx, tx, store.UsageEvent{Kind: store.UsageSignIn, UserID: &userID})
 	})
 	return token, err
 }

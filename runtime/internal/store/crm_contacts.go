@@ -517,7 +517,13 @@ func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int
 				keep.Custom[k] = v
 			}
 		}
-		for _, table := range []string{"contact_identities", "conversations", "notes", "deals"} {
+		// The activity of drop's conversations that retention removed
+		// counts as keep's (runtime/privacy/retention ages contacts by it).
+		if _, err := tx.Exec(ctx, `UPDATE contacts k SET purged_activity_at = greatest(k.purged_activity_at, d.purged_activity_at)
+			FROM contacts d WHERE k.id = $1 AND d.id = $2 AND d.purged_activity_at IS NOT NULL`, keepID, dropID); err != nil {
+			return err
+		}
+		for _, table := range []string{"contact_identities", "conversations", "notes", "deals", "usage_events"} {
 			if _, err := tx.Exec(ctx, `UPDATE `+table+` SET contact_id = $1 WHERE contact_id = $2`, keepID, dropID); err != nil {
 				return err
 			}

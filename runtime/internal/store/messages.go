@@ -60,11 +60,19 @@ func (s *Store) InsertMessage(ctx context.Context, q Querier, m *Message) (_ *Me
 	}
 	if m.Direction != "note" {
 		// An incoming message reopens a resolved or snoozed conversation.
+		// The same statement counts the message in usage_events.
 		reopen := m.Direction == "incoming"
-		if _, err := q.Exec(ctx, `UPDATE conversations SET last_message_at = $2, updated_at = now(),
-			status = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
-			snoozed_until = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END
-			WHERE id = $1`, m.ConversationID, out.CreatedAt, reopen); err != nil {
+		kind := UsageMessageReceived
+		if m.Direction == "outgoing" {
+			kind = UsageMessageSent
+		}
+		if _, err := q.Exec(ctx, `WITH c AS (UPDATE conversations SET last_message_at = $2, updated_at = now(),
+				status = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
+				snoozed_until = CASE WHEN $3 AND status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END
+				WHERE id = $1 RETURNING contact_id)
+			INSERT INTO usage_events (kind, user_id, contact_id, conversation_id, message_id, channel)
+			SELECT $4, $5, contact_id, $1, $6, $7 FROM c`,
+			m.ConversationID, out.CreatedAt, reopen, kind, m.AuthorID, out.ID, m.Channel); err != nil {
 			return nil, err
 		}
 	}

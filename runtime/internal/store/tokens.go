@@ -44,13 +44,16 @@ func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, nam
 }
 
 // UserByAPIToken returns the enabled user owning a live token, with the
-// token, and marks it used. A token past its expiry gives ErrExpired; an
+// token, and marks it used: last_used_at, and an api_call in usage_events,
+// in the same statement. A token past its expiry gives ErrExpired; an
 // unknown or revoked one, or one of a disabled user, ErrNotFound.
 func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (_ *User, _ *APIToken, err error) {
 	defer wrap(&err, "UserByAPIToken")
-	t, err := scanToken(s.Pool.QueryRow(ctx, `UPDATE api_tokens SET last_used_at = now()
-		WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-		RETURNING `+tokenCols, hash))
+	t, err := scanToken(s.Pool.QueryRow(ctx, `WITH t AS (UPDATE api_tokens SET last_used_at = now()
+			WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+			RETURNING `+tokenCols+`),
+		u AS (INSERT INTO usage_events (kind, user_id, api_token_id) SELECT $2, user_id, id FROM t)
+		SELECT * FROM t`, hash, UsageAPICall))
 	if err = notFound(err); errors.Is(err, ErrNotFound) {
 		var expired bool
 		if e := s.Pool.QueryRow(ctx, `SELECT true FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at <= now()`, hash).Scan(&expired); e == nil {
