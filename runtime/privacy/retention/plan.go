@@ -107,9 +107,10 @@ func (p *planner) plan(ctx context.Context, r Rule, o *Outcome) error {
 }
 
 // deliveryDone is the condition of delivery events (alias t) that an
-// earlier deliveryEvents rule already deleted or cleared.
-func (p *planner) deliveryDone(a *args) string {
-	if !p.has(DeliveryEvents) {
+// earlier deliveryEvents rule already deleted, or (anonymizing) deleted or
+// cleared.
+func (p *planner) deliveryDone(a *args, anonymizing bool) string {
+	if r, ok := p.rules[DeliveryEvents]; !ok || r.action() != Delete && !anonymizing {
 		return "false"
 	}
 	return "t.at < " + a.add(p.cut(DeliveryEvents))
@@ -147,7 +148,7 @@ func (p *planner) conversations(ctx context.Context, o *Outcome, act Action, sco
 			return err
 		}
 		q, b = ofMessages("delivery_events", "")
-		q += " AND NOT (" + p.deliveryDone(&b) + ")"
+		q += " AND NOT (" + p.deliveryDone(&b, false) + ")"
 		return p.count(ctx, o.Deleted, "delivery_events", q, b)
 	}
 	if err := p.count(ctx, o.Anonymized, "conversations", "SELECT count(*) FROM conversations WHERE id "+s, b); err != nil {
@@ -161,7 +162,7 @@ func (p *planner) conversations(ctx context.Context, o *Outcome, act Action, sco
 		return err
 	}
 	q, b = ofMessages("delivery_events", " AND "+pending(deliveryEventsTable))
-	q += " AND NOT (" + p.deliveryDone(&b) + ")"
+	q += " AND NOT (" + p.deliveryDone(&b, true) + ")"
 	return p.count(ctx, o.Anonymized, "delivery_events", q, b)
 }
 
