@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -14,12 +13,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver, for goose
 	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/pressly/goose/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -33,7 +30,6 @@ import (
 	"github.com/switchboard-dev/switchboard/controllers/backup/cli"
 	"github.com/switchboard-dev/switchboard/controllers/config"
 	"github.com/switchboard-dev/switchboard/runtime/contract"
-	"github.com/switchboard-dev/switchboard/runtime/migrations"
 	"github.com/switchboard-dev/switchboard/runtime/privacy"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
@@ -825,17 +821,7 @@ var _ = Describe("Restores and the erasure ledger", func() {
 		ws := getWS(name)
 
 		By("the runtime's schema, migrated as the runtime does, with two contacts")
-		dsn := vaultKV("workspaces/" + name + "/" + contract.EntryDatabase)[contract.DatabaseDSN].(string)
-		db, err := sql.Open("pgx", dsn)
-		Expect(err).NotTo(HaveOccurred())
-		defer db.Close()
-		provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-		Expect(err).NotTo(HaveOccurred())
-		_, err = provider.Up(bg)
-		Expect(err).NotTo(HaveOccurred())
-		pool, err := pgxpool.New(bg, dsn)
-		Expect(err).NotTo(HaveOccurred())
-		defer pool.Close()
+		pool := migrateRuntime(name)
 		var alice, bob int64
 		Expect(pool.QueryRow(bg, `INSERT INTO contacts (name, emails) VALUES ('Alice Erased', ARRAY['alice@erased.example']) RETURNING id`).Scan(&alice)).To(Succeed())
 		Expect(pool.QueryRow(bg, `INSERT INTO contacts (name, emails) VALUES ('Bob Kept', ARRAY['bob@kept.example']) RETURNING id`).Scan(&bob)).To(Succeed())
@@ -844,9 +830,8 @@ var _ = Describe("Restores and the erasure ledger", func() {
 
 		By("Alice is erased after the backup, through the runtime's erasure code and ledger")
 		ledger := privacy.NewLedger(rootVault(), "switchboard", contract.LedgerPrefix(name, string(ws.UID)))
-		_, err = privacy.Erase(bg, pool, ledger, privacy.Entry{Kind: privacy.KindContact, SubjectID: alice, RequestID: "dsr-1"})
+		_, err := privacy.Erase(bg, pool, ledger, privacy.Entry{Kind: privacy.KindContact, SubjectID: alice, RequestID: "dsr-1"})
 		Expect(err).NotTo(HaveOccurred())
-		pool.Close()
 
 		By("restoring the backup brings Alice back only until the ledger is replayed, before Ready")
 		update(getWS(name), func(ws *tenancyv1.Workspace) { ws.Spec.Restore = &tenancyv1.WorkspaceRestore{Backup: b.Name} })

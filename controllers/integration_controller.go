@@ -2,8 +2,8 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"strings"
 	"time"

@@ -203,6 +203,17 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, fmt.Errorf("setting up backup expiry controller: %w", err)
 	}
 
+	if err := (&RetentionReconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("switchboard-retention"),
+		Backups:    backups,
+		Interval:   cfg.RetentionInterval,
+		RetryAfter: cfg.DependencyRetryAfter,
+		Now:        o.Now,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up retention controller: %w", err)
+	}
 	if err := (&RetentionPolicyReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("switchboard-retentionpolicy"),

@@ -1,15 +1,20 @@
 package controllers_test
 
 import (
+	"database/sql"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/pressly/goose/v3"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/migrations"
 )
 
 func policyCondition(name string) func() *metav1.Condition {
@@ -141,5 +146,74 @@ var _ = Describe("credentials.afterDisconnect", func() {
 		Eventually(func() *metav1.Time { return getIntegration(ns, "sms").Status.CredentialsDestroyedAt }).ShouldNot(BeNil())
 		Expect(kvMetadata(path)).To(BeNil())
 		Expect(integrationReady(ns, "sms")()).To(HaveField("Message", ContainSubstring("destroyed")))
+	})
+})
+
+// migrateRuntime applies the runtime's migrations to a workspace's
+// database, as its role, as the runtime does at start; it returns a pool.
+func migrateRuntime(name string) *pgxpool.Pool {
+	GinkgoHelper()
+	dsn := vaultKV("workspaces/" + name + "/" + contract.EntryDatabase)[contract.DatabaseDSN].(string)
+	db, err := sql.Open("pgx", dsn)
+	Expect(err).NotTo(HaveOccurred())
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	Expect(err).NotTo(HaveOccurred())
+	_, err = provider.Up(bg)
+	Expect(err).NotTo(HaveOccurred())
+	pool, err := pgxpool.New(bg, dsn)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(pool.Close)
+	return pool
+}
+
+var _ = Describe("Retention enforcement", func() {
+	It("purges each category's expired rows on its schedule, reports them, and purges nothing under legal hold", func() {
+		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
+			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "30d", Action: tenancyv1.RetentionDelete}}
+		})
+		name := uniqueName("ret")
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+		ws.Spec.LegalHold = true
+		ws.Spec.Suspended = true
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		DeferCleanup(deleteAndWait, name)
+		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+		pool := migrateRuntime(name)
+		count := func() (old, young int64) {
+			Expect(pool.QueryRow(bg, `SELECT count(*) FILTER (WHERE at < now() - interval '30 days'), count(*) FILTER (WHERE at >= now() - interval '30 days') FROM usage_events`).Scan(&old, &young)).To(Succeed())
+			return
+		}
+		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(1, 60) g WHERE g <> 30`)
+		Expect(err).NotTo(HaveOccurred())
+		old, young := count()
+		Expect(old).To(Equal(int64(30)))
+		Expect(young).To(Equal(int64(29)))
+
+		By("under legal hold nothing goes, and the condition says so")
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonLegalHold))
+		testClock.Advance(2 * time.Hour)
+		touch(getWS(name))
+		Consistently(func() int64 { o, _ := count(); return o }, 2*time.Second).Should(Equal(int64(30)))
+
+		By("once the hold is lifted, the run deletes exactly the rows older than 30 days")
+		update(getWS(name), func(ws *tenancyv1.Workspace) { ws.Spec.LegalHold = false })
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced), time.Minute).Should(SatisfyAll(
+			haveStatus(metav1.ConditionTrue, tenancyv1.ReasonEnforced), HaveField("Message", ContainSubstring("deleted 30 usageEvents rows"))))
+		old, young = count()
+		Expect(old).To(BeZero())
+		Expect(young).To(Equal(int64(29)))
+		st := getWS(name).Status.Retention
+		Expect(st.Policy).To(Equal(policy.Name))
+		Expect(st.Rows).To(HaveKeyWithValue("usageEvents", int64(30)))
+		Expect(st.LastRun).NotTo(BeNil())
+		Eventually(func() []string { return eventsOf(name) }).Should(ContainElement(ContainSubstring("deleted 30 usageEvents rows")))
+
+		By("the next run is an interval later")
+		lastRun := st.LastRun.Time
+		touch(getWS(name))
+		settle(name)
+		Expect(getWS(name).Status.Retention.LastRun.Time).To(Equal(lastRun))
 	})
 })

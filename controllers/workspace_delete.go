@@ -259,6 +259,9 @@ func (r *WorkspaceReconciler) deleteVaultData(ctx context.Context, d *deletionSc
 	if _, err := r.Vault.DestroyKV(ctx, ws.VaultPath()); err != nil {
 		return false, fmt.Errorf("destroying the subtree's mark: %w", err)
 	}
+	if _, err := r.Vault.DestroyKV(ctx, retentionKeyPath(ws)); err != nil {
+		return false, fmt.Errorf("destroying the pseudonymisation key: %w", err)
+	}
 	if n > 0 {
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventVaultDataDestroyed, "Delete",
 			"destroyed every version and the metadata of %d secrets under %s", n, receipt.VaultSubtree)

@@ -22,6 +22,10 @@ const (
 	// ConditionBackupsScheduled is True when scheduled backups are being
 	// taken: the schedule parses and a backup store is configured.
 	ConditionBackupsScheduled = "BackupsScheduled"
+	// ConditionRetentionEnforced reports the last retention run: True with
+	// what it purged, False with why nothing is purged (legal hold, a
+	// missing or ambiguous policy, an outage).
+	ConditionRetentionEnforced = "RetentionEnforced"
 	// ConditionRestored reports a restore from spec.bootstrap.fromBackup or
 	// spec.restore. While one runs, the runtime is held at zero replicas.
 	ConditionRestored = "Restored"
@@ -83,6 +87,14 @@ const (
 	// ReasonConflictingDefaults: more than one RetentionPolicy is annotated
 	// as the default; nothing is purged for workspaces that name none.
 	ReasonConflictingDefaults = "ConflictingDefaults"
+	// ReasonEnforced: the retention run completed.
+	ReasonEnforced = "Enforced"
+	// ReasonNothingToPurge: the policy gives no category a retention period.
+	ReasonNothingToPurge = "NothingToPurge"
+	// ReasonRetentionFailed: the retention run failed; it is retried.
+	ReasonRetentionFailed = "RetentionFailed"
+	// ReasonInvalidPolicy: the policy cannot be enforced as written.
+	ReasonInvalidPolicy = "InvalidPolicy"
 	// ReasonGoverning: the RetentionPolicy is in force.
 	ReasonGoverning = "Governing"
 	// ReasonRestoring: a restore is running; the runtime is held down.
@@ -111,6 +123,7 @@ const (
 	EventAccessRevoked      = "AccessRevoked"
 	EventOwnershipConflict  = "OwnershipConflict"
 	EventBackupScheduled    = "BackupScheduled"
+	EventRetentionEnforced  = "RetentionEnforced"
 	EventRestored           = "Restored"
 	EventRestoreFailed      = "RestoreFailed"
 )

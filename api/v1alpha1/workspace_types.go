@@ -230,6 +230,28 @@ type WorkspaceRestoreStatus struct {
 	ErasuresReplayed int `json:"erasuresReplayed,omitempty"`
 }
 
+// WorkspaceRetentionStatus says which RetentionPolicy governs the
+// workspace, and what its last retention run did.
+type WorkspaceRetentionStatus struct {
+	// policy is the effective RetentionPolicy ("" for the built-in defaults).
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// generation is the policy's generation in force.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// lastRun is when the last complete retention run ended.
+	// +optional
+	LastRun *metav1.Time `json:"lastRun,omitempty"`
+	// lastRunPolicy and lastRunGeneration are the policy the last run enforced.
+	// +optional
+	LastRunPolicy string `json:"lastRunPolicy,omitempty"`
+	// +optional
+	LastRunGeneration int64 `json:"lastRunGeneration,omitempty"`
+	// rows deleted or anonymised by the last run, per category.
+	// +optional
+	Rows map[string]int64 `json:"rows,omitempty"`
+}
+
 // WorkspaceStatus is what the operator observed.
 type WorkspaceStatus struct {
 	// phase is a one-word summary: Provisioning, Ready, Suspended, Deleting or Failed.
@@ -270,6 +292,11 @@ type WorkspaceStatus struct {
 	// backups summarises the Workspace's backups: schedule, last success, next run.
 	// +optional
 	Backups *WorkspaceBackupStatus `json:"backups,omitempty"`
+
+	// retention names the effective RetentionPolicy and reports the last
+	// retention run (condition RetentionEnforced).
+	// +optional
+	Retention *WorkspaceRetentionStatus `json:"retention,omitempty"`
 
 	// restore records the last restore, from spec.bootstrap or spec.restore.
 	// +optional

@@ -82,6 +82,16 @@ path "switchboard/destroy/erasures/*" {
   capabilities = ["update"]
 }
 
+# Pseudonymisation keys of retention's Anonymize, retention/ws-<workspace>-<uid>:
+# outside the tenant subtrees, which runtimes can read, so that a tenant
+# cannot undo its own anonymisation. Destroyed with the workspace.
+path "switchboard/data/retention/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "switchboard/metadata/retention/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
 # Remove the identity entity a tenant runtime's logins created, with the
 # workspace. Entity IDs are random, so deletion cannot be narrowed further.
 path "identity/lookup/entity" {

@@ -70,6 +70,9 @@ type Config struct {
 	MaxConcurrentBackups int
 	// BackupCompression is pg_dump's -Z level.
 	BackupCompression int
+	// RetentionInterval is how often each workspace's RetentionPolicy is
+	// enforced against its database.
+	RetentionInterval time.Duration
 	// PgDump and PgRestore are the binaries backups and restores run: a name
 	// looked up in PATH, or a path. dump.CheckTools says at start whether
 	// they fit every server.
@@ -229,6 +232,15 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	if err := intFlag(&c.BackupCompression, "backup-compression", 1, "pg_dump compression level of backups, 0 to 9"); err != nil {
 		return nil, err
 	}
+	interval := time.Hour
+	if v := getenv(envName("retention-interval")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: want a duration such as 1h", envName("retention-interval"))
+		}
+		interval = d
+	}
+	fs.DurationVar(&c.RetentionInterval, "retention-interval", interval, "how often each workspace's RetentionPolicy is enforced (each workspace at its own offset) (env "+envName("retention-interval")+")")
 
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("invalid flags: %v", err)
@@ -355,6 +367,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.PgRestore == "" {
 		return nil, errors.New("--pg-restore must not be empty")
+	}
+	if c.RetentionInterval < time.Minute {
+		return nil, errors.New("--retention-interval must be at least 1m")
 	}
 	if c.MaxConcurrentBackups < 1 {
 		return nil, errors.New("--max-concurrent-backups must be at least 1")
