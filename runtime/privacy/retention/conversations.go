@@ -58,7 +58,7 @@ func (e *enforcer) conversations(ctx context.Context, cut time.Time, act Action)
 			nSet, nSetAt, nSetID, nMsgAfter, nCurAt, nCurID = set, setAt, setID, msgAfter, curAt, curID
 			var err error
 			if nSet == nil {
-				nSet, nSetAt, nSetID, err = firstConversations(ctx, tx, first, cut, curAt, curID, e.opts.BatchSize)
+				nSet, nSetAt, nSetID, err = firstConversations(ctx, tx, first, cut, curAt, curID, e.n)
 				if err != nil {
 					return err
 				}
@@ -134,15 +134,16 @@ func (e *enforcer) messages(ctx context.Context, tx pgx.Tx, convs []int64, after
 	if len(convs) == 0 {
 		return after, false, nil
 	}
+	size := e.n
 	msgs, err := ids(ctx, tx, `SELECT id FROM messages WHERE conversation_id = ANY($1) AND id > $2 ORDER BY id LIMIT $3`,
-		convs, after, e.opts.BatchSize)
+		convs, after, size)
 	if err != nil {
 		return after, false, fmt.Errorf("choosing messages: %w", err)
 	}
 	if len(msgs) == 0 {
 		return after, false, nil
 	}
-	last, full = msgs[len(msgs)-1], len(msgs) == e.opts.BatchSize
+	last, full = msgs[len(msgs)-1], len(msgs) == size
 	// Queued webhooks go under either action: they are copies of the body.
 	tag, err := tx.Exec(ctx, `DELETE FROM outbox WHERE message_id = ANY($1)`, msgs)
 	if err != nil {
@@ -234,7 +235,7 @@ func (e *enforcer) contacts(ctx context.Context, cut time.Time, act Action) erro
 		}
 		after = cand[len(cand)-1]
 		for len(cand) > 0 {
-			n := min(len(cand), e.opts.BatchSize)
+			n := min(len(cand), e.n)
 			if err := e.contactSet(ctx, cond, cut, cand[:n], act); err != nil {
 				return err
 			}
@@ -288,13 +289,14 @@ func (e *enforcer) contactSet(ctx context.Context, cond string, cut time.Time, c
 				return err
 			}
 			if act == Delete {
+				size := e.n
 				tag, err := tx.Exec(ctx, `UPDATE usage_events SET contact_id = NULL WHERE id IN (
-					SELECT id FROM usage_events WHERE contact_id = ANY($1) LIMIT $2 FOR UPDATE)`, set, e.opts.BatchSize)
+					SELECT id FROM usage_events WHERE contact_id = ANY($1) LIMIT $2 FOR UPDATE)`, set, size)
 				if err != nil {
 					return fmt.Errorf("unlinking usage events: %w", err)
 				}
 				t.anon("usage_events.contact_id", tag)
-				if tag.RowsAffected() == int64(e.opts.BatchSize) {
+				if tag.RowsAffected() == int64(size) {
 					return nil // more next batch
 				}
 			}

@@ -101,7 +101,9 @@
 // lock_timeout (Options.LockTimeout, default 50ms) and statement_timeout
 // (default 5s), so that the inbox keeps answering while a million rows go:
 //
-//   - A batch takes at most BatchSize (default 1,000) rows of a category's
+//   - A batch takes at most BatchSize (default 1,000; it starts at 50 and
+//     grows while batches take under half of BatchDuration, default 40ms,
+//     and halves when one takes longer) rows of a category's
 //     own table, oldest first, with FOR UPDATE SKIP LOCKED: a row someone
 //     is writing is left for the next run, and rows are re-checked against
 //     the rule under lock, so a conversation that just got a message stays.

@@ -32,8 +32,14 @@ func (r Rule) action() Action {
 // Defaults of Options.
 const (
 	DefaultBatchSize        = 1000
+	DefaultBatchDuration    = 40 * time.Millisecond
 	DefaultLockTimeout      = 50 * time.Millisecond
 	DefaultStatementTimeout = 5 * time.Second
+	// firstBatch is the size of a run's first batch: it grows from there
+	// while batches stay short (see Options.BatchDuration).
+	firstBatch = 50
+	// minBatch is the smallest a batch shrinks to.
+	minBatch = 10
 	// maxAttempts is how many times a batch that could not take a lock
 	// within LockTimeout is tried before the run gives up.
 	maxAttempts = 5
@@ -44,6 +50,12 @@ type Options struct {
 	// BatchSize is the most rows of a category's own table, and the most
 	// messages, that one batch deletes or anonymises (default 1,000).
 	BatchSize int
+	// BatchDuration is how long a batch should take, and so hold its row
+	// locks (default 40ms). Batches start small and double while they take
+	// less than half of it, up to BatchSize, and halve when one takes
+	// longer: on a loaded machine they shrink, so that locks stay short
+	// when every statement is slower.
+	BatchDuration time.Duration
 	// LockTimeout bounds each wait of a batch for a row that someone else
 	// holds (default 50ms): the batch then rolls back and is tried again,
 	// so the purge waits for the inbox and never the other way round for
@@ -64,6 +76,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.BatchDuration <= 0 {
+		o.BatchDuration = DefaultBatchDuration
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = DefaultLockTimeout
@@ -177,6 +192,7 @@ func Enforce(ctx context.Context, db Beginner, rules []Rule, now time.Time, opts
 		return Report{}, err
 	}
 	e := &enforcer{db: db, opts: opts.withDefaults(), pads: p, now: now.UTC(), rules: byCat}
+	e.n = min(firstBatch, e.opts.BatchSize)
 	var rep Report
 	for _, r := range ordered(byCat) {
 		e.cur = &CategoryReport{Outcome: Outcome{Category: r.Category, Action: r.action(), Cutoff: e.now.Add(-r.RetainFor),
@@ -201,6 +217,18 @@ type enforcer struct {
 	now   time.Time
 	rules map[Category]Rule
 	cur   *CategoryReport
+	// n is the size of the next batch.
+	n int
+}
+
+// adapt sizes the next batch by how long the last one took.
+func (e *enforcer) adapt(took time.Duration) {
+	switch {
+	case took > e.opts.BatchDuration:
+		e.n = max(e.n/2, min(minBatch, e.opts.BatchSize))
+	case took < e.opts.BatchDuration/2:
+		e.n = min(e.n*2, e.opts.BatchSize)
+	}
 }
 
 // tally is what one batch changed.
@@ -231,6 +259,9 @@ func (e *enforcer) batch(ctx context.Context, fn func(tx pgx.Tx, t *tally) error
 		began := time.Now()
 		err := e.try(ctx, fn, t)
 		took := time.Since(began)
+		if err == nil || retryable(err) {
+			e.adapt(took)
+		}
 		if err == nil {
 			if t.deleted.Total()+t.anonymized.Total() == 0 {
 				return nil // nothing was left: not a batch
@@ -327,9 +358,10 @@ func (e *enforcer) deleteOld(ctx context.Context, t Table, key string, cut time.
 	q := fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT t.%[2]s FROM %[1]s t WHERE %[3]s < $1%[4]s
 		ORDER BY %[3]s LIMIT $2 FOR UPDATE SKIP LOCKED)`, t.Name, key, qualify(t.AgedBy), extra)
 	for {
-		var n int64
+		var n, size int64
 		err := e.batch(ctx, func(tx pgx.Tx, tl *tally) error {
-			tag, err := tx.Exec(ctx, q, cut, e.opts.BatchSize)
+			size = int64(e.n)
+			tag, err := tx.Exec(ctx, q, cut, size)
 			if err != nil {
 				return fmt.Errorf("deleting from %s: %w", t.Name, err)
 			}
@@ -337,7 +369,7 @@ func (e *enforcer) deleteOld(ctx context.Context, t Table, key string, cut time.
 			n = tag.RowsAffected()
 			return nil
 		})
-		if err != nil || n < int64(e.opts.BatchSize) {
+		if err != nil || n < size {
 			return err
 		}
 	}
@@ -368,9 +400,10 @@ func (e *enforcer) anonymizeOld(ctx context.Context, t Table, cut time.Time, ext
 		var ids []int64
 		var lastAt time.Time
 		var lastID int64
+		var size int
 		err := e.batch(ctx, func(tx pgx.Tx, tl *tally) error {
-			ids, lastAt, lastID = nil, curAt, curID
-			rows, err := tx.Query(ctx, sel, cut, curAt, curID, e.opts.BatchSize)
+			ids, lastAt, lastID, size = nil, curAt, curID, e.n
+			rows, err := tx.Query(ctx, sel, cut, curAt, curID, size)
 			if err != nil {
 				return fmt.Errorf("choosing rows of %s: %w", t.Name, err)
 			}
@@ -401,7 +434,7 @@ func (e *enforcer) anonymizeOld(ctx context.Context, t Table, cut time.Time, ext
 			tl.anon(t.Name, tag)
 			return nil
 		})
-		if err != nil || len(ids) < e.opts.BatchSize {
+		if err != nil || len(ids) < size {
 			return err
 		}
 		curAt, curID = lastAt, lastID

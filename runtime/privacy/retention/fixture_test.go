@@ -41,9 +41,9 @@ type world struct {
 	// Olive: everything of hers is old. Yara: an old and a young
 	// conversation, so she is young. Rita: old but restricted. Pam: old,
 	// but a conversation of hers was purged recently (purged_activity_at).
-	olive, yara, rita, pam                  int64
+	olive, yara, rita, pam                     int64
 	oliveConv, yaraOldConv, yaraConv, ritaConv int64
-	oliveDeal                               int64
+	oliveDeal                                  int64
 	// Delivery events in Yara's young conversation, by their own age.
 	oldDelivery, youngDelivery int64
 	oldUsage, youngUsage       int64
