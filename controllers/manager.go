@@ -215,8 +215,11 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, fmt.Errorf("setting up retention controller: %w", err)
 	}
 	if err := (&RetentionPolicyReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("switchboard-retentionpolicy"),
+		Client:            mgr.GetClient(),
+		Recorder:          mgr.GetEventRecorder("switchboard-retentionpolicy"),
+		Backups:           backups,
+		ReceiptsNamespace: cfg.ReceiptsNamespace,
+		Now:               o.Now,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up retention policy controller: %w", err)
 	}

@@ -99,7 +99,11 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	if policy != nil {
-		st.Policy, st.Generation = policy.Name, policy.Generation
+		st.Policy, st.Generation = policy.Name, policy.Status.EnforcedGeneration
+		if policy.Status.EnforcedGeneration == 0 {
+			return notEnforced(tenancyv1.ReasonPlanAwaitingApproval, "RetentionPolicy "+policy.Name+
+				" is not in force yet: its plan waits for approval (kubectl describe retentionpolicy "+policy.Name+")", r.Interval)
+		}
 	} else {
 		st.Policy, st.Generation = "", 0
 	}
@@ -209,13 +213,19 @@ func (r *RetentionReconciler) due(ws *tenancyv1.Workspace, st *tenancyv1.Workspa
 	return ws.CreationTimestamp.Add(time.Duration(h.Sum64() % uint64(r.Interval)))
 }
 
-// rulesOf turns a policy's categories into rules; nil has none.
+// rulesOf turns the categories in force of a policy (status.enforcedCategories:
+// a stricter generation waits for its plan's approval) into rules; nil has none.
 func rulesOf(p *tenancyv1.RetentionPolicy) ([]retention.Rule, error) {
 	if p == nil {
 		return nil, nil
 	}
+	return rulesFrom(p.Status.EnforcedCategories)
+}
+
+// rulesFrom turns categories into rules.
+func rulesFrom(categories []tenancyv1.CategoryRetention) ([]retention.Rule, error) {
 	var out []retention.Rule
-	for _, c := range p.Spec.Categories {
+	for _, c := range categories {
 		d, err := c.RetainFor.Parse()
 		if err != nil {
 			return nil, fmt.Errorf("category %s: %w", c.Category, err)

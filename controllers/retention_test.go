@@ -217,3 +217,75 @@ var _ = Describe("Retention enforcement", func() {
 		Expect(getWS(name).Status.Retention.LastRun.Time).To(Equal(lastRun))
 	})
 })
+
+var _ = Describe("Retention plans", func() {
+	It("apply a generation that removes nothing more at once, and a stricter one only once its plan is approved", func() {
+		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
+			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "90d"}}
+		})
+		name := uniqueName("rplan")
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+		ws.Spec.Suspended = true
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		DeferCleanup(deleteAndWait, name)
+		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+		pool := migrateRuntime(name)
+		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(1, 60) g WHERE g <> 30`)
+		Expect(err).NotTo(HaveOccurred())
+		old := func() int64 {
+			var n int64
+			Expect(pool.QueryRow(bg, `SELECT count(*) FROM usage_events WHERE at < now() - interval '30 days'`).Scan(&n)).To(Succeed())
+			return n
+		}
+		getPolicy := func() *tenancyv1.RetentionPolicy {
+			p := &tenancyv1.RetentionPolicy{}
+			Expect(k8s.Get(bg, client.ObjectKeyFromObject(policy), p)).To(Succeed())
+			return p
+		}
+		run := func() {
+			GinkgoHelper()
+			testClock.Advance(2 * time.Hour)
+			touch(getWS(name))
+		}
+
+		By("a first generation that removes nothing today is in force at once")
+		Eventually(func() int64 { return getPolicy().Status.EnforcedGeneration }).Should(Equal(int64(1)))
+		Eventually(policyCondition(policy.Name)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonGoverning))
+
+		By("shortening usageEvents to 30d plans 30 rows and purges none of them")
+		update(getPolicy(), func(p *tenancyv1.RetentionPolicy) { p.Spec.Categories[0].RetainFor = "30d" })
+		Eventually(policyCondition(policy.Name), time.Minute).Should(SatisfyAll(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonPlanAwaitingApproval),
+			HaveField("Message", ContainSubstring("30 more rows"))))
+		plan := getPolicy().Status.Plan
+		Expect(plan).NotTo(BeNil())
+		Expect(plan.Rows).To(HaveKeyWithValue("usageEvents", int64(30)))
+		Expect(plan.Largest).To(ConsistOf(tenancyv1.WorkspaceRows{Workspace: name, Rows: 30}))
+		Expect(receiptConfigMap(plan.ConfigMap)()).To(HaveKeyWithValue("plan.json", ContainSubstring(name)))
+		Expect(getPolicy().Status.EnforcedGeneration).To(Equal(int64(1)))
+		run()
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonEnforced))
+		Expect(getWS(name).Status.Retention.Generation).To(Equal(int64(1)))
+		Expect(old()).To(Equal(int64(30)))
+
+		By("an approval of another plan is refused")
+		update(getPolicy(), func(p *tenancyv1.RetentionPolicy) {
+			p.Annotations = map[string]string{tenancyv1.AnnotationApprovePlan: "0123456789abcdef"}
+		})
+		Eventually(policyCondition(policy.Name)).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonStaleApproval))
+		Expect(getPolicy().Status.EnforcedGeneration).To(Equal(int64(1)))
+
+		By("approving the plan puts the generation in force, and the next run purges")
+		update(getPolicy(), func(p *tenancyv1.RetentionPolicy) { p.Annotations[tenancyv1.AnnotationApprovePlan] = plan.Hash })
+		Eventually(func() int64 { return getPolicy().Status.EnforcedGeneration }).Should(Equal(int64(2)))
+		Eventually(policyCondition(policy.Name)).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonGoverning))
+		run()
+		Eventually(old, time.Minute).Should(BeZero())
+		Eventually(func() int64 { return getWS(name).Status.Retention.Generation }).Should(Equal(int64(2)))
+
+		By("lengthening applies at once")
+		update(getPolicy(), func(p *tenancyv1.RetentionPolicy) { p.Spec.Categories[0].RetainFor = "60d" })
+		Eventually(func() int64 { return getPolicy().Status.EnforcedGeneration }).Should(Equal(int64(3)))
+		Expect(getPolicy().Status.Plan).To(BeNil())
+	})
+})

@@ -28,6 +28,10 @@ const (
 	ManagedByValue = "switchboard"
 	// LabelWorkspace names the Workspace an object belongs to.
 	LabelWorkspace = "tenancy.switchboard.dev/workspace"
+	// AnnotationApprovePlan, on a RetentionPolicy, approves the plan whose
+	// hash it carries (status.plan.hash): only then does a generation that
+	// removes more rows take effect.
+	AnnotationApprovePlan = "tenancy.switchboard.dev/approve-plan"
 	// AnnotationDefaultPolicy marks the RetentionPolicy used by Workspaces that name none.
 	AnnotationDefaultPolicy = "tenancy.switchboard.dev/default"
 	// AnnotationWorkspaceUID is the ownership mark: the UID of the Workspace an

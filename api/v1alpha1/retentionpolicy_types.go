@@ -25,11 +25,10 @@ const (
 
 // CategoryRetention says how long one category of data lives.
 type CategoryRetention struct {
-	// category of data, as defined by the runtime schema. Not enforced yet:
-	// no purge reads categories until the retention controller lands.
+	// category of data, as defined by the runtime schema
+	// (runtime/privacy/retention maps each to its tables).
 	Category DataCategory `json:"category"`
-	// retainFor is how long a row lives, in days (730d) or hours (48h). Not
-	// enforced yet.
+	// retainFor is how long a row lives, in days (730d) or hours (48h).
 	RetainFor Duration `json:"retainFor"`
 	// action is what happens to an older row: Delete, or Anonymize (keep it without personal data).
 	// +kubebuilder:default=Delete
@@ -92,8 +91,10 @@ type DataSubjectRequests struct {
 // RetentionPolicySpec says how long each category of data lives.
 type RetentionPolicySpec struct {
 	// categories lists the retention of each category of data. A category not
-	// listed is kept until the workspace is deleted. Not enforced yet: no
-	// data is purged by category until the retention controller lands.
+	// listed is kept until the workspace is deleted. The operator enforces
+	// them every --retention-interval; a change that would remove more rows
+	// than the generation in force waits until its plan is approved
+	// (status.plan, annotation tenancy.switchboard.dev/approve-plan).
 	// +listType=map
 	// +listMapKey=category
 	// +kubebuilder:validation:MaxItems=16
@@ -111,8 +112,54 @@ type RetentionPolicySpec struct {
 	DataSubjectRequests DataSubjectRequests `json:"dataSubjectRequests,omitempty"`
 }
 
+// WorkspaceRows is one workspace's share of a retention plan.
+type WorkspaceRows struct {
+	// workspace is the Workspace's name.
+	Workspace string `json:"workspace"`
+	// rows the new generation would delete or anonymise there, beyond what
+	// the generation in force would.
+	Rows int64 `json:"rows"`
+}
+
+// RetentionPlan is what a stricter generation of a policy would remove,
+// beyond the generation in force, computed before any row goes.
+type RetentionPlan struct {
+	// generation is the policy generation planned.
+	Generation int64 `json:"generation"`
+	// hash identifies the plan; approve it with the annotation
+	// tenancy.switchboard.dev/approve-plan=<hash>.
+	Hash string `json:"hash"`
+	// computedAt is when the rows were counted.
+	ComputedAt metav1.Time `json:"computedAt"`
+	// rows per category, over every governed workspace.
+	// +optional
+	Rows map[string]int64 `json:"rows,omitempty"`
+	// workspaces counted.
+	Workspaces int `json:"workspaces"`
+	// largest are the workspaces that lose the most rows, at most ten.
+	// +optional
+	Largest []WorkspaceRows `json:"largest,omitempty"`
+	// configMap, in the operator's receipts namespace, holds the full plan:
+	// rows per category per workspace.
+	// +optional
+	ConfigMap string `json:"configMap,omitempty"`
+	// unreachable lists workspaces whose databases could not be counted.
+	// +optional
+	Unreachable []string `json:"unreachable,omitempty"`
+}
+
 // RetentionPolicyStatus is what the operator observed.
 type RetentionPolicyStatus struct {
+	// enforcedGeneration is the generation whose categories are enforced.
+	// A generation that would purge more waits for its plan's approval.
+	// +optional
+	EnforcedGeneration int64 `json:"enforcedGeneration,omitempty"`
+	// enforcedCategories are the categories of enforcedGeneration.
+	// +optional
+	EnforcedCategories []CategoryRetention `json:"enforcedCategories,omitempty"`
+	// plan is the pending plan of a stricter generation.
+	// +optional
+	Plan *RetentionPlan `json:"plan,omitempty"`
 	// observedGeneration is the generation last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

@@ -95,6 +95,12 @@ const (
 	ReasonRetentionFailed = "RetentionFailed"
 	// ReasonInvalidPolicy: the policy cannot be enforced as written.
 	ReasonInvalidPolicy = "InvalidPolicy"
+	// ReasonPlanAwaitingApproval: a stricter generation waits for its plan
+	// to be approved; the previous generation stays in force.
+	ReasonPlanAwaitingApproval = "PlanAwaitingApproval"
+	// ReasonStaleApproval: the approval names a plan that is not the
+	// current one.
+	ReasonStaleApproval = "StaleApproval"
 	// ReasonGoverning: the RetentionPolicy is in force.
 	ReasonGoverning = "Governing"
 	// ReasonRestoring: a restore is running; the runtime is held down.
