@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -301,7 +302,14 @@ func (r *WorkspaceReconciler) deleteVaultAccess(ctx context.Context, d *deletion
 // there is nothing left for it to read.
 func (r *WorkspaceReconciler) deleteBackupsAndKey(ctx context.Context, d *deletionScope) (bool, error) {
 	ws, receipt := d.ws, d.receipt
-	policy, err := effectivePolicy(ctx, r.APIReader, ws)
+	policy, err := resolvePolicy(ctx, r.APIReader, ws)
+	var perr *PolicyError
+	if errors.As(err, &perr) {
+		// An ambiguous or missing policy shreds nothing: backups expire
+		// after the built-in afterDeletion.
+		receipt.Notes = append(receipt.Notes, "no RetentionPolicy could be resolved ("+perr.Message+"); backups expire after the built-in 90d and no key is shredded early")
+		policy, err = nil, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("reading retention policy: %w", err)
 	}
@@ -374,32 +382,6 @@ func (r *WorkspaceReconciler) deleteRecordReceipt(ctx context.Context, d *deleti
 		return false, fmt.Errorf("recording deletion receipt: %w", err)
 	}
 	return true, nil
-}
-
-// effectivePolicy returns the policy the workspace names, else the default
-// one, else nil. Deletion passes the API reader: it must not act on a stale
-// policy.
-func effectivePolicy(ctx context.Context, reader client.Reader, ws *tenancyv1.Workspace) (*tenancyv1.RetentionPolicy, error) {
-	if ref := ws.Spec.RetentionPolicyRef; ref != nil {
-		p := &tenancyv1.RetentionPolicy{}
-		if err := reader.Get(ctx, client.ObjectKey{Name: ref.Name}, p); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, nil
-			}
-			return nil, err
-		}
-		return p, nil
-	}
-	var list tenancyv1.RetentionPolicyList
-	if err := reader.List(ctx, &list); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		if list.Items[i].Annotations[tenancyv1.AnnotationDefaultPolicy] == "true" {
-			return &list.Items[i], nil
-		}
-	}
-	return nil, nil
 }
 
 // expireBackups sets every backup of the workspace to expire at
