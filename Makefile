@@ -62,8 +62,8 @@ bench: ## Operator, runtime and backup benchmarks against real dependencies (pri
 	go run ./bench/backup $(BACKUP_BENCH_ARGS)
 
 .PHONY: bench-backup
-bench-backup: ## Backup benchmark only: encrypted vs plain dump and restore, S3 purge (docs/backups.md).
-	hack/build-tools.sh vault versitygw
+bench-backup: ## Backup benchmark only: encrypted vs plain dump and restore, S3 purge, GC through the controller (docs/backups.md).
+	hack/build-tools.sh etcd kube-apiserver vault versitygw
 	go run ./bench/backup $(BACKUP_BENCH_ARGS)
 
 .PHONY: dev

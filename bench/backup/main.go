@@ -7,13 +7,19 @@
 //   - restore time: dump.Restore of the encrypted artifact against plain
 //     pg_restore of the plain dump, each into a fresh empty database;
 //   - garbage collection: store.Purge of many small artifacts in an S3
-//     bucket, at a given concurrency.
+//     bucket, at a given concurrency;
+//   - garbage collection through the controller: the operator (run in this
+//     process, against its own PostgreSQL, Vault, etcd and kube-apiserver)
+//     keeps many Completed Backups of many workspaces in a versitygw bucket
+//     (one it takes, the others are written like it, or all taken with
+//     -gc-take-backups); then its clock moves past their expiry, and the
+//     time until every Backup is gone and the bucket is empty is measured.
 //
 // Progress goes to stderr, the table to stdout. Everything it starts or
 // creates (servers, databases, temp folders) is removed at the end, and
 // nothing is cached between runs.
 //
-//	go run ./bench/backup [-size-mb 500] [-compress 1] [-runs 3] [-concurrency 8]
+//	go run ./bench/backup [-size-mb 500] [-compress 1] [-runs 3] [-concurrency 8] [-gc-backups 1000] [-gc-workspaces 100]
 package main
 
 import (
@@ -57,6 +63,12 @@ type config struct {
 	artifactKB  int
 	concurrency int
 	seed        uint64
+	// The GC-through-the-controller part.
+	gcController   bool
+	gcBackups      int
+	gcWorkspaces   int
+	gcSetupBackups int
+	gcTakeBackups  bool
 }
 
 func main() {
@@ -69,9 +81,15 @@ func main() {
 	flag.IntVar(&c.artifactKB, "artifact-kb", 16, "plaintext size of each purged artifact, in KiB")
 	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent purges (and untimed puts)")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the generated rows: the same seed gives the same database")
+	flag.BoolVar(&c.gcController, "gc-controller", true, "also measure GC through the operator's expiry controller (starts etcd and kube-apiserver)")
+	flag.IntVar(&c.gcBackups, "gc-backups", 1000, "Backups expired at once in the GC-through-the-controller part")
+	flag.IntVar(&c.gcWorkspaces, "gc-workspaces", 100, "workspaces the GC part's Backups are spread over")
+	flag.BoolVar(&c.gcTakeBackups, "gc-take-backups", false, "have the operator take every one of the GC part's Backups (about 2 a second on 2 cores) instead of one, with the others written like it")
+	flag.IntVar(&c.gcSetupBackups, "gc-setup-backups", 4, "--max-concurrent-backups of the operator while it takes the GC part's backups (untimed)")
 	flag.Parse()
-	if c.runs < 2 || c.restoreRuns < 1 || c.artifacts < 1 || c.concurrency < 1 || c.sizeMB < 1 || c.compress < 0 || c.compress > 9 {
-		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 2, -compress 0 to 9, and the other counts at least 1")
+	if c.runs < 2 || c.restoreRuns < 1 || c.artifacts < 1 || c.concurrency < 1 || c.sizeMB < 1 || c.compress < 0 || c.compress > 9 ||
+		c.gcBackups < 1 || c.gcWorkspaces < 1 || c.gcWorkspaces > 1000 || c.gcSetupBackups < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 2, -compress 0 to 9, -gc-workspaces at most 1000, and the other counts at least 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,7 +145,11 @@ const (
 
 func run(ctx context.Context, c config) error {
 	load0 := loadavg()
-	for _, tool := range []string{"vault", "versitygw"} {
+	tools := []string{"vault", "versitygw"}
+	if c.gcController {
+		tools = append(tools, "etcd", "kube-apiserver")
+	}
+	for _, tool := range tools {
 		if _, err := harness.Bin(tool); err != nil {
 			return err
 		}
@@ -200,7 +222,13 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	report(c, load0+" at start, "+loadavg()+" at end", db, dumps, restores, gc)
+	var gcc *gcControllerResult
+	if c.gcController {
+		if gcc, err = b.gcController(ctx); err != nil {
+			return fmt.Errorf("GC through the controller: %w", err)
+		}
+	}
+	report(c, load0+" at start, "+loadavg()+" at end", db, dumps, restores, gc, gcc)
 	return nil
 }
 
@@ -390,7 +418,7 @@ func (b *bench) restores(ctx context.Context, dumps *dumpResult) (*restoreResult
 	return r, nil
 }
 
-func report(c config, load string, db *dbResult, d *dumpResult, r *restoreResult, gc *gcResult) {
+func report(c config, load string, db *dbResult, d *dumpResult, r *restoreResult, gc *gcResult, gcc *gcControllerResult) {
 	plain, streamed, enc := d.times["plain"], d.times["streamed"], d.times["encrypted"]
 	speed := func(t []time.Duration) string {
 		return fmt.Sprintf("%s (%.0f MiB/s) / %s (%.0f MiB/s)", best(t), mibps(db.size, best(t)), median(t), mibps(db.size, median(t)))
@@ -425,6 +453,30 @@ func report(c config, load string, db *dbResult, d *dumpResult, r *restoreResult
 		"%s (%.0f artifacts/s)", gc.total.Round(time.Millisecond), float64(c.artifacts)/gc.total.Seconds())
 	row("GC: per-artifact Purge (delete, HEAD NotFound, no multipart upload listed), p50 / p99", "%s / %s", pct(gc.each, 50), pct(gc.each, 99))
 	row("GC: left after the purge", "%d objects listed, %d files in the bucket's folder", gc.listed, gc.files)
+	if gcc == nil {
+		return
+	}
+	setup := fmt.Sprintf("%d workspaces to DatabaseReady+VaultReady in %s; ", gcc.workspaces, gcc.wsReady.Round(time.Second))
+	if gcc.taken {
+		setup += fmt.Sprintf("all %d Backups taken by the operator (Manual, %d at a time) in %s", gcc.backups, c.gcSetupBackups, gcc.takenTime.Round(time.Second))
+	} else {
+		setup += fmt.Sprintf("1 Backup taken by the operator (Manual) in %s; the other %d WRITTEN BY THE BENCHMARK with the operator stopped, like it "+
+			"(an artifact of the same size under the workspace's own transit key at the key the controller computes, a Completed status of the same fields, "+
+			"the finalizer), then the operator restarted and computed their expiry, in %s (-gc-take-backups has the operator take them all)",
+			gcc.takenTime.Round(time.Second), gcc.backups-1, gcc.writtenTime.Round(time.Second))
+	}
+	row("GC through the controller: setup (untimed)", "%s; %d bytes of artifacts in all", setup, gcc.artifactBytes)
+	row(fmt.Sprintf("**GC through the controller**: %d Backups of %d workspaces on versitygw expire at once (clock moved %s past a retainFor of %s, each workspace touched) → every Backup gone and no object or multipart upload under the prefix",
+		gcc.backups, gcc.workspaces, gcClockJump, gcRetain), "**%s (%.1f Backups/s)**", gcc.total.Round(time.Millisecond), float64(gcc.backups)/gcc.total.Seconds())
+	row("GC through the controller: first Backup gone, p50, p99, last", "%s, %s, %s, %s", gcc.first.Round(time.Millisecond), pct(gcc.each, 50), pct(gcc.each, 99), gcc.gone.Round(time.Millisecond))
+	row("GC through the controller: purge receipts", "%d entries in %d ConfigMaps labelled %s=true; %d Backups without one", gcc.receipts, gcc.receiptMaps, receiptsLabel, gcc.missingReceipts)
+	row("GC through the controller: left in the bucket", "%d objects listed, %d multipart uploads listed, %d files in the bucket's folder", gcc.objects, gcc.uploads, gcc.files)
+	row("GC through the controller: reconciles while timed (controller-runtime's metrics)", "%s", strings.Join(gcc.reconciles.describe(gcc.total, gcc.backups), "; "))
+	errs := "none"
+	if len(gcc.errors) > 0 {
+		errs = strings.Join(sortedCounts(gcc.errors), "; ")
+	}
+	row("GC through the controller: \"Reconciler error\" lines in the operator's log while timed", "%s", errs)
 }
 
 // plainDump runs pg_dump -Fc as the tenant into w, as an operator without
