@@ -251,6 +251,22 @@ func toJSON(v any) string {
 	return string(b)
 }
 
+// touchIfThere touches o unless the operator has removed it already.
+func touchIfThere(o client.Object) {
+	GinkgoHelper()
+	if err := k8s.Get(bg, client.ObjectKeyFromObject(o), o); errorsIsNotFound(err) {
+		return
+	}
+	patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
+	ann := o.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann["test.switchboard.dev/touched"] = time.Now().Format(time.RFC3339Nano)
+	o.SetAnnotations(ann)
+	Expect(client.IgnoreNotFound(k8s.Patch(bg, o, patch))).To(Succeed())
+}
+
 // touch changes an annotation, which makes the operator reconcile.
 func touch(o client.Object) {
 	Expect(k8s.Get(bg, client.ObjectKeyFromObject(o), o)).To(Succeed())
