@@ -322,9 +322,10 @@ func (b *bench) dumps(ctx context.Context, dbSize int64) (*dumpResult, error) {
 	// The timed dumps, interleaved, rotating which kind goes first. All
 	// write a file in the same temp folder; the file is fsynced after the
 	// clock stops, so that one run's writeback does not land in the next.
-	// "streamed" is plain pg_dump whose output goes through this process, as
-	// Dump's does (os/exec copies it from a pipe), without encryption or
-	// row counts: it tells the cost of streaming apart from the rest.
+	// "streamed" is plain pg_dump whose output goes through this process
+	// the simple way (os/exec copies it from a pipe, 32 KiB at a time),
+	// without encryption or row counts: the cost of a naive stream, which
+	// Dump avoids by reading pg_dump's pipe itself, in large reads.
 	r := &dumpResult{
 		times: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, rawSize: raw.n,
 		plainFile: filepath.Join(b.tmp, "plain.dump"), encFile: filepath.Join(b.tmp, "encrypted.swbk"),
@@ -355,9 +356,9 @@ func (b *bench) dumps(ctx context.Context, dbSize int64) (*dumpResult, error) {
 		}
 	}
 
-	// Where the difference comes from, measured apart: Dump counts every
-	// table's rows in its snapshot before pg_dump starts, and encrypts and
-	// hashes what pg_dump writes.
+	// Dump's own work, measured apart: it counts every table's rows in its
+	// snapshot (while pg_dump runs), and encrypts and hashes what pg_dump
+	// writes.
 	progress("measuring Dump's parts: the row counts, and encryption with hashing")
 	var err error
 	if r.countTime, err = timeCounts(ctx, b.tn, sourceDB); err != nil {
@@ -443,7 +444,7 @@ func report(c config, load string, db *dbResult, d *dumpResult, r *restoreResult
 	row("diagnostic: ratio encrypted / streamed, best / median", "%.3f / %.3f", ratio(enc, streamed, best), ratio(enc, streamed, median))
 	row("every run in order: plain; streamed; encrypted", "%s; %s; %s", list(plain), list(streamed), list(enc))
 	row("CPU of this process per dump, median: plain; streamed; encrypted", "%s; %s; %s", median(d.cpu["plain"]), median(d.cpu["streamed"]), median(d.cpu["encrypted"]))
-	row("part of Dump: row counts in its snapshot, before pg_dump starts (measured apart)", "%s", d.countTime.Round(time.Millisecond))
+	row("part of Dump: row counts in its snapshot, which Dump takes while pg_dump runs (measured apart)", "%s", d.countTime.Round(time.Millisecond))
 	row(fmt.Sprintf("part of Dump: AES-256-GCM + SHA-256 of the %d MiB dump on one core (measured apart)", d.plainSize>>20), "%s", d.cryptTime.Round(time.Millisecond))
 	row(fmt.Sprintf("restore: plain pg_restore --single-transaction of the file, best / median of %d", c.restoreRuns), "%s / %s", best(r.plain), median(r.plain))
 	row(fmt.Sprintf("restore: dump.Restore (read header, unwrap key in Vault, decrypt into pg_restore --single-transaction, count rows), best / median of %d", c.restoreRuns),
@@ -597,8 +598,9 @@ func timedEncryptedRestore(ctx context.Context, tn tenant, name string, vc *vaul
 	return d, nil
 }
 
-// timeCounts runs the row counts dump.Dump runs before pg_dump starts: one
-// count(*) per table in a read-only REPEATABLE READ transaction.
+// timeCounts times row counts as dump.Dump takes them, one count(*) per
+// table in a read-only REPEATABLE READ transaction, but alone: Dump takes
+// them beside pg_dump, without parallel workers.
 func timeCounts(ctx context.Context, tn tenant, name string) (time.Duration, error) {
 	conn, err := pgx.Connect(ctx, tn.pg.DSN(tn.user, tn.password, name))
 	if err != nil {

@@ -171,6 +171,137 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestReadFrom encrypts through ReadFrom, from readers that return little
+// or a chunk and a bit at a time, and after and before Writes: the
+// artifact reads back whole, with every chunk but the last full, and no
+// empty final chunk.
+func TestReadFrom(t *testing.T) {
+	key := newKey(t)
+	for _, cs := range []int{artifact.MinChunkSize, 4000} {
+		for _, n := range []int{0, 1, cs - 1, cs, cs + 1, cs + artifact.TagSize - 1, cs + artifact.TagSize, cs + artifact.TagSize + 1, 3 * cs, 3*cs + 7} {
+			for name, wrap := range map[string]func(io.Reader) io.Reader{
+				"whole":        func(r io.Reader) io.Reader { return r },
+				"one byte":     iotest.OneByteReader,
+				"half":         iotest.HalfReader,
+				"data and EOF": iotest.DataErrReader,
+				"chunk pieces": func(r io.Reader) io.Reader { return &pieces{r: r, n: cs} },
+				"odd pieces":   func(r io.Reader) io.Reader { return &pieces{r: r, n: cs + 5} },
+			} {
+				for _, around := range []int{0, 3} {
+					t.Run(fmt.Sprintf("chunk %d/%d bytes/%s/%d written around", cs, n, name, around), func(t *testing.T) {
+						h := testHeader(cs)
+						p := plaintext(t, n+2*around)
+						var out bytes.Buffer
+						w, err := artifact.NewWriter(&out, h, key)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if _, err := w.Write(p[:around]); err != nil {
+							t.Fatal(err)
+						}
+						got, err := w.ReadFrom(wrap(bytes.NewReader(p[around : around+n])))
+						if err != nil || got != int64(n) {
+							t.Fatalf("ReadFrom = %d, %v; want %d", got, err, n)
+						}
+						if _, err := w.Write(p[around+n:]); err != nil {
+							t.Fatal(err)
+						}
+						if err := w.Close(); err != nil {
+							t.Fatal(err)
+						}
+						if size := h.EncryptedSize(int64(len(p))); int64(out.Len()) != size {
+							t.Errorf("artifact is %d bytes, want %d", out.Len(), size)
+						}
+						back, _, err := decrypt(out.Bytes(), key)
+						if err != nil || !bytes.Equal(back, p) {
+							t.Fatalf("decrypt: %d bytes, %v; want %d bytes", len(back), err, len(p))
+						}
+					})
+				}
+			}
+		}
+	}
+
+	h := testHeader(artifact.MinChunkSize)
+	p := plaintext(t, 3*artifact.MinChunkSize+9)
+	t.Run("io.Copy uses it", func(t *testing.T) {
+		var out bytes.Buffer
+		w, err := artifact.NewWriter(&out, h, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := io.Writer(w).(io.ReaderFrom); !ok {
+			t.Fatal("Writer is not an io.ReaderFrom")
+		}
+		if _, err := io.Copy(w, iotest.HalfReader(bytes.NewReader(p))); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if back, _, err := decrypt(out.Bytes(), key); err != nil || !bytes.Equal(back, p) {
+			t.Fatalf("decrypt: %v", err)
+		}
+	})
+	t.Run("a failing source is returned, and the artifact is never committed", func(t *testing.T) {
+		var out bytes.Buffer
+		w, err := artifact.NewWriter(&out, h, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("pg_dump died")
+		n, err := w.ReadFrom(io.MultiReader(bytes.NewReader(p), iotest.ErrReader(boom)))
+		if !errors.Is(err, boom) || n != int64(len(p)) {
+			t.Fatalf("ReadFrom = %d, %v; want %d, the source's error", n, err, len(p))
+		}
+		w.Abort()
+		if _, _, err := decrypt(out.Bytes(), key); !errors.Is(err, artifact.ErrTruncated) {
+			t.Fatalf("aborted artifact: %v, want ErrTruncated", err)
+		}
+	})
+	t.Run("a failed write is returned, and the artifact is never committed", func(t *testing.T) {
+		var out bytes.Buffer
+		w, err := artifact.NewWriter(&failAfter{w: &out, n: h.Len() + artifact.MinChunkSize + artifact.TagSize}, h, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.ReadFrom(bytes.NewReader(p)); err == nil {
+			t.Fatal("ReadFrom did not report the failed write")
+		}
+		if _, err := w.ReadFrom(bytes.NewReader(p)); err == nil {
+			t.Fatal("ReadFrom after a failed write returned nil")
+		}
+		if err := w.Close(); err == nil {
+			t.Fatal("Close after a failed write returned nil")
+		}
+		if _, _, err := decrypt(out.Bytes(), key); !errors.Is(err, artifact.ErrTruncated) {
+			t.Fatalf("artifact of a failed write: %v, want ErrTruncated", err)
+		}
+	})
+	t.Run("after Close", func(t *testing.T) {
+		w, err := artifact.NewWriter(io.Discard, h, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.ReadFrom(bytes.NewReader(p)); !errors.Is(err, artifact.ErrClosed) {
+			t.Fatalf("ReadFrom after Close: %v, want ErrClosed", err)
+		}
+	})
+}
+
+// pieces returns at most n bytes per Read.
+type pieces struct {
+	r io.Reader
+	n int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	return p.r.Read(b[:min(len(b), p.n)])
+}
+
 // TestReadPaths reads one artifact through readers that return a byte at a
 // time, half of what is asked, or data with io.EOF, through Read and WriteTo.
 func TestReadPaths(t *testing.T) {
@@ -673,8 +804,10 @@ func TestSourceErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkEncrypt measures encryption alone, in whole-buffer writes and in
-// the 32 KiB writes io.Copy makes from pg_dump's output.
+// BenchmarkEncrypt measures encryption alone: in whole-buffer writes, in
+// the 32 KiB writes io.Copy makes from a pipe into a plain io.Writer, and
+// through ReadFrom in reads of 256 KiB, about what Dump gets from
+// pg_dump's enlarged pipe.
 func BenchmarkEncrypt(b *testing.B) {
 	key := newKey(b)
 	p := plaintext(b, 64<<20)
@@ -699,6 +832,22 @@ func BenchmarkEncrypt(b *testing.B) {
 				}
 			})
 		}
+		b.Run(fmt.Sprintf("chunk=%dKiB/ReadFrom=256KiB", cs>>10), func(b *testing.B) {
+			h := testHeader(cs)
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				w, err := artifact.NewWriter(io.Discard, h, key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := w.ReadFrom(&pieces{r: bytes.NewReader(p), n: 256 << 10}); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -14,13 +14,18 @@ func TestForget(t *testing.T) {
 	secret := bytes.Repeat([]byte("personal data "), 100)
 	zeroed := func(b []byte) bool { return !bytes.ContainsFunc(b[:cap(b)], func(r rune) bool { return r != 0 }) }
 
-	for _, abort := range []bool{false, true} {
+	for _, tc := range []struct{ abort, readFrom bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		abort := tc.abort
 		var out bytes.Buffer
 		w, err := NewWriter(&out, h, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(secret)
+		if tc.readFrom {
+			w.ReadFrom(bytes.NewReader(secret))
+		} else {
+			w.Write(secret)
+		}
 		buf := w.buf[:cap(w.buf)]
 		if abort {
 			w.Abort()
@@ -28,7 +33,7 @@ func TestForget(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !zeroed(buf) || w.aead != nil {
-			t.Errorf("abort %v: the writer kept plaintext or its cipher", abort)
+			t.Errorf("abort %v, ReadFrom %v: the writer kept plaintext or its cipher", abort, tc.readFrom)
 		}
 	}
 

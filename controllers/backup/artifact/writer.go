@@ -116,6 +116,47 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom encrypts what it reads from r, up to io.EOF, reading straight
+// into the chunk buffer: it spares the copy that Write makes, and io.Copy
+// to a Writer uses it. It returns the plaintext bytes read. An error of r
+// is returned as is and leaves the Writer open; as after a short source
+// for Write, the caller then calls Abort, since the plaintext is
+// incomplete.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.state != open {
+		return 0, ErrClosed
+	}
+	var total int64
+	for {
+		// Reads may run up to TagSize bytes past a full chunk, into the
+		// room its tag takes once sealed: that is how a full chunk learns
+		// that more plaintext follows, and so that it is not the last.
+		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+n]
+		total += int64(n)
+		if len(w.buf) > w.chunkSize {
+			var next [TagSize]byte
+			k := copy(next[:], w.buf[w.chunkSize:])
+			w.buf = w.buf[:w.chunkSize]
+			if err := w.seal(false); err != nil {
+				clear(next[:])
+				return total, err
+			}
+			w.buf = append(w.buf, next[:k]...)
+			clear(next[:])
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 func (w *Writer) seal(final bool) error {
 	chunkParams(&w.nonce, &w.aad, w.index, final)
 	out := w.aead.Seal(w.buf[:0], w.nonce[:], w.buf, w.aad[:])

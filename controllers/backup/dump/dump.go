@@ -4,9 +4,10 @@
 // and pg_restore reads the decrypted stream into a database.
 //
 // The rows of every table are counted in the very snapshot pg_dump dumps
-// (an exported snapshot held open for the dump), so a verification restore
-// can compare counts exactly, whatever the tenant wrote meanwhile. The counts
-// travel in the artifact's authenticated header metadata.
+// (an exported snapshot held open for the dump), while pg_dump runs, so a
+// verification restore can compare counts exactly, whatever the tenant
+// wrote meanwhile. The counts travel in the artifact's authenticated header
+// metadata.
 package dump
 
 import (
@@ -145,16 +146,99 @@ func Dump(ctx context.Context, db Database, o Options, w io.Writer) (*Result, er
 	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
 		return nil, fmt.Errorf("dump: exporting the snapshot: %w", err)
 	}
-	counts, err := countRows(ctx, tx)
+	dumpedAt := time.Now().UTC().Truncate(time.Second)
+	tables, err := listTables(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	meta := Metadata{Database: db.Name, RowCounts: counts, DumpedAt: time.Now().UTC().Truncate(time.Second), Compression: level}
+	if err := prepareCounts(ctx, tx, tables); err != nil {
+		return nil, err
+	}
+
+	// pg_dump starts at once, and the rows are counted meanwhile, on this
+	// connection. The counts go into the header, which comes first, so
+	// pg_dump's output waits in memory until they are known.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pd, err := startPgDump(ctx, bin, db, level, snapshot)
+	if err != nil {
+		return nil, err
+	}
+	defer pd.stop()
+	done := make(chan countResult, 1)
+	go func() {
+		var r countResult
+		if testHooks.count != nil {
+			r.err = testHooks.count(ctx)
+		}
+		if r.err == nil {
+			r.counts, r.err = countTables(ctx, tx, tables)
+		}
+		done <- r
+	}()
+	var counted *countResult
+	awaitCounts := func() countResult {
+		if counted == nil {
+			r := <-done
+			counted = &r
+		}
+		return *counted
+	}
+	// Whatever happens, the counts end before the connection is closed.
+	defer func() { cancel(); awaitCounts() }()
+
+	src := &batchReader{f: pd.out, size: pd.pipeSize}
+	var early [][]byte // pg_dump's output before the counts are known
+	defer func() {
+		for _, b := range early {
+			clear(b[:cap(b)])
+		}
+	}()
+	held, eof := 0, false
+	for counted == nil {
+		select {
+		case r := <-done:
+			counted = &r
+			continue
+		default:
+		}
+		if held >= earlyLimit {
+			awaitCounts() // pg_dump waits on its full pipe meanwhile
+			continue
+		}
+		if eof {
+			// pg_dump has ended: if it failed, the counts are moot.
+			if err := pd.wait(); err != nil {
+				return nil, err
+			}
+			awaitCounts()
+			continue
+		}
+		if len(early) == 0 || len(early[len(early)-1]) == cap(early[len(early)-1]) {
+			early = append(early, make([]byte, 0, min(earlyBlock, earlyLimit-held)))
+		}
+		b := &early[len(early)-1]
+		n, err := src.Read((*b)[len(*b):cap(*b)])
+		*b = (*b)[:len(*b)+n]
+		held += n
+		if testHooks.read != nil {
+			testHooks.read(held)
+		}
+		if err == io.EOF {
+			eof = true
+		} else if err != nil {
+			return nil, fmt.Errorf("dump: reading pg_dump's output: %w", err)
+		}
+	}
+	if counted.err != nil {
+		return nil, counted.err
+	}
+
+	meta := Metadata{Database: db.Name, RowCounts: counted.counts, DumpedAt: dumpedAt, Compression: level}
 	h := o.Header
 	if h.Metadata, err = json.Marshal(meta); err != nil {
 		return nil, err
 	}
-
 	sum := sha256.New()
 	counter := &countingWriter{}
 	aw, err := artifact.NewWriter(io.MultiWriter(w, sum, counter), h, o.DataKey)
@@ -162,27 +246,116 @@ func Dump(ctx context.Context, db Database, o Options, w io.Writer) (*Result, er
 		return nil, fmt.Errorf("dump: %w", err)
 	}
 	defer aw.Abort() // a no-op once closed
-	plain := &countingWriter{w: aw}
-
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress="+strconv.Itoa(level),
-		"--snapshot="+snapshot, "--no-password")
-	cmd.Env = append(db.env(), "PATH="+os.Getenv("PATH"))
-	cmd.Stdout = plain
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("dump: pg_dump of %s failed: %v: %s", db.Name, err, scrub(errors.New(strings.TrimSpace(stderr.String())), db.Password))
+	for _, b := range early {
+		if _, err := aw.Write(b); err != nil {
+			return nil, fmt.Errorf("dump: %w", err)
+		}
+	}
+	dumpBytes := int64(held)
+	if !eof {
+		n, err := aw.ReadFrom(src)
+		dumpBytes += n
+		if err != nil {
+			return nil, fmt.Errorf("dump: streaming pg_dump's output: %w", err)
+		}
+	}
+	if err := pd.wait(); err != nil {
+		return nil, err
 	}
 	if err := aw.Close(); err != nil {
 		return nil, fmt.Errorf("dump: finishing the artifact: %w", err)
 	}
 	return &Result{Metadata: meta, Size: counter.n, SHA256: hex.EncodeToString(sum.Sum(nil)),
-		DumpBytes: plain.n, Duration: time.Since(start)}, nil
+		DumpBytes: dumpBytes, Duration: time.Since(start)}, nil
 }
 
-// countRows counts the rows of every ordinary and partitioned-leaf table
-// outside the system schemas, in tx's snapshot.
-func countRows(ctx context.Context, tx pgx.Tx) (map[string]int64, error) {
+// earlyLimit bounds pg_dump's output that Dump holds in memory while the
+// rows are counted; past it, pg_dump waits on its full pipe until the
+// counts are known. The counts read the tables some fifteen times as fast
+// as pg_dump -Z1 dumps them, so pg_dump writes roughly a fiftieth of the
+// database's size meanwhile: 32 MiB covers databases of about 1.5 GiB
+// without a wait, and a few dumps at once (--max-concurrent-backups) stay
+// well inside the operator's memory limit.
+var earlyLimit = 32 << 20
+
+// earlyBlock is the size of each block of that memory, taken as needed.
+const earlyBlock = 1 << 20
+
+// testHooks let tests slow the counts down or make them fail (count runs
+// before them), and see how much of pg_dump's output waits for them (read
+// runs after each read that does).
+var testHooks struct {
+	count func(context.Context) error
+	read  func(held int)
+}
+
+type countResult struct {
+	counts map[string]int64
+	err    error
+}
+
+// pgDump is a running pg_dump, whose archive Dump reads from out.
+type pgDump struct {
+	cmd *exec.Cmd
+	out *os.File
+	// pipeSize is the pipe's capacity, 0 if not enlarged (see outputPipe).
+	pipeSize int
+	db       Database
+	stderr   bytes.Buffer
+	waited   bool
+	err      error
+}
+
+func startPgDump(ctx context.Context, bin string, db Database, level int, snapshot string) (*pgDump, error) {
+	r, w, size, err := outputPipe()
+	if err != nil {
+		return nil, fmt.Errorf("dump: making pg_dump's output pipe: %w", err)
+	}
+	p := &pgDump{out: r, pipeSize: size, db: db}
+	p.cmd = exec.CommandContext(ctx, bin, "--format=custom", "--compress="+strconv.Itoa(level),
+		"--snapshot="+snapshot, "--no-password")
+	p.cmd.Env = append(db.env(), "PATH="+os.Getenv("PATH"))
+	// An *os.File: pg_dump writes straight into the pipe, and no goroutine
+	// of os/exec copies it.
+	p.cmd.Stdout = w
+	p.cmd.Stderr = &limitedWriter{w: &p.stderr, n: 8 << 10}
+	err = p.cmd.Start()
+	// Only pg_dump holds the write end now, so its exit ends the output.
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("dump: starting pg_dump of %s: %w", db.Name, err)
+	}
+	return p, nil
+}
+
+// wait reaps pg_dump, once its output has ended or it was killed, and
+// says how it ended, without the password.
+func (p *pgDump) wait() error {
+	if !p.waited {
+		p.waited = true
+		p.err = p.cmd.Wait()
+		p.out.Close()
+	}
+	if p.err != nil {
+		return fmt.Errorf("dump: pg_dump of %s failed: %v: %s", p.db.Name, p.err, scrub(errors.New(strings.TrimSpace(p.stderr.String())), p.db.Password))
+	}
+	return nil
+}
+
+// stop kills pg_dump if it was not reaped yet, and reaps it.
+func (p *pgDump) stop() {
+	if !p.waited {
+		p.cmd.Process.Kill() //nolint:errcheck // it may have exited
+		p.wait()             //nolint:errcheck // stopped on another failure
+	}
+}
+
+type table struct{ schema, name string }
+
+// listTables lists every ordinary and partitioned-leaf table outside the
+// system schemas.
+func listTables(ctx context.Context, tx pgx.Tx) ([]table, error) {
 	rows, err := tx.Query(ctx, `
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -190,7 +363,6 @@ ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("dump: listing tables: %w", err)
 	}
-	type table struct{ schema, name string }
 	var tables []table
 	for rows.Next() {
 		var t table
@@ -202,6 +374,37 @@ ORDER BY 1, 2`)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("dump: listing tables: %w", err)
 	}
+	return tables, nil
+}
+
+// prepareCounts readies tx to count tables while pg_dump runs. It takes
+// the share locks of the counts before pg_dump starts, as counting first
+// did: a count that waited for a lock after pg_dump took its own could
+// queue behind a tenant's ALTER TABLE that waits for pg_dump, which would
+// wait, on its full pipe, for the counts. And it keeps the counts to one
+// process: they run beside pg_dump and need only end before earlyLimit
+// fills, so parallel workers would take cores from pg_dump's backend (and
+// from other tenants of the server) for nothing. On 2 cores, without them,
+// the counts also end sooner.
+func prepareCounts(ctx context.Context, tx pgx.Tx, tables []table) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+		return fmt.Errorf("dump: preparing the row counts: %w", err)
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = pgx.Identifier{t.schema, t.name}.Sanitize()
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE ONLY "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+		return fmt.Errorf("dump: locking the tables to count: %w", err)
+	}
+	return nil
+}
+
+// countTables counts the rows of tables in tx's snapshot.
+func countTables(ctx context.Context, tx pgx.Tx, tables []table) (map[string]int64, error) {
 	counts := make(map[string]int64, len(tables))
 	for _, t := range tables {
 		var n int64
@@ -211,6 +414,16 @@ ORDER BY 1, 2`)
 		counts[t.schema+"."+t.name] = n
 	}
 	return counts, nil
+}
+
+// countRows counts the rows of every table listTables lists, in tx's
+// snapshot.
+func countRows(ctx context.Context, tx pgx.Tx) (map[string]int64, error) {
+	tables, err := listTables(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return countTables(ctx, tx, tables)
 }
 
 // RestoreOptions of a restore.

@@ -210,6 +210,81 @@ func TestDumpAndRestore(t *testing.T) {
 		}
 	})
 
+	t.Run("holds pg_dump's output until the counts are known, within its bound, then streams the rest", func(t *testing.T) {
+		const limit = 64 << 10
+		full := make(chan struct{})
+		var once sync.Once
+		var most atomic.Int64
+		defer dump.SetTestHooks(limit,
+			func(ctx context.Context) error {
+				// The counts wait until pg_dump's output fills the bound.
+				select {
+				case <-full:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Minute):
+					return errors.New("pg_dump's output never filled the bound")
+				}
+			},
+			func(held int) {
+				most.Store(int64(held))
+				if held >= limit {
+					once.Do(func() { close(full) })
+				}
+			})()
+		var b bytes.Buffer
+		res, err := dump.Dump(ctx, tn.db, dump.Options{Header: tn.header(), DataKey: tn.key}, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if most.Load() != limit || res.DumpBytes <= limit {
+			t.Fatalf("held %d bytes of %d before the counts, want exactly %d", most.Load(), res.DumpBytes, limit)
+		}
+		dst := tn.scratch(t, "ws_acme_held")
+		_, got, err := dump.Restore(ctx, dst, dump.RestoreOptions{DataKey: tn.key}, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dump.CountsDiffer(res.Metadata.RowCounts, got); len(d) > 0 {
+			t.Fatalf("restored counts differ: %v", d)
+		}
+	})
+
+	t.Run("a failed count stops pg_dump and writes nothing", func(t *testing.T) {
+		defer dump.SetTestHooks(64<<10, func(context.Context) error { return errors.New("count refused") }, nil)()
+		var b bytes.Buffer
+		_, err := dump.Dump(ctx, tn.db, dump.Options{Header: tn.header(), DataKey: tn.key}, &b)
+		if err == nil || !strings.Contains(err.Error(), "count refused") {
+			t.Fatalf("err = %v, want the count's", err)
+		}
+		if b.Len() > 0 {
+			t.Fatalf("%d bytes written without counts", b.Len())
+		}
+	})
+
+	t.Run("a failed pg_dump is reported without waiting for the counts", func(t *testing.T) {
+		stopped := make(chan error, 1)
+		defer dump.SetTestHooks(64<<10, func(ctx context.Context) error {
+			<-ctx.Done()
+			stopped <- ctx.Err()
+			return ctx.Err()
+		}, nil)()
+		var b bytes.Buffer
+		_, err := dump.Dump(ctx, tn.db, dump.Options{Header: tn.header(), DataKey: tn.key, PgDump: "false"}, &b)
+		if err == nil || !strings.Contains(err.Error(), "pg_dump of ws_acme failed: exit status 1") {
+			t.Fatalf("err = %v, want pg_dump's failure", err)
+		}
+		select {
+		case <-stopped:
+		default:
+			t.Fatal("Dump returned before the counts stopped")
+		}
+		if b.Len() > 0 {
+			t.Fatalf("%d bytes written for a failed pg_dump", b.Len())
+		}
+	})
+
 	t.Run("a refused login says so without the password", func(t *testing.T) {
 		bad := tn.db
 		bad.Password = "wrong-password-77"
