@@ -1,6 +1,7 @@
 // Command switchboard is the Switchboard operator: it turns Workspaces into
 // isolated tenants and keeps Integration credentials in Vault only.
-// `switchboard backup decrypt` decrypts a backup artifact by hand.
+// `switchboard backup decrypt` decrypts a backup artifact by hand;
+// `switchboard receipts verify|export` checks or exports the receipt chain.
 package main
 
 import (
@@ -13,11 +14,15 @@ import (
 	"github.com/switchboard-dev/switchboard/controllers"
 	"github.com/switchboard-dev/switchboard/controllers/backup/cli"
 	"github.com/switchboard-dev/switchboard/controllers/config"
+	receiptscli "github.com/switchboard-dev/switchboard/controllers/receipts/cli"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "backup" {
 		os.Exit(cli.Main(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "receipts" {
+		os.Exit(receiptscli.Main(os.Args[2:]))
 	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
