@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -36,6 +37,12 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 	if s.holdRuntime {
 		wantDep.Spec.Replicas = ptr.To(int32(0))
 	}
+	retentionEnv, err := r.retentionEnv(ctx, ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	c := &wantDep.Spec.Template.Spec.Containers[0]
+	c.Env = append(c.Env, retentionEnv...)
 	dep, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*appsv1.Deployment]{
 		want: wantDep,
 		differs: func(h, w *appsv1.Deployment) bool {
@@ -131,6 +138,18 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 		ws.SetFalse(tenancyv1.ConditionRuntimeReady, tenancyv1.ReasonRolloutInProgress, msg)
 	}
 	return ctrl.Result{}, nil
+}
+
+// retentionEnv is the retention settings the runtime shows its admins: the
+// effective policy, its categories in force and the rights-request
+// deadline. A policy change rolls the runtime out with the new values.
+func (r *WorkspaceReconciler) retentionEnv(ctx context.Context, ws *tenancyv1.Workspace) ([]corev1.EnvVar, error) {
+	policy, err := resolvePolicy(ctx, r.Client, ws)
+	var perr *PolicyError
+	if err != nil && !errors.As(err, &perr) {
+		return nil, err
+	}
+	return specs.RetentionEnv(policy), nil
 }
 
 // hostIndex indexes Workspaces by the host they serve.

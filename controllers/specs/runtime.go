@@ -1,7 +1,9 @@
 package specs
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +38,33 @@ func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: contract.EnvTrustedProxies, Value: s.TrustedProxies})
 	}
 	return env
+}
+
+// RetentionEnv is the retention settings a runtime shows its admins: the
+// effective policy (nil: the built-in defaults), its categories in force
+// and the rights-request deadline.
+func RetentionEnv(policy *tenancyv1.RetentionPolicy) []corev1.EnvVar {
+	name, deadline, categories := "", "30d", ""
+	if policy != nil {
+		name = policy.Name
+		if policy.Spec.DataSubjectRequests.Deadline != "" {
+			deadline = string(policy.Spec.DataSubjectRequests.Deadline)
+		}
+		var items []string
+		for _, c := range policy.Status.EnforcedCategories {
+			action := c.Action
+			if action == "" {
+				action = tenancyv1.RetentionDelete
+			}
+			items = append(items, fmt.Sprintf("%s=%s:%s", c.Category, c.RetainFor, action))
+		}
+		categories = strings.Join(items, ",")
+	}
+	return []corev1.EnvVar{
+		{Name: contract.EnvRetentionPolicy, Value: name},
+		{Name: contract.EnvRetention, Value: categories},
+		{Name: contract.EnvDSRDeadline, Value: deadline},
+	}
 }
 
 // RuntimeReplicas is the plan's replicas, or zero while suspended.

@@ -43,6 +43,15 @@ const (
 	// EnvErasureLedger is the prefix of the workspace's erasure ledger in
 	// the KV v2 mount, LedgerPrefix(workspace, uid); see runtime/privacy.
 	EnvErasureLedger = "SWITCHBOARD_ERASURE_LEDGER"
+	// EnvRetentionPolicy names the workspace's effective RetentionPolicy
+	// ("" for the built-in defaults), shown to its admins.
+	EnvRetentionPolicy = "SWITCHBOARD_RETENTION_POLICY"
+	// EnvRetention is the categories in force, "category=retainFor:action"
+	// comma-separated (e.g. "conversations=730d:Delete"), shown to admins.
+	EnvRetention = "SWITCHBOARD_RETENTION"
+	// EnvDSRDeadline is the policy's dataSubjectRequests.deadline (e.g.
+	// "30d"): how long the workspace has to answer a rights request.
+	EnvDSRDeadline = "SWITCHBOARD_DSR_DEADLINE"
 )
 
 // Entries of the workspace's Vault subtree, relative to it.

@@ -35,6 +35,12 @@ type Config struct {
 	// ErasureLedger is the prefix of the workspace's erasure ledger in
 	// VaultKVMount (runtime/privacy); empty when the operator set none.
 	ErasureLedger string
+	// RetentionPolicy, Retention and DSRDeadline are the workspace's
+	// retention settings as the operator passes them (see runtime/contract):
+	// shown to admins on the settings page. The operator enforces them.
+	RetentionPolicy string
+	Retention       string
+	DSRDeadline     string
 
 	SessionTTL      time.Duration
 	ShutdownTimeout time.Duration
@@ -66,6 +72,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		VaultTokenPath: getenv(contract.EnvVaultTokenPath),
 		VaultToken:     getenv(contract.EnvVaultToken),
 		ErasureLedger:  getenv(contract.EnvErasureLedger),
+
+		RetentionPolicy: getenv(contract.EnvRetentionPolicy),
+		Retention:       getenv(contract.EnvRetention),
+		DSRDeadline:     or(getenv(contract.EnvDSRDeadline), "30d"),
 	}
 	var missing []string
 	for name, v := range map[string]string{

@@ -21,7 +21,11 @@ func TestOperatorEnvironment(t *testing.T) {
 	s := specs.Settings{BaseDomain: "inbox.example.com", URLScheme: "https", VaultAddress: "http://vault.vault.svc:8200",
 		VaultAuthMount: "k8s", VaultKVMount: "sb", TrustedProxies: "10.0.0.0/8"}
 	env := map[string]string{}
-	for _, e := range specs.RuntimeEnv(ws, s) {
+	policy := &tenancyv1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "gdpr-standard"},
+		Spec: tenancyv1.RetentionPolicySpec{DataSubjectRequests: tenancyv1.DataSubjectRequests{Deadline: "14d"}},
+		Status: tenancyv1.RetentionPolicyStatus{EnforcedCategories: []tenancyv1.CategoryRetention{
+			{Category: "conversations", RetainFor: "730d"}, {Category: "usageEvents", RetainFor: "1095d", Action: tenancyv1.RetentionAnonymize}}}}
+	for _, e := range append(specs.RuntimeEnv(ws, s), specs.RetentionEnv(policy)...) {
 		env[e.Name] = e.Value
 	}
 	c, err := config.Load(func(k string) string { return env[k] })
@@ -32,13 +36,14 @@ func TestOperatorEnvironment(t *testing.T) {
 		"workspace": c.Workspace, "displayName": c.DisplayName, "plan": c.Plan, "url": c.PublicURL.String(),
 		"listen": c.ListenAddr, "vault": c.VaultAddr, "authMount": c.VaultAuthMount, "authRole": c.VaultAuthRole,
 		"kvMount": c.VaultKVMount, "path": c.VaultPath, "tokenPath": c.VaultTokenPath, "proxies": c.TrustedProxies,
-		"ledger": c.ErasureLedger,
+		"ledger": c.ErasureLedger, "policy": c.RetentionPolicy, "retention": c.Retention, "dsr": c.DSRDeadline,
 	}
 	want := map[string]any{
 		"workspace": "acme", "displayName": "Acme Inc.", "plan": "pro", "url": "https://acme.inbox.example.com",
 		"listen": ":8080", "vault": "http://vault.vault.svc:8200", "authMount": "k8s", "authRole": ws.VaultName(),
 		"kvMount": "sb", "path": ws.VaultPath(), "tokenPath": specs.VaultTokenPath, "proxies": []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		"ledger": "erasures/ws-acme-0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5",
+		"policy": "gdpr-standard", "retention": "conversations=730d:Delete,usageEvents=1095d:Anonymize", "dsr": "14d",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the runtime read\n %v\nwant\n %v", got, want)

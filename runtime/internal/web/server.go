@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +39,10 @@ var staticFS embed.FS
 
 // Options configure the server.
 type Options struct {
-	Workspace     string
-	DisplayName   string
+	Workspace   string
+	DisplayName string
+	// Retention is what the workspace's RetentionPolicy says, for admins.
+	Retention     RetentionSettings
 	PublicURL     string
 	SecureCookies bool
 	SessionTTL    time.Duration
@@ -63,6 +66,35 @@ type Options struct {
 	// Ready reports whether the runtime's dependencies answer (for /readyz).
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
+}
+
+// RetentionSettings are the workspace's retention settings as the operator
+// passes them (runtime/contract): the operator enforces them; the runtime
+// shows them to admins.
+type RetentionSettings struct {
+	// Policy names the RetentionPolicy ("" for the built-in defaults).
+	Policy string
+	// Categories are "category=retainFor:action", comma-separated.
+	Categories string
+	// DSRDeadline is how long a rights request may take, e.g. 30d.
+	DSRDeadline string
+}
+
+// RetentionRule is one category's retention, for the settings page.
+type RetentionRule struct{ Category, RetainFor, Action string }
+
+// Rules parses Categories; malformed items are left out.
+func (r RetentionSettings) Rules() []RetentionRule {
+	var out []RetentionRule
+	for _, item := range strings.Split(r.Categories, ",") {
+		cat, rest, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			continue
+		}
+		retain, action, _ := strings.Cut(rest, ":")
+		out = append(out, RetentionRule{Category: cat, RetainFor: retain, Action: action})
+	}
+	return out
 }
 
 // LoginWindow is how long a failed sign-in counts against the rate limits.

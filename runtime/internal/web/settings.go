@@ -44,7 +44,8 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, flash, s
 		return err
 	}
 	data := map[string]any{"Users": users, "Teams": teams, "Canned": canned, "Tokens": tokens, "Roles": auth.Roles(),
-		"CanAdmin": auth.Role(u.Role).AtLeast(auth.Admin), "Flash": flash, "Secret": secret, "SecretLabel": secretLabel}
+		"CanAdmin": auth.Role(u.Role).AtLeast(auth.Admin), "Flash": flash, "Secret": secret, "SecretLabel": secretLabel,
+		"Retention": s.Retention, "RetentionRules": s.Retention.Rules()}
 	if auth.Role(u.Role).AtLeast(auth.Admin) {
 		if data["Invites"], err = s.Invites.Pending(ctx); err != nil {
 			return err
