@@ -2,17 +2,14 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +22,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/backup/store"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 )
 
 // defaultRetainFor applies when no RetentionPolicy governs a workspace.
@@ -41,11 +39,12 @@ const expiryRecheck = 6 * time.Hour
 // workspace's transit key and erasure ledger go with it.
 type BackupExpiryReconciler struct {
 	client.Client
-	APIReader         client.Reader
-	Recorder          recorder.EventRecorder
-	Backups           *BackupEnv
-	RetryAfter        time.Duration
-	ReceiptsNamespace string
+	APIReader  client.Reader
+	Recorder   recorder.EventRecorder
+	Backups    *BackupEnv
+	RetryAfter time.Duration
+	// Receipts is the hash-chained log of every destructive act.
+	Receipts *receipts.Log
 	// Now is the clock (tests move it).
 	Now func() time.Time
 }
@@ -327,24 +326,11 @@ type BackupReceipt struct {
 	Note         string             `json:"note,omitempty"`
 }
 
-// receiptsOfMonth names the ConfigMap that collects a workspace's backup
-// receipts of one month: one entry per Backup.
-func receiptsOfMonth(workspace, uid string, t time.Time) string {
-	if len(uid) > 8 {
-		uid = uid[:8]
-	}
-	if uid == "" {
-		uid = "unknown"
-	}
-	return "backups-" + workspace + "-" + uid + "-" + t.UTC().Format("200601")
-}
-
-// writeReceipt adds b's purge to the receipts of the month.
+// writeReceipt records b's purge in the receipt log, once.
 func (r *BackupExpiryReconciler) writeReceipt(ctx context.Context, b *tenancyv1.Backup, report *store.PurgeReport, _ bool) error {
-	now := r.now().UTC()
 	rec := BackupReceipt{Backup: b.Name, Workspace: b.Spec.Workspace, WorkspaceUID: b.Status.WorkspaceUID,
 		Reason: b.EffectiveReason(), Phase: string(b.Status.Phase), Shredded: b.Status.Phase == tenancyv1.BackupShredded,
-		PurgedAt: now, Purge: report}
+		PurgedAt: r.now().UTC(), Purge: report}
 	if b.Status.CompletedAt != nil {
 		rec.CompletedAt = &b.Status.CompletedAt.Time
 	}
@@ -354,88 +340,21 @@ func (r *BackupExpiryReconciler) writeReceipt(ctx context.Context, b *tenancyv1.
 	if report == nil {
 		rec.Note = "no artifact was ever written"
 	}
-	body, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	return r.addToConfigMap(ctx, receiptsOfMonth(b.Spec.Workspace, b.Status.WorkspaceUID, now), b.Spec.Workspace,
-		map[string]string{"tenancy.switchboard.dev/backup-receipts": "true"}, b.Name+".json", string(body))
+	_, _, err := r.Receipts.AppendOnce(ctx, "backup.purged/"+string(b.UID), receipts.KindBackupPurged,
+		b.Spec.Workspace, b.Status.WorkspaceUID, "Backup/"+b.Name, rec)
+	return err
 }
 
-// noteKeyDestroyed adds the key's destruction to the workspace's deletion
-// receipt (and to the month's backup receipts).
+// noteKeyDestroyed records the destruction of a deleted workspace's key,
+// with its last backup, in the receipt log.
 func (r *BackupExpiryReconciler) noteKeyDestroyed(ctx context.Context, b *tenancyv1.Backup, ledgerEntries int) error {
-	body, err := json.MarshalIndent(map[string]any{
-		"transitKey": b.Status.TransitKey, "destroyedAt": r.now().UTC(), "lastBackup": b.Name,
-		"erasureLedgerEntriesDestroyed": ledgerEntries,
-		"note":                          "the last backup of the deleted workspace was purged: its transit key and erasure ledger were destroyed",
-	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	ws := &tenancyv1.Workspace{}
-	ws.Name, ws.UID = b.Spec.Workspace, types.UID(b.Status.WorkspaceUID)
-	return r.addToConfigMap(ctx, receiptName(ws), b.Spec.Workspace,
-		map[string]string{"tenancy.switchboard.dev/deletion-receipt": "true"}, "transit-key-destroyed.json", string(body))
-}
-
-// receiptsPerConfigMap bounds the bytes of one receipts ConfigMap, well
-// under the API server's 1 MiB object limit; a full one continues in
-// <name>-2, <name>-3, and so on.
-const receiptsPerConfigMap = 768 << 10
-
-// addToConfigMap sets one entry of a receipts ConfigMap, creating it (and
-// the receipts namespace) if needed, and continuing in the next of its
-// series when it is full. An entry already there is kept: a receipt is
-// written once.
-func (r *BackupExpiryReconciler) addToConfigMap(ctx context.Context, base, workspace string, labels map[string]string, key, value string) error {
-	for part, attempt := 1, 0; ; {
-		name := base
-		if part > 1 {
-			name = fmt.Sprintf("%s-%d", base, part)
-		}
-		cm := &corev1.ConfigMap{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.ReceiptsNamespace, Name: name}, cm)
-		switch {
-		case apierrors.IsNotFound(err):
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ReceiptsNamespace,
-				Labels: map[string]string{tenancyv1.LabelManagedBy: tenancyv1.ManagedByValue, tenancyv1.LabelWorkspace: workspace}},
-				Data: map[string]string{key: value}}
-			for k, v := range labels {
-				cm.Labels[k] = v
-			}
-			err = r.Create(ctx, cm)
-			if apierrors.IsNotFound(err) {
-				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ReceiptsNamespace}}
-				if err := r.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-					return err
-				}
-				err = r.Create(ctx, cm)
-			}
-		case err == nil:
-			if _, ok := cm.Data[key]; ok {
-				return nil
-			}
-			size := 0
-			for k, v := range cm.Data {
-				size += len(k) + len(v)
-			}
-			if size+len(key)+len(value) > receiptsPerConfigMap {
-				part++
-				continue
-			}
-			if cm.Data == nil {
-				cm.Data = map[string]string{}
-			}
-			cm.Data[key] = value
-			err = r.Update(ctx, cm)
-		}
-		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 8 {
-			attempt++
-			continue
-		}
-		return err
-	}
+	_, _, err := r.Receipts.AppendOnce(ctx, "transitkey.destroyed/"+b.Status.WorkspaceUID, receipts.KindTransitKeyDestroyed,
+		b.Spec.Workspace, b.Status.WorkspaceUID, "TransitKey/"+b.Status.TransitKey, map[string]any{
+			"transitKey": b.Status.TransitKey, "destroyedAt": r.now().UTC(), "lastBackup": b.Name,
+			"erasureLedgerEntriesDestroyed": ledgerEntries,
+			"note":                          "the last backup of the deleted workspace was purged: its transit key and erasure ledger were destroyed",
+		})
+	return err
 }
 
 // SetupWithManager registers the controller. It watches Workspaces so a

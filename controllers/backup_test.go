@@ -163,11 +163,6 @@ func receiptConfigMap(name string) func() map[string]string {
 	}
 }
 
-func backupReceipts(ws *tenancyv1.Workspace) string {
-	uid := string(ws.UID)[:8]
-	return "backups-" + ws.Name + "-" + uid + "-" + testClock.Now().UTC().Format("200601")
-}
-
 // reverify clears a Backup's Verified condition, which asks for another
 // verification restore.
 func reverify(name string) {
@@ -305,9 +300,8 @@ var _ = Describe("Backups", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = core.StatObject(bg, "backups", "tenants/"+b.Status.Artifact.Key, minio.StatObjectOptions{})
 		Expect(minio.ToErrorResponse(err).Code).To(Equal("NoSuchKey"))
-		receipt := receiptConfigMap(backupReceipts(ws))()
-		Expect(receipt).To(HaveKey(scheduled + ".json"))
-		Expect(receipt[scheduled+".json"]).To(SatisfyAll(ContainSubstring(`"existed": true`), ContainSubstring("NotFound"),
+		receipt := chainEntry("backup.purged/" + string(b.UID))
+		Expect(receipt).To(SatisfyAll(ContainSubstring(`"existed": true`), ContainSubstring("NotFound"),
 			ContainSubstring("ListMultipartUploads"), Not(ContainSubstring(s3Srv.SecretKey))))
 	})
 
@@ -345,9 +339,16 @@ var _ = Describe("Backups", func() {
 		Eventually(backupGone(b2.Name), time.Minute).Should(BeTrue())
 		Expect(artifactPath(b2)).NotTo(BeAnExistingFile())
 		Expect(transitKeyExists(ws.TransitKeyName())).To(BeFalse())
-		deletion := receiptConfigMap("deletion-" + name + "-" + string(ws.UID)[:8])()
-		Expect(deletion).To(HaveKey("transit-key-destroyed.json"))
-		Expect(deletion["transit-key-destroyed.json"]).To(SatisfyAll(ContainSubstring(ws.TransitKeyName()), ContainSubstring(b2.Name)))
+		Expect(chainEntry("transitkey.destroyed/" + string(ws.UID))).To(SatisfyAll(ContainSubstring(ws.TransitKeyName()), ContainSubstring(b2.Name)))
+
+		By("every act is in the receipt log, whose chain verifies")
+		rep, err := receiptLog().Verify(bg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rep.OK()).To(BeTrue(), "%+v", rep.Broken)
+		uid := string(ws.UID)
+		for _, key := range []string{"database.dropped/" + uid, "vault.destroyed/" + uid, "workspace.deleted/" + uid, "backup.purged/" + string(b1.UID)} {
+			Expect(chainEntry(key)).NotTo(BeEmpty(), key)
+		}
 	})
 
 	It("keeps expired backups of a workspace under legal hold until the hold is lifted", func() {
@@ -395,7 +396,7 @@ var _ = Describe("Backups", func() {
 		Expect(artifactPath(b)).NotTo(BeAnExistingFile())
 		Expect(transitKeyExists(ws.TransitKeyName())).To(BeFalse())
 		Expect(receiptOf(name)).To(SatisfyAll(ContainSubstring(`"transitKeyShredded": true`), ContainSubstring(`"shredded": true`)))
-		Expect(receiptConfigMap(backupReceipts(ws))()).To(HaveKeyWithValue(b.Name+".json", ContainSubstring(`"shredded": true`)))
+		Expect(chainEntry("backup.purged/" + string(b.UID))).To(ContainSubstring(`"shredded": true`))
 
 		By("the copy made before the shred no longer decrypts")
 		code, plain, stderr := decrypt(stolen)

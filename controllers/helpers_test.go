@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
@@ -206,13 +208,42 @@ func runtimeToken(ns string) string {
 	return tr.Status.Token
 }
 
-// receiptOf is the deletion receipt of a workspace, as JSON.
+// receiptLog reads the operator's hash-chained receipt log.
+func receiptLog() *receipts.Log { return receipts.New(k8s, receiptsNamespace, receipts.Options{}) }
+
+// receiptOf is the deletion receipt of a workspace, as indented JSON: the
+// details of the last workspace.deleted entry of the receipt log for it.
 func receiptOf(name string) string {
 	GinkgoHelper()
-	var list corev1.ConfigMapList
-	Expect(k8s.List(bg, &list, client.InNamespace(receiptsNamespace), client.MatchingLabels{tenancyv1.LabelWorkspace: name, "tenancy.switchboard.dev/deletion-receipt": "true"})).To(Succeed())
-	Expect(list.Items).NotTo(BeEmpty())
-	return list.Items[len(list.Items)-1].Data["receipt.json"]
+	var buf bytes.Buffer
+	Expect(receiptLog().Export(bg, &buf)).To(Succeed())
+	var entries []receipts.Entry
+	Expect(json.Unmarshal(buf.Bytes(), &entries)).To(Succeed())
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := entries[i]; e.Kind == receipts.KindWorkspaceDeleted && e.Workspace == name {
+			return indentJSON(e.Details)
+		}
+	}
+	Fail("no deletion receipt for workspace " + name + " in the receipt log")
+	return ""
+}
+
+// chainEntry is the details, as indented JSON, of the receipt recorded under
+// an idempotency key ("" if there is none).
+func chainEntry(key string) string {
+	GinkgoHelper()
+	e, ok, err := receiptLog().Lookup(bg, key)
+	Expect(err).NotTo(HaveOccurred())
+	if !ok {
+		return ""
+	}
+	return indentJSON(e.Details)
+}
+
+func indentJSON(raw []byte) string {
+	var out bytes.Buffer
+	Expect(json.Indent(&out, raw, "", "  ")).To(Succeed())
+	return out.String()
 }
 
 func pgExists(name string) (db, role bool) {

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-dev/switchboard/controllers/backup/dump"
 	"github.com/switchboard-dev/switchboard/controllers/config"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 	"github.com/switchboard-dev/switchboard/runtime/contract"
@@ -150,6 +151,8 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return n, err
 	}
 
+	receiptLog := receipts.New(mgr.GetClient(), cfg.ReceiptsNamespace, receipts.Options{Reader: mgr.GetAPIReader()})
+
 	if err := (&WorkspaceReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -164,6 +167,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		DB: db, Vault: vc, Backups: backups, Now: o.Now,
 		RetryAfter:         cfg.DependencyRetryAfter,
 		ReceiptsNamespace:  cfg.ReceiptsNamespace,
+		Receipts:           receiptLog,
 		MaxConcurrent:      cfg.MaxConcurrent,
 		BeforeDeletionStep: o.BeforeDeletionStep,
 	}).SetupWithManager(mgr); err != nil {
@@ -192,13 +196,13 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		return nil, fmt.Errorf("setting up backup controller: %w", err)
 	}
 	if err := (&BackupExpiryReconciler{
-		Client:            mgr.GetClient(),
-		APIReader:         mgr.GetAPIReader(),
-		Recorder:          mgr.GetEventRecorder("switchboard-backup-expiry"),
-		Backups:           backups,
-		RetryAfter:        cfg.DependencyRetryAfter,
-		ReceiptsNamespace: cfg.ReceiptsNamespace,
-		Now:               o.Now,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Recorder:   mgr.GetEventRecorder("switchboard-backup-expiry"),
+		Backups:    backups,
+		RetryAfter: cfg.DependencyRetryAfter,
+		Receipts:   receiptLog,
+		Now:        o.Now,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up backup expiry controller: %w", err)
 	}
@@ -206,6 +210,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	if err := (&RetentionReconciler{
 		Client:     mgr.GetClient(),
 		APIReader:  mgr.GetAPIReader(),
+		Receipts:   receiptLog,
 		Recorder:   mgr.GetEventRecorder("switchboard-retention"),
 		Backups:    backups,
 		Interval:   cfg.RetentionInterval,

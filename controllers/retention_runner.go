@@ -27,6 +27,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/external"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/runtime/privacy/retention"
 )
 
@@ -49,8 +50,10 @@ func init() {
 type RetentionReconciler struct {
 	client.Client
 	APIReader client.Reader
-	Recorder  recorder.EventRecorder
-	Backups   *BackupEnv
+	// Receipts is the hash-chained log of every destructive act.
+	Receipts *receipts.Log
+	Recorder recorder.EventRecorder
+	Backups  *BackupEnv
 	// Interval is --retention-interval.
 	Interval   time.Duration
 	RetryAfter time.Duration
@@ -126,6 +129,15 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if due := r.due(ws, st); now.Before(due) && st.LastRunGeneration == st.Generation && st.LastRunPolicy == st.Policy {
 		return ctrl.Result{RequeueAfter: due.Sub(now) + time.Second}, nil
 	}
+	// Only the API server can say a run is due: the cache may not show the
+	// run that just ended yet.
+	fresh := &tenancyv1.Workspace{}
+	if err := r.APIReader.Get(ctx, req.NamespacedName, fresh); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if fresh.ResourceVersion != ws.ResourceVersion {
+		return ctrl.Result{Requeue: true}, nil
+	}
 
 	rep, err := r.enforce(ctx, ws, rules, now)
 	if err != nil {
@@ -161,6 +173,18 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	summary := "nothing was due"
 	if len(parts) > 0 {
+		details := map[string]any{"policy": policyName(policy), "policyGeneration": st.Generation, "batches": rep.Batches}
+		for _, c := range rep.Categories {
+			if c.Rows() > 0 {
+				details[string(c.Category)] = map[string]any{"action": string(c.Action), "deleted": c.Deleted, "anonymized": c.Anonymized}
+			}
+		}
+		if _, _, err := r.Receipts.AppendOnce(ctx, "retention.run/"+string(ws.UID)+"/"+now.Format(time.RFC3339Nano), receipts.KindRetentionRun,
+			ws.Name, string(ws.UID), "RetentionPolicy/"+policyName(policy), details); err != nil {
+			// The rows are gone: the next run retries nothing, so say so loudly.
+			logf.FromContext(ctx).Error(err, "recording a retention run's receipt failed")
+			r.Recorder.Eventf(ws, nil, "Warning", "ReceiptFailed", "Purge", "the receipt of a retention run could not be recorded: %s", err.Error())
+		}
 		summary = strings.Join(parts, ", ")
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventRetentionEnforced, "Purge", "retention run: %s", summary)
 	}

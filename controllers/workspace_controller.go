@@ -26,6 +26,7 @@ import (
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/external"
 	"github.com/switchboard-dev/switchboard/controllers/postgres"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 )
@@ -48,7 +49,9 @@ type WorkspaceReconciler struct {
 	// RetryAfter bounds the wait before retrying an unreachable dependency.
 	RetryAfter        time.Duration
 	ReceiptsNamespace string
-	MaxConcurrent     int
+	// Receipts is the hash-chained log of every destructive act.
+	Receipts      *receipts.Log
+	MaxConcurrent int
 	// BeforeDeletionStep, if set, is called before each deletion step. Tests
 	// use it to stop the operator partway through a deletion.
 	BeforeDeletionStep func(ctx context.Context, workspace, step string)

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -19,14 +18,16 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/external"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
 )
 
 // defaultAfterDeletion applies when no RetentionPolicy governs a workspace.
 const defaultAfterDeletion = 90 * 24 * time.Hour
 
-// DeletionReceipt is the record, kept in a ConfigMap of the receipts
-// namespace, of what a deletion removed and kept. It holds no secret.
+// DeletionReceipt is the record, an entry of the hash-chained receipt log
+// (controllers/receipts), of what a deletion removed and kept. It holds no
+// secret and no personal data.
 type DeletionReceipt struct {
 	Workspace           string    `json:"workspace"`
 	UID                 string    `json:"uid"`
@@ -69,6 +70,8 @@ type deletionScope struct {
 	ws      *tenancyv1.Workspace
 	retain  bool
 	receipt *DeletionReceipt
+	// receiptSeq is the receipt's entry in the receipt log, once recorded.
+	receiptSeq int64
 }
 
 // deletionStep is one idempotent step of a deletion. done false with a nil
@@ -145,7 +148,7 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	}
 	forgetBackupMetrics(ws.Name)
 	r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventDeleted, "Delete",
-		"workspace deleted (deletionPolicy %s); receipt in ConfigMap %s/%s", d.receipt.DeletionPolicy, r.ReceiptsNamespace, receiptName(ws))
+		"workspace deleted (deletionPolicy %s); receipt #%d in the receipt log of namespace %s (switchboard receipts verify)", d.receipt.DeletionPolicy, d.receiptSeq, r.ReceiptsNamespace)
 	return ctrl.Result{}, nil
 }
 
@@ -221,6 +224,11 @@ func (r *WorkspaceReconciler) deleteDatabase(ctx context.Context, d *deletionSco
 		}
 		receipt.Notes = append(receipt.Notes, dropped.Kept...)
 		receipt.DatabaseDropped, receipt.RoleDropped = true, true
+		if err := r.appendReceipt(ctx, "database.dropped/"+string(ws.UID), receipts.KindDatabaseDropped, ws, "Database/"+ws.DatabaseName(),
+			map[string]any{"server": ws.Spec.DatabaseServer, "database": ws.DatabaseName(), "databaseDropped": dropped.Database,
+				"roleDropped": dropped.Role, "scratchDropped": len(dropped.Scratch), "kept": dropped.Kept}); err != nil {
+			return false, err
+		}
 	case ws.Status.Database != nil:
 		// The database was created on a server the operator no longer knows:
 		// removing the finalizer now would leave it behind unseen.
@@ -262,6 +270,10 @@ func (r *WorkspaceReconciler) deleteVaultData(ctx context.Context, d *deletionSc
 	}
 	if _, err := r.Vault.DestroyKV(ctx, retentionKeyPath(ws)); err != nil {
 		return false, fmt.Errorf("destroying the pseudonymisation key: %w", err)
+	}
+	if err := r.appendReceipt(ctx, "vault.destroyed/"+string(ws.UID), receipts.KindVaultDestroyed, ws, "VaultSubtree/"+receipt.VaultSubtree,
+		map[string]any{"subtree": receipt.VaultSubtree, "secrets": n, "pseudonymisationKey": retentionKeyPath(ws)}); err != nil {
+		return false, err
 	}
 	if n > 0 {
 		r.Recorder.Eventf(ws, nil, "Normal", tenancyv1.EventVaultDataDestroyed, "Delete",
@@ -375,13 +387,24 @@ func (r *WorkspaceReconciler) deleteNamespace(ctx context.Context, d *deletionSc
 	return true, nil
 }
 
-// deleteRecordReceipt writes the receipt.
+// deleteRecordReceipt appends the receipt to the hash-chained receipt log.
 func (r *WorkspaceReconciler) deleteRecordReceipt(ctx context.Context, d *deletionScope) (bool, error) {
 	d.receipt.CompletedAt = time.Now().UTC()
-	if err := r.recordReceipt(ctx, d.ws, *d.receipt); err != nil {
+	e, _, err := r.Receipts.AppendOnce(ctx, "workspace.deleted/"+string(d.ws.UID), receipts.KindWorkspaceDeleted,
+		d.ws.Name, string(d.ws.UID), "Workspace/"+d.ws.Name, *d.receipt)
+	if err != nil {
 		return false, fmt.Errorf("recording deletion receipt: %w", err)
 	}
+	d.receiptSeq = e.Seq
 	return true, nil
+}
+
+// appendReceipt records one destructive act in the receipt log, once.
+func (r *WorkspaceReconciler) appendReceipt(ctx context.Context, key, kind string, ws *tenancyv1.Workspace, object string, details any) error {
+	if _, _, err := r.Receipts.AppendOnce(ctx, key, kind, ws.Name, string(ws.UID), object, details); err != nil {
+		return fmt.Errorf("recording a receipt: %w", err)
+	}
+	return nil
 }
 
 // expireBackups sets every backup of the workspace to expire at
@@ -428,44 +451,4 @@ func (r *WorkspaceReconciler) expireBackups(ctx context.Context, ws *tenancyv1.W
 		out = append(out, BackupExpiry{Name: b.Name, ExpiresAt: want.Time, Shredded: shredded})
 	}
 	return out, nil
-}
-
-func receiptName(ws *tenancyv1.Workspace) string {
-	uid := string(ws.UID)
-	if len(uid) > 8 {
-		uid = uid[:8]
-	}
-	return "deletion-" + ws.Name + "-" + uid
-}
-
-// recordReceipt writes the receipt ConfigMap once; a receipt already there
-// (from a pass that crashed after writing it) is kept.
-func (r *WorkspaceReconciler) recordReceipt(ctx context.Context, ws *tenancyv1.Workspace, receipt DeletionReceipt) error {
-	body, err := json.MarshalIndent(receipt, "", "  ")
-	if err != nil {
-		return err
-	}
-	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: receiptName(ws), Namespace: r.ReceiptsNamespace,
-			Labels: map[string]string{
-				tenancyv1.LabelManagedBy:                   tenancyv1.ManagedByValue,
-				tenancyv1.LabelWorkspace:                   ws.Name,
-				"tenancy.switchboard.dev/deletion-receipt": "true",
-			},
-		},
-		Data: map[string]string{"receipt.json": string(body)},
-	}
-	err = r.Create(ctx, cm)
-	if apierrors.IsNotFound(err) { // the receipts namespace is missing: create it
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ReceiptsNamespace}}
-		if err := r.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		err = r.Create(ctx, cm)
-	}
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	return err
 }

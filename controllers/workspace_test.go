@@ -334,10 +334,7 @@ var _ = Describe("Workspace deletion", func() {
 		expectZeroResidue(name)
 
 		By("recording a receipt")
-		var list corev1.ConfigMapList
-		Expect(k8s.List(bg, &list, client.InNamespace(receiptsNamespace), client.MatchingLabels{tenancyv1.LabelWorkspace: name})).To(Succeed())
-		Expect(list.Items).To(HaveLen(1))
-		Expect(list.Items[0].Data["receipt.json"]).To(SatisfyAll(
+		Expect(receiptOf(name)).To(SatisfyAll(
 			ContainSubstring(`"databaseDropped": true`), ContainSubstring(`"vaultDataDestroyed": true`),
 			ContainSubstring(`"transitKeyShredded": true`)))
 	})
