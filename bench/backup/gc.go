@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,6 +32,7 @@ import (
 	"github.com/switchboard-dev/switchboard/controllers/backup/artifact"
 	"github.com/switchboard-dev/switchboard/controllers/backup/store"
 	opconfig "github.com/switchboard-dev/switchboard/controllers/config"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
@@ -46,8 +46,6 @@ const (
 	gcPolicy    = "bench-gc"
 	gcRetain    = time.Hour
 	gcClockJump = 2 * time.Hour
-	// receiptsLabel marks the ConfigMaps that hold backup purge receipts.
-	receiptsLabel = "tenancy.switchboard.dev/backup-receipts"
 )
 
 type gcControllerResult struct {
@@ -419,18 +417,25 @@ func (b *bench) gcController(ctx context.Context) (res *gcControllerResult, err 
 	if err != nil {
 		return nil, err
 	}
-	var cms corev1.ConfigMapList
-	if err := k8s.List(ctx, &cms, client.InNamespace(stack.SystemNamespace), client.MatchingLabels{receiptsLabel: "true"}); err != nil {
+	// The purge receipts are entries of the operator's receipt log.
+	var chain bytes.Buffer
+	if err := receipts.New(k8s, stack.SystemNamespace, receipts.Options{}).Export(ctx, &chain); err != nil {
+		return nil, err
+	}
+	var entries []receipts.Entry
+	if err := json.Unmarshal(chain.Bytes(), &entries); err != nil {
 		return nil, err
 	}
 	have := map[string]bool{}
-	for _, cm := range cms.Items {
-		res.receiptMaps++
-		for k := range cm.Data {
+	segments := map[int64]bool{}
+	for _, e := range entries {
+		if e.Kind == receipts.KindBackupPurged {
 			res.receipts++
-			have[strings.TrimSuffix(k, ".json")] = true
+			have[strings.TrimPrefix(e.Object, "Backup/")] = true
+			segments[e.Seq/500] = true
 		}
 	}
+	res.receiptMaps = len(segments)
 	for _, name := range backups {
 		if !have[name] {
 			res.missingReceipts++

@@ -470,7 +470,7 @@ func report(c config, load string, db *dbResult, d *dumpResult, r *restoreResult
 	row(fmt.Sprintf("**GC through the controller**: %d Backups of %d workspaces on versitygw expire at once (clock moved %s past a retainFor of %s, each workspace touched) → every Backup gone and no object or multipart upload under the prefix",
 		gcc.backups, gcc.workspaces, gcClockJump, gcRetain), "**%s (%.1f Backups/s)**", gcc.total.Round(time.Millisecond), float64(gcc.backups)/gcc.total.Seconds())
 	row("GC through the controller: first Backup gone, p50, p99, last", "%s, %s, %s, %s", gcc.first.Round(time.Millisecond), pct(gcc.each, 50), pct(gcc.each, 99), gcc.gone.Round(time.Millisecond))
-	row("GC through the controller: purge receipts", "%d entries in %d ConfigMaps labelled %s=true; %d Backups without one", gcc.receipts, gcc.receiptMaps, receiptsLabel, gcc.missingReceipts)
+	row("GC through the controller: purge receipts", "%d backup.purged entries in the receipt log (about %d segments); %d Backups without one", gcc.receipts, gcc.receiptMaps, gcc.missingReceipts)
 	row("GC through the controller: left in the bucket", "%d objects listed, %d multipart uploads listed, %d files in the bucket's folder", gcc.objects, gcc.uploads, gcc.files)
 	row("GC through the controller: reconciles while timed (controller-runtime's metrics)", "%s", strings.Join(gcc.reconciles.describe(gcc.total, gcc.backups), "; "))
 	errs := "none"
