@@ -122,6 +122,9 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			"the RetentionPolicy gives no category a retention period: data is kept for the life of the workspace")
 		return ctrl.Result{}, nil
 	}
+	if c := ws.GetCondition(tenancyv1.ConditionDatabaseReady); c != nil && c.Reason == tenancyv1.ReasonDatabaseUnreachable {
+		return notEnforced(tenancyv1.ReasonDatabaseUnreachable, "the tenant database is unreachable; the run is retried once it answers: "+c.Message, r.RetryAfter)
+	}
 	if !ws.IsTrue(tenancyv1.ConditionDatabaseReady) || !ws.IsTrue(tenancyv1.ConditionVaultReady) ||
 		(ws.Status.Restore != nil && ws.Status.Restore.Phase == tenancyv1.RestoreRunning) {
 		return notEnforced(tenancyv1.ReasonWaitingForDependencies, "waiting for the database and Vault (and for any restore to end)", r.RetryAfter)

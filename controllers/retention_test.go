@@ -289,3 +289,51 @@ var _ = Describe("Retention plans", func() {
 		Expect(getPolicy().Status.Plan).To(BeNil())
 	})
 })
+
+var _ = Describe("Retention during an outage", Serial, func() {
+	It("reports the tenant database down, counts nothing as enforced, and runs once it is back", func() {
+		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
+			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "30d"}}
+		})
+		name := uniqueName("retdown")
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+		ws.Spec.Suspended = true
+		Expect(k8s.Create(bg, ws)).To(Succeed())
+		DeferCleanup(deleteAndWait, name)
+		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+		pool := migrateRuntime(name)
+		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(31, 40) g`)
+		Expect(err).NotTo(HaveOccurred())
+		pool.Close()
+		Eventually(func() int64 { return getPolicyEnforced(policy.Name) }).Should(Equal(int64(1)))
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonEnforced))
+		last := getWS(name).Status.Retention.LastRun.Time
+
+		pg.Stop()
+		restarted := false
+		DeferCleanup(func() {
+			if !restarted {
+				Expect(pg.Start()).To(Succeed())
+			}
+		})
+		testClock.Advance(2 * time.Hour)
+		touch(getWS(name))
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced), time.Minute).Should(SatisfyAll(
+			haveStatus(metav1.ConditionFalse, tenancyv1.ReasonDatabaseUnreachable), HaveField("Message", ContainSubstring("retried"))))
+		Expect(getWS(name).Status.Retention.LastRun.Time).To(Equal(last), "a failed run is not a run")
+
+		Expect(pg.Start()).To(Succeed())
+		restarted = true
+		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonEnforced))
+		Expect(getWS(name).Status.Retention.LastRun.Time).To(BeTemporally(">", last))
+	})
+})
+
+func getPolicyEnforced(name string) int64 {
+	p := &tenancyv1.RetentionPolicy{}
+	if err := k8s.Get(bg, client.ObjectKey{Name: name}, p); err != nil {
+		return -1
+	}
+	return p.Status.EnforcedGeneration
+}
