@@ -228,6 +228,21 @@ func receiptOf(name string) string {
 	return ""
 }
 
+// receiptsOfKind lists the receipt log's entries of one kind.
+func receiptsOfKind(kind string) []receipts.Entry {
+	GinkgoHelper()
+	var buf bytes.Buffer
+	Expect(receiptLog().Export(bg, &buf)).To(Succeed())
+	var entries, out []receipts.Entry
+	Expect(json.Unmarshal(buf.Bytes(), &entries)).To(Succeed())
+	for _, e := range entries {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // chainEntry is the details, as indented JSON, of the receipt recorded under
 // an idempotency key ("" if there is none).
 func chainEntry(key string) string {

@@ -25,6 +25,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/external"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
@@ -40,6 +41,8 @@ type IntegrationReconciler struct {
 	RetryAfter time.Duration
 	// Now is the clock of credentials.afterDisconnect (tests move it); nil is time.Now.
 	Now func() time.Time
+	// Receipts is the hash-chained log of every destructive act.
+	Receipts *receipts.Log
 }
 
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=get;list;watch;update;patch
@@ -387,6 +390,14 @@ func (r *IntegrationReconciler) destroy(ctx context.Context, in *tenancyv1.Integ
 	if destroyed {
 		r.Recorder.Eventf(in, nil, "Normal", tenancyv1.EventCredentialsDestroyed, "Destroy",
 			"destroyed every version and the metadata of %s/%s", r.Vault.Config().KVMount, path)
+		if r.Receipts != nil {
+			if _, err := r.Receipts.Append(ctx, receipts.KindVaultDestroyed, ws.Name, string(ws.UID), "Integration/"+in.Namespace+"/"+in.Name,
+				map[string]any{"entry": r.Vault.Config().KVMount + "/" + path, "integration": in.Name, "type": string(in.Spec.Type),
+					"why": map[bool]string{true: "disconnected", false: "deleted"}[in.DeletionTimestamp.IsZero()]}); err != nil {
+				// The credentials are gone; only their receipt is missing.
+				logf.FromContext(ctx).Error(err, "recording the receipt of destroyed credentials failed")
+			}
+		}
 	}
 	return nil
 }

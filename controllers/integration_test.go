@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers/receipts"
 )
 
 func telnyxSecret(ns, name, apiKey string) *corev1.Secret {
@@ -115,6 +116,8 @@ var _ = Describe("Integration", func() {
 		Expect(in.Status.DisconnectedAt).NotTo(BeNil())
 		Expect(in.Status.CredentialsVersion).To(BeZero())
 		Eventually(func() []string { return eventsOf("sms") }).Should(ContainElement(HavePrefix(tenancyv1.EventCredentialsDestroyed)))
+		Expect(receiptsOfKind(receipts.KindVaultDestroyed)).To(ContainElement(SatisfyAll(
+			HaveField("Object", "Integration/"+ns+"/sms"), HaveField("Workspace", ws))))
 
 		By("reconnecting")
 		update(in, func(in *tenancyv1.Integration) { in.Spec.Disconnected = false })

@@ -181,6 +181,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Vault:      vc,
 		RetryAfter: cfg.DependencyRetryAfter,
 		Now:        o.Now,
+		Receipts:   receiptLog,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
 	}
