@@ -82,7 +82,9 @@ type CredentialsRetention struct {
 // DataSubjectRequests says how fast privacy requests are served.
 type DataSubjectRequests struct {
 	// deadline is the longest time to complete an export or erasure request.
-	// Not enforced yet: the runtime does not track rights requests.
+	// The runtime receives it and shows it to admins; not enforced yet: the
+	// runtime does not track rights requests until its rights-request queue
+	// lands.
 	// +kubebuilder:default="30d"
 	// +optional
 	Deadline Duration `json:"deadline,omitempty"`
@@ -177,10 +179,10 @@ type RetentionPolicyStatus struct {
 }
 
 // RetentionPolicy says how long each category of tenant data lives, when
-// backups are taken and expire, and how long data outlives a deletion. Today
-// the operator enforces backups (schedule, retainFor, afterDeletion,
-// shredOnDelete, verify); the fields marked "not enforced yet" are not read. The policy annotated tenancy.switchboard.dev/default=true
-// applies to Workspaces that name none.
+// backups are taken and expire, and how long data outlives a deletion. The
+// operator enforces categories, backups and credentials; the field marked
+// "not enforced yet" is not. The policy annotated
+// tenancy.switchboard.dev/default=true applies to Workspaces that name none.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
