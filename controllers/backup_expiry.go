@@ -218,7 +218,7 @@ func (r *BackupExpiryReconciler) purge(ctx context.Context, b *tenancyv1.Backup)
 		msg = fmt.Sprintf("artifact %s purged from %s and proven gone: %s", report.Key, report.Store, strings.Join(report.Checks, "; "))
 	}
 	b.SetCondition(tenancyv1.BackupConditionPurged, metav1.ConditionTrue, tenancyv1.BackupReasonPurged, msg)
-	if err := r.writeReceipt(ctx, b, report, false); err != nil {
+	if err := r.writeReceipt(ctx, b, report); err != nil {
 		return nil, err
 	}
 	return report, nil
@@ -327,7 +327,7 @@ type BackupReceipt struct {
 }
 
 // writeReceipt records b's purge in the receipt log, once.
-func (r *BackupExpiryReconciler) writeReceipt(ctx context.Context, b *tenancyv1.Backup, report *store.PurgeReport, _ bool) error {
+func (r *BackupExpiryReconciler) writeReceipt(ctx context.Context, b *tenancyv1.Backup, report *store.PurgeReport) error {
 	rec := BackupReceipt{Backup: b.Name, Workspace: b.Spec.Workspace, WorkspaceUID: b.Status.WorkspaceUID,
 		Reason: b.EffectiveReason(), Phase: string(b.Status.Phase), Shredded: b.Status.Phase == tenancyv1.BackupShredded,
 		PurgedAt: r.now().UTC(), Purge: report}

@@ -124,6 +124,14 @@ func takeBackup(ws string, verify bool) *tenancyv1.Backup {
 	return getBackup(b.Name)
 }
 
+// expiring waits until the expiry controller has given a Completed Backup
+// its expiresAt, and returns it.
+func expiring(name string) *tenancyv1.Backup {
+	GinkgoHelper()
+	Eventually(func() *metav1.Time { return getBackup(name).Status.ExpiresAt }).ShouldNot(BeNil())
+	return getBackup(name)
+}
+
 // artifactPath is where the file store keeps a Backup's artifact.
 func artifactPath(b *tenancyv1.Backup) string {
 	return filepath.Join(fileStoreDir, filepath.FromSlash(b.Status.Artifact.Key))
@@ -192,7 +200,7 @@ var _ = Describe("Backups", func() {
 		seedTenant(name, 150)
 		ws = getWS(name)
 
-		b := takeBackup(name, true)
+		b := expiring(takeBackup(name, true).Name)
 		a := b.Status.Artifact
 		Expect(a).NotTo(BeNil())
 		Expect(a.Store).To(Equal("file://" + fileStoreDir))
@@ -273,7 +281,7 @@ var _ = Describe("Backups", func() {
 		touch(ws)
 		scheduled := name + "-" + next.UTC().Format("20060102-1504")
 		Eventually(backupPhase(scheduled), time.Minute).Should(Equal(tenancyv1.BackupCompleted))
-		b := getBackup(scheduled)
+		b := expiring(scheduled)
 		DeferCleanup(func() { _ = client.IgnoreNotFound(k8s.Delete(bg, b)) })
 		Expect(b.Spec.Reason).To(Equal(tenancyv1.BackupReasonScheduled))
 		Expect(b.Status.Artifact.Store).To(Equal(s3Srv.StoreURL("backups", "tenants")))

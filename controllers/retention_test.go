@@ -167,26 +167,42 @@ func migrateRuntime(name string) *pgxpool.Pool {
 	return pool
 }
 
+// governedWorkspace creates a suspended workspace governed by policy, with
+// the runtime's schema migrated into its database, and returns its name and
+// a pool on that database.
+func governedWorkspace(prefix string, policy *tenancyv1.RetentionPolicy, legalHold bool) (string, *pgxpool.Pool) {
+	GinkgoHelper()
+	name := uniqueName(prefix)
+	ws := newWorkspace(name)
+	ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
+	ws.Spec.LegalHold = legalHold
+	ws.Spec.Suspended = true
+	Expect(k8s.Create(bg, ws)).To(Succeed())
+	DeferCleanup(deleteAndWait, name)
+	Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
+	return name, migrateRuntime(name)
+}
+
+// seedUsage adds one sign-in usage event per day from..to days ago, but
+// for day skip (0: none), whose age would sit on a 30-day cutoff.
+func seedUsage(pool *pgxpool.Pool, from, to, skip int) {
+	GinkgoHelper()
+	_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in'
+		FROM generate_series($1::int, $2::int) g WHERE g <> $3`, from, to, skip)
+	Expect(err).NotTo(HaveOccurred())
+}
+
 var _ = Describe("Retention enforcement", func() {
 	It("purges each category's expired rows on its schedule, reports them, and purges nothing under legal hold", func() {
 		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
 			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "30d", Action: tenancyv1.RetentionDelete}}
 		})
-		name := uniqueName("ret")
-		ws := newWorkspace(name)
-		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
-		ws.Spec.LegalHold = true
-		ws.Spec.Suspended = true
-		Expect(k8s.Create(bg, ws)).To(Succeed())
-		DeferCleanup(deleteAndWait, name)
-		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
-		pool := migrateRuntime(name)
+		name, pool := governedWorkspace("ret", policy, true)
 		count := func() (old, young int64) {
 			Expect(pool.QueryRow(bg, `SELECT count(*) FILTER (WHERE at < now() - interval '30 days'), count(*) FILTER (WHERE at >= now() - interval '30 days') FROM usage_events`).Scan(&old, &young)).To(Succeed())
 			return
 		}
-		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(1, 60) g WHERE g <> 30`)
-		Expect(err).NotTo(HaveOccurred())
+		seedUsage(pool, 1, 60, 30)
 		old, young := count()
 		Expect(old).To(Equal(int64(30)))
 		Expect(young).To(Equal(int64(29)))
@@ -223,16 +239,8 @@ var _ = Describe("Retention plans", func() {
 		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
 			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "90d"}}
 		})
-		name := uniqueName("rplan")
-		ws := newWorkspace(name)
-		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
-		ws.Spec.Suspended = true
-		Expect(k8s.Create(bg, ws)).To(Succeed())
-		DeferCleanup(deleteAndWait, name)
-		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
-		pool := migrateRuntime(name)
-		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(1, 60) g WHERE g <> 30`)
-		Expect(err).NotTo(HaveOccurred())
+		name, pool := governedWorkspace("rplan", policy, false)
+		seedUsage(pool, 1, 60, 30)
 		old := func() int64 {
 			var n int64
 			Expect(pool.QueryRow(bg, `SELECT count(*) FROM usage_events WHERE at < now() - interval '30 days'`).Scan(&n)).To(Succeed())
@@ -295,16 +303,8 @@ var _ = Describe("Retention during an outage", Serial, func() {
 		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
 			p.Spec.Categories = []tenancyv1.CategoryRetention{{Category: "usageEvents", RetainFor: "30d"}}
 		})
-		name := uniqueName("retdown")
-		ws := newWorkspace(name)
-		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: policy.Name}
-		ws.Spec.Suspended = true
-		Expect(k8s.Create(bg, ws)).To(Succeed())
-		DeferCleanup(deleteAndWait, name)
-		Eventually(condition(name, tenancyv1.ConditionDatabaseReady)).Should(haveStatus(metav1.ConditionTrue, ""))
-		pool := migrateRuntime(name)
-		_, err := pool.Exec(bg, `INSERT INTO usage_events (at, kind) SELECT now() - (g || ' days')::interval, 'sign_in' FROM generate_series(31, 40) g`)
-		Expect(err).NotTo(HaveOccurred())
+		name, pool := governedWorkspace("retdown", policy, false)
+		seedUsage(pool, 31, 40, 0)
 		pool.Close()
 		Eventually(func() int64 { return getPolicyEnforced(policy.Name) }).Should(Equal(int64(1)))
 		Eventually(condition(name, tenancyv1.ConditionRetentionEnforced), time.Minute).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonEnforced))

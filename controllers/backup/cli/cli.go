@@ -11,10 +11,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/switchboard-dev/switchboard/controllers/backup/artifact"
+	"github.com/switchboard-dev/switchboard/controllers/cliutil"
 	"github.com/switchboard-dev/switchboard/controllers/vault"
 )
 
@@ -120,37 +120,11 @@ func (d decryption) run(ctx context.Context, inPath, outPath string) (int64, art
 		}
 		return n, h, nil
 	}
-	n, err := writeWhole(outPath, rd)
+	// The output appears only once the whole artifact is authenticated: a
+	// damaged one leaves no partial plaintext behind.
+	n, err := cliutil.WriteWhole(outPath, func(w io.Writer) error { _, err := io.Copy(w, rd); return err })
 	if err != nil {
 		return n, h, fmt.Errorf("decrypting %s: %w", inPath, err)
 	}
 	return n, h, nil
-}
-
-// writeWhole writes r to path through a temporary file beside it, which
-// becomes path only once r ended cleanly: a damaged artifact leaves no
-// partial plaintext behind. It refuses to replace an existing path.
-func writeWhole(path string, r io.Reader) (int64, error) {
-	if _, err := os.Lstat(path); err == nil {
-		return 0, fmt.Errorf("%s already exists", path)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(tmp, r)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return n, err
-	}
-	return n, nil
 }

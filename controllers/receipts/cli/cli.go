@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/switchboard-dev/switchboard/controllers/cliutil"
 	"github.com/switchboard-dev/switchboard/controllers/receipts"
 )
 
@@ -118,7 +119,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 0
 	}
-	if err := exportFile(ctx, log, *out); err != nil {
+	if _, err := cliutil.WriteWhole(*out, func(w io.Writer) error { return log.Export(ctx, w) }); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -172,31 +173,4 @@ func report(rep receipts.Report, source string, asJSON bool, stdout, stderr io.W
 			rep.Entries, receipts.HeadName)
 	}
 	return 0
-}
-
-// exportFile writes the export to path through a temporary file beside
-// it, so a failed export leaves no partial file. It refuses to replace an
-// existing path.
-func exportFile(ctx context.Context, log *receipts.Log, path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s already exists", path)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
-	if err != nil {
-		return err
-	}
-	err = log.Export(ctx, tmp)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
