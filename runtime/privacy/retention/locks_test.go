@@ -115,8 +115,13 @@ func TestPurgeKeepsInboxAnswering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := rep.Categories[0].Deleted["messages"]; n < 24000 {
-		t.Fatalf("the purge deleted %d messages, want at least 24,000", n)
+	// Rows a probe held were skipped (SKIP LOCKED), for the next run.
+	rest, err := Enforce(bg, st.Pool, []Rule{{Conversations, retain, Delete}}, now, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := rep.Categories[0].Deleted["messages"], rest.Categories[0].Deleted["messages"]; n+m < 24000 || m > 1000 {
+		t.Fatalf("the purge deleted %d messages and the next run %d more, want at least 24,000, nearly all in the first", n, m)
 	}
 	if probeErr != nil {
 		t.Fatal(probeErr)
