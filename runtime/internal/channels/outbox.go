@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 )
@@ -57,16 +58,25 @@ func (w *Worker) RunOnce(ctx context.Context) {
 		}
 		ch, ok := w.Inbox.Channel(out.Channel)
 		var derr error
+		var providerID string
 		if !ok {
 			derr = inbox.ErrNoChannel
 		} else {
-			_, derr = ch.Deliver(ctx, out)
+			providerID, derr = ch.Deliver(ctx, out)
 		}
 		status, detail := "sent", ""
 		if derr == nil {
+			// The provider's id first: its status reports may come at once.
+			if providerID != "" && out.Channel != "api" {
+				if err := st.SetProviderID(ctx, out.MessageID, providerID); err != nil && ctx.Err() == nil {
+					w.Log.Warn("recording a provider's message id failed", "message", out.MessageID, "error", err.Error())
+				}
+			}
 			_ = st.Delivered(ctx, it.ID)
 		} else {
-			giveUp := it.Attempts >= w.MaxAttempts
+			// A permanent refusal (outside the window, a revoked grant) is
+			// not retried: the agent sees it at once.
+			giveUp := it.Attempts >= w.MaxAttempts || adapter.IsPermanent(derr)
 			backoff := time.Duration(1<<min(it.Attempts, 10)) * time.Second
 			_ = st.Retry(ctx, it.ID, backoff, derr.Error(), giveUp)
 			w.Log.Info("delivery failed", "message", out.MessageID, "attempt", it.Attempts, "giveUp", giveUp, "error", derr.Error())

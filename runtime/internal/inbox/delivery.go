@@ -24,3 +24,48 @@ func (s *Service) RecordDelivery(ctx context.Context, messageID int64, status, d
 func (s *Service) DeliveryEvents(ctx context.Context, messageID int64) ([]store.DeliveryEvent, error) {
 	return s.Store.DeliveryEvents(ctx, messageID)
 }
+
+// statusRank orders delivery statuses: a status moves only forward. failed
+// ends a delivery that was not yet delivered; it never overrides delivered
+// or read.
+var statusRank = map[string]int{"queued": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
+
+// StatusForward says whether a message at status have may move to next.
+func StatusForward(have, next string) bool {
+	h, ok1 := statusRank[have]
+	n, ok2 := statusRank[next]
+	if !ok2 {
+		return false
+	}
+	if !ok1 {
+		return true
+	}
+	if next == "failed" {
+		return have == "queued" || have == "sent"
+	}
+	return n > h
+}
+
+// ProviderStatus records a provider's report on an outgoing message, found
+// by the provider's id for it on channel. A status that would move the
+// message backwards (read, then a late delivered) or repeats one it has is
+// ignored: ok is false. An unknown id is store.ErrNotFound: a provider may
+// report on messages sent before this workspace connected it.
+func (s *Service) ProviderStatus(ctx context.Context, channel, providerID, status, detail string) (ok bool, err error) {
+	convID, msgID, ok, err := s.Store.AdvanceDelivery(ctx, channel, providerID, status, detail, StatusForward)
+	if err != nil || !ok {
+		return ok, err
+	}
+	s.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: convID, MessageID: msgID})
+	return true, nil
+}
+
+// RetryDelivery queues a failed reply again, with its audit entry.
+func (s *Service) RetryDelivery(ctx context.Context, actor int64, messageID int64) error {
+	convID, err := s.Store.RequeueFailed(ctx, &actor, messageID)
+	if err != nil {
+		return err
+	}
+	s.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: convID, MessageID: messageID})
+	return nil
+}

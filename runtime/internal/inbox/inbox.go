@@ -38,6 +38,19 @@ type Outbound struct {
 	Body           string    `json:"body"`
 	AuthorID       int64     `json:"authorId"`
 	CreatedAt      time.Time `json:"createdAt"`
+	// Template is set for a template message (WhatsApp outside the 24-hour
+	// window); Body then holds the template's text as the agent saw it.
+	Template *TemplateMessage `json:"template,omitempty"`
+	// Tag is a channel's message tag for a reply outside its standard
+	// window (Messenger's HUMAN_AGENT), chosen by the channel's Window.
+	Tag string `json:"tag,omitempty"`
+}
+
+// TemplateMessage is an approved template with its variables filled in.
+type TemplateMessage struct {
+	Name     string   `json:"name"`
+	Language string   `json:"language"`
+	Params   []string `json:"params,omitempty"`
 }
 
 // Errors callers map to 4xx.
@@ -47,6 +60,9 @@ var (
 	// ErrReadOnly is the CRM's restriction: a restricted contact is read-only.
 	ErrReadOnly  = store.ErrRestricted
 	ErrNoChannel = errors.New("the conversation's channel is not connected")
+	// ErrOutsideWindow: the channel allows no free-form reply now (the
+	// error says what it does allow).
+	ErrOutsideWindow = errors.New("outside the channel's messaging window")
 )
 
 // MaxBody is the longest message body accepted, in bytes.
@@ -57,6 +73,11 @@ type Service struct {
 	Store    *store.Store
 	Live     *live.Hub
 	channels map[string]Channel
+	// Resolve finds channels that come and go (Integrations); nil finds
+	// only the fixed ones given to New.
+	Resolve func(name string) (Channel, bool)
+	// Now is the clock of messaging windows; nil is time.Now.
+	Now func() time.Time
 }
 
 // New returns a Service delivering through channels.
@@ -70,8 +91,20 @@ func New(s *store.Store, hub *live.Hub, channels ...Channel) *Service {
 
 // Channel returns a connected channel by name.
 func (s *Service) Channel(name string) (Channel, bool) {
-	c, ok := s.channels[name]
-	return c, ok
+	if c, ok := s.channels[name]; ok {
+		return c, true
+	}
+	if s.Resolve != nil {
+		return s.Resolve(name)
+	}
+	return nil, false
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func checkBody(body string) error {
@@ -90,6 +123,21 @@ func checkBody(body string) error {
 // Reply stores an agent's reply as queued and hands it to the outbox, in one
 // transaction, so a reply is never lost nor sent twice by a crash.
 func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, body string) (*store.Message, error) {
+	return s.reply(ctx, actor, conversationID, body, nil)
+}
+
+// ReplyTemplate sends an approved template, with its variables, where the
+// channel's window allows templates only (or anywhere the channel takes
+// them). body is the template's text with the variables filled in, as the
+// agent saw it: it is what the conversation shows.
+func (s *Service) ReplyTemplate(ctx context.Context, actor int64, conversationID int64, t TemplateMessage, body string) (*store.Message, error) {
+	if t.Name == "" || t.Language == "" {
+		return nil, fmt.Errorf("%w: a template needs a name and a language", store.ErrInvalid)
+	}
+	return s.reply(ctx, actor, conversationID, body, &t)
+}
+
+func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, body string, tmpl *TemplateMessage) (*store.Message, error) {
 	if err := checkBody(body); err != nil {
 		return nil, err
 	}
@@ -106,8 +154,26 @@ func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, 
 		if contact.ProcessingRestricted {
 			return 0, ErrReadOnly
 		}
-		if _, ok := s.channels[conv.Channel]; !ok {
+		ch, ok := s.Channel(conv.Channel)
+		if !ok {
 			return 0, ErrNoChannel
+		}
+		var tag string
+		if w, ok := ch.(Windowed); ok {
+			last, err := s.Store.LastIncomingAt(ctx, tx, conversationID)
+			if err != nil {
+				return 0, err
+			}
+			win := w.ReplyWindow(last, s.now())
+			switch {
+			case tmpl != nil && !win.Templates:
+				return 0, fmt.Errorf("%w: this channel sends no templates", store.ErrInvalid)
+			case tmpl == nil && !win.FreeForm:
+				return 0, fmt.Errorf("%w: %s", ErrOutsideWindow, win.Explain)
+			}
+			tag = win.Tag
+		} else if tmpl != nil {
+			return 0, fmt.Errorf("%w: this channel sends no templates", store.ErrInvalid)
 		}
 		identifier, err := s.Store.ContactIdentifier(ctx, tx, conv.ContactID, conv.Channel)
 		if err != nil {
@@ -120,7 +186,7 @@ func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, 
 			return 0, err
 		}
 		out := Outbound{MessageID: msg.ID, ConversationID: conversationID, Channel: conv.Channel, Identifier: identifier,
-			Body: body, AuthorID: actor, CreatedAt: msg.CreatedAt}
+			Body: body, AuthorID: actor, CreatedAt: msg.CreatedAt, Template: tmpl, Tag: tag}
 		return msg.ID, s.Store.Enqueue(ctx, tx, "deliver", &msg.ID, out)
 	})
 	if err != nil {

@@ -19,6 +19,14 @@ type Inbound struct {
 	Subject     string
 	Body        string
 	Attachments []*store.Attachment
+	// ConversationID continues that conversation (an email reply the
+	// channel threaded itself), reopening it if resolved; 0 lets Ingest
+	// choose: the contact's latest unresolved conversation on the channel,
+	// or a new one. It must be a conversation of the same channel.
+	ConversationID int64
+	// NewConversation opens a new conversation even if one is unresolved
+	// (an email with a new subject and no references).
+	NewConversation bool
 }
 
 // IngestResult says what an inbound message became.
@@ -77,13 +85,27 @@ func (s *Service) ingestOnce(ctx context.Context, in Inbound) (*IngestResult, er
 			return err
 		}
 		res.NewContact = created
-		convID, err := s.Store.UnresolvedConversation(ctx, tx, contact.ID, in.Channel)
-		if errors.Is(err, store.ErrNotFound) {
+		var convID int64
+		switch {
+		case in.ConversationID != 0:
+			conv, cerr := s.Store.ConversationByID(ctx, tx, in.ConversationID)
+			if cerr == nil && conv.Channel == in.Channel {
+				convID = conv.ID
+			} else if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
+				return cerr
+			}
+		case !in.NewConversation:
+			convID, err = s.Store.UnresolvedConversation(ctx, tx, contact.ID, in.Channel)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		if convID == 0 {
 			convID, err = s.Store.CreateConversation(ctx, tx, in.Channel, contact.ID, in.Subject)
 			res.NewConv = true
-		}
-		if err != nil {
-			return err
+			if err != nil {
+				return err
+			}
 		}
 		var ext *string
 		if in.ExternalID != "" {
