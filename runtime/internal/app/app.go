@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/config"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/secrets"
@@ -34,15 +35,17 @@ import (
 
 // App is a started runtime.
 type App struct {
-	Cfg    *config.Config
-	Vault  *secrets.Vault
-	Store  *store.Store
-	Inbox  *inbox.Service
-	Live   *live.Hub
-	Web    *web.Server
-	Log    *slog.Logger
-	server *http.Server
-	ln     net.Listener
+	Cfg   *config.Config
+	Vault *secrets.Vault
+	Store *store.Store
+	Inbox *inbox.Service
+	Live  *live.Hub
+	// Integrations runs the channel and service adapters.
+	Integrations *integrations.Manager
+	Web          *web.Server
+	Log          *slog.Logger
+	server       *http.Server
+	ln           net.Listener
 }
 
 // Start brings the runtime up to the point of serving: Vault login, database
@@ -78,13 +81,17 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	a.Live = live.New(a.Store.Pool, log)
 	apiChannel := &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)}
 	a.Inbox = inbox.New(a.Store, a.Live, apiChannel)
+	a.Integrations = &integrations.Manager{Vault: a.Vault, Inbox: a.Inbox, Store: a.Store, Log: log}
+	a.Inbox.Resolve = a.Integrations.Channel
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(a.Integrations.Collectors()...)
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, DisplayName: cfg.DisplayName, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
 		Retention:  web.RetentionSettings{Policy: cfg.RetentionPolicy, Categories: cfg.Retention, DSRDeadline: cfg.DSRDeadline},
 		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Live: a.Live, Log: log,
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
 		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),
-		Audit: audit.New(a.Store), Registry: prometheus.NewRegistry(),
+		Audit: audit.New(a.Store), Registry: registry, Integrations: a.Integrations, Webhooks: a.Integrations,
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {
 				return errors.New("database unreachable")
@@ -124,6 +131,8 @@ func (a *App) Serve(ctx context.Context) error {
 	defer stopBg()
 	go a.Vault.KeepAlive(bg)
 	go a.Live.Run(bg)
+	integrationsDone := make(chan struct{})
+	go func() { defer close(integrationsDone); a.Integrations.Run(bg) }()
 	go (&channels.Worker{Inbox: a.Inbox, Log: a.Log}).Run(bg)
 	go a.housekeeping(bg)
 
@@ -140,6 +149,7 @@ func (a *App) Serve(ctx context.Context) error {
 	defer cancel()
 	err := a.server.Shutdown(sctx)
 	stopBg()
+	<-integrationsDone // adapters closed: no credential outlives the server
 	a.Store.Close()
 	if err != nil {
 		return fmt.Errorf("draining: %w", err)

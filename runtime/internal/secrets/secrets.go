@@ -185,3 +185,56 @@ func (v *Vault) Ping(ctx context.Context) error {
 	_, err := v.client.Auth().Token().LookupSelfWithContext(ctx)
 	return redact(err)
 }
+
+// ReadVersion reads one version of an entry of the subtree. A destroyed or
+// deleted version is ErrNotFound.
+func (v *Vault) ReadVersion(ctx context.Context, name string, version int) (map[string]string, error) {
+	s, err := v.client.KVv2(v.kvMount).GetVersion(ctx, v.path+"/"+name, version)
+	if err != nil {
+		if errors.Is(err, vaultapi.ErrSecretNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("reading %s from vault: %w", name, redact(err))
+	}
+	if s == nil || s.Data == nil || s.VersionMetadata == nil || s.VersionMetadata.Destroyed {
+		return nil, ErrNotFound
+	}
+	out := make(map[string]string, len(s.Data))
+	for k, val := range s.Data {
+		if str, ok := val.(string); ok {
+			out[k] = str
+		}
+	}
+	return out, nil
+}
+
+// ErrConflict is a check-and-set write that lost: the entry changed since
+// it was read.
+var ErrConflict = errors.New("vault entry changed concurrently")
+
+// Write writes an entry of the subtree the runtime's policy lets it write
+// (its tokens and health entries). cas is the version it must still be at
+// (0: it must not exist); a negative cas writes unconditionally. It returns
+// the new version.
+func (v *Vault) Write(ctx context.Context, name string, data map[string]string, cas int) (int, error) {
+	in := make(map[string]any, len(data))
+	for k, val := range data {
+		in[k] = val
+	}
+	var opts []vaultapi.KVOption
+	if cas >= 0 {
+		opts = append(opts, vaultapi.WithCheckAndSet(cas))
+	}
+	s, err := v.client.KVv2(v.kvMount).Put(ctx, v.path+"/"+name, in, opts...)
+	if err != nil {
+		var re *vaultapi.ResponseError
+		if errors.As(err, &re) && re.StatusCode == 400 && strings.Contains(strings.Join(re.Errors, " "), "check-and-set") {
+			return 0, ErrConflict
+		}
+		return 0, fmt.Errorf("writing %s to vault: %w", name, redact(err))
+	}
+	if s == nil || s.VersionMetadata == nil {
+		return 0, errors.New("vault returned no version for " + name)
+	}
+	return s.VersionMetadata.Version, nil
+}

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 )
 
 //go:embed templates/*.html
@@ -126,6 +129,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	data["Workspace"] = s.Workspace
 	data["DisplayName"] = s.DisplayName
 	data["Path"] = r.URL.Path
+	if u := currentUser(r); u != nil && s.Integrations != nil && auth.Role(u.Role).AtLeast(auth.Admin) {
+		// Tenant admins see every integration that needs them, on every
+		// page: an inbox never disconnects silently.
+		var problems []integrations.Status
+		for _, st := range s.Integrations.Statuses() {
+			if !st.Healthy() {
+				problems = append(problems, st)
+			}
+		}
+		data["IntegrationProblems"] = problems
+	}
 	block := "layout"
 	if frag := r.URL.Query().Get("fragment"); frag != "" && tp.Lookup(frag) != nil {
 		block = frag

@@ -138,6 +138,12 @@ func (s *Server) routes() {
 		s.mux.Handle(rt.pattern, s.metrics.observe(rt.pattern, s.wrap(rt, bodyLimit(rt))))
 	}
 	s.mux.Handle("GET /static/", s.static)
+	if s.Webhooks != nil {
+		// Providers sign what they send; nothing here has a session, so the
+		// handler is outside the table (no CSRF check, no sign-in). It
+		// limits bodies itself, to adapter.MaxWebhookBody.
+		s.mux.Handle("/webhooks/", s.metrics.observe("/webhooks/{type}/{name}", s.Webhooks))
+	}
 	s.mux.Handle("GET /metrics", scrapersOnly(s.metrics.handler))
 }
 

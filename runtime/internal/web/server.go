@@ -20,12 +20,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/audit"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/session"
@@ -66,6 +68,23 @@ type Options struct {
 	// Ready reports whether the runtime's dependencies answer (for /readyz).
 	Ready    func(ctx context.Context) error
 	Registry *prometheus.Registry
+	// Integrations are the workspace's connected Integrations and their
+	// adapters; nil when the runtime runs none (some tests).
+	Integrations Integrations
+	// Webhooks serves the providers' webhooks at /webhooks/<type>/<name>
+	// (package integrations); nil serves none.
+	Webhooks http.Handler
+}
+
+// Integrations is the runtime's view of its connected Integrations
+// (implemented by integrations.Manager).
+type Integrations interface {
+	// Statuses lists them with what their adapters last reported.
+	Statuses() []integrations.Status
+	// Get returns one's open adapter by Integration name.
+	Get(name string) (adapter.Adapter, bool)
+	// OfType returns the open adapters of one type ("shopify", ...).
+	OfType(t string) []adapter.Adapter
 }
 
 // RetentionSettings are the workspace's retention settings as the operator
