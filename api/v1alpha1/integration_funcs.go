@@ -32,11 +32,15 @@ const (
 )
 
 // RequiredCredentialKeys lists, per type, the keys the credentials Secret must have.
+// A microsoft Integration's refresh token is not among them: a tenant admin
+// connects the mailbox from the runtime's settings page (OAuth with PKCE),
+// and the runtime keeps the tokens in its own Vault entry. A refreshToken
+// key, if given, only seeds that entry.
 var RequiredCredentialKeys = map[IntegrationType][]string{
 	IntegrationWhatsApp:     {"accessToken", "appSecret", "verifyToken"},
 	IntegrationMessenger:    {"pageAccessToken", "appSecret", "verifyToken"},
 	IntegrationIMAP:         {"password"},
-	IntegrationMicrosoft:    {"clientId", "clientSecret", "refreshToken"},
+	IntegrationMicrosoft:    {"clientId", "clientSecret"},
 	IntegrationTelnyx:       {"apiKey", "publicKey"},
 	IntegrationStripe:       {"secretKey", "webhookSecret"},
 	IntegrationShopify:      {"accessToken", "clientSecret"},

@@ -45,7 +45,9 @@ type SecretReference struct {
 //   - whatsapp: accessToken, appSecret, verifyToken
 //   - messenger: pageAccessToken, appSecret, verifyToken
 //   - imap: password
-//   - microsoft: clientId, clientSecret, refreshToken
+//   - microsoft: clientId, clientSecret (a tenant admin then connects the
+//     mailbox from the runtime's settings page; an optional refreshToken
+//     only seeds the tokens the runtime keeps and rotates itself)
 //   - telnyx: apiKey, publicKey
 //   - stripe: secretKey, webhookSecret
 //   - shopify: accessToken, clientSecret
