@@ -43,6 +43,9 @@ type IntegrationReconciler struct {
 	Now func() time.Time
 	// Receipts is the hash-chained log of every destructive act.
 	Receipts *receipts.Log
+	// HealthPoll is how often a connected Integration's runtime health
+	// entry is read into its status; 0 is 15 s.
+	HealthPoll time.Duration
 }
 
 // +kubebuilder:rbac:groups=tenancy.switchboard.dev,resources=integrations,verbs=get;list;watch;update;patch
@@ -103,6 +106,10 @@ func (r *IntegrationReconciler) destroyOnDelete(ctx context.Context, s *integrat
 		return true, ctrl.Result{}, nil
 	}
 	if ws != nil && (ws.DeletionTimestamp.IsZero() || ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyDelete) {
+		if err := r.unpublish(ctx, in, ws); err != nil {
+			res, err := r.vaultError(in, "taking the Integration out of the workspace's manifest", err)
+			return true, res, err
+		}
 		if err := r.destroy(ctx, in, ws); err != nil {
 			res, err := r.vaultError(in, "destroying credentials", err)
 			return true, res, err
@@ -175,6 +182,12 @@ func (r *IntegrationReconciler) disconnect(ctx context.Context, s *integrationSc
 	in.Status.Phase = tenancyv1.IntegrationDisconnected
 	in.Status.WebhookPath = ""
 	in.Status.ObservedGeneration = in.Generation
+	// The runtime stops using the credentials at once, whatever the
+	// afterDisconnect window keeps them for.
+	if err := r.unpublish(ctx, in, s.ws); err != nil {
+		res, err := r.vaultError(in, "taking the Integration out of the workspace's manifest", err)
+		return true, res, err
+	}
 
 	var window time.Duration
 	policy, err := resolvePolicy(ctx, r.Client, s.ws)
@@ -225,6 +238,10 @@ func (r *IntegrationReconciler) readSecret(ctx context.Context, s *integrationSc
 			// Vault, not the status (which may be a stale cached copy), says
 			// whether the copy happened.
 			res, err := r.checkStored(ctx, in, s.ws.Name)
+			if err != nil || in.Status.Phase != tenancyv1.IntegrationConnected {
+				return true, res, err
+			}
+			_, res, err = r.markConnected(ctx, s)
 			return true, res, err
 		}
 		in.Status.Phase = tenancyv1.IntegrationPending
@@ -360,10 +377,145 @@ func (r *IntegrationReconciler) checkStored(ctx context.Context, in *tenancyv1.I
 	return ctrl.Result{}, nil
 }
 
-// markConnected reports the credentials in Vault.
-func (r *IntegrationReconciler) markConnected(_ context.Context, s *integrationScope) (bool, ctrl.Result, error) {
-	connected(s.in)
-	return true, ctrl.Result{}, nil
+// markConnected reports the credentials in Vault, lists the Integration in
+// the workspace's manifest, so that its runtime opens it (or reopens it
+// with rotated credentials), and reads what the runtime reported.
+func (r *IntegrationReconciler) markConnected(ctx context.Context, s *integrationScope) (bool, ctrl.Result, error) {
+	in, ws := s.in, s.ws
+	connected(in)
+	info := contract.ChannelInfo{Type: string(in.Spec.Type), UID: string(in.UID), Config: in.Spec.Config,
+		CredentialsVersion: in.Status.CredentialsVersion, WebhookPath: in.WebhookPath()}
+	if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
+		return true, res, err
+	}
+	err := r.Vault.UpdateManifest(ctx, ws.VaultPath(), string(ws.UID), func(m *contract.ChannelManifest) bool {
+		if have, ok := m.Integrations[in.Name]; ok && equalInfo(have, info) {
+			return false
+		}
+		m.Integrations[in.Name] = info
+		return true
+	})
+	if err != nil {
+		res, err := r.vaultError(in, "listing the Integration in the workspace's manifest", err)
+		return true, res, err
+	}
+	if err := r.readHealth(ctx, in, ws); err != nil {
+		res, err := r.vaultError(in, "reading the runtime's health report", err)
+		return true, res, err
+	}
+	return true, ctrl.Result{RequeueAfter: r.healthPoll()}, nil
+}
+
+func (r *IntegrationReconciler) healthPoll() time.Duration {
+	if r.HealthPoll > 0 {
+		return r.HealthPoll
+	}
+	return 15 * time.Second
+}
+
+func equalInfo(a, b contract.ChannelInfo) bool {
+	if a.Type != b.Type || a.UID != b.UID || a.CredentialsVersion != b.CredentialsVersion || a.WebhookPath != b.WebhookPath || len(a.Config) != len(b.Config) {
+		return false
+	}
+	for k, v := range a.Config {
+		if bv, ok := b.Config[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// readHealth copies the runtime's report on this connection into the
+// status and the Ready condition. A report on another Integration of the
+// same name, or on older credentials, is stale and ignored.
+func (r *IntegrationReconciler) readHealth(ctx context.Context, in *tenancyv1.Integration, ws *tenancyv1.Workspace) error {
+	kv, err := r.Vault.ReadKV(ctx, ws.VaultPath()+"/"+contract.HealthEntry(in.Name))
+	if err != nil {
+		return err
+	}
+	if kv == nil {
+		in.Status.Runtime = nil
+		return nil
+	}
+	h, err := contract.DecodeHealth(kv.Data[contract.ChannelHealthKey])
+	if err != nil || h.UID != string(in.UID) || h.CredentialsVersion < in.Status.CredentialsVersion {
+		in.Status.Runtime = nil
+		return nil
+	}
+	st := &tenancyv1.IntegrationRuntimeStatus{State: clean(h.State, 40), Code: clean(h.Code, 64), Message: clean(h.Message, contract.MaxHealthMessage),
+		CredentialsVersion: h.CredentialsVersion, ReportedAt: metav1.Time{Time: h.At.UTC().Truncate(time.Second)}}
+	before := in.Status.Runtime
+	in.Status.Runtime = st
+	var reason string
+	switch st.State {
+	case contract.HealthConnected:
+		in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionTrue, tenancyv1.ReasonRuntimeConnected,
+			fmt.Sprintf("credentials in Vault, version %d; the runtime connected with them at %s", in.Status.CredentialsVersion, st.ReportedAt.Format(time.RFC3339)))
+		return nil
+	case contract.HealthAuthFailed:
+		reason = tenancyv1.ReasonAuthFailed
+	case contract.HealthReauthorizationRequired:
+		reason = tenancyv1.ReasonReauthorizationRequired
+	case contract.HealthUnreachable:
+		reason = tenancyv1.ReasonProviderUnreachable
+	default:
+		reason = tenancyv1.ReasonMisconfigured
+	}
+	msg := "the runtime reports " + st.State
+	if st.Code != "" {
+		msg += " (code " + st.Code + ")"
+	}
+	if st.Message != "" {
+		msg += ": " + st.Message
+	}
+	in.SetCondition(tenancyv1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	if before == nil || before.State != st.State || before.Code != st.Code {
+		r.Recorder.Eventf(in, nil, "Warning", tenancyv1.EventRuntimeHealth, "Report", "%s", msg)
+	}
+	return nil
+}
+
+// clean keeps a runtime-written string printable and short.
+func clean(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+// unpublish takes the Integration out of the workspace's manifest, so that
+// its runtime closes the adapter (within contract.ManifestPollInterval),
+// and removes the runtime's tokens and health entries. It runs before the
+// credentials are destroyed, and only on a subtree marked as the
+// workspace's own.
+func (r *IntegrationReconciler) unpublish(ctx context.Context, in *tenancyv1.Integration, ws *tenancyv1.Workspace) error {
+	owner, err := r.Vault.SubtreeOwner(ctx, ws.VaultPath())
+	if err != nil || owner != string(ws.UID) {
+		return err
+	}
+	err = r.Vault.UpdateManifest(ctx, ws.VaultPath(), string(ws.UID), func(m *contract.ChannelManifest) bool {
+		if have, ok := m.Integrations[in.Name]; !ok || have.UID != string(in.UID) {
+			return false
+		}
+		delete(m.Integrations, in.Name)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, entry := range []string{contract.TokensEntry(in.Name), contract.HealthEntry(in.Name)} {
+		if _, err := r.Vault.DestroyKV(ctx, ws.VaultPath()+"/"+entry); err != nil {
+			return err
+		}
+	}
+	in.Status.Runtime = nil
+	return nil
 }
 
 func connected(in *tenancyv1.Integration) {

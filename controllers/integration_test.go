@@ -7,6 +7,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +15,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/receipts"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 func telnyxSecret(ns, name, apiKey string) *corev1.Secret {
@@ -123,6 +125,88 @@ var _ = Describe("Integration", func() {
 		update(in, func(in *tenancyv1.Integration) { in.Spec.Disconnected = false })
 		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionTrue, ""))
 		Expect(vaultKV(path)).To(HaveKeyWithValue("apiKey", "KEY-two-b81e44"))
+	})
+
+	It("tells the runtime through the manifest, shows what the runtime reports, and lets it write only its own health and tokens", func() {
+		manifest := func() contract.ChannelManifest {
+			raw, _ := vaultKV("workspaces/" + ws + "/" + contract.EntryChannels)[contract.ChannelManifestKey].(string)
+			m, err := contract.DecodeManifest(raw)
+			Expect(err).NotTo(HaveOccurred())
+			return m
+		}
+		Expect(k8s.Create(bg, telnyxSecret(ns, "creds", "KEY-man-1"))).To(Succeed())
+		Expect(k8s.Create(bg, telnyxIntegration(ns, "sms", "creds"))).To(Succeed())
+		Eventually(func() int { return manifest().Integrations["sms"].CredentialsVersion }).Should(Equal(1))
+		in := getIntegration(ns, "sms")
+		Expect(manifest().Integrations["sms"]).To(Equal(contract.ChannelInfo{Type: "telnyx", UID: string(in.UID), CredentialsVersion: 1,
+			Config: map[string]string{"phoneNumber": "+15550100", "messagingProfileId": "mp-1"}, WebhookPath: "/webhooks/telnyx/sms"}))
+		Expect(toJSON(manifest())).NotTo(ContainSubstring("KEY-man-1"), "the manifest holds no secret")
+
+		By("naming the rotated credentials' version")
+		update(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}},
+			func(s *corev1.Secret) { s.Data["apiKey"] = []byte("KEY-man-2") })
+		Eventually(func() int { return manifest().Integrations["sms"].CredentialsVersion }).Should(Equal(2))
+
+		By("logging in as the runtime would, with the workspace's policy")
+		tok, err := rootVault().Auth().Token().Create(&vaultTokenRequest{Policies: []string{"ws-" + ws}, NoDefaultPolicy: true})
+		Expect(err).NotTo(HaveOccurred())
+		rt := rootVault()
+		rt.SetToken(tok.Auth.ClientToken)
+		report := func(h contract.ChannelHealth) error {
+			_, err := rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.HealthEntry("sms"), map[string]any{contract.ChannelHealthKey: contract.EncodeHealth(h)})
+			return err
+		}
+
+		By("showing a refusal the runtime reports as Ready=False AuthFailed, with the provider's code")
+		Expect(report(contract.ChannelHealth{State: contract.HealthAuthFailed, Code: "10009", Message: "Telnyx refused the API key",
+			UID: string(in.UID), CredentialsVersion: 2, At: time.Now()})).To(Succeed())
+		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionFalse, tenancyv1.ReasonAuthFailed))
+		Expect(integrationReady(ns, "sms")().Message).To(ContainSubstring("10009"))
+		Expect(getIntegration(ns, "sms").Status.Runtime).To(PointTo(SatisfyAll(HaveField("State", "AuthFailed"), HaveField("Code", "10009"))))
+		Eventually(func() []string { return eventsOf("sms") }).Should(ContainElement(HavePrefix(tenancyv1.EventRuntimeHealth)))
+
+		By("taking a report on older credentials for no report at all")
+		Expect(report(contract.ChannelHealth{State: contract.HealthConnected, UID: string(in.UID), CredentialsVersion: 1, At: time.Now()})).To(Succeed())
+		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonCredentialsStored))
+		Consistently(integrationReady(ns, "sms"), time.Second).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonCredentialsStored))
+		Expect(getIntegration(ns, "sms").Status.Runtime).To(BeNil())
+		Expect(report(contract.ChannelHealth{State: contract.HealthConnected, UID: string(in.UID), CredentialsVersion: 2, At: time.Now()})).To(Succeed())
+		Eventually(integrationReady(ns, "sms")).Should(haveStatus(metav1.ConditionTrue, tenancyv1.ReasonRuntimeConnected))
+
+		By("refusing the runtime every other write")
+		_, err = rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.EntryChannels, map[string]any{contract.ChannelManifestKey: "{}"})
+		Expect(err).To(MatchError(ContainSubstring("403")), "the manifest is the operator's")
+		_, err = rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/integrations/sms", map[string]any{"apiKey": "x"})
+		Expect(err).To(MatchError(ContainSubstring("403")), "credentials are the operator's")
+		_, err = rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.TokensEntry("sms"), map[string]any{"accessToken": "x"})
+		Expect(err).To(MatchError(ContainSubstring("403")), "a telnyx Integration has no tokens entry")
+
+		By("granting a microsoft Integration's tokens entry, and only that")
+		Expect(k8s.Create(bg, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ms"},
+			StringData: map[string]string{"clientId": "cid", "clientSecret": "csecret-77", "refreshToken": "rt-0"}})).To(Succeed())
+		Expect(k8s.Create(bg, &tenancyv1.Integration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mail"},
+			Spec: tenancyv1.IntegrationSpec{Type: tenancyv1.IntegrationMicrosoft, Config: map[string]string{"tenantId": "t1", "mailbox": "help@example.com"},
+				CredentialsSecretRef: tenancyv1.SecretReference{Name: "ms"}}})).To(Succeed())
+		Eventually(func() error {
+			_, err := rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.TokensEntry("mail"), map[string]any{"accessToken": "at"})
+			return err
+		}).Should(Succeed())
+		_, err = rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.TokensEntry("mail-2"), map[string]any{"accessToken": "at"})
+		Expect(err).To(MatchError(ContainSubstring("403")))
+
+		By("taking a disconnected Integration out of the manifest and removing the runtime's entries")
+		update(getIntegration(ns, "mail"), func(in *tenancyv1.Integration) { in.Spec.Disconnected = true })
+		Eventually(func() bool { _, ok := manifest().Integrations["mail"]; return ok }).Should(BeFalse())
+		Eventually(func() *vaultapi.KVMetadata { return kvMetadata("workspaces/" + ws + "/" + contract.TokensEntry("mail")) }).Should(BeNil())
+		Eventually(func() error {
+			_, err := rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.TokensEntry("mail"), map[string]any{"accessToken": "at"})
+			return err
+		}).Should(MatchError(ContainSubstring("403")), "a disconnected Integration's tokens entry is no longer writable")
+
+		By("taking a deleted Integration out too")
+		Expect(k8s.Delete(bg, getIntegration(ns, "sms"))).To(Succeed())
+		Eventually(func() bool { _, ok := manifest().Integrations["sms"]; return ok }).Should(BeFalse())
+		Expect(kvMetadata("workspaces/" + ws + "/" + contract.HealthEntry("sms"))).To(BeNil())
 	})
 
 	It("removes the source Secret once the credentials are in Vault", func() {

@@ -63,6 +63,9 @@ type ManagerOptions struct {
 	BeforeRestore func(ctx context.Context, workspace string)
 	// Now is the expiry controller's clock (tests move it); nil is time.Now.
 	Now func() time.Time
+	// IntegrationHealthPoll is how often a connected Integration's runtime
+	// health report is read (default 15s).
+	IntegrationHealthPoll time.Duration
 }
 
 // Scheme holds every type the operator reads or writes.
@@ -182,6 +185,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		RetryAfter: cfg.DependencyRetryAfter,
 		Now:        o.Now,
 		Receipts:   receiptLog,
+		HealthPoll: o.IntegrationHealthPoll,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up integration controller: %w", err)
 	}

@@ -128,13 +128,14 @@ func operatorConfig(stack *harness.Stack) *config.Config {
 
 func startManager() {
 	mgr, err := controllers.NewManager(restCfg, opCfg, controllers.ManagerOptions{
-		StatsInterval:      200 * time.Millisecond,
-		OnExternalWrite:    writes.add,
-		SkipNameValidation: true,
-		Now:                testClock.Now,
-		BeforeDump:         func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.dump, ctx, backup) },
-		DuringUpload:       func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.upload, ctx, backup) },
-		BeforeRestore:      func(ctx context.Context, ws string) { backupHooks.run(&backupHooks.restore, ctx, ws) },
+		StatsInterval:         200 * time.Millisecond,
+		IntegrationHealthPoll: 300 * time.Millisecond,
+		OnExternalWrite:       writes.add,
+		SkipNameValidation:    true,
+		Now:                   testClock.Now,
+		BeforeDump:            func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.dump, ctx, backup) },
+		DuringUpload:          func(ctx context.Context, backup string) { backupHooks.run(&backupHooks.upload, ctx, backup) },
+		BeforeRestore:         func(ctx context.Context, ws string) { backupHooks.run(&backupHooks.restore, ctx, ws) },
 		BeforeDeletionStep: func(ctx context.Context, ws, step string) {
 			if h := deletionHook; h != nil {
 				h(ctx, ws, step)

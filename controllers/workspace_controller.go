@@ -206,6 +206,9 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Workspace that gives up a host (deleted, or moved to another)
 		// hands it to the next claimant.
 		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.sharingHost)).
+		// An Integration whose runtime writes its own tokens changes the
+		// workspace's Vault policy.
+		Watches(&tenancyv1.Integration{}, handler.EnqueueRequestsFromMapFunc(workspaceOfIntegration)).
 		Owns(&corev1.Namespace{}).
 		Owns(&corev1.ResourceQuota{}).
 		Owns(&corev1.LimitRange{}).

@@ -2,9 +2,15 @@ package controllers
 
 import (
 	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+	"slices"
+	"sort"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/external"
@@ -57,7 +63,11 @@ func (r *WorkspaceReconciler) reconcileVault(ctx context.Context, s *workspaceSc
 			"took over Vault subtree %s/%s as annotation %s asks", r.Vault.Config().KVMount, ws.VaultPath(), tenancyv1.AnnotationAdoptDataFrom)
 	}
 	name := ws.VaultName()
-	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath(), contract.LedgerPrefix(ws.Name, string(ws.UID)), string(ws.UID)), claim); err != nil {
+	tokens, err := r.tokenIntegrations(ctx, ws)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Vault.EnsurePolicy(ctx, name, r.Vault.TenantPolicy(ws.VaultPath(), contract.LedgerPrefix(ws.Name, string(ws.UID)), string(ws.UID), tokens), claim); err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionVaultReady, "writing policy", err)
 	}
 	if err := r.Vault.EnsureAuthRole(ctx, authRoleOf(ws)); err != nil {
@@ -122,4 +132,33 @@ func (r *WorkspaceReconciler) revokeAccess(ctx context.Context, s *workspaceScop
 	}
 	ws.SetFalse(tenancyv1.ConditionVaultReady, tenancyv1.ReasonNamespaceConflict, msg)
 	return ctrl.Result{}, nil
+}
+
+// tokenIntegrations names, sorted, the connected Integrations of the
+// workspace whose runtime writes its own tokens (contract.TypesWithTokens):
+// its Vault policy may write exactly their tokens entries. A disconnected or
+// deleted one loses that grant.
+func (r *WorkspaceReconciler) tokenIntegrations(ctx context.Context, ws *tenancyv1.Workspace) ([]string, error) {
+	var list tenancyv1.IntegrationList
+	if err := r.List(ctx, &list, client.InNamespace(ws.NamespaceName())); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, in := range list.Items {
+		if in.Spec.Disconnected || !in.DeletionTimestamp.IsZero() || !slices.Contains(contract.TypesWithTokens, string(in.Spec.Type)) {
+			continue
+		}
+		out = append(out, in.Name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// workspaceOfIntegration maps an Integration to its namespace's Workspace.
+func workspaceOfIntegration(_ context.Context, o client.Object) []reconcile.Request {
+	name, ok := contract.WorkspaceOfNamespace(o.GetNamespace())
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 }

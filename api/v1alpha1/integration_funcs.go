@@ -23,12 +23,27 @@ const (
 	ReasonWaitingForWorkspace = "WaitingForWorkspace"
 	// ReasonDisconnected: spec.disconnected is true and the credentials are destroyed.
 	ReasonDisconnected = "Disconnected"
+	// ReasonRuntimeConnected: the runtime reports the connection works.
+	ReasonRuntimeConnected = "RuntimeConnected"
+	// ReasonAuthFailed: the runtime reports the provider refused the
+	// credentials; the message carries the provider's code.
+	ReasonAuthFailed = "AuthFailed"
+	// ReasonReauthorizationRequired: the runtime reports an OAuth grant is
+	// gone or was never made; a tenant admin must connect the account again.
+	ReasonReauthorizationRequired = "ReauthorizationRequired"
+	// ReasonProviderUnreachable: the runtime reports it cannot reach the
+	// provider, and keeps trying.
+	ReasonProviderUnreachable = "ProviderUnreachable"
+	// ReasonMisconfigured: the runtime reports the config or credentials
+	// cannot work as they are.
+	ReasonMisconfigured = "Misconfigured"
 
 	EventCredentialsStored    = "CredentialsStored"
 	EventCredentialsRotated   = "CredentialsRotated"
 	EventCredentialsDestroyed = "CredentialsDestroyed"
 	EventSourceSecretRemoved  = "SourceSecretRemoved"
 	EventRejected             = "Rejected"
+	EventRuntimeHealth        = "RuntimeHealth"
 )
 
 // RequiredCredentialKeys lists, per type, the keys the credentials Secret must have.
@@ -53,13 +68,9 @@ func (in *Integration) VaultPath(workspace string) string {
 }
 
 // WebhookPath is where the provider delivers webhooks, on the workspace URL.
-// Types without inbound webhooks (imap, googlePlaces) have none.
+// Types without inbound webhooks (imap, microsoft, googlePlaces) have none.
 func (in *Integration) WebhookPath() string {
-	switch in.Spec.Type {
-	case IntegrationIMAP, IntegrationGooglePlaces, IntegrationMicrosoft:
-		return ""
-	}
-	return "/webhooks/" + string(in.Spec.Type) + "/" + in.Name
+	return contract.WebhookPath(string(in.Spec.Type), in.Name)
 }
 
 // SetCondition sets one condition, stamping the generation.

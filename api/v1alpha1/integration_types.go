@@ -136,6 +136,29 @@ type IntegrationStatus struct {
 	// Vault, after credentials.afterDisconnect.
 	// +optional
 	CredentialsDestroyedAt *metav1.Time `json:"credentialsDestroyedAt,omitempty"`
+
+	// runtime is what the workspace's runtime last reported about this
+	// Integration's connection (it writes a health entry to Vault, which
+	// the operator reads every health poll). It never holds a secret.
+	// +optional
+	Runtime *IntegrationRuntimeStatus `json:"runtime,omitempty"`
+}
+
+// IntegrationRuntimeStatus is the runtime's report on a connection.
+type IntegrationRuntimeStatus struct {
+	// state is Connected, AuthFailed, ReauthorizationRequired, Unreachable or Misconfigured.
+	State string `json:"state"`
+	// code is the provider's error code, if any (for example 190, 10009, invalid_grant).
+	// +optional
+	Code string `json:"code,omitempty"`
+	// message explains the state, in the provider's or the runtime's words.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// credentialsVersion is the credentials version the report is about.
+	// +optional
+	CredentialsVersion int `json:"credentialsVersion,omitempty"`
+	// reportedAt is when the runtime found it.
+	ReportedAt metav1.Time `json:"reportedAt"`
 }
 
 // Integration connects a channel (WhatsApp, Messenger, email, SMS) or service
@@ -147,6 +170,7 @@ type IntegrationStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Runtime",type=string,JSONPath=`.status.runtime.state`
 // +kubebuilder:printcolumn:name="Version",type=integer,JSONPath=`.status.credentialsVersion`,priority=1
 // +kubebuilder:printcolumn:name="Webhook",type=string,JSONPath=`.status.webhookPath`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -26,6 +26,7 @@ import (
 	vaultapi "github.com/hashicorp/vault/api"
 
 	"github.com/switchboard-dev/switchboard/controllers/external"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // Config is how the operator reaches and lays out Vault.
@@ -276,16 +277,21 @@ func (c *Client) ensureAuthConfig(ctx context.Context) error {
 // policyMark starts the line of a tenant policy that names its Workspace UID.
 const policyMark = "# workspace-uid: "
 
-// TenantPolicy is the policy of one tenant: read its own subtree, and
-// append to and read its erasure ledger (ledger, a prefix outside the
-// subtree, see runtime/privacy), nothing else. The ledger's entries may be
-// created, read and updated, which check-and-set appends need, but not
+// TenantPolicy is the policy of one tenant: read its own subtree; append
+// to and read its erasure ledger (ledger, a prefix outside the subtree, see
+// runtime/privacy); write its integrations' health reports
+// (contract.HealthEntry); and write the tokens entry (contract.TokensEntry)
+// of exactly the Integrations named in tokens, the ones whose runtime
+// obtains tokens itself (microsoft). Nothing else. The ledger's entries may
+// be created, read and updated, which check-and-set appends need, but not
 // deleted, destroyed or listed. Its first line names the Workspace UID it
 // was written for.
-func (c *Client) TenantPolicy(subtree, ledger, uid string) string {
-	return fmt.Sprintf(`%[3]s%[4]s
-# Managed by Switchboard. Read-only access to one tenant's subtree, and
-# append access to its erasure ledger.
+func (c *Client) TenantPolicy(subtree, ledger, uid string, tokens []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `%[3]s%[4]s
+# Managed by Switchboard. Read-only access to one tenant's subtree, append
+# access to its erasure ledger, and write access to its integrations' health
+# reports and to the OAuth tokens of the integrations listed below.
 path "%[1]s/data/%[2]s/*" {
   capabilities = ["read"]
 }
@@ -298,7 +304,17 @@ path "%[1]s/metadata/%[2]s" {
 path "%[1]s/data/%[5]s/*" {
   capabilities = ["create", "read", "update"]
 }
-`, c.cfg.KVMount, subtree, policyMark, uid, ledger)
+path "%[1]s/data/%[2]s/%[6]s*" {
+  capabilities = ["create", "read", "update"]
+}
+`, c.cfg.KVMount, subtree, policyMark, uid, ledger, contract.HealthEntry(""))
+	for _, name := range tokens {
+		fmt.Fprintf(&b, `path "%s/data/%s/%s" {
+  capabilities = ["create", "read", "update"]
+}
+`, c.cfg.KVMount, subtree, contract.TokensEntry(name))
+	}
+	return b.String()
 }
 
 // policyOwner is the Workspace UID a policy's text names, or "".

@@ -34,7 +34,7 @@ func TestTenantPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := rootVault()
-	if err := root.Sys().PutPolicy(contract.VaultName(ws), vc.TenantPolicy(contract.VaultSubtree(ws), own, uid)); err != nil {
+	if err := root.Sys().PutPolicy(contract.VaultName(ws), vc.TenantPolicy(contract.VaultSubtree(ws), own, uid, nil)); err != nil {
 		t.Fatal(err)
 	}
 	// Someone else's ledger, with an entry.
