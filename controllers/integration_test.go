@@ -197,7 +197,9 @@ var _ = Describe("Integration", func() {
 		By("taking a disconnected Integration out of the manifest and removing the runtime's entries")
 		update(getIntegration(ns, "mail"), func(in *tenancyv1.Integration) { in.Spec.Disconnected = true })
 		Eventually(func() bool { _, ok := manifest().Integrations["mail"]; return ok }).Should(BeFalse())
-		Eventually(func() *vaultapi.KVMetadata { return kvMetadata("workspaces/" + ws + "/" + contract.TokensEntry("mail")) }).Should(BeNil())
+		Eventually(func() *vaultapi.KVMetadata {
+			return kvMetadata("workspaces/" + ws + "/" + contract.TokensEntry("mail"))
+		}).Should(BeNil())
 		Eventually(func() error {
 			_, err := rt.KVv2("switchboard").Put(bg, "workspaces/"+ws+"/"+contract.TokensEntry("mail"), map[string]any{"accessToken": "at"})
 			return err
