@@ -29,4 +29,6 @@ echo "==> test: go test ./... (KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS)"
 # PostgreSQL and Vault, and on 2 cores running them together only makes each
 # slower and its timing-sensitive waits flakier.
 go test -count=1 -p 1 -timeout 20m ${GOTESTFLAGS:-} ./...
+echo "==> test: fuzz targets, briefly (hack/fuzz.sh)"
+hack/fuzz.sh
 echo "==> test: done in $(( $(date +%s) - start ))s"
