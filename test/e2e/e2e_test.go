@@ -169,6 +169,12 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		}
 	}
 
+	// Channels: Integrations applied to the running system carry real
+	// conversations into the inbox and replies out.
+	t.Run("channels", func(t *testing.T) {
+		exerciseChannels(t, ctx, k8s, ingress.String(), filepath.Join(dir, "pods", "ws-acme_runtime-*_runtime.log"))
+	})
+
 	// Deleting the workspace stops its runtime process.
 	if err := k8s.Delete(ctx, ws); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/telnyx/telnyxtest"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/telnyxtest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"

@@ -146,18 +146,42 @@ func (s *Server) Close() {
 func (s *Server) URL() string { return s.srv.URL }
 
 // APIKey is the key the API accepts.
-func (s *Server) APIKey() string { return s.opts.APIKey }
+func (s *Server) APIKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.APIKey
+}
 
 // ProfileID is the messaging profile's id.
 func (s *Server) ProfileID() string { return s.opts.ProfileID }
 
 // PublicKey is the webhook public key as Telnyx's portal shows it: base64
 // of the 32 raw bytes.
-func (s *Server) PublicKey() string { return base64.StdEncoding.EncodeToString(s.pub) }
+func (s *Server) PublicKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return base64.StdEncoding.EncodeToString(s.pub)
+}
 
 // Credentials are the Integration's credentials for this emulator.
 func (s *Server) Credentials() map[string]string {
-	return map[string]string{"apiKey": s.opts.APIKey, "publicKey": s.PublicKey()}
+	return map[string]string{"apiKey": s.APIKey(), "publicKey": s.PublicKey()}
+}
+
+// RotateKeys replaces the API key and the webhook signing key pair, as an
+// account owner does in the portal: from now on only the new key is
+// accepted and webhooks are signed with the new pair. It returns the new
+// credentials.
+func (s *Server) RotateKeys() map[string]string {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	s.opts.APIKey = "KEY" + strings.ToUpper(randomHex(16))
+	s.pub, s.priv = pub, priv
+	s.mu.Unlock()
+	return s.Credentials()
 }
 
 // Config is an Integration's config for phoneNumber on this emulator.
@@ -205,7 +229,7 @@ func (s *Server) now() time.Time {
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Authorization") != "Bearer "+s.opts.APIKey {
+	if r.Header.Get("Authorization") != "Bearer "+s.APIKey() {
 		writeErrors(w, http.StatusUnauthorized, Failure{Code: "10009", Title: "Authentication failed",
 			Detail: "The required authentication headers were either invalid or not included in the request."})
 		return false
@@ -371,7 +395,10 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Sign(body []byte, t time.Time) (signature, timestamp string) {
 	timestamp = strconv.FormatInt(t.Unix(), 10)
 	msg := append([]byte(timestamp+"|"), body...)
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(s.priv, msg)), timestamp
+	s.mu.Lock()
+	priv := s.priv
+	s.mu.Unlock()
+	return base64.StdEncoding.EncodeToString(ed25519.Sign(priv, msg)), timestamp
 }
 
 // Request builds a signed webhook POST of body to url, signed at t.
