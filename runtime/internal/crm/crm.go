@@ -132,7 +132,7 @@ func (s *Service) CreateCompany(ctx context.Context, actor *int64, c *store.Comp
 	return out, err
 }
 
-// UpdateCompany replaces a company's name, domain and custom attributes.
+// UpdateCompany replaces a company's name, domain, address and custom attributes.
 func (s *Service) UpdateCompany(ctx context.Context, actor *int64, c *store.Company) (*store.Company, error) {
 	var out *store.Company
 	err := s.Store.Audited(ctx, actor, "company.updated", "company", func(tx pgx.Tx) (id int64, err error) {
@@ -343,7 +343,7 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 			custom[k] = v
 		}
 		c = &store.Contact{ID: cur.ID, Name: cur.Name, Emails: store.MergeValues(cur.Emails, row.Emails), Phones: store.MergeValues(cur.Phones, row.Phones),
-			CompanyID: cur.CompanyID, Custom: custom, Tags: store.MergeValues(cur.Tags, row.Tags)}
+			CompanyID: cur.CompanyID, Custom: custom, Tags: store.MergeValues(cur.Tags, row.Tags), Address: cur.Address}
 		if row.Name != "" {
 			c.Name = row.Name
 		}

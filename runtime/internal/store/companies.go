@@ -16,19 +16,20 @@ type Company struct {
 	ID           int64             `json:"id"`
 	Name         string            `json:"name"`
 	Domain       string            `json:"domain"`
+	Address      string            `json:"address"`
 	Custom       map[string]string `json:"custom"`
 	ContactCount int               `json:"contactCount"` // read-only
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
 }
 
-const companyCols = `co.id, co.name, co.domain, co.custom,
+const companyCols = `co.id, co.name, co.domain, co.address, co.custom,
 	(SELECT count(*) FROM contacts c WHERE c.company_id = co.id), co.created_at, co.updated_at`
 
 func scanCompany(row pgx.Row) (*Company, error) {
 	c := &Company{}
 	var custom []byte
-	if err := row.Scan(&c.ID, &c.Name, &c.Domain, &custom, &c.ContactCount, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.Domain, &c.Address, &custom, &c.ContactCount, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return nil, notFound(err)
 	}
 	c.Custom = map[string]string{}
@@ -46,6 +47,9 @@ func checkCompany(c *Company) error {
 		strings.ContainsAny(c.Domain, " /@:")) {
 		return fmt.Errorf("%w: domain: not a domain name such as example.com", ErrInvalid)
 	}
+	if c.Address, err = checkAddress(c.Address); err != nil {
+		return err
+	}
 	c.Custom, err = checkCustom(c.Custom, false)
 	return err
 }
@@ -60,8 +64,8 @@ func (s *Store) CreateCompany(ctx context.Context, q Querier, c *Company) (_ *Co
 		return nil, err
 	}
 	custom, _ := json.Marshal(c.Custom)
-	return scanCompany(q.QueryRow(ctx, `WITH co AS (INSERT INTO companies (name, domain, custom) VALUES ($1, $2, $3) RETURNING *)
-		SELECT `+companyCols+` FROM co`, c.Name, c.Domain, custom))
+	return scanCompany(q.QueryRow(ctx, `WITH co AS (INSERT INTO companies (name, domain, address, custom) VALUES ($1, $2, $3, $4) RETURNING *)
+		SELECT `+companyCols+` FROM co`, c.Name, c.Domain, c.Address, custom))
 }
 
 // CompanyByID returns a company.
@@ -109,7 +113,7 @@ func (s *Store) Companies(ctx context.Context, search string, limit int) (_ []*C
 	return out, rows.Err()
 }
 
-// UpdateCompany replaces a company's name, domain and custom attributes.
+// UpdateCompany replaces a company's name, domain, address and custom attributes.
 func (s *Store) UpdateCompany(ctx context.Context, q Querier, c *Company) (_ *Company, err error) {
 	defer wrap(&err, "UpdateCompany(%d)", c.ID)
 	if q == nil {
@@ -119,8 +123,8 @@ func (s *Store) UpdateCompany(ctx context.Context, q Querier, c *Company) (_ *Co
 		return nil, err
 	}
 	custom, _ := json.Marshal(c.Custom)
-	return scanCompany(q.QueryRow(ctx, `WITH co AS (UPDATE companies SET name = $2, domain = $3, custom = $4, updated_at = now()
-		WHERE id = $1 RETURNING *) SELECT `+companyCols+` FROM co`, c.ID, c.Name, c.Domain, custom))
+	return scanCompany(q.QueryRow(ctx, `WITH co AS (UPDATE companies SET name = $2, domain = $3, address = $4, custom = $5, updated_at = now()
+		WHERE id = $1 RETURNING *) SELECT `+companyCols+` FROM co`, c.ID, c.Name, c.Domain, c.Address, custom))
 }
 
 // DeleteCompany removes a company; its contacts and deals stay, without a company.

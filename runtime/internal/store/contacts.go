@@ -19,18 +19,19 @@ type Contact struct {
 	CompanyID            *int64            `json:"companyId,omitempty"`
 	Custom               map[string]string `json:"custom"`
 	Tags                 []string          `json:"tags"`
+	Address              string            `json:"address"`
 	MarketingOptOut      bool              `json:"marketingOptOut"`
 	ProcessingRestricted bool              `json:"processingRestricted"`
 	CreatedAt            time.Time         `json:"createdAt"`
 	UpdatedAt            time.Time         `json:"updatedAt"`
 }
 
-const contactCols = `id, name, emails, phones, company_id, custom, tags, marketing_opt_out, processing_restricted, created_at, updated_at`
+const contactCols = `id, name, emails, phones, company_id, custom, tags, address, marketing_opt_out, processing_restricted, created_at, updated_at`
 
 func scanContact(row pgx.Row) (*Contact, error) {
 	c := &Contact{}
 	var custom []byte
-	err := row.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.CompanyID, &custom, &c.Tags, &c.MarketingOptOut, &c.ProcessingRestricted, &c.CreatedAt, &c.UpdatedAt)
+	err := row.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.CompanyID, &custom, &c.Tags, &c.Address, &c.MarketingOptOut, &c.ProcessingRestricted, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return nil, notFound(err)
 	}

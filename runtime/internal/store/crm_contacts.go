@@ -24,6 +24,7 @@ const (
 	MaxCustomKeys     = 100
 	MaxCustomKeyLen   = 64
 	MaxCustomValueLen = 2000
+	MaxAddressLen     = 500 // characters, for contact and company addresses
 )
 
 // ContactRow is a contact as lists show it, with its company's name.
@@ -177,6 +178,15 @@ func checkName(field, s string, required bool) (string, error) {
 	return s, nil
 }
 
+// checkAddress trims a postal address and checks it is one line of text.
+func checkAddress(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxAddressLen || !cleanText(s) {
+		return "", fmt.Errorf("%w: address: one line of at most %d characters", ErrInvalid, MaxAddressLen)
+	}
+	return s, nil
+}
+
 // checkCustom trims custom attributes and drops empty values: a form's
 // cleared field removes the attribute.
 func checkCustom(custom map[string]string, contact bool) (map[string]string, error) {
@@ -255,6 +265,9 @@ func CheckContact(c, cur *Contact) error {
 	if c.Custom, err = checkCustom(c.Custom, true); err != nil {
 		return err
 	}
+	if c.Address, err = checkAddress(c.Address); err != nil {
+		return err
+	}
 	if c.Name == "" && len(c.Emails) == 0 && len(c.Phones) == 0 {
 		return fmt.Errorf("%w: name: a contact needs a name, an email address or a phone number", ErrInvalid)
 	}
@@ -290,9 +303,9 @@ func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (_ *Co
 		return nil, err
 	}
 	custom, _ := json.Marshal(c.Custom)
-	out, err := scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones, company_id, custom, tags, marketing_opt_out, processing_restricted)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+contactCols,
-		c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags, c.MarketingOptOut, c.ProcessingRestricted))
+	out, err := scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones, company_id, custom, tags, address, marketing_opt_out, processing_restricted)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+contactCols,
+		c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags, c.Address, c.MarketingOptOut, c.ProcessingRestricted))
 	if err != nil {
 		return nil, contactWriteError(err)
 	}
@@ -300,7 +313,7 @@ func (s *Store) CreateContact(ctx context.Context, q Querier, c *Contact) (_ *Co
 }
 
 // UpdateContact replaces a contact's name, emails, phones, company, custom
-// attributes and tags. Consent flags change through SetContactConsent only.
+// attributes, tags and address. Consent flags change through SetContactConsent only.
 // A restricted contact gives ErrRestricted.
 func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (_ *Contact, err error) {
 	defer wrap(&err, "UpdateContact(%d)", c.ID)
@@ -319,9 +332,10 @@ func (s *Store) UpdateContact(ctx context.Context, q Querier, c *Contact) (_ *Co
 	}
 	custom, _ := json.Marshal(c.Custom)
 	// The guard in WHERE holds should a restriction land between the read and the write.
-	out, err := scanContact(q.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7, updated_at = now()
+	out, err := scanContact(q.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7,
+			address = $8, updated_at = now()
 		WHERE id = $1 AND NOT processing_restricted RETURNING `+contactCols,
-		c.ID, c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags))
+		c.ID, c.Name, c.Emails, c.Phones, c.CompanyID, custom, c.Tags, c.Address))
 	if errors.Is(err, ErrNotFound) {
 		return nil, notWritable(ctx, q, c.ID)
 	}
@@ -349,7 +363,7 @@ func (s *Store) SetContactConsent(ctx context.Context, q Querier, id int64, c Co
 	return out, err
 }
 
-const contactRowCols = `c.id, c.name, c.emails, c.phones, c.company_id, c.custom, c.tags, c.marketing_opt_out, c.processing_restricted,
+const contactRowCols = `c.id, c.name, c.emails, c.phones, c.company_id, c.custom, c.tags, c.address, c.marketing_opt_out, c.processing_restricted,
 	c.created_at, c.updated_at, coalesce(co.name, '')`
 
 const contactRowFrom = ` FROM contacts c LEFT JOIN companies co ON co.id = c.company_id`
@@ -357,7 +371,7 @@ const contactRowFrom = ` FROM contacts c LEFT JOIN companies co ON co.id = c.com
 func scanContactRow(row pgx.Row) (*ContactRow, error) {
 	r := &ContactRow{}
 	var custom []byte
-	err := row.Scan(&r.ID, &r.Name, &r.Emails, &r.Phones, &r.CompanyID, &custom, &r.Tags, &r.MarketingOptOut, &r.ProcessingRestricted,
+	err := row.Scan(&r.ID, &r.Name, &r.Emails, &r.Phones, &r.CompanyID, &custom, &r.Tags, &r.Address, &r.MarketingOptOut, &r.ProcessingRestricted,
 		&r.CreatedAt, &r.UpdatedAt, &r.CompanyName)
 	if err != nil {
 		return nil, notFound(err)
@@ -472,7 +486,7 @@ func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []st
 // MergeContacts folds drop into keep, in one transaction: keep gains drop's
 // emails, phones and tags, and the custom attributes it lacks; drop's
 // identities, conversations, notes and deals move to keep; drop is deleted.
-// keep's name and company stand unless empty. An opt-out from marketing on
+// keep's name, company and address stand unless empty. An opt-out from marketing on
 // either survives the merge. A restricted contact gives ErrRestricted.
 func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int64) (_ *Contact, err error) {
 	defer wrap(&err, "MergeContacts(%d, %d)", keepID, dropID)
@@ -512,6 +526,9 @@ func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int
 		if keep.CompanyID == nil {
 			keep.CompanyID = drop.CompanyID
 		}
+		if keep.Address == "" {
+			keep.Address = drop.Address
+		}
 		for k, v := range drop.Custom {
 			if _, ok := keep.Custom[k]; !ok {
 				keep.Custom[k] = v
@@ -533,10 +550,10 @@ func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int
 		}
 		custom, _ := json.Marshal(keep.Custom)
 		out, err = scanContact(tx.QueryRow(ctx, `UPDATE contacts SET name = $2, emails = $3, phones = $4, company_id = $5, custom = $6, tags = $7,
-				marketing_opt_out = $8, updated_at = now()
+				marketing_opt_out = $8, address = $9, updated_at = now()
 			WHERE id = $1 RETURNING `+contactCols,
 			keepID, keep.Name, MergeValues(keep.Emails, drop.Emails), MergeValues(keep.Phones, drop.Phones), keep.CompanyID, custom,
-			MergeValues(keep.Tags, drop.Tags), keep.MarketingOptOut || drop.MarketingOptOut))
+			MergeValues(keep.Tags, drop.Tags), keep.MarketingOptOut || drop.MarketingOptOut, keep.Address))
 		return err
 	})
 	return out, err

@@ -38,7 +38,7 @@ func TestAnonymizeLeavesNoPersonalData(t *testing.T) {
 	for _, c := range rep.Categories {
 		t.Logf("%s: deleted %v, anonymised %v", c.Category, c.Deleted, c.Anonymized)
 	}
-	if got := scan(t, st.Pool, append(needles, "Rita Restricted", "rita@restricted.example", "+4917000000003", "rita's words")); len(got) > 0 {
+	if got := scan(t, st.Pool, append(needles, "Rita Restricted", "rita@restricted.example", "+4917000000003", "rita's words", "Rita Street 7")); len(got) > 0 {
 		t.Errorf("personal data survives anonymisation:\n%s", strings.Join(got, "\n"))
 	}
 	if n := id(t, st.Pool, `SELECT count(*) FROM messages`); n != 12 {

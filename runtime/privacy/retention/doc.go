@@ -58,7 +58,7 @@
 //     Delivery events: the provider's detail cleared. Queued webhooks are
 //     deleted. Timeline events are kept: they hold statuses, member and team
 //     ids and tags only.
-//   - contacts: name, emails, phones, custom attributes and tags cleared;
+//   - contacts: name, emails, phones, address, custom attributes and tags cleared;
 //     company, consent flags and times kept; identities and notes deleted;
 //     their conversations anonymised as above.
 //   - usageEvents: member and contact replaced by keyed hashes (user_key,

@@ -167,7 +167,7 @@ func TestEnforcePerCategory(t *testing.T) {
 			stays("Rita, restricted", "contacts", "id = $1", w.rita), stays("Pam, whose purged conversation was recent", "contacts", "id = $1", w.pam),
 		})},
 		{Rule{Contacts, retain, Anonymize}, concat(convAnonymized("Olive", w.oliveConv, w.olive), convIntact("Yara", w.yaraConv), []check{
-			stays("Olive, anonymised", "contacts", "id = $1 AND name = '' AND emails = '{}' AND phones = '{}' AND custom = '{}' AND tags = '{}' AND anonymized_at = $2", w.olive, now),
+			stays("Olive, anonymised", "contacts", "id = $1 AND name = '' AND emails = '{}' AND phones = '{}' AND custom = '{}' AND tags = '{}' AND address = '' AND anonymized_at = $2", w.olive, now),
 			gone("Olive's identities", "contact_identities", "contact_id = $1", w.olive), gone("Olive's note", "notes", "contact_id = $1", w.olive),
 			stays("Olive's deal, with her anonymous row", "deals", "id = $1 AND contact_id = $2", w.oliveDeal, w.olive),
 			stays("Yara, as she was", "contacts", "id = $1 AND name = 'Yara Youngperson'", w.yara),

@@ -31,6 +31,7 @@ var needles = []string{
 	"Olive Oldperson", "olive@old.example", "+4917000000001", "olive's secret body", "olive-passport.pdf", "note about olive",
 	"Yara Youngperson", "yara@young.example", "+4917000000002", "yara's old words", "yara's new words", "yara-cv.pdf",
 	"Pam Purged", "pam@purged.example",
+	"Olive Street 7", "Yara Street 7", "Pam Street 7", // contacts' postal addresses
 	"delivered to +4917000000001", "Billy Buyer", "billy@buyer.example", "Buyer Street 1", "DE123456789",
 }
 
@@ -73,8 +74,9 @@ func conversation(t testing.TB, q store.Querier, contact, agent int64, at time.T
 
 func contact(t testing.TB, q store.Querier, name, email, phone string, at time.Time) int64 {
 	t.Helper()
-	c := id(t, q, `INSERT INTO contacts (name, emails, phones, tags, custom, created_at, updated_at)
-		VALUES ($1, ARRAY[$2], ARRAY[$3], '{lead}', jsonb_build_object('nickname', $1::text), $4, $4) RETURNING id`, name, email, phone, at)
+	c := id(t, q, `INSERT INTO contacts (name, emails, phones, tags, custom, address, created_at, updated_at)
+		VALUES ($1, ARRAY[$2], ARRAY[$3], '{lead}', jsonb_build_object('nickname', $1::text), split_part($1, ' ', 1) || ' Street 7', $4, $4) RETURNING id`,
+		name, email, phone, at)
 	exec(t, q, `INSERT INTO contact_identities (channel, identifier, contact_id) VALUES ('whatsapp', $1, $2)`, phone, c)
 	return c
 }

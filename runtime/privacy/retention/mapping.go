@@ -281,6 +281,7 @@ var Categories = []Spec{
 				keep("company_id", "contacts per company: a company is a business, kept"),
 				cleared("custom", "'{}'", "free-form attributes"),
 				cleared("tags", "'{}'", "labels about the person"),
+				cleared("address", "''", "the postal address"),
 				keep("marketing_opt_out", "consent counts"),
 				keep("processing_restricted", "never true here: restricted contacts are not touched"),
 				keep("created_at", "contacts per period"),
