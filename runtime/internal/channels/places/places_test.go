@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/placestest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels/places"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/places/placestest"
 )
 
 var bg = context.Background()

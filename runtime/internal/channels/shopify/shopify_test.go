@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/shopifytest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels/shopify"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/shopify/shopifytest"
 )
 
 var bg = context.Background()
