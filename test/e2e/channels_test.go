@@ -293,9 +293,11 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 
 	// 3. An agent's reply reaches Telnyx, and its delivery receipt comes back.
 	var reply struct {
-		ID int64 `json:"id"`
+		Message struct {
+			ID int64 `json:"id"`
+		} `json:"message"`
 	}
-	owner.api(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", conv.ID), map[string]any{"body": "It ships today."}, &reply, false)
+	owner.api(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", conv.ID), map[string]any{"text": "It ships today."}, &reply, false)
 	waitFor(t, "the reply to reach the Telnyx emulator", func() bool {
 		for _, s := range tx.Sent() {
 			if s.Text == "It ships today." && s.To == "+15550177" && s.From == "+15550001" {
@@ -313,7 +315,7 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 		}
 		owner.api(http.MethodGet, fmt.Sprintf("/api/v1/conversations/%d", conv.ID), nil, &out, false)
 		for _, m := range out.Messages {
-			if m.ID == reply.ID && m.DeliveryStatus == "delivered" {
+			if m.ID == reply.Message.ID && m.DeliveryStatus == "delivered" {
 				return true
 			}
 		}
