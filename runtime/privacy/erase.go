@@ -107,6 +107,8 @@ var memberSteps = []step{
 		sql: `DELETE FROM invites WHERE email = (SELECT email FROM users WHERE id = $1)`},
 	{table: "sessions", column: "user_id", parent: "users",
 		sql: `DELETE FROM sessions WHERE user_id = $1`},
+	{table: "oauth_states", column: "user_id", parent: "users",
+		sql: `DELETE FROM oauth_states WHERE user_id = $1`},
 	{table: "api_tokens", column: "user_id", parent: "users",
 		sql: `DELETE FROM api_tokens WHERE user_id = $1`},
 	{table: "team_members", column: "user_id", parent: "users",

@@ -109,6 +109,8 @@ func TestEraseMember(t *testing.T) {
 	exec(t, q, `INSERT INTO team_members (team_id, user_id) VALUES ($1, $2), ($1, $3)`, team, w.agent, w.owner)
 	exec(t, q, `INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) VALUES ('\x01', $1, 'c', now() + interval '1 hour'), ('\x02', $1, 'c', now() + interval '1 hour')`, w.agent)
 	exec(t, q, `INSERT INTO api_tokens (user_id, name, prefix, token_hash) VALUES ($1, 'ci', 'sb_', '\x03')`, w.agent)
+	exec(t, q, `INSERT INTO oauth_states (state_hash, session_hash, user_id, integration, code_verifier, redirect_uri, expires_at)
+		VALUES ('\x06', '\x01', $1, 'mail', '', 'https://acme.example/oauth/microsoft/callback', now())`, w.agent)
 	exec(t, q, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at, accepted_at) VALUES ('agent@team.example', 'agent', '\x04', $1, now(), now())`, w.owner)
 	exec(t, q, `INSERT INTO invites (email, role, token_hash, invited_by, expires_at) VALUES ('new@team.example', 'viewer', '\x05', $1, now() + interval '1 day')`, w.agent)
 	exec(t, q, `INSERT INTO canned_replies (shortcut, title, body, created_by) VALUES ('hi', 'Hi', 'Hello!', $1)`, w.agent)
@@ -120,7 +122,7 @@ func TestEraseMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Counts{
-		"users": 1, "sessions": 2, "api_tokens": 1, "team_members": 1, "invites": 1, "invites.invited_by": 1,
+		"users": 1, "sessions": 2, "oauth_states": 1, "api_tokens": 1, "team_members": 1, "invites": 1, "invites.invited_by": 1,
 		"messages.author_id": 6, "notes.author_id": 3, "deals.owner_id": 2, "conversations.assignee_id": 3,
 		"conversation_events.actor_id": 3, "canned_replies.created_by": 1,
 	}

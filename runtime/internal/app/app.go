@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/oauth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/secrets"
 	"github.com/switchboard-dev/switchboard/runtime/internal/session"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -91,7 +92,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Live: a.Live, Log: log,
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
 		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),
-		Audit: audit.New(a.Store), Registry: registry, Integrations: a.Integrations, Webhooks: a.Integrations,
+		Audit: audit.New(a.Store), Registry: registry, Integrations: a.Integrations, Webhooks: a.Integrations, OAuth: oauth.New(a.Store),
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {
 				return errors.New("database unreachable")

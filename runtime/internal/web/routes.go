@@ -69,6 +69,8 @@ func (s *Server) table() []route {
 		{"POST /settings/tokens/{id}/revoke", page, auth.Viewer, s.tokenRevoke},
 		{"POST /settings/api-channel", page, auth.Admin, s.apiChannelUpdate},
 		{"GET /audit", page, auth.Admin, s.auditList},
+		{"GET /settings/integrations/{name}/connect", page, auth.Admin, s.integrationConnect},
+		{"GET /oauth/microsoft/callback", page, auth.Admin, s.oauthCallback},
 
 		// JSON API.
 		{"POST /api/v1/messages", api, auth.Agent, s.apiIngest},

@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
+	"github.com/switchboard-dev/switchboard/runtime/internal/oauth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/session"
 	"github.com/switchboard-dev/switchboard/runtime/internal/team"
 	"github.com/switchboard-dev/switchboard/runtime/internal/token"
@@ -74,6 +75,9 @@ type Options struct {
 	// Webhooks serves the providers' webhooks at /webhooks/<type>/<name>
 	// (package integrations); nil serves none.
 	Webhooks http.Handler
+	// OAuth keeps the OAuth connections admins start (microsoft
+	// Integrations); nil connects none.
+	OAuth *oauth.Service
 }
 
 // Integrations is the runtime's view of its connected Integrations

@@ -21,6 +21,8 @@ var settingsNotices = map[string]string{
 	"team-members":  "Team updated.",
 	"token-revoked": "Token revoked.",
 	"api-channel":   "API channel saved.",
+	// After an OAuth connection (oauth_callback.go).
+	"integration-connected": "Mailbox connected.",
 }
 
 // renderSettings shows the settings page, with a one-time secret if given.
@@ -53,6 +55,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, flash, s
 		if data["Channel"], err = s.APIChannel.Settings(ctx); err != nil {
 			return err
 		}
+		data["Mailboxes"] = s.mailboxes()
 	}
 	s.render(w, r, "settings", data)
 	return nil

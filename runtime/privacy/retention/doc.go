@@ -14,7 +14,8 @@
 //   - sessions: sessions by last_seen_at, login_failures by failed_at,
 //     invites by when they were spent (accepted_at, else expires_at), and
 //     api_tokens by when they died (revoked_at, else expires_at; a live
-//     token never ages).
+//     token never ages), and oauth_states by expires_at (ten minutes
+//     after an admin started connecting a mailbox).
 //   - auditLog: audit_log by at.
 //   - usageEvents: usage_events by at (one row per sign-in, message sent or
 //     received, export, and API call made with a token; ids and counts only).
