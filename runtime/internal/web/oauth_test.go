@@ -20,7 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels/microsoft"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/microsoft/microsofttest"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/microsofttest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"

@@ -18,7 +18,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/microsoft/microsofttest"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/microsofttest"
 )
 
 // memTokens is a TokenStore with Vault's check-and-set: one entry, its
