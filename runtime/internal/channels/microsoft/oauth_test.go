@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
-	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/emulators/microsofttest"
+	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 )
 
 // memTokens is a TokenStore with Vault's check-and-set: one entry, its
