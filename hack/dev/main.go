@@ -172,6 +172,22 @@ func run(exitWhenReady bool) error {
 	if err := waitBackup(ctx, k8s, "acme-manual-1"); err != nil {
 		return err
 	}
+	say("connecting acme to a simulated SMS network: the Telnyx emulator serves its number %s", devNumber)
+	routeToIngress(ingressAddr.String())
+	base := "http://acme.switchboard.localhost" + port
+	channels, stopChannels, err := startChannels(ctx, k8s, base)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, stopChannels)
+	say("waiting for acme's runtime to open the SMS channel (Integration sms Ready, RuntimeConnected)")
+	if err := waitConnected(ctx, k8s, "sms"); err != nil {
+		return err
+	}
+	if err := channels.sendSMS("Hi! Where is my order #1001?"); err != nil {
+		return fmt.Errorf("the first SMS: %w", err)
+	}
+	say("a customer texted acme: the conversation is in its inbox")
 	kubectl, _ := harness.Bin("kubectl")
 	fmt.Println()
 	fmt.Printf("    $ kubectl get ws -o wide\n")
@@ -202,13 +218,16 @@ Try:
 The sample workspace's inbox:  http://acme.switchboard.localhost%s
   Sign in as owner@acme.example with the one-time password:
     bin/kubectl --kubeconfig %s -n ws-acme get secret initial-owner -o jsonpath='{.data.password}' | base64 -d; echo
+  A customer's phone (%s) texts the workspace's number %s:  %s
+  Answer in the inbox; the reply shows on the phone's page.
   Runtime pods run as local processes on the dev node (logs in %s/pods); it stands
   in for the kubelet in development only. Apply another Workspace and its inbox
   is up within seconds at http://<name>.switchboard.localhost%s; delete it and
   its process stops.
 
 Press Ctrl-C to stop everything.
-`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, s3.Endpoint(), state, state, port, kubeconfig, state, port)
+`, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, s3.Endpoint(), state, state, port, kubeconfig,
+		devCustomer, devNumber, channels.phone, state, port)
 
 	if exitWhenReady {
 		// The smoke test: the inbox answers through the dev ingress.
@@ -224,6 +243,9 @@ Press Ctrl-C to stop everything.
 			return fmt.Errorf("smoke test: GET http://acme.switchboard.localhost%s/login answered %s", port, resp.Status)
 		}
 		say("smoke test passed: http://acme.switchboard.localhost%s/login shows the sign-in page", port)
+		if err := channels.smoke(ctx, pg.AdminDSN()); err != nil {
+			return fmt.Errorf("smoke test: %w", err)
+		}
 		return nil
 	}
 	select {
@@ -244,9 +266,10 @@ func applySamples(ctx context.Context, k8s client.Client, dir string) error {
 	if err != nil {
 		return err
 	}
-	// Policies first, then workspaces, then what lives in their namespaces,
-	// then a backup of the sample workspace.
-	order := []string{"retentionpolicy", "workspace", "integration", "backup"}
+	// Policies first, then workspaces, then a backup of the sample
+	// workspace. The sample Integration's keys are placeholders: here the
+	// workspace gets working channels instead (channels.go).
+	order := []string{"retentionpolicy", "workspace", "backup"}
 	for _, kind := range order {
 		for _, f := range files {
 			if filepath.Base(f) != "tenancy_v1alpha1_"+kind+".yaml" {
