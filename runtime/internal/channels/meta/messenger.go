@@ -56,6 +56,7 @@ type Messenger struct {
 	closed      bool
 	sent        sentCache
 	names       map[string]string // PSID -> profile name ("" if it could not be read)
+	pageName    string
 }
 
 var (
@@ -196,7 +197,7 @@ func (m *Messenger) Deliver(ctx context.Context, out inbox.Outbound) (string, er
 	if resp.MessageID == "" {
 		return "", errors.New("the Send API accepted the message but returned no message_id")
 	}
-	m.report(contract.HealthConnected, "", "")
+	m.report(contract.HealthConnected, "", m.connected())
 	m.mu.Lock()
 	m.sent.put(out.MessageID, resp.MessageID)
 	m.mu.Unlock()
@@ -243,7 +244,10 @@ func (m *Messenger) CheckPage(ctx context.Context) error {
 	}
 	err := m.graph.call(ctx, token, secret, http.MethodGet, m.pageID, url.Values{"fields": {"name"}}, nil, &page)
 	if err == nil {
-		m.report(contract.HealthConnected, "", "Page "+page.Name)
+		m.mu.Lock()
+		m.pageName = page.Name
+		m.mu.Unlock()
+		m.report(contract.HealthConnected, "", m.connected())
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -259,6 +263,17 @@ func (m *Messenger) CheckPage(ctx context.Context) error {
 		m.report(contract.HealthUnreachable, "", "the Graph API did not answer: "+err.Error())
 	}
 	return err
+}
+
+// connected is the one Connected message, whichever call proved the
+// token: reports only reach Vault when they change.
+func (m *Messenger) connected() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pageName == "" {
+		return "Meta accepted the page token"
+	}
+	return "Meta accepted the page token of Page " + m.pageName
 }
 
 // profileName is the person's name from their Messenger profile, read once

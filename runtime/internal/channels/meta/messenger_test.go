@@ -261,3 +261,27 @@ func TestMessengerSendErrors(t *testing.T) {
 		t.Errorf("sent %d", n)
 	}
 }
+
+// The emulator's status webhook plays Meta's receipts, as make dev uses it.
+func TestEmulatorReportsStatuses(t *testing.T) {
+	cfg := metatest.DefaultConfig()
+	f := newFixture(t, cfg)
+	for _, c := range []struct {
+		hook    string
+		channel string
+		inbound func() string
+		want    string
+	}{
+		{f.waHook, f.wa.Name(), func() string { id, _, _ := f.meta.SendWhatsAppText(f.waHook, "15559990000", "Kai", "hi"); return id }, "delivered"},
+		{f.msHook, f.ms.Name(), func() string { id, _, _ := f.meta.SendMessengerText(f.msHook, psid, "hi"); return id }, "delivered"},
+	} {
+		f.meta.SetStatusWebhook(c.hook)
+		conv := f.message(c.channel, c.inbound()).ConversationID
+		r, err := f.svc.Reply(bg, f.agent, conv, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.flush()
+		waitFor(t, c.channel+" receipts", func() bool { return f.status(r.ID) == c.want })
+	}
+}

@@ -152,6 +152,10 @@ func (w *WhatsApp) Credentials() []string {
 
 var errClosed = errors.New("the integration was disconnected")
 
+// connectedWhatsApp is the one Connected message, whichever call proved
+// the token: reports only reach Vault when they change.
+const connectedWhatsApp = "Meta accepted the access token"
+
 // ReplyWindow implements inbox.Windowed: free-form replies within 24 hours
 // of the customer's last message, approved templates at any time.
 func (w *WhatsApp) ReplyWindow(lastInbound, now time.Time) inbox.Window {
@@ -212,7 +216,7 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 	if len(resp.Messages) == 0 || resp.Messages[0].ID == "" {
 		return "", errors.New("the Graph API accepted the message but returned no id")
 	}
-	w.report(contract.HealthConnected, "", "")
+	w.report(contract.HealthConnected, "", connectedWhatsApp)
 	w.mu.Lock()
 	w.sent.put(out.MessageID, resp.Messages[0].ID)
 	w.mu.Unlock()

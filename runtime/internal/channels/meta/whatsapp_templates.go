@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,7 +64,7 @@ func (w *WhatsApp) SyncTemplates(ctx context.Context) error {
 	w.tmu.Lock()
 	w.templates, w.synced, w.syncErr = list, true, nil
 	w.tmu.Unlock()
-	w.report(contract.HealthConnected, "", fmt.Sprintf("%d approved templates", len(list)))
+	w.report(contract.HealthConnected, "", connectedWhatsApp)
 	return nil
 }
 

@@ -705,12 +705,12 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	start := 0
 	if a := q.Get("after"); a != "" {
 		b, err := base64.StdEncoding.DecodeString(a)
-		if n, err2 := strconv.Atoi(string(b)); err != nil || err2 != nil || n < 0 {
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
 			graphError(w, badParam("(#100) Invalid after cursor"))
 			return
-		} else {
-			start = n
 		}
+		start = n
 	}
 	s.mu.Lock()
 	all := slices.Clone(s.templates)

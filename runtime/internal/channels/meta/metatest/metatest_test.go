@@ -1,0 +1,87 @@
+package metatest
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestPayloadsAreEncodedAsMetaEncodes(t *testing.T) {
+	s := New(DefaultConfig())
+	defer s.Close()
+	body := s.WhatsAppMessages(WAMessage{From: "15551234567", Name: "Zoë", Text: "ok 👍 https://x.example/a"})
+	for _, b := range body {
+		if b >= 0x80 {
+			t.Fatalf("a raw non-ASCII byte in %s", body)
+		}
+	}
+	if !bytes.Contains(body, []byte(`Zo\u00eb`)) || !bytes.Contains(body, []byte(`\ud83d\udc4d`)) || !bytes.Contains(body, []byte(`https:\/\/x.example\/a`)) {
+		t.Errorf("escapes missing: %s", body)
+	}
+	var v struct {
+		Entry []struct {
+			Changes []struct {
+				Value struct {
+					Messages []struct {
+						Text struct{ Body string } `json:"text"`
+					} `json:"messages"`
+				} `json:"value"`
+			} `json:"changes"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil || v.Entry[0].Changes[0].Value.Messages[0].Text.Body != "ok 👍 https://x.example/a" {
+		t.Errorf("round trip: %v %+v", err, v)
+	}
+}
+
+func TestGraphValidatesAsDocumented(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RequireAppSecretProof = false
+	s := New(cfg)
+	defer s.Close()
+	s.SetTemplates(BodyTemplate("hello", "en_US", "UTILITY", "Hi {{1}}"))
+	post := func(path, token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/"+Version+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code := func(out map[string]any) float64 {
+		e, _ := out["error"].(map[string]any)
+		c, _ := e["code"].(float64)
+		return c
+	}
+	wa := "/" + cfg.PhoneNumberID + "/messages"
+	for _, c := range []struct {
+		name, path, token, body string
+		status                  int
+		code                    float64
+	}{
+		{"wrong token", wa, "nope", `{"messaging_product":"whatsapp","to":"1","type":"text","text":{"body":"x"}}`, 401, 190},
+		{"no product", wa, cfg.WhatsAppToken, `{"to":"1","type":"text","text":{"body":"x"}}`, 400, 100},
+		{"no body", wa, cfg.WhatsAppToken, `{"messaging_product":"whatsapp","to":"1","type":"text","text":{}}`, 400, 100},
+		{"unknown template", wa, cfg.WhatsAppToken, `{"messaging_product":"whatsapp","to":"1","type":"template","template":{"name":"nope","language":{"code":"en_US"}}}`, 404, 132001},
+		{"parameter count", wa, cfg.WhatsAppToken, `{"messaging_product":"whatsapp","to":"1","type":"template","template":{"name":"hello","language":{"code":"en_US","policy":"deterministic"}}}`, 400, 132000},
+		{"template", wa, cfg.WhatsAppToken, `{"messaging_product":"whatsapp","to":"1","type":"template","template":{"name":"hello","language":{"code":"en_US","policy":"deterministic"},"components":[{"type":"body","parameters":[{"type":"text","text":"Ana"}]}]}}`, 200, 0},
+		{"messenger tag without type", "/" + cfg.PageID + "/messages?access_token=" + cfg.PageAccessToken, "", `{"recipient":{"id":"1"},"messaging_type":"RESPONSE","tag":"HUMAN_AGENT","message":{"text":"x"}}`, 400, 100},
+		{"messenger", "/" + cfg.PageID + "/messages?access_token=" + cfg.PageAccessToken, "", `{"recipient":{"id":"1"},"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT","message":{"text":"x"}}`, 200, 0},
+	} {
+		status, out := post(c.path, c.token, c.body)
+		if status != c.status || code(out) != c.code {
+			t.Errorf("%s: %d %v, want %d code %v", c.name, status, out, c.status, c.code)
+		}
+	}
+	if n := len(s.Sent()); n != 2 {
+		t.Errorf("recorded %d sends, want 2", n)
+	}
+}
