@@ -62,11 +62,12 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 		return nil, false, err
 	}
 	// Record the identifier as an email or phone the way the CRM stores them,
-	// so that imports and searches match the contact.
+	// so that imports and searches match the contact. A Messenger id is a
+	// page-scoped number, neither.
 	var emails, phones []string
 	if e, ok := ParseEmail(identifier); ok && looksLikeEmail(identifier) {
 		emails = []string{e}
-	} else if looksLikePhone(identifier) {
+	} else if looksLikePhone(identifier) && !strings.HasPrefix(channel, "messenger/") {
 		// Channels such as WhatsApp give E.164 numbers without the "+".
 		candidate := identifier
 		if !strings.HasPrefix(candidate, "+") {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/meta/metatest"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
 )
 
 func FuzzVerifySignature(f *testing.F) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
-	"github.com/switchboard-dev/switchboard/runtime/internal/channels/meta/metatest"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 )
 
