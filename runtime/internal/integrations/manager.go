@@ -65,6 +65,8 @@ type Manager struct {
 	// be opened, so it is retried on a change or after a pause, not on
 	// every poll.
 	failed map[string]failure
+	// skipped are the Integrations of types this runtime does not use yet.
+	skipped map[string]contract.ChannelInfo
 
 	hmu    sync.Mutex
 	health map[string]*healthState
@@ -118,6 +120,7 @@ func (m *Manager) init() {
 		}
 		m.running = map[string]*running{}
 		m.failed = map[string]failure{}
+		m.skipped = map[string]contract.ChannelInfo{}
 		m.health = map[string]*healthState{}
 		m.metrics = newMetrics()
 	})
@@ -178,6 +181,11 @@ func (m *Manager) Sync(ctx context.Context) error {
 			delete(m.failed, name)
 		}
 	}
+	for name := range m.skipped {
+		if _, ok := manifest.Integrations[name]; !ok {
+			delete(m.skipped, name)
+		}
+	}
 	m.mu.Unlock()
 	for _, r := range stop {
 		m.stop(r)
@@ -194,11 +202,17 @@ func (m *Manager) Sync(ctx context.Context) error {
 		m.mu.RLock()
 		_, open := m.running[name]
 		f, failedBefore := m.failed[name]
+		s, skipped := m.skipped[name]
 		m.mu.RUnlock()
-		if open || (failedBefore && sameInfo(f.info, info) && m.now().Sub(f.at) < 30*time.Second) {
+		if open || (skipped && sameInfo(s, info)) || (failedBefore && sameInfo(f.info, info) && m.now().Sub(f.at) < 30*time.Second) {
 			continue
 		}
-		if err := m.start(ctx, name, info); err != nil {
+		if err := m.start(ctx, name, info); errors.Is(err, errSkipped) {
+			m.mu.Lock()
+			m.skipped[name] = info
+			m.mu.Unlock()
+			continue
+		} else if err != nil {
 			m.mu.Lock()
 			m.failed[name] = failure{info: info, at: m.now()}
 			m.mu.Unlock()
@@ -220,9 +234,19 @@ func sameInfo(a, b contract.ChannelInfo) bool {
 		a.WebhookPath == b.WebhookPath && reflect.DeepEqual(a.Config, b.Config)
 }
 
+// unused are the Integration types this runtime keeps no adapter for yet,
+// with why: they are neither opened nor reported as a problem.
+var unused = map[string]string{
+	"stripe": "billing, which uses Stripe, is not built yet",
+}
+
 // start opens one Integration's adapter.
 func (m *Manager) start(ctx context.Context, name string, info contract.ChannelInfo) error {
 	factory, ok := adapter.Lookup(info.Type)
+	if why, skip := unused[info.Type]; skip && !ok {
+		m.Log.Info("integration not opened: this runtime does not use its type yet", "integration", name, "type", info.Type, "why", why)
+		return errSkipped
+	}
 	if !ok {
 		m.report(name, info, contract.HealthMisconfigured, "", "this runtime has no adapter for type "+info.Type)
 		return errors.New("no adapter for type " + info.Type)
@@ -433,6 +457,8 @@ func (m *Manager) flushHealth(ctx context.Context) {
 		}
 	}
 }
+
+var errSkipped = errors.New("type not used by this runtime")
 
 // tokenStore is an adapter's own tokens entry.
 type tokenStore struct {

@@ -273,6 +273,7 @@ func TestManagerReportsWhatCannotOpen(t *testing.T) {
 	v := op.credentials("bad", "")
 	op.infos["bad"] = contract.ChannelInfo{Type: "probe", UID: "u-2", CredentialsVersion: v}
 	op.infos["alien"] = contract.ChannelInfo{Type: "carrier-pigeon", UID: "u-3", CredentialsVersion: v}
+	op.infos["billing"] = contract.ChannelInfo{Type: "stripe", UID: "u-4", CredentialsVersion: v}
 	op.publish()
 	if err := m.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -286,6 +287,9 @@ func TestManagerReportsWhatCannotOpen(t *testing.T) {
 	}
 	if got["alien"].State != contract.HealthMisconfigured || !strings.Contains(got["alien"].Message, "no adapter for type carrier-pigeon") {
 		t.Errorf("alien = %+v", got["alien"])
+	}
+	if s, listed := got["billing"]; listed {
+		t.Errorf("a stripe Integration, which this runtime does not use yet, is reported: %+v", s)
 	}
 }
 
