@@ -19,6 +19,8 @@ type timelineItem struct {
 	Author  string
 	Event   string
 	At      time.Time
+	// Failure is why a failed reply failed: its last delivery event's detail.
+	Failure string
 }
 
 // conversationData adds what the inbox page shows of one conversation to
@@ -50,7 +52,17 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 		if m.Direction != "incoming" {
 			author = name(m.AuthorID)
 		}
-		items = append(items, timelineItem{Message: m, Author: author, At: m.CreatedAt})
+		item := timelineItem{Message: m, Author: author, At: m.CreatedAt}
+		if m.Direction == "outgoing" && m.DeliveryStatus != nil && *m.DeliveryStatus == "failed" {
+			events, err := s.Inbox.DeliveryEvents(ctx, m.ID)
+			if err != nil {
+				return err
+			}
+			for i := len(events) - 1; i >= 0 && item.Failure == ""; i-- {
+				item.Failure = events[i].Detail
+			}
+		}
+		items = append(items, item)
 	}
 	for _, e := range t.Timeline {
 		items = append(items, timelineItem{Event: describeEvent(e, name), At: e.At})
@@ -63,6 +75,7 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	data["Restricted"] = contact.ProcessingRestricted
 	data["Priorities"] = inbox.Priorities
 	data["Statuses"] = statuses
+	data["Composer"] = s.composer(ctx, t.Conversation.Channel, lastIncoming(t.Messages))
 	return nil
 }
 

@@ -48,6 +48,10 @@ func classify(err error) *httpError {
 		return &httpError{http.StatusConflict, "restricted", err.Error()}
 	case errors.Is(err, inbox.ErrNoChannel):
 		return &httpError{http.StatusConflict, "no_channel", err.Error()}
+	case errors.Is(err, inbox.ErrOutsideWindow): // the message says what the channel allows now
+		return &httpError{http.StatusConflict, "outside_window", err.Error()}
+	case errors.Is(err, store.ErrNotFailed):
+		return &httpError{http.StatusConflict, "not_failed", err.Error()}
 	case errors.Is(err, auth.ErrWeakPassword):
 		return &httpError{http.StatusBadRequest, "weak_password", err.Error()}
 	case errors.Is(err, context.Canceled):

@@ -90,7 +90,42 @@
     });
     area.addEventListener("blur", function () { setTimeout(close, 150); });
   }
-  function init() { setupComposer(document.getElementById("reply")); }
+  // SMS channels: count the parts a reply is billed as, as it is typed.
+  function setupSegments(area) {
+    if (!area || !area.hasAttribute("data-sms") || area.dataset.smsReady || typeof SwitchboardSMS === "undefined") return;
+    area.dataset.smsReady = "1";
+    var out = area.form && area.form.querySelector(".segments");
+    if (!out) return;
+    function update() { out.textContent = SwitchboardSMS.describe(area.value); }
+    area.addEventListener("input", update);
+    update();
+  }
+
+  // Templates: show the body with the variables filled in as they are typed.
+  function setupTemplates(root) {
+    var forms = root.querySelectorAll("form.template");
+    Array.prototype.forEach.call(forms, function (form) {
+      if (form.dataset.previewReady) return;
+      form.dataset.previewReady = "1";
+      var body = form.querySelector(".template-body");
+      if (!body) return;
+      form.addEventListener("input", function () {
+        var text = body.dataset.body || "";
+        text = text.replace(/\{\{\s*([0-9]+)\s*\}\}/g, function (m, n) {
+          var input = form.querySelector('input[data-var="' + n + '"]');
+          return input && input.value ? input.value : m;
+        });
+        body.textContent = text;
+      });
+    });
+  }
+
+  function init() {
+    var area = document.getElementById("reply");
+    setupComposer(area);
+    setupSegments(area);
+    setupTemplates(document);
+  }
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSwap", init);
 })();
