@@ -32,10 +32,12 @@ import (
 // Place is a place the emulator knows.
 type Place struct {
 	ID string // "ChIJ..."; AddPlace makes one when empty
-	// Name is the main text of a suggestion; Address the formatted address,
-	// whose part after Name's is the secondary text.
-	Name, Address       string
-	Latitude, Longitude float64
+	// Name and Secondary are a suggestion's two lines (its text is both,
+	// comma-separated); Address is the formatted address details answer,
+	// which, as Google's, says more (a postcode). Secondary defaults to
+	// the part of Address after Name.
+	Name, Secondary, Address string
+	Latitude, Longitude      float64
 	// Components are addressComponents as Google gives them.
 	Components []Component
 }
@@ -88,10 +90,10 @@ type Server struct {
 func New() *Server {
 	s := &Server{APIKey: "AIza" + randomHex(16), sessions: map[string]*Session{}, closed: map[string]bool{}}
 	for _, p := range []Place{
-		{Name: "10 Downing Street", Address: "10 Downing Street, London SW1A 2AA, UK", Latitude: 51.5033635, Longitude: -0.1276248},
-		{Name: "221B Baker Street", Address: "221B Baker Street, London NW1 6XE, UK", Latitude: 51.5237629, Longitude: -0.1584743},
-		{Name: "Rue de Rivoli 99", Address: "99 Rue de Rivoli, 75001 Paris, France", Latitude: 48.8606111, Longitude: 2.337644},
-		{Name: "Unter den Linden 77", Address: "Unter den Linden 77, 10117 Berlin, Germany", Latitude: 52.5163, Longitude: 13.3806},
+		{Name: "10 Downing Street", Secondary: "London, UK", Address: "10 Downing Street, London SW1A 2AA, UK", Latitude: 51.5033635, Longitude: -0.1276248},
+		{Name: "221B Baker Street", Secondary: "London, UK", Address: "221B Baker Street, London NW1 6XE, UK", Latitude: 51.5237629, Longitude: -0.1584743},
+		{Name: "Rue de Rivoli 99", Secondary: "Paris, France", Address: "99 Rue de Rivoli, 75001 Paris, France", Latitude: 48.8606111, Longitude: 2.337644},
+		{Name: "Unter den Linden 77", Secondary: "Berlin, Germany", Address: "Unter den Linden 77, 10117 Berlin, Germany", Latitude: 52.5163, Longitude: 13.3806},
 	} {
 		s.AddPlace(p)
 	}
@@ -109,6 +111,9 @@ func (s *Server) AddPlace(p Place) Place {
 	defer s.mu.Unlock()
 	if p.ID == "" {
 		p.ID = "ChIJ" + randomHex(12)
+	}
+	if p.Secondary == "" {
+		p.Secondary = strings.TrimPrefix(strings.TrimPrefix(p.Address, p.Name), ", ")
 	}
 	s.places = append(s.places, &p)
 	return p
@@ -265,17 +270,17 @@ func (s *Server) suggest(input string) map[string]any {
 	defer s.mu.Unlock()
 	out := []any{}
 	for _, p := range s.places {
-		at := strings.Index(strings.ToLower(p.Address), in)
+		text := p.Name + ", " + p.Secondary
+		at := strings.Index(strings.ToLower(text), in)
 		if at < 0 {
 			continue
 		}
-		secondary := strings.TrimPrefix(strings.TrimPrefix(p.Address, p.Name), ", ")
 		out = append(out, map[string]any{"placePrediction": map[string]any{
 			"place": "places/" + p.ID, "placeId": p.ID,
-			"text": map[string]any{"text": p.Address, "matches": []any{map[string]int{"startOffset": at, "endOffset": at + len(in)}}},
+			"text": map[string]any{"text": text, "matches": []any{map[string]int{"startOffset": at, "endOffset": at + len(in)}}},
 			"structuredFormat": map[string]any{
 				"mainText":      map[string]any{"text": p.Name, "matches": []any{}},
-				"secondaryText": map[string]any{"text": secondary},
+				"secondaryText": map[string]any{"text": p.Secondary},
 			},
 			"types": []string{"street_address", "geocode"},
 		}})

@@ -13,6 +13,7 @@ type contactBody struct {
 	CompanyID *int64            `json:"companyId"`
 	Tags      []string          `json:"tags"`
 	Custom    map[string]string `json:"custom"`
+	Address   string            `json:"address"`
 }
 
 func (s *Server) apiContactCreate(w http.ResponseWriter, r *http.Request) error {
@@ -20,7 +21,8 @@ func (s *Server) apiContactCreate(w http.ResponseWriter, r *http.Request) error 
 	if err := readJSON(w, r, 64<<10, &b); err != nil {
 		return err
 	}
-	c, err := s.CRM.CreateContact(r.Context(), actor(r), &store.Contact{Name: b.Name, Emails: b.Emails, Phones: b.Phones, CompanyID: b.CompanyID, Tags: b.Tags, Custom: b.Custom})
+	c, err := s.CRM.CreateContact(r.Context(), actor(r), &store.Contact{Name: b.Name, Emails: b.Emails, Phones: b.Phones, CompanyID: b.CompanyID, Tags: b.Tags, Custom: b.Custom,
+		Address: b.Address})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ func (s *Server) companiesList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, "companies", map[string]any{"Companies": list, "Q": r.URL.Query().Get("q"), "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent)})
+	s.render(w, r, "companies", map[string]any{"Companies": list, "Q": r.URL.Query().Get("q"), "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent),
+		"Places": s.placesAdapter() != nil})
 	return nil
 }

@@ -8,7 +8,8 @@ import (
 )
 
 func (s *Server) companyCreate(w http.ResponseWriter, r *http.Request) error {
-	c := &store.Company{Name: strings.TrimSpace(r.PostFormValue("name")), Domain: strings.TrimSpace(r.PostFormValue("domain"))}
+	c := &store.Company{Name: strings.TrimSpace(r.PostFormValue("name")), Domain: strings.TrimSpace(r.PostFormValue("domain")),
+		Address: r.PostFormValue("address")}
 	if _, err := s.CRM.CreateCompany(r.Context(), actor(r), c); err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ func (s *Server) contactFromForm(r *http.Request, c *store.Contact) error {
 	c.Emails = splitList(r.PostFormValue("emails"))
 	c.Phones = splitList(r.PostFormValue("phones"))
 	c.Tags = strings.Fields(strings.ReplaceAll(r.PostFormValue("tags"), ",", " "))
+	if r.PostForm.Has("address") { // a form without the field leaves the address as it is
+		c.Address = r.PostFormValue("address")
+	}
 	if r.PostForm.Has("custom") {
 		c.Custom = map[string]string{}
 		for _, line := range strings.Split(r.PostFormValue("custom"), "\n") {

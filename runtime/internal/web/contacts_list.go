@@ -19,7 +19,7 @@ func (s *Server) contactsList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	data := map[string]any{"Contacts": rows, "Q": f.Search, "Tag": f.Tag, "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent),
-		"CanAdmin": auth.Role(currentUser(r).Role).AtLeast(auth.Admin)}
+		"CanAdmin": auth.Role(currentUser(r).Role).AtLeast(auth.Admin), "Places": s.placesAdapter() != nil}
 	if len(rows) == f.Limit {
 		data["Next"] = fmt.Sprintf("/contacts?q=%s&tag=%s&after=%d", f.Search, f.Tag, rows[len(rows)-1].ID)
 	}

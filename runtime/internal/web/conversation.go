@@ -75,6 +75,7 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	data["Restricted"] = contact.ProcessingRestricted
 	data["Priorities"] = inbox.Priorities
 	data["Statuses"] = statuses
+	data["Shopify"] = len(s.shopifyAdapters()) > 0 // the sidebar loads the contact's orders
 	data["Composer"] = s.composer(ctx, t.Conversation.Channel, lastIncoming(t.Messages))
 	return nil
 }

@@ -73,7 +73,7 @@ func TestOneSessionIsAutocompletesThenDetails(t *testing.T) {
 		}
 		last = s
 	}
-	if len(last) != 1 || last[0].Main != "221B Baker Street" || last[0].Secondary != "London NW1 6XE, UK" || last[0].Text != "221B Baker Street, London NW1 6XE, UK" {
+	if len(last) != 1 || last[0].Main != "221B Baker Street" || last[0].Secondary != "London, UK" || last[0].Text != "221B Baker Street, London, UK" {
 		t.Fatalf("suggestions %+v", last)
 	}
 	p, err := a.Details(bg, last[0].PlaceID, session)

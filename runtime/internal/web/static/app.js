@@ -157,3 +157,123 @@
     dragged = null;
   });
 })();
+
+// Address fields (input[data-places], present when a Google Places
+// Integration is connected): suggestions through the runtime's proxy, so
+// the API key stays on the server. Each address typed is one session: its
+// lookups carry one token (a fresh UUID), and picking a suggestion, which
+// fetches the full address, ends it.
+(function () {
+  "use strict";
+  function newSession() {
+    return window.crypto && typeof window.crypto.randomUUID === "function" ? window.crypto.randomUUID() : null;
+  }
+  function setup(input) {
+    if (input.dataset.placesReady || !newSession()) return; // no randomUUID (not a secure context): a plain field
+    input.dataset.placesReady = "1";
+    var wrap = document.createElement("span");
+    wrap.className = "places-field";
+    input.parentNode.insertBefore(wrap, input);
+    wrap.appendChild(input);
+    var list = document.createElement("ul");
+    list.className = "places-suggestions";
+    list.id = (input.id || "address") + "-suggestions";
+    list.setAttribute("role", "listbox");
+    list.hidden = true;
+    wrap.appendChild(list);
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", list.id);
+    input.setAttribute("aria-expanded", "false");
+    var session = null, items = [], sel = -1, timer = null, seq = 0;
+
+    function close() {
+      list.hidden = true;
+      input.setAttribute("aria-expanded", "false");
+      items = [];
+      sel = -1;
+    }
+    function note(text) {
+      list.innerHTML = "";
+      var li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = text;
+      list.appendChild(li);
+      items = [];
+      sel = -1;
+      list.hidden = false;
+    }
+    function show() {
+      list.innerHTML = "";
+      if (!items.length) { close(); return; }
+      items.forEach(function (s, n) {
+        var li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", n === sel ? "true" : "false");
+        var main = document.createElement("span");
+        main.textContent = s.main || s.text;
+        li.appendChild(main);
+        if (s.secondary) {
+          var rest = document.createElement("span");
+          rest.className = "secondary";
+          rest.textContent = s.secondary;
+          li.appendChild(rest);
+        }
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); pick(s); });
+        list.appendChild(li);
+      });
+      var by = document.createElement("li");
+      by.className = "attribution";
+      by.setAttribute("aria-hidden", "true");
+      by.textContent = "powered by Google";
+      list.appendChild(by);
+      list.hidden = false;
+      input.setAttribute("aria-expanded", "true");
+    }
+    function get(url) {
+      return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }).then(function (r) {
+        if (r.status === 429) return { busy: true };
+        if (!r.ok) throw new Error("address lookup unavailable");
+        return r.json();
+      });
+    }
+    function pick(s) {
+      var token = session;
+      session = null; // the details request ends the session
+      seq++;
+      close();
+      input.value = s.text;
+      get("/places/details?id=" + encodeURIComponent(s.placeId) + "&session=" + encodeURIComponent(token))
+        .then(function (d) { if (d && d.address && input.value === s.text) input.value = d.address; }) // unless typed over meanwhile
+        .catch(function () { note("address lookup unavailable"); });
+    }
+    input.addEventListener("input", function () {
+      var q = input.value.trim();
+      clearTimeout(timer);
+      if (q.length < 3) { seq++; close(); return; }
+      timer = setTimeout(function () {
+        if (!session) session = newSession();
+        var mine = ++seq;
+        get("/places/autocomplete?q=" + encodeURIComponent(q) + "&session=" + encodeURIComponent(session))
+          .then(function (d) {
+            if (mine !== seq || d.busy) return;
+            items = d.suggestions || [];
+            sel = -1;
+            show();
+          })
+          .catch(function () { if (mine === seq) note("address lookup unavailable"); });
+      }, 250);
+    });
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { close(); return; }
+      if (list.hidden || !items.length) return;
+      if (e.key === "ArrowDown") { sel = (sel + 1) % items.length; show(); e.preventDefault(); }
+      else if (e.key === "ArrowUp") { sel = (sel - 1 + items.length) % items.length; show(); e.preventDefault(); }
+      else if (e.key === "Enter" && sel >= 0) { pick(items[sel]); e.preventDefault(); }
+    });
+    input.addEventListener("blur", function () { setTimeout(close, 150); });
+  }
+  function init() { Array.prototype.forEach.call(document.querySelectorAll("input[data-places]"), setup); }
+  document.addEventListener("DOMContentLoaded", init);
+  document.addEventListener("htmx:afterSwap", init);
+})();
