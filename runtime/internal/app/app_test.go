@@ -26,7 +26,9 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // tenant is a workspace as the operator leaves it: a database, and Vault
 // entries database and bootstrap.
 // stop shuts the runtime down early; the test's cleanup calls it too.
-func startTenant(t *testing.T, v *harness.Vault, name string) (a *App, password string, stop func() error) {
+// setup runs on the started App before it serves (to give it a test clock,
+// say), when nothing reads its fields yet.
+func startTenant(t *testing.T, v *harness.Vault, name string, setup ...func(*App)) (a *App, password string, stop func() error) {
 	t.Helper()
 	_, dsn := storetest.NewDBWithDSN(t)
 	vc, _ := vaultapi.NewClient(&vaultapi.Config{Address: v.Addr()})
@@ -55,6 +57,9 @@ func startTenant(t *testing.T, v *harness.Vault, name string) (a *App, password 
 	a, err = Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(a)
 	}
 	stop = serve(a)
 	t.Cleanup(func() {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,11 +13,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/test/harness"
 )
@@ -50,14 +55,19 @@ func chromium(t *testing.T) string {
 // TestBrowserFlow drives the real UI in headless Chromium: first sign-in and
 // password change, an invite, a message arriving live, a signed reply,
 // assignment, tagging and resolving, then the contact, a note, a deal and
-// the pipeline board.
+// the pipeline board, the keyboard and a phone-sized screen; last a WhatsApp
+// conversation answered inside its 24-hour window and, once the app's
+// clock has moved past it, with an approved template.
 func TestBrowserFlow(t *testing.T) {
 	v, err := harness.StartVault()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	a, initial, _ := startTenant(t, v, "browser")
+	clock := &testClock{}
+	a, initial, _ := startTenant(t, v, "browser", func(a *App) {
+		a.Inbox.Now, a.Integrations.Now = clock.Now, clock.Now
+	})
 	base := "http://" + a.Addr()
 	shots := artifactsDir(t)
 
@@ -334,8 +344,171 @@ func TestBrowserFlow(t *testing.T) {
 			t.Errorf("%s on a 390 px screen scrolls sideways: %s (screenshot 09-phone-%s.png)", page.name, overflow, page.name)
 		}
 	}
+	step("desktop again", chromedp.EmulateViewport(1440, 900))
+
+	whatsAppSteps(t, v, a, clock, base, step, shot)
 	t.Logf("screenshots in %s", shots)
 }
+
+// whatsAppSteps connects a WhatsApp number (the Graph API emulator) as the
+// operator does, through Vault, and has the signed-in owner answer a
+// customer: free-form inside the 24-hour window, then, with the app's clock
+// moved 25 hours on, only with an approved template.
+func whatsAppSteps(t *testing.T, v *harness.Vault, a *App, clock *testClock, base string,
+	step func(string, ...chromedp.Action[chromedp.Void]), shot func(string) chromedp.Action[chromedp.Void]) {
+	ctx := context.Background()
+	meta := metatest.New(metatest.DefaultConfig())
+	defer meta.Close()
+	meta.SetTemplates(metatest.BodyTemplate("order_shipped", "en_US", "UTILITY", "Hello! Your order {{1}} has shipped."))
+
+	t.Log("9. the operator connects a WhatsApp number: its credentials and the manifest go to Vault")
+	const name = "support"
+	key := contract.ChannelKey("whatsapp", name)
+	hookURL := base + contract.WebhookPath("whatsapp", name)
+	vc, err := vaultapi.NewClient(&vaultapi.Config{Address: v.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc.SetToken(harness.RootToken)
+	kv := vc.KVv2("switchboard")
+	subtree := "workspaces/" + a.Cfg.Workspace
+	creds, err := kv.Put(ctx, subtree+"/"+contract.IntegrationEntry(name), map[string]any{
+		"accessToken": meta.WhatsAppToken, "appSecret": meta.AppSecret, "verifyToken": meta.VerifyToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := contract.ChannelManifest{Integrations: map[string]contract.ChannelInfo{name: {
+		Type: "whatsapp", UID: "0c5e7d2a-browser-4b1e-9f00-whatsapp0001", CredentialsVersion: creds.VersionMetadata.Version,
+		Config:      map[string]string{"phoneNumberId": meta.PhoneNumberID, "businessAccountId": meta.BusinessAccountID, "apiBaseURL": meta.URL},
+		WebhookPath: contract.WebhookPath("whatsapp", name)}}}
+	if _, err := kv.Put(ctx, subtree+"/"+contract.EntryChannels,
+		map[string]any{contract.ChannelManifestKey: contract.EncodeManifest(manifest)}); err != nil {
+		t.Fatal(err)
+	}
+	// The adapter's first template sync is its proof that the token works.
+	waitUntil(t, "the WhatsApp integration open with its templates", func() bool {
+		return len(a.Inbox.Composer(ctx, key, time.Now()).Templates) == 1
+	})
+
+	t.Log("10. a customer writes on WhatsApp; the agent answers inside the 24-hour window")
+	const waID, question = "15550142424", "Can I still change my delivery address?"
+	if _, resp, err := meta.SendWhatsAppText(hookURL, waID, "Grace Hopper", question); err != nil || resp.Status != http.StatusOK {
+		t.Fatalf("the signed WhatsApp webhook: %+v %v", resp, err)
+	}
+	answer := "Yes: reply with the new address and we will update the order."
+	outgoing := func(body string) string {
+		return fmt.Sprintf(`//li[contains(@class,'outgoing')][contains(., %q)]`, body)
+	}
+	step("whatsapp reply",
+		chromedp.Navigate(base+"/inbox?view=all"),
+		chromedp.Click(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Grace Hopper')]//a`)),
+		chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//li[contains(@class,'incoming')][contains(., %q)]`, question))),
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='window'][@data-state='open'][contains(., 'Messaging window open until')]`)),
+		chromedp.WaitEnabled(chromedp.CSS(`[data-testid=send]`)),
+		chromedp.SendKeys(chromedp.ID("#reply"), answer),
+		chromedp.Click(chromedp.CSS(`[data-testid=send]`)),
+		chromedp.WaitVisible(chromedp.Search(outgoing(answer))),
+	)
+	text := waitSent(t, meta, 1)
+	if text.To != waID || text.Type != "text" || text.Text != answer || text.Template != nil {
+		t.Fatalf("the emulator received %+v, want the text %q to %s", text, answer, waID)
+	}
+	// The outbox worker records the wamid, and "sent", once the send returns.
+	var convID int64
+	waitUntil(t, "the reply recorded as sent with its wamid", func() bool {
+		var st string
+		_ = a.Store.Pool.QueryRow(ctx, `SELECT conversation_id, delivery_status FROM messages WHERE channel = $1 AND external_id = $2`,
+			key, text.ID).Scan(&convID, &st)
+		return st == "sent"
+	})
+
+	t.Log("11. Meta's status callbacks update the reply on the open page, without a reload")
+	// Publish only once this page's event stream is the one connected: leave
+	// for a page without one, wait for the old stream to close, come back.
+	step("leave the inbox", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.CSS("main")))
+	waitUntil(t, "earlier event streams to close", func() bool { return a.Live.Subscribers() == 0 })
+	convURL := fmt.Sprintf("%s/inbox/conversations/%d", base, convID)
+	delivery := func(state string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.Search(outgoing(answer) + fmt.Sprintf(`//span[@data-testid='delivery'][.=%q]`, state)))
+	}
+	step("conversation", chromedp.Navigate(convURL), delivery("sent"))
+	waitUntil(t, "the conversation's event stream", func() bool { return a.Live.Subscribers() >= 1 })
+	for _, st := range []string{"delivered", "read"} {
+		if resp, err := meta.Deliver(hookURL, meta.WhatsAppStatuses(metatest.WAStatus{ID: text.ID, Status: st, RecipientID: waID})); err != nil || resp.Status != http.StatusOK {
+			t.Fatalf("the %s status webhook: %+v %v", st, resp, err)
+		}
+		step("status "+st, delivery(st))
+	}
+	step("screenshot window open", shot("10-whatsapp-window-open"))
+
+	t.Log("12. 25 hours later: the window is closed, only an approved template can go")
+	clock.Advance(25 * time.Hour)
+	owner, err := a.Store.UserByEmail(ctx, "owner@browser.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Inbox.Reply(ctx, owner.ID, convID, "A late free-form reply"); !errors.Is(err, inbox.ErrOutsideWindow) {
+		t.Fatalf("a free-form reply outside the window: %v, want ErrOutsideWindow", err)
+	}
+	const orderNo = "A-1042"
+	filled := "Hello! Your order " + orderNo + " has shipped."
+	var sendDisabled, preview string
+	form := `form.template[data-template='order_shipped']`
+	step("templates only",
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='window'][@data-state='templates'][contains(., 'Templates only')]`)),
+		evalInto(`String(document.querySelector('[data-testid=send]').disabled)`, &sendDisabled),
+		chromedp.WaitVisible(chromedp.CSS(form+` input[data-var='1']`)),
+		chromedp.SendKeys(chromedp.CSS(form+` input[data-var='1']`), orderNo),
+		textInto(chromedp.CSS(form+` .template-body`), &preview),
+		shot("11-whatsapp-templates-only"),
+	)
+	if sendDisabled != "true" {
+		t.Fatalf("outside the window the free-form Send is enabled (disabled=%s)", sendDisabled)
+	}
+	if preview != filled {
+		t.Errorf("the template preview shows %q, want %q", preview, filled)
+	}
+	step("send template",
+		chromedp.Click(chromedp.CSS(form+` button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.Search(outgoing(filled))),
+	)
+	tmpl := waitSent(t, meta, 2)
+	if tmpl.To != waID || tmpl.Type != "template" || tmpl.Template == nil || tmpl.Template.Name != "order_shipped" ||
+		tmpl.Template.Language != "en_US" || len(tmpl.Template.Params) != 1 || tmpl.Template.Params[0] != orderNo {
+		t.Fatalf("the emulator received %+v (template %+v), want order_shipped en_US [%s] to %s", tmpl, tmpl.Template, orderNo, waID)
+	}
+	waitUntil(t, "the template recorded as sent", func() bool {
+		var st string
+		_ = a.Store.Pool.QueryRow(ctx, `SELECT delivery_status FROM messages WHERE channel = $1 AND external_id = $2`, key, tmpl.ID).Scan(&st)
+		return st == "sent"
+	})
+	step("template sent", chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.Search(outgoing(filled)+`//span[@data-testid='delivery'][.='sent']`)),
+		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='window'][@data-state='templates']`)),
+		shot("12-whatsapp-template-sent"))
+}
+
+// waitSent waits for the emulator to have accepted n messages and returns
+// the last.
+func waitSent(t *testing.T, meta *metatest.Server, n int) metatest.Sent {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("message %d at the Graph API", n), func() bool { return len(meta.Sent()) >= n })
+	sent := meta.Sent()
+	if len(sent) != n {
+		t.Fatalf("the Graph API received %d messages, want %d: %+v", len(sent), n, sent)
+	}
+	return sent[n-1]
+}
+
+// testClock is the app's clock, which a test can move forward.
+type testClock struct{ ahead atomic.Int64 }
+
+// Now is the time, plus how far the clock was moved.
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.ahead.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // overflowJS says what sticks out past the right edge of the window, or "".
 const overflowJS = `(function(){
