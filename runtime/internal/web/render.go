@@ -52,8 +52,9 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"eq64":  func(a *int64, b int64) bool { return a != nil && *a == b },
-	"money": formatMoney,
+	"eq64":         func(a *int64, b int64) bool { return a != nil && *a == b },
+	"money":        formatMoney,
+	"channelLabel": channelLabel,
 }
 
 func initials(name string) string {

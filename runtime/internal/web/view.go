@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
@@ -99,7 +100,7 @@ func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[str
 	q := v.query()
 	data := map[string]any{
 		"V": v, "Convs": convs, "Teams": teams, "Query": q, "ListURL": "/inbox?" + q + "&fragment=list",
-		"Statuses": statuses, "CanWrite": auth.Role(u.Role).AtLeast(auth.Agent),
+		"Statuses": statuses, "CanWrite": auth.Role(u.Role).AtLeast(auth.Agent), "Channels": s.channelFilters(v.Channel),
 	}
 	if convID != 0 {
 		data["ConvID"] = &convID
@@ -110,4 +111,49 @@ func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[str
 		data["More"] = "/inbox?" + next.query()
 	}
 	return data, nil
+}
+
+// channelFilter is one entry of the inbox's Channel filter.
+type channelFilter struct{ Key, Label string }
+
+// channelFilters lists the channels an inbox can be filtered by: the API
+// channel, each connected Integration that carries conversations, and the
+// one filtered by now (whose Integration may be gone).
+func (s *Server) channelFilters(current string) []channelFilter {
+	out := []channelFilter{{"api", "API"}}
+	seen := map[string]bool{"api": true}
+	if s.Integrations != nil {
+		for _, st := range s.Integrations.Statuses() {
+			if _, ok := conversationTypes[st.Type]; ok && !seen[st.Key] {
+				out = append(out, channelFilter{st.Key, channelLabel(st.Key)})
+				seen[st.Key] = true
+			}
+		}
+	}
+	if current != "" && !seen[current] {
+		out = append(out, channelFilter{current, channelLabel(current)})
+	}
+	return out
+}
+
+// conversationTypes are the Integration types that carry conversations,
+// with how the inbox names them.
+var conversationTypes = map[string]string{
+	"whatsapp": "WhatsApp", "messenger": "Messenger", "telnyx": "SMS", "imap": "Email", "microsoft": "Microsoft 365",
+}
+
+// channelLabel names a channel key for people: "SMS · sms" for
+// "telnyx/sms".
+func channelLabel(key string) string {
+	typ, name, ok := contract.SplitChannelKey(key)
+	if !ok {
+		if key == "api" {
+			return "API"
+		}
+		return key
+	}
+	if l, ok := conversationTypes[typ]; ok {
+		typ = l
+	}
+	return typ + " · " + name
 }
