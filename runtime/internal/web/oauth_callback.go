@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
@@ -18,9 +19,12 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	if s.OAuth == nil {
 		return errStatus(http.StatusNotFound, "not_found", "this runtime does not connect accounts")
 	}
-	q := r.URL.Query()
+	cb, err := readCallback(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	u := currentUser(r)
-	c, err := s.OAuth.Take(r.Context(), q.Get("state"), currentSession(r).hash, u.ID)
+	c, err := s.OAuth.Take(r.Context(), cb.State, currentSession(r).hash, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errStatus(http.StatusBadRequest, "invalid_state",
 			"this sign-in is not one you started from this browser session, or it is more than 10 minutes old, or it was used already; start again from Settings")
@@ -34,21 +38,16 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(status)
 		return s.renderSettings(w, r, "Connecting “"+c.Integration+"” failed: "+fmt.Sprintf(format, args...), "", "")
 	}
-	if e := q.Get("error"); e != "" {
-		// The provider's own words: the user declined, or consent needs an
-		// administrator. They come through the browser, so they are cut
-		// to printable text and shown as its words only.
-		return fail(http.StatusBadGateway, "Microsoft said %s: %s", clip(e, 64), clip(firstLine(q.Get("error_description")), 300))
-	}
-	code := q.Get("code")
-	if code == "" || len(code) > 4096 {
-		return fail(http.StatusBadRequest, "Microsoft sent no authorization code back.")
+	if cb.Error != "" {
+		// The provider's own words (the user declined, consent needs an
+		// administrator), shown as its words only.
+		return fail(http.StatusBadGateway, "Microsoft said %s: %s", cb.Error, cb.Description)
 	}
 	conn, err := s.connector(c.Integration)
 	if err != nil {
 		return fail(http.StatusConflict, "%s", classify(err).message)
 	}
-	if _, err := conn.Connect(r.Context(), code, c.CodeVerifier, c.RedirectURI); err != nil {
+	if _, err := conn.Connect(r.Context(), cb.Code, c.CodeVerifier, c.RedirectURI); err != nil {
 		s.Log.Warn("connecting an integration failed", "integration", c.Integration, "error", err.Error())
 		return fail(http.StatusBadGateway, "%s", err.Error())
 	}
@@ -57,6 +56,58 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Log.Info("integration connected", "integration", c.Integration, "by", u.ID)
 	return settingsRedirect(w, r, "integration-connected")
+}
+
+// callback is what the provider sent back to the callback.
+type callback struct {
+	State, Code string
+	// Error and Description are the provider's refusal, as printable text
+	// cut short: they come through the browser, so anyone could write them.
+	Error, Description string
+}
+
+// Bounds of the callback's parameters.
+const (
+	maxCallbackState = 256
+	maxCallbackCode  = 4096
+)
+
+// readCallback reads the callback's query. The state is required, and
+// then either an error or a code. A parameter given twice is refused: which
+// one counts would be a guess.
+func readCallback(q url.Values) (callback, error) {
+	for _, k := range []string{"state", "code", "error", "error_description"} {
+		if len(q[k]) > 1 {
+			return callback{}, badRequest("the sign-in came back with %s twice; start again from Settings", k)
+		}
+	}
+	cb := callback{State: q.Get("state"), Code: q.Get("code")}
+	if cb.State == "" || len(cb.State) > maxCallbackState || !urlSafe(cb.State) {
+		return callback{}, errStatus(http.StatusBadRequest, "invalid_state", "the sign-in came back without a usable state; start again from Settings")
+	}
+	if e := q.Get("error"); e != "" {
+		if cb.Error = clip(e, 64); cb.Error == "" {
+			cb.Error = "an error" // nothing printable in it
+		}
+		cb.Description = clip(firstLine(q.Get("error_description")), 300)
+		cb.Code = ""
+		return cb, nil
+	}
+	if cb.Code == "" || len(cb.Code) > maxCallbackCode || !urlSafe(cb.Code) {
+		return callback{}, badRequest("Microsoft sent no usable authorization code back; start again from Settings")
+	}
+	return cb, nil
+}
+
+// urlSafe says whether s is printable ASCII without spaces, as states and
+// authorization codes are.
+func urlSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // firstLine is s up to its first line break (Microsoft's descriptions
@@ -76,7 +127,7 @@ func clip(s string, n int) string {
 			b.WriteString("…")
 			break
 		}
-		if r >= 0x20 && r != 0x7f && r != 0xfffd {
+		if r >= 0x20 && r != 0x7f && r != 0xfffd && !(r >= 0x80 && r < 0xa0) {
 			b.WriteRune(r)
 		}
 	}

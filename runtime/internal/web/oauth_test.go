@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/emulators/microsofttest"
@@ -409,20 +411,31 @@ func TestOAuthCallbackFailures(t *testing.T) {
 	})
 }
 
-// FuzzOAuthCallback sends the callback arbitrary queries, with or without
-// a state this session started: it never fails on our side, never
-// connects anything, and never shows the verifier or the client secret.
-func FuzzOAuthCallback(f *testing.F) {
-	fx := newOAuthFixture(f)
-	f.Add(true, "code=abc")
-	f.Add(true, "error=access_denied&error_description=AADSTS65004%3A+no%0D%0ATrace+ID%3A+x")
-	f.Add(false, "state=abc&code=def")
-	f.Add(true, "code=%ff%fe&state=x&error=")
-	f.Add(false, "state=%00&&&=&code")
-	f.Fuzz(func(t *testing.T, withState bool, raw string) {
-		path := microsoft.CallbackPath + "?" + raw
+// TestOAuthCallbackHostileQueries sends the callback odd queries, with and
+// without a state this session started: none fails on our side, connects
+// anything, or shows the verifier or the client secret.
+func TestOAuthCallbackHostileQueries(t *testing.T) {
+	fx := newOAuthFixture(t)
+	for _, tc := range []struct {
+		withState bool
+		raw       string
+	}{
+		{true, "code=abc"},
+		{true, "code=abc&code=def"},
+		{true, "state=other&code=abc"},
+		{true, "error=access_denied&error_description=AADSTS65004%3A+no%0D%0ATrace+ID%3A+x"},
+		{true, "error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&error_description=%00%ff"},
+		{true, "code=" + strings.Repeat("a", 5000)},
+		{true, "code=%20abc"},
+		{true, ""},
+		{false, "state=abc&code=def"},
+		{false, "state=%00&&&=&code"},
+		{false, "state=" + strings.Repeat("s", 300) + "&code=x"},
+		{false, ""},
+	} {
+		path := microsoft.CallbackPath + "?" + tc.raw
 		var verifier string
-		if withState {
+		if tc.withState {
 			state, _, err := fx.srv.OAuth.Start(bg, fx.admin.ID, fx.hash, "support", publicURL+microsoft.CallbackPath)
 			if err != nil {
 				t.Fatal(err)
@@ -430,29 +443,57 @@ func FuzzOAuthCallback(f *testing.F) {
 			if err := fx.st.Pool.QueryRow(bg, `SELECT code_verifier FROM oauth_states WHERE state_hash = $1`, auth.HashToken(state)).Scan(&verifier); err != nil {
 				t.Fatal(err)
 			}
-			path = microsoft.CallbackPath + "?state=" + url.QueryEscape(state) + "&" + raw
+			path = microsoft.CallbackPath + "?state=" + url.QueryEscape(state) + "&" + tc.raw
 		}
-		req, err := http.NewRequest(http.MethodGet, fx.ts.URL+path, nil)
-		if err != nil {
-			return // not a URL a browser could send
-		}
-		req.AddCookie(fx.cookie)
-		resp, err := noRedirect().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := fx.get(fx.cookie, path)
 		switch resp.StatusCode {
-		case http.StatusBadRequest, http.StatusBadGateway, http.StatusConflict:
+		case http.StatusBadRequest, http.StatusBadGateway:
 		default:
-			t.Fatalf("%q: %d %.300s", path, resp.StatusCode, b)
+			t.Errorf("%.80q: %d %.300s", path, resp.StatusCode, body)
 		}
-		if (verifier != "" && strings.Contains(string(b), verifier)) || strings.Contains(string(b), fx.idp.ClientSecret) {
-			t.Fatalf("%q: the page shows a secret", path)
+		if (verifier != "" && strings.Contains(body, verifier)) || strings.Contains(body, fx.idp.ClientSecret) || strings.Contains(body, "<script>alert") {
+			t.Errorf("%.80q: the page shows what it must not", path)
 		}
 		if fx.tokens.get(contract.TokenRefresh) != "" {
-			t.Fatalf("%q connected the mailbox", path)
+			t.Fatalf("%.80q connected the mailbox", path)
+		}
+	}
+}
+
+// FuzzOAuthCallbackQuery feeds arbitrary queries to the callback's reader:
+// it never panics, and what it accepts is bounded and printable.
+func FuzzOAuthCallbackQuery(f *testing.F) {
+	f.Add("state=abc&code=def")
+	f.Add("state=abc&error=access_denied&error_description=AADSTS65004%3A+no%0D%0ATrace+ID%3A+x")
+	f.Add("state=a&state=b&code=c")
+	f.Add("state=%00&&&=&code")
+	f.Add("code=x")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		cb, err := readCallback(q)
+		if err != nil {
+			var he *httpError
+			if !errors.As(err, &he) || he.status != http.StatusBadRequest {
+				t.Fatalf("%q: %v is not a 400", raw, err)
+			}
+			return
+		}
+		if cb.State == "" || len(cb.State) > maxCallbackState || !urlSafe(cb.State) {
+			t.Fatalf("%q: accepted state %q", raw, cb.State)
+		}
+		if (cb.Error == "") == (cb.Code == "") {
+			t.Fatalf("%q: neither or both of an error and a code: %+v", raw, cb)
+		}
+		if cb.Code != "" && (len(cb.Code) > maxCallbackCode || !urlSafe(cb.Code)) {
+			t.Fatalf("%q: accepted code %q", raw, cb.Code)
+		}
+		for _, s := range []string{cb.Error, cb.Description} {
+			if len(s) > 300+len("…") || strings.ContainsAny(s, "\r\n\x00") || !utf8.ValidString(s) {
+				t.Fatalf("%q: unbounded or unprintable text %q", raw, s)
+			}
 		}
 	})
 }
