@@ -78,6 +78,9 @@ var contactSteps = []step{
 	{table: "outbox", column: "message_id", parent: "messages",
 		sql: `DELETE FROM outbox WHERE message_id IN (` + contactMessages + `)
 			OR payload->>'conversationId' IN (SELECT id::text FROM conversations WHERE contact_id = $1)`},
+	// An email's threading headers name its sender and their mail server.
+	{table: "email_messages", column: "message_id", parent: "messages",
+		sql: `DELETE FROM email_messages WHERE message_id IN (` + contactMessages + `)`},
 	{table: "messages", column: "conversation_id", parent: "conversations",
 		sql: `DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = $1)`},
 	{table: "conversation_events", column: "conversation_id", parent: "conversations",

@@ -150,6 +150,12 @@ func (e *enforcer) messages(ctx context.Context, tx pgx.Tx, convs []int64, after
 		return after, false, fmt.Errorf("deleting queued webhooks: %w", err)
 	}
 	t.del("outbox", tag)
+	// So do emails' threading headers: they name the sender.
+	tag, err = tx.Exec(ctx, `DELETE FROM email_messages WHERE message_id = ANY($1)`, msgs)
+	if err != nil {
+		return after, false, fmt.Errorf("deleting email headers: %w", err)
+	}
+	t.del("email_messages", tag)
 	if act == Delete {
 		for _, table := range []string{"attachments", "delivery_events"} {
 			tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE message_id = ANY($1)`, msgs)

@@ -155,6 +155,8 @@ var (
 	deliveryEventsTable = Table{Name: "delivery_events", Via: "delivery_events.message_id", Columns: deliveryColumns}
 	outboxTable         = Table{Name: "outbox", Via: "outbox.message_id",
 		AnonymizeDeletes: "a queued or delivered webhook is the message's body and the contact's identifier, and no record of anything"}
+	emailMessagesTable = Table{Name: "email_messages", Via: "email_messages.message_id",
+		AnonymizeDeletes: "an email's Message-ID, references, subject and reply address name its sender and their mail server"}
 	conversationEventsTable = Table{Name: "conversation_events", Via: "conversation_events.conversation_id", Columns: []Column{
 		keep("id", "the row"),
 		keep("conversation_id", "its conversation"),
@@ -265,7 +267,7 @@ var Categories = []Spec{
 		Doc: "Conversations aged by their last activity, the later of their last message and their last change " +
 			"(status, assignment, tags), with everything in them: messages, attachments, delivery events, queued " +
 			"webhooks, timeline events. Conversations of contacts whose processing is restricted are never touched.",
-		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, conversationEventsTable},
+		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable},
 	},
 	{
 		Category: Contacts,
@@ -294,7 +296,7 @@ var Categories = []Spec{
 			{Name: "contact_identities", Via: "contact_identities.contact_id",
 				AnonymizeDeletes: "an identity is nothing but the person's number, address or channel id"},
 			{Name: "notes", Via: "notes.contact_id", AnonymizeDeletes: "a note is free text about the person"},
-			conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, conversationEventsTable,
+			conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable,
 		},
 		Unlinks: []Unlink{
 			{"deals", "contact_id", "a deal is the business's record: it stays, without its person (Delete only)"},
@@ -317,6 +319,7 @@ var Kept = map[string]string{
 	"canned_replies":   "the workspace's templates",
 	"api_channel":      "settings of the built-in API channel",
 	"goose_db_version": "the schema's version (goose's own table)",
+	"email_sync":       "where each mailbox's sync stands (folder, UIDVALIDITY, last UID): no message or person in it",
 }
 
 // spec returns the category's Spec.

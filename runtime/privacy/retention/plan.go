@@ -132,6 +132,10 @@ func (p *planner) conversations(ctx context.Context, o *Outcome, act Action, sco
 	if err := p.count(ctx, o.Deleted, "outbox", q, b); err != nil {
 		return err
 	}
+	q, b = ofMessages("email_messages", "")
+	if err := p.count(ctx, o.Deleted, "email_messages", q, b); err != nil {
+		return err
+	}
 	s, b := in("")
 	if act == Delete {
 		for _, x := range []struct{ key, sql string }{
