@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -55,9 +54,6 @@ type Mail struct {
 	// FromHTML says Body was rendered from HTML.
 	FromHTML    bool
 	Attachments []*store.Attachment
-	// AutoSubmitted says the mail was sent by a machine (RFC 3834):
-	// vacation replies, bounces.
-	AutoSubmitted bool
 }
 
 // ExternalID is the id the inbox deduplicates the mail on: its
@@ -113,9 +109,6 @@ func ParseMessage(raw []byte, lim Limits) *Mail {
 		m.ReplyTo = m.From
 	}
 	m.Date, _ = h.Date()
-	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
-		m.AutoSubmitted = true
-	}
 
 	var plain, html []string
 	var notes []string
@@ -389,5 +382,3 @@ func attachmentName(filename, ct string, n int) string {
 	}
 	return name
 }
-
-var errNoSender = errors.New("the email has no sender address")
