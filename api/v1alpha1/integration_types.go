@@ -41,6 +41,20 @@ type SecretReference struct {
 //   - shopify: shopDomain
 //   - googlePlaces: placeId
 //
+// Optional keys of config for imap (the defaults suit most providers):
+//   - imapPort: 993, or 143 with imapSecurity starttls or none
+//   - imapSecurity: tls, starttls or none; tls unless imapPort is 143
+//   - smtpPort: 587, or 465 with smtpSecurity tls
+//   - smtpSecurity: tls, starttls or none; tls if smtpPort is 465, else starttls
+//   - mailbox: the folder read into the inbox, INBOX by default
+//   - fromAddress: the sender of replies; username when it is an address
+//   - fromName: the sender's display name
+//   - caCertificate: a PEM CA certificate trusted besides the system's roots,
+//     for servers with a private CA
+//
+// none sends the password in the clear: only for a server on a trusted
+// network.
+//
 // The required keys of the credentials Secret, per type:
 //   - whatsapp: accessToken, appSecret, verifyToken
 //   - messenger: pageAccessToken, appSecret, verifyToken
@@ -68,6 +82,9 @@ type IntegrationSpec struct {
 
 	// config holds the non-secret settings of the connection. Its required keys
 	// depend on type (see the description of spec). Never put a secret here.
+	// An imap Integration also takes imapPort (993), imapSecurity (tls,
+	// starttls or none), smtpPort (587), smtpSecurity (starttls), mailbox
+	// (INBOX), fromAddress (username), fromName and caCertificate (a PEM CA).
 	// +kubebuilder:validation:MaxProperties=32
 	// +optional
 	Config map[string]string `json:"config,omitempty"`
