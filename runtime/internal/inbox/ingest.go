@@ -44,9 +44,27 @@ type IngestResult struct {
 // one, and deduplicates on (channel, external id): a retry returns the
 // original message with Duplicate set, changes nothing and announces
 // nothing.
+//
+// A message from a known contact into their open conversation takes one
+// statement (store.RecordIncoming) and its share of a live event batch;
+// the others, and retries, take the general path: a transaction that
+// creates what is missing.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
 	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
 		return nil, err
+	}
+	if in.ConversationID == 0 && !in.NewConversation && len(in.Attachments) == 0 {
+		// Most messages come from a contact we know, into a conversation
+		// that is still open: one statement stores them.
+		m, conv, err := s.Store.RecordIncoming(ctx, store.Incoming{Channel: in.Channel, Identifier: in.Identifier,
+			Body: in.Body, ExternalID: in.ExternalID})
+		if err == nil {
+			s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: conv.ID, MessageID: m.ID})
+			return &IngestResult{Message: m, Conversation: conv}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.ingestOnce(ctx, in)

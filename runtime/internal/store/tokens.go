@@ -43,29 +43,42 @@ func (s *Store) CreateAPIToken(ctx context.Context, q Querier, userID int64, nam
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tokenCols, userID, name, prefix, hash, scope, expires))
 }
 
+// lastUsedResolution is how stale a token's last_used_at may be: a token
+// used many times a second would otherwise make every request wait for
+// the others' update of its one row.
+const lastUsedResolution = "1 minute"
+
 // UserByAPIToken returns the enabled user owning a live token, with the
-// token, and marks it used: last_used_at, and an api_call in usage_events,
-// in the same statement. A token past its expiry gives ErrExpired; an
-// unknown or revoked one, or one of a disabled user, ErrNotFound.
+// token as it was, and marks it used: an api_call in usage_events, and
+// last_used_at (at most lastUsedResolution stale), in one statement. A
+// token past its expiry gives ErrExpired; an unknown or revoked one, or one
+// of a disabled user, ErrNotFound.
 func (s *Store) UserByAPIToken(ctx context.Context, hash []byte) (_ *User, _ *APIToken, err error) {
 	defer wrap(&err, "UserByAPIToken")
-	t, err := scanToken(s.Pool.QueryRow(ctx, `WITH t AS (UPDATE api_tokens SET last_used_at = now()
-			WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-			RETURNING `+tokenCols+`),
-		u AS (INSERT INTO usage_events (kind, user_id, api_token_id) SELECT $2, user_id, id FROM t)
-		SELECT * FROM t`, hash, UsageAPICall))
-	if err = notFound(err); errors.Is(err, ErrNotFound) {
-		var expired bool
-		if e := s.Pool.QueryRow(ctx, `SELECT true FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at <= now()`, hash).Scan(&expired); e == nil {
-			return nil, nil, ErrExpired
-		}
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := scanUser(s.Pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 AND disabled_at IS NULL`, t.UserID))
-	if err != nil {
-		return nil, nil, err
+	t, u := &APIToken{}, &User{}
+	err = s.Pool.QueryRow(ctx, `WITH t AS (
+			SELECT id, user_id, name, prefix, scope, created_at, last_used_at, expires_at, coalesce(expires_at <= now(), false) AS expired
+			FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL
+		), ok AS (
+			SELECT t.id, t.user_id FROM t JOIN users u ON u.id = t.user_id AND u.disabled_at IS NULL WHERE NOT t.expired
+		), touched AS (
+			UPDATE api_tokens SET last_used_at = now() FROM ok
+			WHERE api_tokens.id = ok.id AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at < now() - $3::interval)
+		), used AS (
+			INSERT INTO usage_events (kind, user_id, api_token_id) SELECT $2, user_id, id FROM ok
+		)
+		SELECT t.id, t.user_id, t.name, t.prefix, t.scope, t.created_at, t.last_used_at, t.expires_at, t.expired,
+			u.id, u.email, u.name, u.role, u.password_hash, u.must_change_password, u.disabled_at IS NOT NULL, u.created_at
+		FROM t JOIN users u ON u.id = t.user_id`, hash, UsageAPICall, lastUsedResolution).Scan(
+		&t.ID, &t.UserID, &t.Name, &t.Prefix, &t.Scope, &t.CreatedAt, &t.LastUsedAt, &t.ExpiresAt, &t.Expired,
+		&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled, &u.CreatedAt)
+	switch {
+	case err != nil:
+		return nil, nil, notFound(err)
+	case t.Expired:
+		return nil, nil, ErrExpired
+	case u.Disabled:
+		return nil, nil, ErrNotFound
 	}
 	return u, t, nil
 }
