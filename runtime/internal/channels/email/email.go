@@ -38,6 +38,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -146,7 +147,8 @@ type Engine struct {
 	opts Options
 	log  *slog.Logger
 
-	wake chan struct{}
+	wake   chan struct{}
+	synced atomic.Bool // a first sync was logged
 
 	mu     sync.Mutex
 	closed bool

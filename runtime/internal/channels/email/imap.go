@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -99,7 +100,11 @@ func (e *Engine) session(ctx context.Context) (synced bool, err error) {
 		return false, err
 	}
 	idle := !e.opts.NoIdle && c.Caps().Has(imap.CapIdle)
-	e.log.Info("mailbox synced", "mailbox", e.opts.Mailbox, "idle", idle)
+	level := slog.LevelDebug
+	if !e.synced.Swap(true) {
+		level = slog.LevelInfo // the first time only: a session starts every IdleRestart
+	}
+	e.log.Log(ctx, level, "mailbox synced", "mailbox", e.opts.Mailbox, "idle", idle)
 	for {
 		if idle {
 			err = e.idle(ctx, c, e.opts.IdleRestart-time.Since(start))
