@@ -800,13 +800,33 @@ func (m *MailServer) FillMaildir(local, mailbox string, n int, gen func(i int) [
 // It returns the new UIDVALIDITY.
 func (m *MailServer) RecreateMailbox(local, mailbox string) (uint32, error) {
 	if mailbox == "INBOX" {
-		uv := uint32(time.Now().Unix())
+		c, err := m.DialIMAP(local)
+		if err != nil {
+			return 0, err
+		}
+		old, err := c.Status("INBOX", &imap.StatusOptions{UIDValidity: true}).Wait()
+		c.Close()
+		if err != nil {
+			return 0, err
+		}
+		uv := max(uint32(time.Now().Unix()), old.UIDValidity+1)
 		out, err := exec.Command("doveadm", "-c", filepath.Join(m.dir, "dovecot", "dovecot.conf"), "mailbox", "update",
 			"-u", m.Address(local), "--uid-validity", strconv.FormatUint(uint64(uv), 10), "INBOX").CombinedOutput()
 		if err != nil {
 			return 0, fmt.Errorf("harness: doveadm mailbox update: %v\n%s", err, out)
 		}
-		return uv, nil
+		if c, err = m.DialIMAP(local); err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		st, err := c.Status("INBOX", &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			return 0, err
+		}
+		if st.UIDValidity != uv {
+			return 0, fmt.Errorf("harness: INBOX has UIDVALIDITY %d after doveadm set %d", st.UIDValidity, uv)
+		}
+		return uv, c.Logout().Wait()
 	}
 	msgs, err := m.Messages(local, mailbox)
 	if err != nil {

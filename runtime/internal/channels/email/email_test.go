@@ -632,3 +632,65 @@ func logLevel() slog.Level {
 	}
 	return slog.LevelWarn
 }
+
+// TestThreadFallback holds the subject fallback to its rule: the same
+// sender, the same normalised subject, a conversation that is unresolved
+// and recent; and references first, whatever the subject.
+func TestThreadFallback(t *testing.T) {
+	st := storetest.NewDB(t)
+	log := slog.New(slog.DiscardHandler)
+	svc := inbox.New(st, live.New(st.Pool, log))
+	now := time.Now()
+	eng, err := New(adapter.Deps{Name: "t", Key: "imap/t", Inbox: svc, Store: st, Log: log, Now: func() time.Time { return now }},
+		Options{IMAP: Server{"127.0.0.1:1", TLS}, SMTP: Server{"127.0.0.1:1", TLS}, Auth: Password("u", "p"), FromAddress: "desk@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest := func(from, subject, id string, refs ...string) int64 {
+		t.Helper()
+		m := &Mail{From: from, Subject: subject, MessageID: id, References: refs, Body: "x", ReplyTo: from}
+		conv, isNew, err := eng.thread(bg, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := svc.Ingest(bg, inbox.Inbound{Channel: "imap/t", Identifier: from, ExternalID: id, Subject: subject, Body: "x",
+			ConversationID: conv, NewConversation: isNew})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.recordInbound(bg, res.Message.ID, m); err != nil {
+			t.Fatal(err)
+		}
+		return res.Conversation.ID
+	}
+	a := ingest("ann@x.test", "Refund", "1@x")
+	if c := ingest("ann@x.test", "Re: refund", "2@x"); c != a {
+		t.Errorf("Re: of an open conversation's subject opened %d, want %d", c, a)
+	}
+	if c := ingest("ben@x.test", "Re: Refund", "3@x"); c == a {
+		t.Error("another sender's mail with the same subject joined")
+	}
+	if c := ingest("ben@x.test", "Unrelated", "4@x", "1@x"); c != a {
+		t.Errorf("a mail referencing the thread opened %d, want %d", c, a)
+	}
+	if c := ingest("ann@x.test", "Delivery", "5@x"); c == a {
+		t.Error("a new subject joined an open conversation")
+	}
+	resolved := "resolved"
+	if _, err := st.UpdateConversation(bg, nil, a, nil, store.ConversationChange{Status: &resolved}); err != nil {
+		t.Fatal(err)
+	}
+	if c := ingest("ann@x.test", "Re: Refund", "6@x"); c == a {
+		t.Error("the subject fallback joined a resolved conversation")
+	}
+	// A conversation quiet for longer than SubjectWindow is not joined.
+	b := ingest("cat@x.test", "Old", "7@x")
+	now = now.Add(31 * 24 * time.Hour)
+	if c := ingest("cat@x.test", "Re: Old", "8@x"); c == b {
+		t.Error("the subject fallback joined a conversation older than SubjectWindow")
+	}
+	// References reopen even a resolved conversation.
+	if c := ingest("ann@x.test", "Re: Refund", "9@x", "2@x"); c != a {
+		t.Errorf("a reply referencing the resolved thread opened %d, want %d", c, a)
+	}
+}
