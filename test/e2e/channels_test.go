@@ -24,6 +24,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/runtime/emulators/telnyxtest"
+	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
 // routeToIngress makes this process's default HTTP transport (which the
@@ -364,6 +365,60 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	exerciseEmail(t, ctx, k8s, owner, feed)
+}
+
+// exerciseEmail connects the workspace to a mailbox on a real dovecot and
+// postfix (TLS, a private CA): a customer's mail arrives in the inbox, and
+// the agent's reply arrives in the customer's mailbox with the threading
+// headers that make mail clients put it in the same thread.
+func exerciseEmail(t *testing.T, ctx context.Context, k8s client.Client, owner *member, feed <-chan string) {
+	mail, err := harness.StartMailServer(harness.MailOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Close()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ws-acme", Name: "mailbox"},
+		StringData: map[string]string{"password": mail.Password("support")}}
+	if err := k8s.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	in := &tenancyv1.Integration{ObjectMeta: metav1.ObjectMeta{Namespace: "ws-acme", Name: "support"}, Spec: tenancyv1.IntegrationSpec{
+		Type: tenancyv1.IntegrationIMAP, CredentialsSecretRef: tenancyv1.SecretReference{Name: "mailbox"}, RemoveSourceSecret: true,
+		Config: map[string]string{
+			"imapHost": "127.0.0.1", "imapPort": fmt.Sprint(mail.IMAPSPort),
+			"smtpHost": "127.0.0.1", "smtpPort": fmt.Sprint(mail.SMTPPort), "smtpSecurity": "starttls",
+			"username": mail.Address("support"), "fromName": "Acme Support", "caCertificate": string(mail.CACertPEM),
+		}}}
+	if err := k8s.Create(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	waitIntegration(t, ctx, k8s, "support", tenancyv1.ReasonRuntimeConnected)
+
+	customer := mail.Address("alice")
+	first := "<first-" + fmt.Sprint(time.Now().UnixNano()) + "@" + mail.Domain + ">"
+	raw := "From: Alice <" + customer + ">\r\nTo: " + mail.Address("support") + "\r\nSubject: Broken zipper\r\nMessage-ID: " + first +
+		"\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe zipper on my jacket broke after a week.\r\n"
+	if err := mail.Send(customer, []string{mail.Address("support")}, []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	conv := owner.waitConversation("imap/support", "zipper on my jacket")
+	waitEvent(t, feed, conv.ID)
+	if conv.Subject != "Broken zipper" {
+		t.Errorf("the conversation's subject is %q", conv.Subject)
+	}
+
+	owner.api(http.MethodPost, fmt.Sprintf("/api/v1/conversations/%d/replies", conv.ID), map[string]any{"text": "Sorry! A new jacket is on its way."}, nil, false)
+	msgs, err := mail.WaitMessages("alice", "INBOX", 1, 60*time.Second)
+	if err != nil {
+		t.Fatalf("the reply never reached alice's mailbox: %v\n%s", err, lastLines(mail.Logs(), 20))
+	}
+	got := string(msgs[len(msgs)-1])
+	for _, want := range []string{"In-Reply-To: " + first, "References: " + first, "Subject: Re: Broken zipper", "A new jacket is on its way."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the reply in alice's mailbox lacks %q:\n%s", want, got)
+		}
+	}
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
