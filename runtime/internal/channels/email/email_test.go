@@ -281,9 +281,7 @@ func TestEmail(t *testing.T) {
 		}
 	}()
 
-	if os.Getenv("EMAIL_TEST_ONLY") == "" {
-		t.Run("sync, reply and threading", func(t *testing.T) { testSyncReplyThread(t, mail) })
-	}
+	t.Run("sync, reply and threading", func(t *testing.T) { testSyncReplyThread(t, mail) })
 	t.Run("a dovecot restart", func(t *testing.T) { testRestart(t, mail) })
 	t.Run("a recreated mailbox", func(t *testing.T) { testUIDValidity(t, mail) })
 	t.Run("polling and big mail", func(t *testing.T) { testPolling(t, mail) })
@@ -626,6 +624,7 @@ func testWrongPassword(t *testing.T, mail *harness.MailServer) {
 	}
 }
 
+// logLevel is the engines' log level: EMAIL_TEST_DEBUG=1 shows everything.
 func logLevel() slog.Level {
 	if os.Getenv("EMAIL_TEST_DEBUG") != "" {
 		return slog.LevelDebug
