@@ -23,6 +23,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "switchboard-runtime: "+err.Error())
 		os.Exit(2)
 	}
+	if err := startPprof(log); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard-runtime: "+err.Error())
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.Start(ctx, cfg, log.With("workspace", cfg.Workspace))
