@@ -180,14 +180,19 @@ func run(exitWhenReady bool) error {
 		return err
 	}
 	cleanups = append(cleanups, stopChannels)
-	say("waiting for acme's runtime to open the SMS channel (Integration sms Ready, RuntimeConnected)")
-	if err := waitConnected(ctx, k8s, "sms"); err != nil {
-		return err
+	say("waiting for acme's runtime to open its SMS and email channels (Integrations sms and email Ready, RuntimeConnected)")
+	for _, name := range []string{"sms", "email"} {
+		if err := waitConnected(ctx, k8s, name); err != nil {
+			return err
+		}
 	}
 	if err := channels.sendSMS("Hi! Where is my order #1001?"); err != nil {
 		return fmt.Errorf("the first SMS: %w", err)
 	}
-	say("a customer texted acme: the conversation is in its inbox")
+	if err := channels.sendMail("Broken zipper", "Hello, the zipper on the jacket I bought last week broke. Can you help?"); err != nil {
+		return fmt.Errorf("the first email: %w", err)
+	}
+	say("a customer texted acme and wrote to it: both conversations are in its inbox")
 	kubectl, _ := harness.Bin("kubectl")
 	fmt.Println()
 	fmt.Printf("    $ kubectl get ws -o wide\n")
@@ -218,8 +223,9 @@ Try:
 The sample workspace's inbox:  http://acme.switchboard.localhost%s
   Sign in as owner@acme.example with the one-time password:
     bin/kubectl --kubeconfig %s -n ws-acme get secret initial-owner -o jsonpath='{.data.password}' | base64 -d; echo
-  A customer's phone (%s) texts the workspace's number %s:  %s
-  Answer in the inbox; the reply shows on the phone's page.
+  A simulated customer texts the workspace's number %s from %s, and
+  emails its mailbox support@example.test from alice@example.test:  %s
+  Answer in the inbox; the replies show on the customer's page.
   Runtime pods run as local processes on the dev node (logs in %s/pods); it stands
   in for the kubelet in development only. Apply another Workspace and its inbox
   is up within seconds at http://<name>.switchboard.localhost%s; delete it and
@@ -227,7 +233,7 @@ The sample workspace's inbox:  http://acme.switchboard.localhost%s
 
 Press Ctrl-C to stop everything.
 `, restCfg.Host, kubeconfig, kubectl, pg.Addr(), harness.AdminPassword, vault.Addr(), harness.RootToken, s3.Endpoint(), state, state, port, kubeconfig,
-		devCustomer, devNumber, channels.phone, state, port)
+		devNumber, devCustomer, channels.phone, state, port)
 
 	if exitWhenReady {
 		// The smoke test: the inbox answers through the dev ingress.
