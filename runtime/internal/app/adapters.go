@@ -5,6 +5,7 @@ package app
 import (
 	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/email"
 	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/meta"
+	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/microsoft"
 	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/places"
 	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/shopify"
 	_ "github.com/switchboard-dev/switchboard/runtime/internal/channels/telnyx"

@@ -22,6 +22,8 @@ package microsoft
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,6 +35,8 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
+	"github.com/switchboard-dev/switchboard/runtime/internal/channels/email"
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 )
 
 // Type is the Integration type this package serves.
@@ -47,9 +51,22 @@ const (
 	ConfigMailbox = "mailbox"
 	// ConfigAuthority overrides DefaultAuthority (tests, sovereign clouds).
 	ConfigAuthority = "authorityURL"
-	// ConfigIMAPAddr and ConfigSMTPAddr override the mail servers.
+	// ConfigIMAPAddr and ConfigSMTPAddr override the mail servers
+	// (host:port).
 	ConfigIMAPAddr = "imapAddr"
 	ConfigSMTPAddr = "smtpAddr"
+	// ConfigIMAPSecurity and ConfigSMTPSecurity say how each connection is
+	// protected: tls (IMAP's default), starttls (SMTP's default), or none
+	// (a test server on loopback only).
+	ConfigIMAPSecurity = "imapSecurity"
+	ConfigSMTPSecurity = "smtpSecurity"
+	// ConfigCACertificate is a PEM CA trusted besides the system's roots
+	// (a private CA in front of the servers, or a test server's).
+	ConfigCACertificate = "caCertificate"
+	// ConfigFolder is the folder read; INBOX when unset.
+	ConfigFolder = "folder"
+	// ConfigFromName is the display name of replies' sender.
+	ConfigFromName = "fromName"
 )
 
 // Credential keys of the Integration's Secret.
@@ -82,15 +99,17 @@ const maxBackoff = 5 * time.Minute
 
 func init() { adapter.Register(Type, New) }
 
-// Adapter is one open microsoft Integration.
+// Adapter is one open microsoft Integration: an email.Engine that logs in
+// with XOAUTH2, and the tokens it logs in with.
 type Adapter struct {
 	d       adapter.Deps
 	mailbox string
-	imap    string
-	smtp    string
 	tokens  *tokenSource
+	mail    *email.Engine
 	// wake tells Run that a new connection was stored.
 	wake chan struct{}
+	// reconnected tells the mail side to log in again at once.
+	reconnected chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -141,15 +160,86 @@ func New(d adapter.Deps) (adapter.Adapter, error) {
 	a := &Adapter{
 		d:       d,
 		mailbox: strings.TrimSpace(cfg[ConfigMailbox]),
-		imap:    d.ConfigURL(ConfigIMAPAddr, DefaultIMAPAddr),
-		smtp:    d.ConfigURL(ConfigSMTPAddr, DefaultSMTPAddr),
 		oauth:   oc,
 		tokens: &tokenSource{store: d.Tokens, oauth: oc, now: d.Now, credVersion: d.Info.CredentialsVersion,
 			seed: d.Credentials[CredRefreshToken]},
-		wake: make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
+		reconnected: make(chan struct{}, 1),
+	}
+	opts, err := mailOptions(cfg, a.mailbox)
+	if err != nil {
+		return nil, err
+	}
+	opts.Auth = email.XOAuth2(a.mailbox, a.accessToken)
+	md := d
+	md.Credentials = nil
+	md.Report = a.mailReport
+	if a.mail, err = email.New(md, opts); err != nil {
+		return nil, err
 	}
 	a.d.Credentials = nil // what is needed is copied above; the map is the Manager's
 	return a, nil
+}
+
+// mailOptions reads the mail servers from the Integration's config.
+func mailOptions(cfg map[string]string, mailbox string) (email.Options, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(cfg[k]); v != "" {
+			return v
+		}
+		return def
+	}
+	o := email.Options{
+		IMAP:        email.Server{Addr: get(ConfigIMAPAddr, DefaultIMAPAddr), Security: email.Security(strings.ToLower(get(ConfigIMAPSecurity, string(email.TLS))))},
+		SMTP:        email.Server{Addr: get(ConfigSMTPAddr, DefaultSMTPAddr), Security: email.Security(strings.ToLower(get(ConfigSMTPSecurity, string(email.StartTLS))))},
+		Mailbox:     get(ConfigFolder, "INBOX"),
+		FromAddress: mailbox,
+		FromName:    get(ConfigFromName, ""),
+	}
+	if strings.ContainsAny(o.FromName+o.FromAddress+o.Mailbox, "\r\n\x00") {
+		return o, errors.New("mailbox, folder and fromName are one line each")
+	}
+	if pemCA := cfg[ConfigCACertificate]; strings.TrimSpace(pemCA) != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(pemCA)) {
+			return o, fmt.Errorf("config %s holds no PEM certificate", ConfigCACertificate)
+		}
+		o.TLSConfig = &tls.Config{RootCAs: pool}
+	}
+	return o, nil
+}
+
+// accessToken is the mail engine's token source for each XOAUTH2 login. A
+// grant that is gone, or a client the provider refuses, is an
+// email.AuthError, which the engine reports and retries only slowly; an
+// outage is an ordinary error, retried with backoff.
+func (a *Adapter) accessToken(ctx context.Context) (string, error) {
+	t, err := a.tokens.token(ctx)
+	if err != nil {
+		if h, retry := classify(err); !retry {
+			return "", &email.AuthError{State: h.state, Code: h.code, Message: h.message}
+		}
+		return "", err
+	}
+	return t.Access, nil
+}
+
+// mailReport is what the mail engine found. A refused login is taken to
+// mean the access token no longer works (revoked before its expiry): the
+// next login refreshes it first.
+func (a *Adapter) mailReport(state, code, message string) {
+	if state == contract.HealthAuthFailed && a.tokens.distrust() {
+		// Refresh now: if the grant is gone, the admins learn it at once
+		// rather than at the token's expiry.
+		select {
+		case a.wake <- struct{}{}:
+		default:
+		}
+	}
+	a.setMailHealth(health{state, code, message})
 }
 
 // Name is the channel key (inbox.Channel).
@@ -202,16 +292,62 @@ func (a *Adapter) Connect(ctx context.Context, code, codeVerifier, redirectURI s
 		return "", err
 	}
 	a.d.Log.Info("mailbox connected", "account", t.Account)
-	select {
-	case a.wake <- struct{}{}:
-	default:
+	// What the mail servers said of the old grant no longer holds: the
+	// engine reports again as it logs in (a refused SMTP login, say, would
+	// otherwise stand until the next reply goes out).
+	a.mu.Lock()
+	a.mailHealth = health{}
+	a.mu.Unlock()
+	for _, c := range []chan struct{}{a.wake, a.reconnected} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 	return t.Account, nil
 }
 
-// Run keeps the access token fresh and reports on the connection until ctx
-// ends.
+// Deliver sends an agent's reply over SMTP (inbox.Channel).
+func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
+	return a.mail.Deliver(ctx, out)
+}
+
+// Run syncs the mailbox and keeps the access token fresh until ctx ends.
 func (a *Adapter) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.runTokens(ctx) }()
+	go func() { defer wg.Done(); a.runMail(ctx) }()
+	wg.Wait()
+}
+
+// runMail runs the mail engine, starting it afresh when the mailbox is
+// connected anew: the engine waits minutes after a refused login, and an
+// admin who just reconnected should not.
+func (a *Adapter) runMail(ctx context.Context) {
+	for ctx.Err() == nil {
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.mail.Run(mctx) }()
+		select {
+		case <-ctx.Done():
+		case <-a.reconnected:
+		case <-done: // closed
+		}
+		cancel()
+		<-done
+		a.mu.Lock()
+		closed := a.closed
+		a.mu.Unlock()
+		if closed {
+			return
+		}
+	}
+}
+
+// runTokens keeps the access token fresh and reports on the tokens until
+// ctx ends.
+func (a *Adapter) runTokens(ctx context.Context) {
 	backoff := time.Second
 	for {
 		wait := a.refreshOnce(ctx, &backoff)
@@ -293,12 +429,20 @@ func (a *Adapter) setMailHealth(h health) {
 	a.report()
 }
 
-// report sends the worse of the two halves' health: a token problem hides
-// the mail server's view, which cannot be better.
+// severity orders states from good to bad, to report the worse of the two
+// halves.
+var severity = map[string]int{
+	"": -1, contract.HealthConnected: 0, contract.HealthUnreachable: 1, contract.HealthMisconfigured: 2,
+	contract.HealthAuthFailed: 3, contract.HealthReauthorizationRequired: 4,
+}
+
+// report sends the worse of the two halves' health; the tokens' on a tie.
+// A grant that is gone comes first: it is the cause of whatever the mail
+// server says, and the admin's to fix.
 func (a *Adapter) report() {
 	a.mu.Lock()
 	h := a.tokenHealth
-	if (h.state == contract.HealthConnected || h.state == "") && a.mailHealth.state != "" {
+	if severity[a.mailHealth.state] > severity[h.state] {
 		h = a.mailHealth
 	}
 	closed := a.closed
@@ -308,12 +452,13 @@ func (a *Adapter) report() {
 	}
 }
 
-// Close drops the client secret and every token.
+// Close drops the client secret and every token, and ends the IMAP session.
 func (a *Adapter) Close() {
 	a.mu.Lock()
 	a.closed = true
 	a.oauth = nil
 	a.mu.Unlock()
+	a.mail.Close()
 	a.tokens.drop()
 	a.tokens.oauth.forget()
 }
@@ -327,5 +472,6 @@ func (a *Adapter) Credentials() []string {
 	if oc != nil && oc.secret() != "" {
 		out = append(out, oc.secret())
 	}
+	out = append(out, a.mail.Credentials()...)
 	return append(out, a.tokens.secrets()...)
 }

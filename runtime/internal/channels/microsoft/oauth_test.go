@@ -409,7 +409,7 @@ func TestInvalidGrant(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
+	go func() { defer close(done); a.runTokens(ctx) }()
 	f.reports.waitFor(t, contract.HealthConnected)
 
 	f.idp.Revoke()
@@ -478,7 +478,7 @@ func TestNotConnected(t *testing.T) {
 	a := f.open(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
+	go func() { defer close(done); a.runTokens(ctx) }()
 	h := f.reports.waitFor(t, contract.HealthReauthorizationRequired)
 	if h.code != "" || h.message != "connect the mailbox from Settings" {
 		t.Errorf("report %+v", h)

@@ -96,6 +96,9 @@ type tokenSource struct {
 	// refused is a refresh token the provider refused for good, and why.
 	refused    string
 	refusedErr error
+	// distrusted is an access token a mail server refused: it is
+	// refreshed even if it has not expired.
+	distrusted string
 }
 
 // leaseKey is the entry's key holding, while a replica refreshes, until
@@ -238,14 +241,17 @@ func (ts *tokenSource) replace(ctx context.Context, next tokenSet) error {
 	return errors.New("the mailbox's tokens kept changing while the new ones were stored; connect again")
 }
 
-// invalidate forgets the cached access token (a login refused it), so the
-// next token call reads the entry and refreshes.
-func (ts *tokenSource) invalidate(access string) {
+// distrust marks the current access token as refused by a mail server
+// (revoked before its expiry), so the next token call refreshes it. It
+// says whether that token was trusted until now.
+func (ts *tokenSource) distrust() bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if ts.have && ts.cur.Access == access {
-		ts.cur.Expiry = time.Time{}
+	if !ts.have || ts.cur.Access == "" || ts.distrusted == ts.cur.Access {
+		return false
 	}
+	ts.distrusted = ts.cur.Access
+	return true
 }
 
 // account is the connected account, as last read.
@@ -263,7 +269,7 @@ func (ts *tokenSource) secrets() []string {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	var out []string
-	for _, s := range []string{ts.cur.Access, ts.cur.Refresh, ts.refused, ts.seed} {
+	for _, s := range []string{ts.cur.Access, ts.cur.Refresh, ts.refused, ts.seed, ts.distrusted} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -275,11 +281,11 @@ func (ts *tokenSource) secrets() []string {
 func (ts *tokenSource) drop() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	ts.cur, ts.have, ts.refused, ts.refusedErr, ts.seed = tokenSet{}, false, "", nil, ""
+	ts.cur, ts.have, ts.refused, ts.refusedErr, ts.seed, ts.distrusted = tokenSet{}, false, "", nil, "", ""
 }
 
 func (ts *tokenSource) fresh(t tokenSet) bool {
-	return t.Access != "" && ts.clock().Add(RefreshSkew).Before(t.Expiry)
+	return t.Access != "" && t.Access != ts.distrusted && ts.clock().Add(RefreshSkew).Before(t.Expiry)
 }
 
 func (ts *tokenSource) clock() time.Time {
