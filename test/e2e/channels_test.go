@@ -251,7 +251,10 @@ func waitIntegration(t *testing.T, ctx context.Context, k8s client.Client, name,
 // exerciseChannels runs real conversations through Integrations applied
 // to the running system: a Telnyx SMS number (against the Telnyx
 // emulator, which signs its webhooks like Telnyx), then an IMAP mailbox.
-func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingress, podLogs string) {
+//
+// Every credential it hands the system is added to secrets, which no log
+// may hold.
+func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingress, podLogs string, secrets map[string]string) {
 	defer routeToIngress(ingress)()
 	base := "http://acme.switchboard.localhost"
 	hook := base + "/webhooks/telnyx/sms"
@@ -265,6 +268,7 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 
 	// 1. Apply a Telnyx Integration.
 	creds := tx.Credentials()
+	secrets["telnyx apiKey"] = creds["apiKey"]
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ws-acme", Name: "telnyx"}, StringData: creds}
 	if err := k8s.Create(ctx, sec); err != nil {
 		t.Fatal(err)
@@ -327,6 +331,7 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 	// takes the new key, and the old signing key is refused.
 	servingBefore := strings.Count(readLogs(t, podLogs), `msg=serving`)
 	rotated := tx.RotateKeys()
+	secrets["rotated telnyx apiKey"] = rotated["apiKey"]
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(sec), sec); err != nil {
 		t.Fatal(err)
 	}
@@ -365,19 +370,34 @@ func exerciseChannels(t *testing.T, ctx context.Context, k8s client.Client, ingr
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	exerciseEmail(t, ctx, k8s, owner, feed)
+	exerciseEmail(t, ctx, k8s, owner, feed, secrets)
+
+	// The Integrations' status and events name no credential.
+	var list tenancyv1.IntegrationList
+	if err := k8s.List(ctx, &list, client.InNamespace("ws-acme")); err != nil {
+		t.Fatal(err)
+	}
+	var events corev1.EventList
+	if err := k8s.List(ctx, &events, client.InNamespace("ws-acme")); err != nil {
+		t.Fatal(err)
+	}
+	dump, _ := json.Marshal([]any{list, events})
+	if found := harness.FindSecrets(string(dump), secrets); len(found) > 0 {
+		t.Fatalf("Integration status or events hold credentials: %v", found)
+	}
 }
 
 // exerciseEmail connects the workspace to a mailbox on a real dovecot and
 // postfix (TLS, a private CA): a customer's mail arrives in the inbox, and
 // the agent's reply arrives in the customer's mailbox with the threading
 // headers that make mail clients put it in the same thread.
-func exerciseEmail(t *testing.T, ctx context.Context, k8s client.Client, owner *member, feed <-chan string) {
+func exerciseEmail(t *testing.T, ctx context.Context, k8s client.Client, owner *member, feed <-chan string, secrets map[string]string) {
 	mail, err := harness.StartMailServer(harness.MailOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mail.Close()
+	secrets["mailbox password"] = mail.Password("support")
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ws-acme", Name: "mailbox"},
 		StringData: map[string]string{"password": mail.Password("support")}}
 	if err := k8s.Create(ctx, sec); err != nil {

@@ -144,6 +144,13 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 		mresp.Body.Close()
 	}
 
+	// Channels: Integrations applied to the running system carry real
+	// conversations into the inbox and replies out.
+	channelSecrets := map[string]string{}
+	t.Run("channels", func(t *testing.T) {
+		exerciseChannels(t, ctx, k8s, ingress.String(), filepath.Join(dir, "pods", "ws-acme_runtime-*_runtime.log"), channelSecrets)
+	})
+
 	// The runtime logged into Vault with its ServiceAccount token (the dev
 	// node passes no VAULT_TOKEN) and created the first owner from the
 	// operator's bootstrap entry.
@@ -163,17 +170,15 @@ func TestWorkspaceRunsItsRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nor any Integration's credentials, which the runtime used.
+	for k, v := range channelSecrets {
+		secrets[k] = v
+	}
 	for what, text := range map[string]string{"runtime": runtimeLog, "operator": operatorLog.String()} {
 		if found := harness.FindSecrets(text, secrets); len(found) > 0 {
 			t.Fatalf("the %s log holds secrets: %v", what, found)
 		}
 	}
-
-	// Channels: Integrations applied to the running system carry real
-	// conversations into the inbox and replies out.
-	t.Run("channels", func(t *testing.T) {
-		exerciseChannels(t, ctx, k8s, ingress.String(), filepath.Join(dir, "pods", "ws-acme_runtime-*_runtime.log"))
-	})
 
 	// Deleting the workspace stops its runtime process.
 	if err := k8s.Delete(ctx, ws); err != nil {
