@@ -45,10 +45,10 @@ type IngestResult struct {
 // original message with Duplicate set, changes nothing and announces
 // nothing.
 //
-// A message from a known contact into their open conversation takes one
-// statement (store.RecordIncoming) and its share of a live event batch;
-// the others, and retries, take the general path: a transaction that
-// creates what is missing.
+// A message from a known contact into their open conversation, or a retry,
+// takes one statement (store.RecordIncoming) and its share of a live event
+// batch; the others take the general path: a transaction that creates what
+// is missing.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
 	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
 		return nil, err
@@ -56,11 +56,13 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 	if in.ConversationID == 0 && !in.NewConversation && len(in.Attachments) == 0 {
 		// Most messages come from a contact we know, into a conversation
 		// that is still open: one statement stores them.
-		m, conv, err := s.Store.RecordIncoming(ctx, store.Incoming{Channel: in.Channel, Identifier: in.Identifier,
+		m, conv, duplicate, err := s.Store.RecordIncoming(ctx, store.Incoming{Channel: in.Channel, Identifier: in.Identifier,
 			Body: in.Body, ExternalID: in.ExternalID})
 		if err == nil {
-			s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: conv.ID, MessageID: m.ID})
-			return &IngestResult{Message: m, Conversation: conv}, nil
+			if !duplicate {
+				s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: conv.ID, MessageID: m.ID})
+			}
+			return &IngestResult{Message: m, Conversation: conv, Duplicate: duplicate}, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -112,7 +114,7 @@ func (s *Service) ingestOnce(ctx context.Context, in Inbound) (*IngestResult, er
 			} else if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
 				return cerr
 			}
-		case !in.NewConversation:
+		case !in.NewConversation && !created: // a new contact has no conversation yet
 			convID, err = s.Store.UnresolvedConversation(ctx, tx, contact.ID, in.Channel)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
@@ -124,6 +126,11 @@ func (s *Service) ingestOnce(ctx context.Context, in Inbound) (*IngestResult, er
 			if err != nil {
 				return err
 			}
+		}
+		if len(in.Attachments) == 0 {
+			res.Message, res.Conversation, err = s.Store.InsertIncoming(ctx, tx, convID, store.Incoming{Channel: in.Channel,
+				Identifier: in.Identifier, Body: in.Body, ExternalID: in.ExternalID})
+			return err
 		}
 		var ext *string
 		if in.ExternalID != "" {

@@ -210,12 +210,18 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 	}
 
 	// That was the one-statement path: it stores the next one itself.
-	m, conv, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"})
-	if err != nil || conv.ID != first.Conversation.ID || m.ConversationID != conv.ID || m.Direction != "incoming" || m.Body != "third" {
-		t.Fatalf("RecordIncoming = %+v, %+v, %v", m, conv, err)
+	m, conv, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"})
+	if err != nil || isDup || conv.ID != first.Conversation.ID || m.ConversationID != conv.ID || m.Direction != "incoming" || m.Body != "third" {
+		t.Fatalf("RecordIncoming = %+v, %+v, %v, %v", m, conv, isDup, err)
 	}
-	if _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("RecordIncoming of a stored message id: %v, want ErrNotFound", err)
+	// And a retry, which it answers with the original as ConversationByID
+	// gives its conversation.
+	again, againConv, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"})
+	if err != nil || !isDup || !reflect.DeepEqual(again, m) {
+		t.Errorf("RecordIncoming of a stored message id = %+v, %v, %v; want the original %+v as a duplicate", again, isDup, err, m)
+	}
+	if want, _ := st.ConversationByID(ctx, nil, conv.ID); !reflect.DeepEqual(againConv, want) {
+		t.Errorf("a duplicate's conversation\n %+v\nwant\n %+v", againConv, want)
 	}
 
 	// The same message id on another channel is another message.
@@ -230,8 +236,12 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 	if _, err := st.UpdateConversation(ctx, nil, first.Conversation.ID, nil, store.ConversationChange{Status: &resolved}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-3", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
+	if _, _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-3", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RecordIncoming into a resolved conversation: %v, want ErrNotFound", err)
+	}
+	// A retry of a message of the resolved conversation is still a retry.
+	if again, _, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"}); err != nil || !isDup || again.ID != m.ID {
+		t.Errorf("a retry after the conversation was resolved: %+v, %v, %v; want the original", again, isDup, err)
 	}
 	in.ExternalID = "m-3"
 	r3, err := svc.Ingest(ctx, in)
@@ -239,7 +249,7 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 		t.Fatalf("after resolve: %+v, %v", r3, err)
 	}
 	// Unknown contact: nothing stored.
-	if _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550999", ExternalID: "m-4", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
+	if _, _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550999", ExternalID: "m-4", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RecordIncoming from an unknown contact: %v, want ErrNotFound", err)
 	}
 	st.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE external_id = 'm-4'`).Scan(&messages)
