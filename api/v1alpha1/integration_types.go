@@ -55,6 +55,15 @@ type SecretReference struct {
 // none sends the password in the clear: only for a server on a trusted
 // network.
 //
+// Optional keys of config for microsoft: authorityURL (default
+// https://login.microsoftonline.com), imapAddr (outlook.office365.com:993),
+// smtpAddr (smtp.office365.com:587), imapSecurity, smtpSecurity,
+// caCertificate (as for imap), folder (INBOX) and fromName.
+//
+// Optional for whatsapp, messenger, telnyx, shopify and googlePlaces:
+// apiBaseURL, the provider API's base URL, for a proxy or an emulator
+// (default: the provider's public API).
+//
 // The required keys of the credentials Secret, per type:
 //   - whatsapp: accessToken, appSecret, verifyToken
 //   - messenger: pageAccessToken, appSecret, verifyToken
