@@ -45,31 +45,22 @@ type IngestResult struct {
 // original message with Duplicate set, changes nothing and announces
 // nothing.
 //
-// A message from a known contact into their open conversation, or a retry,
-// takes one statement (store.RecordIncoming) and its share of a live event
-// batch; the others take the general path: a transaction that creates what
-// is missing.
+// Most messages (no attachments, no conversation chosen by the channel)
+// take one statement, store.RecordIncoming, and their share of a live
+// event batch; the others a transaction of a statement per step.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
 	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
 		return nil, err
 	}
-	if in.ConversationID == 0 && !in.NewConversation && len(in.Attachments) == 0 {
-		// Most messages come from a contact we know, into a conversation
-		// that is still open: one statement stores them.
-		m, conv, duplicate, err := s.Store.RecordIncoming(ctx, store.Incoming{Channel: in.Channel, Identifier: in.Identifier,
-			Body: in.Body, ExternalID: in.ExternalID})
-		if err == nil {
-			if !duplicate {
-				s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: conv.ID, MessageID: m.ID})
-			}
-			return &IngestResult{Message: m, Conversation: conv, Duplicate: duplicate}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-	}
+	oneStatement := in.ConversationID == 0 && !in.NewConversation && len(in.Attachments) == 0
 	for attempt := 0; ; attempt++ {
-		res, err := s.ingestOnce(ctx, in)
+		var res *IngestResult
+		var err error
+		if oneStatement {
+			res, err = s.record(ctx, in)
+		} else {
+			res, err = s.ingestOnce(ctx, in)
+		}
 		// Two first messages from one new contact race on its identity, and
 		// two deliveries of one message on its external id: the loser
 		// retries and finds the winner's contact or message.
@@ -84,6 +75,15 @@ func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error)
 		}
 		return res, nil
 	}
+}
+
+func (s *Service) record(ctx context.Context, in Inbound) (*IngestResult, error) {
+	r, err := s.Store.RecordIncoming(ctx, store.Incoming{Channel: in.Channel, Identifier: in.Identifier, Body: in.Body,
+		ExternalID: in.ExternalID, ContactName: in.ContactName, Subject: in.Subject})
+	if err != nil {
+		return nil, err
+	}
+	return &IngestResult{Message: r.Message, Conversation: r.Conversation, Duplicate: r.Duplicate, NewContact: r.NewContact, NewConv: r.NewConv}, nil
 }
 
 func (s *Service) ingestOnce(ctx context.Context, in Inbound) (*IngestResult, error) {

@@ -2,7 +2,6 @@ package inbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -99,12 +98,11 @@ func TestConcurrentIngestOfOneNewContact(t *testing.T) {
 	}
 }
 
-// TestIngestKnownContactInOneStatement covers store.RecordIncoming, the
-// one-statement path a known contact's message into their unresolved
-// conversation takes: it must record all the general path does (the bump
-// that wakes a snoozed conversation, the usage event, the audit entry, the
-// live event) and leave everything else to it.
-func TestIngestKnownContactInOneStatement(t *testing.T) {
+// TestIngestInOneStatement covers store.RecordIncoming, the one statement
+// most messages take: it must record all the general path did (the
+// contact, the conversation, the bump that wakes a snoozed conversation,
+// the usage event, the audit entry) and answer a retry with the original.
+func TestIngestInOneStatement(t *testing.T) {
 	st := storetest.NewDB(t)
 	hub := live.New(st.Pool, slog.New(slog.DiscardHandler))
 	hctx, stop := context.WithCancel(ctx)
@@ -113,8 +111,6 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 	events, unsubscribe := hub.Subscribe()
 	defer unsubscribe()
 	svc := New(st, hub)
-
-	in := Inbound{Channel: "telnyx/sms", Identifier: "+15550111", ContactName: "Ada", ExternalID: "m-1", Body: "first"}
 	waitEvent := func(want int64) live.Event {
 		t.Helper()
 		for {
@@ -128,14 +124,33 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 			}
 		}
 	}
-	// The general path: a new contact and conversation.
-	first, err := svc.Ingest(ctx, in)
-	if err != nil || !first.NewContact || !first.NewConv {
-		t.Fatalf("first message: %+v, %v", first, err)
-	}
-	snoozed, until := "snoozed", time.Now().Add(time.Hour)
-	if _, err := st.UpdateConversation(ctx, nil, first.Conversation.ID, nil, store.ConversationChange{Status: &snoozed, SnoozedUntil: &until}); err != nil {
-		t.Fatal(err)
+	// recorded checks what an ingest returned and recorded.
+	recorded := func(r *IngestResult) {
+		t.Helper()
+		want, err := st.ConversationByID(ctx, nil, r.Conversation.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(r.Conversation, want) {
+			t.Errorf("conversation returned\n %+v\nwant what ConversationByID gives\n %+v", r.Conversation, want)
+		}
+		msgs, _ := st.Messages(ctx, r.Conversation.ID)
+		if last := msgs[len(msgs)-1]; last.ID != r.Message.ID || !reflect.DeepEqual(last, r.Message) {
+			t.Errorf("message returned %+v, stored %+v", r.Message, last)
+		}
+		if want.Status != "open" || want.SnoozedUntil != nil || !want.LastMessageAt.Equal(r.Message.CreatedAt) || want.Preview != r.Message.Body {
+			t.Errorf("the conversation is not open with the message as its latest: %+v", want)
+		}
+		var audits, usage int
+		if err := st.Pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM audit_log WHERE actor_kind = 'system' AND action = 'message.received' AND object_type = 'message' AND object_id = $4),
+			(SELECT count(*) FROM usage_events WHERE kind = 'message_received' AND message_id = $1 AND conversation_id = $2 AND contact_id = $3 AND channel = 'telnyx/sms')`,
+			r.Message.ID, r.Conversation.ID, r.Conversation.ContactID, strconv.FormatInt(r.Message.ID, 10)).Scan(&audits, &usage); err != nil {
+			t.Fatal(err)
+		}
+		if audits != 1 || usage != 1 {
+			t.Errorf("audit entries = %d, usage events = %d; want 1 and 1", audits, usage)
+		}
 	}
 
 	// Wait until the hub listens, which it starts doing in the background:
@@ -163,108 +178,92 @@ func TestIngestKnownContactInOneStatement(t *testing.T) {
 		}
 	}
 
-	in.ExternalID, in.Body = "m-2", "second, into the snoozed conversation"
-	r, err := svc.Ingest(ctx, in)
-	if err != nil {
-		t.Fatal(err)
+	// A new contact: contact, identity, conversation and message at once.
+	in := Inbound{Channel: "telnyx/sms", Identifier: "+15550111", ContactName: "Ada", ExternalID: "m-1", Body: "first", Subject: "Order"}
+	first, err := svc.Ingest(ctx, in)
+	if err != nil || !first.NewContact || !first.NewConv || first.Duplicate || first.Conversation.ContactName != "Ada" || first.Conversation.Subject != "Order" {
+		t.Fatalf("first message: %+v, %v", first, err)
 	}
-	if r.Duplicate || r.NewConv || r.NewContact || r.Conversation.ID != first.Conversation.ID || r.Message.ExternalID == nil || *r.Message.ExternalID != "m-2" {
-		t.Fatalf("second message: %+v", r)
-	}
-	e := waitEvent(r.Message.ID)
-	if e.Type != "message.created" || e.ConversationID != first.Conversation.ID {
-		t.Errorf("live event = %+v", e)
-	}
-	want, err := st.ConversationByID(ctx, nil, first.Conversation.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.Conversation, want) {
-		t.Errorf("conversation returned\n %+v\nwant what ConversationByID gives\n %+v", r.Conversation, want)
-	}
-	if want.Status != "open" || want.SnoozedUntil != nil || !want.LastMessageAt.Equal(r.Message.CreatedAt) || want.Preview != in.Body {
-		t.Errorf("the incoming message did not wake and bump the conversation: %+v", want)
-	}
-	var audits, usage int
-	if err := st.Pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM audit_log WHERE actor_kind = 'system' AND action = 'message.received' AND object_type = 'message' AND object_id = $4),
-		(SELECT count(*) FROM usage_events WHERE kind = 'message_received' AND message_id = $1 AND conversation_id = $2 AND contact_id = $3 AND channel = 'telnyx/sms')`,
-		r.Message.ID, first.Conversation.ID, first.Conversation.ContactID, strconv.FormatInt(r.Message.ID, 10)).Scan(&audits, &usage); err != nil {
-		t.Fatal(err)
-	}
-	if audits != 1 || usage != 1 {
-		t.Errorf("audit entries = %d, usage events = %d; want 1 and 1", audits, usage)
+	recorded(first)
+	waitEvent(first.Message.ID)
+	c, _ := st.ContactByID(ctx, nil, first.Conversation.ContactID)
+	if c.Name != "Ada" || len(c.Phones) != 1 || c.Phones[0] != "+15550111" {
+		t.Errorf("contact created: %+v", c)
 	}
 
-	// A retry: the original, nothing recorded twice, no event.
-	dup, err := svc.Ingest(ctx, in)
-	if err != nil || !dup.Duplicate || dup.Message.ID != r.Message.ID {
-		t.Fatalf("retry = %+v, %v", dup, err)
+	// The contact's next message, into their snoozed conversation, wakes it.
+	snoozed, until := "snoozed", time.Now().Add(time.Hour)
+	if _, err := st.UpdateConversation(ctx, nil, first.Conversation.ID, nil, store.ConversationChange{Status: &snoozed, SnoozedUntil: &until}); err != nil {
+		t.Fatal(err)
 	}
-	var messages int
+	in.ExternalID, in.Body = "m-2", "second, into the snoozed conversation"
+	r, err := svc.Ingest(ctx, in)
+	if err != nil || r.Duplicate || r.NewConv || r.NewContact || r.Conversation.ID != first.Conversation.ID || r.Message.ExternalID == nil || *r.Message.ExternalID != "m-2" {
+		t.Fatalf("second message: %+v, %v", r, err)
+	}
+	recorded(r)
+	if e := waitEvent(r.Message.ID); e.Type != "message.created" || e.ConversationID != first.Conversation.ID {
+		t.Errorf("live event = %+v", e)
+	}
+
+	// A retry: the original and its conversation as they are, nothing
+	// recorded twice, no event.
+	dup, err := svc.Ingest(ctx, in)
+	if err != nil || !dup.Duplicate || !reflect.DeepEqual(dup.Message, r.Message) {
+		t.Fatalf("retry = %+v, %v; want the original %+v", dup, err, r.Message)
+	}
+	if want, _ := st.ConversationByID(ctx, nil, r.Conversation.ID); !reflect.DeepEqual(dup.Conversation, want) {
+		t.Errorf("a duplicate's conversation\n %+v\nwant\n %+v", dup.Conversation, want)
+	}
+	var messages, audits, usage int
 	st.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages WHERE channel = 'telnyx/sms'),
 		(SELECT count(*) FROM audit_log a JOIN messages m ON a.object_id = m.id::text WHERE a.action = 'message.received' AND m.channel = 'telnyx/sms'),
 		(SELECT count(*) FROM usage_events WHERE kind = 'message_received' AND channel = 'telnyx/sms')`).Scan(&messages, &audits, &usage)
 	if messages != 2 || audits != 2 || usage != 2 {
 		t.Errorf("after a retry: messages = %d, audit entries = %d, usage events = %d; want 2 each", messages, audits, usage)
 	}
-
-	// That was the one-statement path: it stores the next one itself.
-	m, conv, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"})
-	if err != nil || isDup || conv.ID != first.Conversation.ID || m.ConversationID != conv.ID || m.Direction != "incoming" || m.Body != "third" {
-		t.Fatalf("RecordIncoming = %+v, %+v, %v, %v", m, conv, isDup, err)
-	}
-	// And a retry, which it answers with the original as ConversationByID
-	// gives its conversation.
-	again, againConv, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"})
-	if err != nil || !isDup || !reflect.DeepEqual(again, m) {
-		t.Errorf("RecordIncoming of a stored message id = %+v, %v, %v; want the original %+v as a duplicate", again, isDup, err, m)
-	}
-	if want, _ := st.ConversationByID(ctx, nil, conv.ID); !reflect.DeepEqual(againConv, want) {
-		t.Errorf("a duplicate's conversation\n %+v\nwant\n %+v", againConv, want)
+	select {
+	case e := <-events:
+		t.Errorf("a retry was announced: %+v", e)
+	case <-time.After(200 * time.Millisecond):
 	}
 
-	// The same message id on another channel is another message.
+	// The same message id on another channel is another message (and the
+	// number another contact: identities are per channel).
 	other, err := svc.Ingest(ctx, Inbound{Channel: "telnyx/other", Identifier: "+15550111", ExternalID: "m-2", Body: "hi"})
-	if err != nil || other.Duplicate {
+	if err != nil || other.Duplicate || !other.NewConv || !other.NewContact {
 		t.Fatalf("same id, other channel: %+v, %v", other, err)
 	}
 
-	// Resolved: the one-statement path stores nothing and the general path
-	// opens a new conversation.
+	// Resolved: a retry is still a retry, and the next message opens a new
+	// conversation.
 	resolved := "resolved"
 	if _, err := st.UpdateConversation(ctx, nil, first.Conversation.ID, nil, store.ConversationChange{Status: &resolved}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-3", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("RecordIncoming into a resolved conversation: %v, want ErrNotFound", err)
-	}
-	// A retry of a message of the resolved conversation is still a retry.
-	if again, _, isDup, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550111", ExternalID: "m-2b", Body: "third"}); err != nil || !isDup || again.ID != m.ID {
-		t.Errorf("a retry after the conversation was resolved: %+v, %v, %v; want the original", again, isDup, err)
+	if again, err := svc.Ingest(ctx, in); err != nil || !again.Duplicate || again.Message.ID != r.Message.ID || again.Conversation.Status != "resolved" {
+		t.Errorf("a retry after the conversation was resolved: %+v, %v; want the original", again, err)
 	}
 	in.ExternalID = "m-3"
 	r3, err := svc.Ingest(ctx, in)
-	if err != nil || !r3.NewConv || r3.NewContact || r3.Conversation.ID == first.Conversation.ID {
+	if err != nil || !r3.NewConv || r3.NewContact || r3.Conversation.ID == first.Conversation.ID || r3.Conversation.ContactID != first.Conversation.ContactID {
 		t.Fatalf("after resolve: %+v, %v", r3, err)
 	}
-	// Unknown contact: nothing stored.
-	if _, _, _, err := st.RecordIncoming(ctx, store.Incoming{Channel: "telnyx/sms", Identifier: "+15550999", ExternalID: "m-4", Body: "x"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("RecordIncoming from an unknown contact: %v, want ErrNotFound", err)
-	}
-	st.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE external_id = 'm-4'`).Scan(&messages)
-	if messages != 0 {
-		t.Error("RecordIncoming stored a message of an unknown contact")
+	recorded(r3)
+	var convs int
+	st.Pool.QueryRow(ctx, `SELECT count(*) FROM conversations WHERE contact_id = $1`, first.Conversation.ContactID).Scan(&convs)
+	if convs != 2 {
+		t.Errorf("conversations of the contact = %d, want 2", convs)
 	}
 }
 
-// TestConcurrentRetriesOfKnownContact delivers each of 40 messages of one
-// known contact 3 times at once: one message each, one audit entry and one
-// usage event each, whichever path each delivery took.
-func TestConcurrentRetriesOfKnownContact(t *testing.T) {
+// TestConcurrentRetries delivers each of 40 messages from 10 phones, one
+// known and nine new, 3 times at once: one contact and one conversation per
+// phone, and one message, audit entry and usage event per message id.
+func TestConcurrentRetries(t *testing.T) {
 	st := storetest.NewDB(t)
 	svc := New(st, live.New(st.Pool, slog.New(slog.DiscardHandler)))
-	if _, err := svc.Ingest(ctx, Inbound{Channel: "telnyx/sms", Identifier: "+15550123", ExternalID: "seed", Body: "hello"}); err != nil {
+	if _, err := svc.Ingest(ctx, Inbound{Channel: "telnyx/sms", Identifier: "+15550120", ExternalID: "seed", Body: "hello"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -276,7 +275,7 @@ func TestConcurrentRetriesOfKnownContact(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			ext := fmt.Sprintf("c-%d", i%40)
-			r, err := svc.Ingest(ctx, Inbound{Channel: "telnyx/sms", Identifier: "+15550123", ExternalID: ext, Body: "message " + ext})
+			r, err := svc.Ingest(ctx, Inbound{Channel: "telnyx/sms", Identifier: fmt.Sprintf("+1555012%d", i%10), ExternalID: ext, Body: "message " + ext})
 			if err != nil {
 				errs <- err
 				return
@@ -299,10 +298,12 @@ func TestConcurrentRetriesOfKnownContact(t *testing.T) {
 			t.Errorf("deliveries of %s got message ids %v, want one", ext, got)
 		}
 	}
-	var messages, audits, usage, convs int
+	var messages, audits, usage, convs, contacts int
 	st.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM audit_log WHERE action = 'message.received'),
-		(SELECT count(*) FROM usage_events WHERE kind = 'message_received'), (SELECT count(*) FROM conversations)`).Scan(&messages, &audits, &usage, &convs)
-	if messages != 41 || audits != 41 || usage != 41 || convs != 1 {
-		t.Errorf("messages, audit entries, usage events, conversations = %d, %d, %d, %d; want 41, 41, 41, 1", messages, audits, usage, convs)
+		(SELECT count(*) FROM usage_events WHERE kind = 'message_received'), (SELECT count(*) FROM conversations), (SELECT count(*) FROM contacts)`).
+		Scan(&messages, &audits, &usage, &convs, &contacts)
+	if messages != 41 || audits != 41 || usage != 41 || convs != 10 || contacts != 10 {
+		t.Errorf("messages, audit entries, usage events, conversations, contacts = %d, %d, %d, %d, %d; want 41, 41, 41, 10, 10",
+			messages, audits, usage, convs, contacts)
 	}
 }

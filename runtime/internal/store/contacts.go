@@ -61,10 +61,27 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 	if err != ErrNotFound {
 		return nil, false, err
 	}
-	// Record the identifier as an email or phone the way the CRM stores them,
-	// so that imports and searches match the contact. A Messenger id is a
-	// page-scoped number, neither.
-	var emails, phones []string
+	name, emails, phones := identityContact(channel, identifier, name)
+	c, err = scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones) VALUES ($1, coalesce($2, '{}'::text[]), coalesce($3, '{}'::text[]))
+		RETURNING `+contactCols, name, emails, phones))
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO contact_identities (channel, identifier, contact_id) VALUES ($1, $2, $3)`, channel, identifier, c.ID); err != nil {
+		if isUnique(err) { // a concurrent ingest created it first
+			return nil, false, ErrConflict
+		}
+		return nil, false, err
+	}
+	return c, true, nil
+}
+
+// identityContact is what a contact created for a channel identifier
+// starts with: the name given, or else the identifier, and the identifier
+// as an email or phone the way the CRM stores them, so that imports and
+// searches match the contact. A Messenger id is a page-scoped number,
+// neither.
+func identityContact(channel, identifier, name string) (_ string, emails, phones []string) {
 	if e, ok := ParseEmail(identifier); ok && looksLikeEmail(identifier) {
 		emails = []string{e}
 	} else if looksLikePhone(identifier) && !strings.HasPrefix(channel, "messenger/") {
@@ -80,18 +97,7 @@ func (s *Store) ContactForIdentity(ctx context.Context, q Querier, channel, iden
 	if name == "" {
 		name = identifier
 	}
-	c, err = scanContact(q.QueryRow(ctx, `INSERT INTO contacts (name, emails, phones) VALUES ($1, coalesce($2, '{}'::text[]), coalesce($3, '{}'::text[]))
-		RETURNING `+contactCols, name, emails, phones))
-	if err != nil {
-		return nil, false, err
-	}
-	if _, err := q.Exec(ctx, `INSERT INTO contact_identities (channel, identifier, contact_id) VALUES ($1, $2, $3)`, channel, identifier, c.ID); err != nil {
-		if isUnique(err) { // a concurrent ingest created it first
-			return nil, false, ErrConflict
-		}
-		return nil, false, err
-	}
-	return c, true, nil
+	return name, emails, phones
 }
 
 // ContactIdentifier returns how a channel names a contact, or "" when the

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Incoming is a contact's message for RecordIncoming and InsertIncoming.
 type Incoming struct {
@@ -8,20 +11,37 @@ type Incoming struct {
 	Identifier string // the contact as the channel names them
 	Body       string
 	ExternalID string // the sender's message id; "" for none
+	// ContactName names a contact RecordIncoming creates; Subject, a
+	// conversation it opens.
+	ContactName string
+	Subject     string
 }
 
-// Statements of incoming messages. A conv CTE chooses the conversation;
-// incomingTail then records, in order, what the inbox's general path used
-// to record in a statement each: the message, unless its (channel,
-// external id) is taken, when nothing else happens (InsertMessage's ON
-// CONFLICT); the conversation's bump, which also reopens a resolved or
-// snoozed one, and its usage event (InsertMessage); and the audit entry
-// (Audit). Keep them in step with those. Parameters: $1 channel, $3 body,
-// $4 external id, $5 the usage kind.
+// IncomingResult is what RecordIncoming did.
+type IncomingResult struct {
+	Message      *Message
+	Conversation *Conversation
+	// Duplicate: the (channel, external id) was taken; Message is the
+	// original and nothing changed.
+	Duplicate  bool
+	NewContact bool
+	NewConv    bool
+}
+
+// An incoming message's statements record, after choosing its conversation
+// (conv), what the inbox's general path records in a statement each: the
+// message (InsertMessage); the conversation's bump, which also reopens a
+// resolved or snoozed one, and its usage event (InsertMessage); and the
+// audit entry (Audit). Keep them in step with those. Their parameters: $1
+// channel, $3 body, $4 external id, $5 the usage kind.
+//
+// A conversation the statement itself opened is not bumped (a statement
+// does not see its own rows): it was opened at the message's time. So
+// stored holds the conversation as it now is either way.
 const incomingTail = `, m AS (
 		INSERT INTO messages (conversation_id, channel, direction, body, external_id)
 		SELECT id, $1, 'incoming', $3, $4 FROM conv
-		ON CONFLICT (channel, external_id) WHERE external_id IS NOT NULL DO NOTHING
+		%s
 		RETURNING ` + msgCols + `
 	), bumped AS (
 		UPDATE conversations c SET last_message_at = m.created_at, updated_at = now(),
@@ -29,70 +49,107 @@ const incomingTail = `, m AS (
 			snoozed_until = CASE WHEN c.status IN ('resolved', 'snoozed') THEN NULL ELSE c.snoozed_until END
 		FROM m WHERE c.id = m.conversation_id
 		RETURNING c.*
+	), stored AS (
+		SELECT * FROM bumped UNION ALL SELECT * FROM new_conv
 	), usage AS (
 		INSERT INTO usage_events (kind, contact_id, conversation_id, message_id, channel)
-		SELECT $5, bumped.contact_id, bumped.id, m.id, m.channel FROM bumped, m
+		SELECT $5, stored.contact_id, stored.id, m.id, m.channel FROM stored, m
 	), audit AS (
 		INSERT INTO audit_log (actor_kind, action, object_type, object_id)
 		SELECT 'system', 'message.received', 'message', m.id::text FROM m
 	)`
 
-// incomingStored selects the stored message and its conversation as
-// ConversationByID returns it, whose preview is the new message.
-const incomingStored = `SELECT false, m.id, m.conversation_id, m.channel, m.direction, m.author_id, m.body, m.external_id, m.delivery_status, m.created_at,
-		c.id, c.channel, c.contact_id, ct.name, c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
+// incomingStored selects the message, whether the statement created its
+// contact and conversation, and the conversation as ConversationByID
+// returns it, whose preview is the new message.
+const incomingStored = `SELECT false, EXISTS (SELECT FROM new_contact), EXISTS (SELECT FROM new_conv),
+		m.id, m.conversation_id, m.channel, m.direction, m.author_id, m.body, m.external_id, m.delivery_status, m.created_at,
+		c.id, c.channel, c.contact_id, coalesce(nc.name, ct.name), c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
 		c.priority, c.tags, c.last_message_at, c.created_at, left(m.body, 140)
-	FROM m JOIN bumped c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id`
+	FROM m JOIN stored c ON c.id = m.conversation_id
+	LEFT JOIN contacts ct ON ct.id = c.contact_id LEFT JOIN new_contact nc ON nc.id = c.contact_id`
 
-// recordIncoming chooses the contact's latest unresolved conversation on
-// the channel, locked (UnresolvedConversation), which serialises the
-// contact's messages as the general path does; if it was resolved after
-// the statement's snapshot, the locking read skips it and nothing is
-// stored. When nothing was stored and the statement's snapshot holds a
-// message of the same (channel, external id), it selects that one, marked
-// as a duplicate.
-const recordIncoming = `WITH conv AS (
-		SELECT c.id FROM contact_identities i JOIN conversations c ON c.contact_id = i.contact_id
-		WHERE i.channel = $1 AND i.identifier = $2 AND c.channel = $1 AND c.status <> 'resolved'
+// recordIncoming stores a message, or finds its original: parameters $6
+// contact name, $7 emails, $8 phones, $9 subject, for a contact or
+// conversation it creates.
+//
+//   - original is the message's original, if the statement's snapshot
+//     holds one: then it changes nothing and selects that.
+//   - open is the contact's latest unresolved conversation on the channel,
+//     locked (UnresolvedConversation), which serialises the contact's
+//     messages as the general path does. One resolved since the snapshot
+//     is skipped by the locking read.
+//   - new_contact and new_identity create the contact when the channel
+//     does not know it (ContactForIdentity), new_conv a conversation when
+//     it has no open one (CreateConversation).
+//
+// A conflict on the contact's identity or the message's external id, with
+// a concurrent statement that committed after this one's snapshot, fails
+// the whole statement: nothing is left half done, and a retry finds what
+// the other created.
+var recordIncoming = `WITH original AS (
+		SELECT ` + msgCols + ` FROM messages WHERE channel = $1 AND external_id = $4
+	), ident AS (
+		SELECT contact_id AS id FROM contact_identities WHERE channel = $1 AND identifier = $2
+	), open AS (
+		SELECT c.id FROM ident JOIN conversations c ON c.contact_id = ident.id
+		WHERE c.channel = $1 AND c.status <> 'resolved' AND NOT EXISTS (SELECT FROM original)
 		ORDER BY c.last_message_at DESC, c.id DESC LIMIT 1
 		FOR UPDATE OF c
-	)` + incomingTail + `, original AS (
-		SELECT ` + msgCols + ` FROM messages
-		WHERE channel = $1 AND external_id = $4 AND NOT EXISTS (SELECT FROM m)
-	)
+	), new_contact AS (
+		INSERT INTO contacts (name, emails, phones)
+		SELECT $6, coalesce($7, '{}'::text[]), coalesce($8, '{}'::text[])
+		WHERE NOT EXISTS (SELECT FROM ident) AND NOT EXISTS (SELECT FROM original)
+		RETURNING id, name
+	), new_identity AS (
+		INSERT INTO contact_identities (channel, identifier, contact_id) SELECT $1, $2, id FROM new_contact
+	), new_conv AS (
+		INSERT INTO conversations (channel, contact_id, subject)
+		SELECT $1, k.id, $9 FROM (SELECT id FROM ident UNION ALL SELECT id FROM new_contact) k
+		WHERE NOT EXISTS (SELECT FROM open) AND NOT EXISTS (SELECT FROM original)
+		RETURNING *
+	), conv AS (
+		SELECT id FROM open UNION ALL SELECT id FROM new_conv
+	)` + fmt.Sprintf(incomingTail, "") + `
 	` + incomingStored + `
 	UNION ALL
-	SELECT true, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at,
+	SELECT true, false, false, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at,
 		` + convCols + `
 	FROM original o JOIN conversations c ON c.id = o.conversation_id JOIN contacts ct ON ct.id = c.contact_id`
 
-// insertIncoming stores the message in conversation $2.
-const insertIncoming = `WITH conv AS (SELECT $2::bigint AS id)` + incomingTail + `
+// insertIncoming stores the message in conversation $2; a taken external
+// id stores nothing.
+var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
+	new_contact AS (SELECT NULL::bigint AS id, NULL::text AS name WHERE false),
+	new_conv AS (SELECT * FROM conversations WHERE false)` +
+	fmt.Sprintf(incomingTail, "ON CONFLICT (channel, external_id) WHERE external_id IS NOT NULL DO NOTHING") + `
 	` + incomingStored
 
-// RecordIncoming stores a message from a contact the channel knows, in
-// the contact's latest unresolved conversation on the channel, with
-// everything the general path (a transaction of MessageByExternalID,
-// ContactForIdentity, UnresolvedConversation, InsertMessage,
-// ConversationByID and Audit) records, in one statement and so in one
-// round trip. That is most inbound messages, and round trips were most of
-// their cost. A message whose (channel, external id) is stored already is
-// a retry: it returns the original, with duplicate set, and changes
-// nothing.
+// RecordIncoming stores a message a contact sent on a channel, with
+// everything the inbox's general path (a transaction of
+// MessageByExternalID, ContactForIdentity, UnresolvedConversation or
+// CreateConversation, InsertMessage, ConversationByID and Audit) records,
+// in one statement and so in one round trip: round trips were most of an
+// ingest's cost. It continues the contact's latest unresolved conversation
+// on the channel, or opens one, creating the contact if the channel does
+// not know them. A message whose (channel, external id) is stored already
+// is a retry: the result is the original, and nothing changes.
 //
-// When it stores and finds nothing, because the channel does not know the
-// contact, the contact has no unresolved conversation there, or the
-// original is not committed yet, it returns ErrNotFound: take the general
-// path, which creates the contact or conversation, or waits for the
-// original.
+// ErrConflict means a concurrent ingest created the contact or the message
+// first: try again.
 //
 // It does not announce the message: a NOTIFY in the statement would make
 // its commit take PostgreSQL's notification queue lock, which serialises
 // the commits of all concurrent ingests. Publish the live event after it.
-func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *Message, _ *Conversation, duplicate bool, err error) {
+func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *IncomingResult, err error) {
 	defer wrap(&err, "RecordIncoming(%q)", in.Channel)
-	m, c, duplicate, err := scanIncoming(s.Pool.QueryRow(ctx, recordIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived))
-	return m, c, duplicate, err
+	name, emails, phones := identityContact(in.Channel, in.Identifier, in.ContactName)
+	res, err := scanIncoming(s.Pool.QueryRow(ctx, recordIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived,
+		name, emails, phones, in.Subject))
+	if isUnique(err) {
+		return nil, ErrConflict
+	}
+	return res, err
 }
 
 // InsertIncoming stores a message in a conversation of the channel, in q's
@@ -101,11 +158,14 @@ func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *Message, _ 
 // external id) is stored already gives ErrConflict and changes nothing.
 func (s *Store) InsertIncoming(ctx context.Context, q Querier, conversationID int64, in Incoming) (_ *Message, _ *Conversation, err error) {
 	defer wrap(&err, "InsertIncoming(%d)", conversationID)
-	m, c, _, err := scanIncoming(q.QueryRow(ctx, insertIncoming, in.Channel, conversationID, in.Body, externalID(in), UsageMessageReceived))
+	res, err := scanIncoming(q.QueryRow(ctx, insertIncoming, in.Channel, conversationID, in.Body, externalID(in), UsageMessageReceived))
 	if err == ErrNotFound {
 		return nil, nil, ErrConflict
 	}
-	return m, c, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return res.Message, res.Conversation, nil
 }
 
 func externalID(in Incoming) *string {
@@ -115,14 +175,15 @@ func externalID(in Incoming) *string {
 	return &in.ExternalID
 }
 
-func scanIncoming(row interface{ Scan(...any) error }) (*Message, *Conversation, bool, error) {
+func scanIncoming(row interface{ Scan(...any) error }) (*IncomingResult, error) {
 	m, c := &Message{}, &Conversation{}
-	var duplicate bool
-	err := row.Scan(&duplicate, &m.ID, &m.ConversationID, &m.Channel, &m.Direction, &m.AuthorID, &m.Body, &m.ExternalID, &m.DeliveryStatus, &m.CreatedAt,
+	res := &IncomingResult{Message: m, Conversation: c}
+	err := row.Scan(&res.Duplicate, &res.NewContact, &res.NewConv,
+		&m.ID, &m.ConversationID, &m.Channel, &m.Direction, &m.AuthorID, &m.Body, &m.ExternalID, &m.DeliveryStatus, &m.CreatedAt,
 		&c.ID, &c.Channel, &c.ContactID, &c.ContactName, &c.Subject, &c.Status, &c.SnoozedUntil, &c.AssigneeID, &c.TeamID,
 		&c.Priority, &c.Tags, &c.LastMessageAt, &c.CreatedAt, &c.Preview)
 	if err != nil {
-		return nil, nil, false, notFound(err)
+		return nil, notFound(err)
 	}
-	return m, c, duplicate, nil
+	return res, nil
 }
