@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -69,25 +70,17 @@ const incomingStored = `SELECT false, EXISTS (SELECT FROM new_contact), EXISTS (
 	FROM m JOIN stored c ON c.id = m.conversation_id
 	LEFT JOIN contacts ct ON ct.id = c.contact_id LEFT JOIN new_contact nc ON nc.id = c.contact_id`
 
-// recordIncoming stores a message, or finds its original: parameters $6
-// contact name, $7 emails, $8 phones, $9 subject, for a contact or
-// conversation it creates.
+// An incoming message's own statements (RecordIncoming) start by looking
+// up, in the statement's snapshot:
 //
-//   - original is the message's original, if the statement's snapshot
-//     holds one: then it changes nothing and selects that.
-//   - open is the contact's latest unresolved conversation on the channel,
+//   - original, the message's original: if there is one, nothing changes
+//     and the statement selects that;
+//   - ident, the contact the channel identifier belongs to;
+//   - open, the contact's latest unresolved conversation on the channel,
 //     locked (UnresolvedConversation), which serialises the contact's
 //     messages as the general path does. One resolved since the snapshot
 //     is skipped by the locking read.
-//   - new_contact and new_identity create the contact when the channel
-//     does not know it (ContactForIdentity), new_conv a conversation when
-//     it has no open one (CreateConversation).
-//
-// A conflict on the contact's identity or the message's external id, with
-// a concurrent statement that committed after this one's snapshot, fails
-// the whole statement: nothing is left half done, and a retry finds what
-// the other created.
-var recordIncoming = `WITH original AS (
+const incomingLookup = `WITH original AS (
 		SELECT ` + msgCols + ` FROM messages WHERE channel = $1 AND external_id = $4
 	), ident AS (
 		SELECT contact_id AS id FROM contact_identities WHERE channel = $1 AND identifier = $2
@@ -96,7 +89,38 @@ var recordIncoming = `WITH original AS (
 		WHERE c.channel = $1 AND c.status <> 'resolved' AND NOT EXISTS (SELECT FROM original)
 		ORDER BY c.last_message_at DESC, c.id DESC LIMIT 1
 		FOR UPDATE OF c
-	), new_contact AS (
+	)`
+
+// incomingOriginal selects the original, marked as a duplicate, with its
+// conversation as ConversationByID returns it.
+const incomingOriginal = `
+	UNION ALL
+	SELECT true, false, false, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at,
+		` + convCols + `
+	FROM original o JOIN conversations c ON c.id = o.conversation_id JOIN contacts ct ON ct.id = c.contact_id`
+
+// appendIncoming stores the message in the open conversation, if there is
+// one: most messages. It leaves out what creating a contact and a
+// conversation takes, which costs even when it creates nothing.
+var appendIncoming = incomingLookup + `, new_contact AS (
+		SELECT NULL::bigint AS id, NULL::text AS name WHERE false
+	), new_conv AS (
+		SELECT * FROM conversations WHERE false
+	), conv AS (
+		SELECT id FROM open
+	)` + fmt.Sprintf(incomingTail, "") + `
+	` + incomingStored + incomingOriginal
+
+// recordIncoming also creates what is missing, with parameters $6 contact
+// name, $7 emails, $8 phones, $9 subject: new_contact and new_identity the
+// contact, when the channel does not know it (ContactForIdentity), new_conv
+// a conversation, when the contact has no open one (CreateConversation).
+//
+// A conflict on the contact's identity or the message's external id, with
+// a concurrent statement that committed after this one's snapshot, fails
+// the whole statement: nothing is left half done, and a retry finds what
+// the other created.
+var recordIncoming = incomingLookup + `, new_contact AS (
 		INSERT INTO contacts (name, emails, phones)
 		SELECT $6, coalesce($7, '{}'::text[]), coalesce($8, '{}'::text[])
 		WHERE NOT EXISTS (SELECT FROM ident) AND NOT EXISTS (SELECT FROM original)
@@ -111,11 +135,7 @@ var recordIncoming = `WITH original AS (
 	), conv AS (
 		SELECT id FROM open UNION ALL SELECT id FROM new_conv
 	)` + fmt.Sprintf(incomingTail, "") + `
-	` + incomingStored + `
-	UNION ALL
-	SELECT true, false, false, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at,
-		` + convCols + `
-	FROM original o JOIN conversations c ON c.id = o.conversation_id JOIN contacts ct ON ct.id = c.contact_id`
+	` + incomingStored + incomingOriginal
 
 // insertIncoming stores the message in conversation $2; a taken external
 // id stores nothing.
@@ -133,7 +153,9 @@ var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
 // ingest's cost. It continues the contact's latest unresolved conversation
 // on the channel, or opens one, creating the contact if the channel does
 // not know them. A message whose (channel, external id) is stored already
-// is a retry: the result is the original, and nothing changes.
+// is a retry: the result is the original, and nothing changes. A message
+// into an open conversation, or a retry, takes one statement; opening a
+// conversation takes a second.
 //
 // ErrConflict means a concurrent ingest created the contact or the message
 // first: try again.
@@ -143,9 +165,12 @@ var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
 // the commits of all concurrent ingests. Publish the live event after it.
 func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *IncomingResult, err error) {
 	defer wrap(&err, "RecordIncoming(%q)", in.Channel)
-	name, emails, phones := identityContact(in.Channel, in.Identifier, in.ContactName)
-	res, err := scanIncoming(s.Pool.QueryRow(ctx, recordIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived,
-		name, emails, phones, in.Subject))
+	res, err := scanIncoming(s.Pool.QueryRow(ctx, appendIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived))
+	if errors.Is(err, ErrNotFound) { // no open conversation: open one
+		name, emails, phones := identityContact(in.Channel, in.Identifier, in.ContactName)
+		res, err = scanIncoming(s.Pool.QueryRow(ctx, recordIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived,
+			name, emails, phones, in.Subject))
+	}
 	if isUnique(err) {
 		return nil, ErrConflict
 	}
