@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
-	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
+	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 )
 
 func FuzzVerifySignature(f *testing.F) {

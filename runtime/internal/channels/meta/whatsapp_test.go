@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
-	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/emulators/metatest"
+	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 )
 

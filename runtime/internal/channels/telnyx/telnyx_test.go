@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/emulators/telnyxtest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
-	"github.com/switchboard-dev/switchboard/runtime/emulators/telnyxtest"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
