@@ -385,19 +385,29 @@ func (r *IntegrationReconciler) markConnected(ctx context.Context, s *integratio
 	connected(in)
 	info := contract.ChannelInfo{Type: string(in.Spec.Type), UID: string(in.UID), Config: in.Spec.Config,
 		CredentialsVersion: in.Status.CredentialsVersion, WebhookPath: in.WebhookPath()}
-	if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
+	// A connected Integration is reconciled every health poll: it checks
+	// the manifest with one read, and writes (after mayWrite's checks)
+	// only when the entry differs.
+	listed, err := r.Vault.ManifestEntry(ctx, ws.VaultPath(), in.Name)
+	if err != nil {
+		res, err := r.vaultError(in, "reading the workspace's manifest", err)
 		return true, res, err
 	}
-	err := r.Vault.UpdateManifest(ctx, ws.VaultPath(), string(ws.UID), func(m *contract.ChannelManifest) bool {
-		if have, ok := m.Integrations[in.Name]; ok && equalInfo(have, info) {
-			return false
+	if listed == nil || !listed.Equal(info) {
+		if res, ok, err := r.mayWrite(ctx, in, ws); !ok {
+			return true, res, err
 		}
-		m.Integrations[in.Name] = info
-		return true
-	})
-	if err != nil {
-		res, err := r.vaultError(in, "listing the Integration in the workspace's manifest", err)
-		return true, res, err
+		err := r.Vault.UpdateManifest(ctx, ws.VaultPath(), string(ws.UID), func(m *contract.ChannelManifest) bool {
+			if have, ok := m.Integrations[in.Name]; ok && have.Equal(info) {
+				return false
+			}
+			m.Integrations[in.Name] = info
+			return true
+		})
+		if err != nil {
+			res, err := r.vaultError(in, "listing the Integration in the workspace's manifest", err)
+			return true, res, err
+		}
 	}
 	if err := r.readHealth(ctx, in, ws); err != nil {
 		res, err := r.vaultError(in, "reading the runtime's health report", err)
@@ -411,18 +421,6 @@ func (r *IntegrationReconciler) healthPoll() time.Duration {
 		return r.HealthPoll
 	}
 	return 15 * time.Second
-}
-
-func equalInfo(a, b contract.ChannelInfo) bool {
-	if a.Type != b.Type || a.UID != b.UID || a.CredentialsVersion != b.CredentialsVersion || a.WebhookPath != b.WebhookPath || len(a.Config) != len(b.Config) {
-		return false
-	}
-	for k, v := range a.Config {
-		if bv, ok := b.Config[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 // readHealth copies the runtime's report on this connection into the

@@ -58,6 +58,24 @@ func (c *Client) UpdateManifest(ctx context.Context, subtree, owner string, chan
 	}
 }
 
+// ManifestEntry returns an Integration's entry in the workspace's
+// manifest, or nil when it has none (or the manifest cannot be read as one).
+func (c *Client) ManifestEntry(ctx context.Context, subtree, name string) (*contract.ChannelInfo, error) {
+	have, err := c.ReadKV(ctx, subtree+"/"+contract.EntryChannels)
+	if err != nil || have == nil {
+		return nil, err
+	}
+	m, err := contract.DecodeManifest(have.Data[contract.ChannelManifestKey])
+	if err != nil {
+		return nil, nil
+	}
+	info, ok := m.Integrations[name]
+	if !ok {
+		return nil, nil
+	}
+	return &info, nil
+}
+
 // currentVersion is an entry's latest version number, 0 if it has none.
 func (c *Client) currentVersion(ctx context.Context, path string) (int, error) {
 	md, err := c.api.KVv2(c.cfg.KVMount).GetMetadata(ctx, path)

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"time"
 )
@@ -86,6 +87,13 @@ type ChannelInfo struct {
 	CredentialsVersion int `json:"credentialsVersion"`
 	// WebhookPath is where the provider delivers webhooks, or "".
 	WebhookPath string `json:"webhookPath,omitempty"`
+}
+
+// Equal says whether two entries describe the same connection with the
+// same config and credentials: an adapter opened for one serves the other.
+func (c ChannelInfo) Equal(o ChannelInfo) bool {
+	return c.Type == o.Type && c.UID == o.UID && c.CredentialsVersion == o.CredentialsVersion &&
+		c.WebhookPath == o.WebhookPath && maps.Equal(c.Config, o.Config)
 }
 
 // EncodeManifest and DecodeManifest are the manifest's one serialisation.

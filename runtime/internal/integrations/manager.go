@@ -18,7 +18,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -171,7 +170,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 	var stop []*running
 	for name, r := range m.running {
 		want, ok := manifest.Integrations[name]
-		if !ok || !sameInfo(r.info, want) {
+		if !ok || !r.info.Equal(want) {
 			stop = append(stop, r)
 			delete(m.running, name)
 		}
@@ -204,7 +203,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 		f, failedBefore := m.failed[name]
 		s, skipped := m.skipped[name]
 		m.mu.RUnlock()
-		if open || (skipped && sameInfo(s, info)) || (failedBefore && sameInfo(f.info, info) && m.now().Sub(f.at) < 30*time.Second) {
+		if open || (skipped && s.Equal(info)) || (failedBefore && f.info.Equal(info) && m.now().Sub(f.at) < 30*time.Second) {
 			continue
 		}
 		if err := m.start(ctx, name, info); errors.Is(err, errSkipped) {
@@ -226,12 +225,6 @@ func (m *Manager) Sync(ctx context.Context) error {
 		m.mu.Unlock()
 	}
 	return nil
-}
-
-// sameInfo says whether an adapter opened for a may serve b.
-func sameInfo(a, b contract.ChannelInfo) bool {
-	return a.Type == b.Type && a.UID == b.UID && a.CredentialsVersion == b.CredentialsVersion &&
-		a.WebhookPath == b.WebhookPath && reflect.DeepEqual(a.Config, b.Config)
 }
 
 // unused are the Integration types this runtime keeps no adapter for yet,
