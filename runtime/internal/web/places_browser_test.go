@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func TestAddressAutocompleteInChromium(t *testing.T) {
 	set.open(t, "maps", places.Type, map[string]string{"apiBaseURL": g.URL}, map[string]string{"apiKey": g.APIKey})
 	f.srv.Integrations = set
 
-	bctx := headlessChromium(t)
+	bctx := chromiumContext(t)
 	run := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
@@ -105,31 +104,4 @@ func TestAddressAutocompleteInChromium(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("#n-address"), "Downing"),
 		chromedp.WaitVisible(chromedp.Search(`//ul[contains(@class,'places-suggestions')]/li[normalize-space(.)='address lookup unavailable']`)),
 	)
-}
-
-// headlessChromium starts headless Chromium for one test.
-func headlessChromium(t *testing.T) context.Context {
-	t.Helper()
-	var path string
-	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(p); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		t.Fatal("chromium is not installed: run `make test` (hack/install-deps.sh installs it), or apt-get install -y chromium")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return bctx
 }
