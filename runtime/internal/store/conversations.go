@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +81,7 @@ type View struct {
 	Tag        string
 	Channel    string
 	ContactID  int64
-	Search     string // full-text over message bodies
+	Search     string // words starting the subject, the contact's name, emails or phones, or message text (see SearchQuery)
 	// Paging: conversations older than (BeforeAt, BeforeID).
 	BeforeAt time.Time
 	BeforeID int64
@@ -123,12 +122,16 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 		add("c.contact_id = $%d", v.ContactID)
 	}
 	if v.Search != "" {
-		// Start from the newest matching messages, at most searchWindow of
-		// them: a rare term is found through the full-text index, a common
-		// one by walking messages newest first. Probing conversations in list
-		// order instead costs a scan of the whole list when a term is rare.
-		add("c.id IN (SELECT hits.conversation_id FROM (SELECT m.conversation_id FROM messages m"+
-			" WHERE m.search @@ websearch_to_tsquery('simple', $%d) ORDER BY m.id DESC LIMIT "+strconv.Itoa(searchWindow)+") hits)", v.Search)
+		// Conversations whose subject or contact matches, and those of the
+		// newest matching messages, at most searchWindow of them: a rare
+		// term is found through the full-text index, a common one by
+		// walking messages newest first. Probing conversations in list order
+		// instead costs a scan of the whole list when a term is rare.
+		sq, err := s.ParseSearch(ctx, v.Search)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, sq.conversationFilter(&args))
 	}
 	if !v.BeforeAt.IsZero() {
 		args = append(args, v.BeforeAt, v.BeforeID)

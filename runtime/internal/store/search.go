@@ -1,0 +1,465 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Search limits: what a member may type, and how much one group returns.
+const (
+	MaxSearchLength = 200 // characters
+	MaxSearchTerms  = 8   // words
+	MaxSearchLimit  = 100 // results of one group
+)
+
+// SearchError is a query search refuses, with the reason for the member. It
+// is an ErrInvalid about the field q.
+type SearchError struct{ Reason string }
+
+func (e *SearchError) Error() string        { return "q: " + e.Reason }
+func (e *SearchError) Is(target error) bool { return target == ErrInvalid }
+
+// SearchQuery is what a member typed, read for each way search matches:
+//   - contacts (name, emails, phones) and subjects match when every term
+//     starts a word of them: "hopp" finds "Grace Hopper", "grace@exa"
+//     finds grace@example.com, "+4915" and "4915" find +4915112345678;
+//   - message text matches a prefix query over its full-text index, every
+//     term the start of a word ('hopp':*).
+//
+// A word starts at the beginning of the text or after a character that is
+// not a letter or a digit.
+type SearchQuery struct {
+	Text  string
+	terms []string // lowercase, as typed between spaces
+	// words are the terms as word-start regular expressions, for the
+	// trigram indexes of contacts and subjects.
+	words []string
+	// phone is the query's digits when it reads as a phone number typed
+	// with spaces or dashes ("+49 151 123"), which must start a phone
+	// number whatever the grouping.
+	phone string
+	// tsquery is the prefix query of message text; empty when the terms
+	// hold no word the full-text parser keeps.
+	tsquery string
+	// highlights are the word starts a snippet marks: each term and the
+	// words the full-text parser split it into.
+	highlights []string
+}
+
+// CheckSearch refuses what search cannot use: too short, too long, too
+// many words, or characters that are no text. It returns the terms.
+func CheckSearch(text string) ([]string, error) {
+	text = strings.TrimSpace(text)
+	switch {
+	case !utf8.ValidString(text):
+		return nil, &SearchError{"type the search as text"}
+	case utf8.RuneCountInString(text) > MaxSearchLength:
+		return nil, &SearchError{fmt.Sprintf("at most %d characters", MaxSearchLength)}
+	}
+	alnum := 0
+	for _, r := range text {
+		if unicode.IsControl(r) {
+			return nil, &SearchError{"type the search as text"}
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			alnum++
+		}
+	}
+	if alnum < 2 {
+		return nil, &SearchError{"type at least 2 letters or digits"}
+	}
+	// Quotes are taken for grouping, which search does not do: every term
+	// must match anyway.
+	var terms []string
+	for _, t := range strings.Fields(strings.ToLower(text)) {
+		if t = strings.Trim(t, `"`); t != "" {
+			terms = append(terms, t)
+		}
+	}
+	if len(terms) > MaxSearchTerms {
+		return nil, &SearchError{fmt.Sprintf("at most %d words", MaxSearchTerms)}
+	}
+	return terms, nil
+}
+
+// ParseSearch reads text as a search. Bad input gives a *SearchError.
+func (s *Store) ParseSearch(ctx context.Context, text string) (_ *SearchQuery, err error) {
+	defer wrap(&err, "ParseSearch")
+	terms, err := CheckSearch(text)
+	if err != nil {
+		return nil, err
+	}
+	q := &SearchQuery{Text: strings.TrimSpace(text), terms: terms}
+	for _, t := range terms {
+		q.words = append(q.words, `(^|[^[:alnum:]])`+regexpQuote(t))
+		q.highlights = append(q.highlights, t)
+	}
+	q.phone = phoneQuery(q.Text)
+
+	// Message text is matched through the full-text parser's words, so the
+	// query is split as the text was: "grace@exa" into grace and exa, which
+	// also start the words of "Grace at exa.example"; the whole term is an
+	// alternative, for the single lexeme the parser makes of a whole email
+	// address ('grace@example.com').
+	rows, err := s.Pool.Query(ctx, `SELECT coalesce((SELECT array_agg(lexeme) FROM unnest(to_tsvector('simple', t))), '{}')
+		FROM unnest($1::text[]) WITH ORDINALITY u(t, n) ORDER BY n`, terms)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var clauses []string
+	i := 0
+	for rows.Next() {
+		var lexemes []string
+		if err := rows.Scan(&lexemes); err != nil {
+			return nil, err
+		}
+		term := terms[i]
+		i++
+		if len(lexemes) == 0 {
+			continue
+		}
+		var and []string
+		for _, l := range lexemes {
+			and = append(and, tsLexeme(l)+":*")
+			if l != term {
+				q.highlights = append(q.highlights, l)
+			}
+		}
+		clause := strings.Join(and, " & ")
+		if len(lexemes) > 1 || lexemes[0] != term {
+			clause = "( " + clause + " ) | " + tsLexeme(term) + ":*"
+		}
+		clauses = append(clauses, "( "+clause+" )")
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	q.tsquery = strings.Join(clauses, " & ")
+	return q, nil
+}
+
+// regexpQuote escapes s for a PostgreSQL regular expression (ARE): every
+// ASCII character that is not a letter or digit is taken literally when
+// escaped, and letters and digits must not be (\d is a class).
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < utf8.RuneSelf && !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// tsLexeme quotes one lexeme for tsquery input.
+func tsLexeme(l string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(l, `\`, `\\`), `'`, `''`) + "'"
+}
+
+// phoneQuery returns the digits of text when it reads as a phone number
+// typed in groups ("+49 151-123", "(0151) 123"): only digits, spaces, +,
+// -, ., ( and ), with at least 4 digits. Otherwise "".
+func phoneQuery(text string) string {
+	var digits []byte
+	grouped := false
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c >= '0' && c <= '9':
+			digits = append(digits, c)
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+			grouped = true
+		case c == '+':
+		default:
+			return ""
+		}
+	}
+	if !grouped || len(digits) < 4 {
+		return "" // one term: the word-start match finds it already
+	}
+	return string(digits)
+}
+
+// wordsMatch is the condition that every term starts a word of expr (a
+// lowercase text), adding the terms to args.
+func (q *SearchQuery) wordsMatch(expr string, args *[]any) string {
+	var and []string
+	for _, w := range q.words {
+		*args = append(*args, w)
+		and = append(and, fmt.Sprintf("%s ~ $%d", expr, len(*args)))
+	}
+	return "(" + strings.Join(and, " AND ") + ")"
+}
+
+// contactMatch is the condition that a contact (alias k) matches.
+func (q *SearchQuery) contactMatch(k string, args *[]any) string {
+	expr := "contact_search_text(" + k + ".name, " + k + ".emails, " + k + ".phones)"
+	cond := q.wordsMatch(expr, args)
+	if q.phone != "" {
+		*args = append(*args, `(^|[^[:alnum:]])\+?`+q.phone)
+		cond = fmt.Sprintf("(%s OR %s ~ $%d)", cond, expr, len(*args))
+	}
+	return cond
+}
+
+// messageMatch is the condition that a message (alias m) matches; false
+// when the query has no word for the full-text index.
+func (q *SearchQuery) messageMatch(m string, args *[]any) string {
+	if q.tsquery == "" {
+		return "false"
+	}
+	*args = append(*args, q.tsquery)
+	return fmt.Sprintf("%s.search @@ $%d::tsquery", m, len(*args))
+}
+
+// conversationFilter is the inbox list's condition on c.id: conversations
+// whose subject or contact matches, or with a message that does (among the
+// newest searchWindow matching messages, as before).
+func (q *SearchQuery) conversationFilter(args *[]any) string {
+	subject := q.wordsMatch("lower(s.subject)", args)
+	contact := q.contactMatch("k", args)
+	branches := []string{
+		"SELECT s.id FROM conversations s WHERE " + subject,
+		"SELECT s.id FROM conversations s JOIN contacts k ON k.id = s.contact_id WHERE " + contact,
+	}
+	if q.tsquery != "" {
+		branches = append(branches, "SELECT hits.conversation_id FROM (SELECT m.conversation_id FROM messages m WHERE "+
+			q.messageMatch("m", args)+" ORDER BY m.id DESC LIMIT "+strconv.Itoa(searchWindow)+") hits")
+	}
+	return "c.id IN (" + strings.Join(branches, " UNION ") + ")"
+}
+
+// SearchConversations lists conversations whose subject or contact
+// matches, most recent activity first, at most limit of them; more says
+// whether there are others.
+func (s *Store) SearchConversations(ctx context.Context, q *SearchQuery, limit int) (_ []*Conversation, more bool, err error) {
+	defer wrap(&err, "SearchConversations")
+	limit = searchLimit(limit)
+	var args []any
+	subject := q.wordsMatch("lower(s.subject)", &args)
+	contact := q.contactMatch("k", &args)
+	args = append(args, limit+1)
+	rows, err := s.Pool.Query(ctx, `SELECT `+convCols+` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
+		WHERE c.id IN (SELECT s.id FROM conversations s WHERE `+subject+`
+			UNION SELECT s.id FROM conversations s JOIN contacts k ON k.id = s.contact_id WHERE `+contact+`)
+		ORDER BY c.last_message_at DESC, c.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*Conversation
+	for rows.Next() {
+		c, err := scanConv(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, c)
+	}
+	if len(out) > limit {
+		return out[:limit], true, rows.Err()
+	}
+	return out, false, rows.Err()
+}
+
+// SearchContacts lists contacts whose name, an email or a phone matches,
+// by name, at most limit of them; more says whether there are others.
+func (s *Store) SearchContacts(ctx context.Context, q *SearchQuery, limit int) (_ []*Contact, more bool, err error) {
+	defer wrap(&err, "SearchContacts")
+	limit = searchLimit(limit)
+	var args []any
+	cond := q.contactMatch("k", &args)
+	args = append(args, limit+1)
+	rows, err := s.Pool.Query(ctx, `SELECT `+contactCols+` FROM contacts k WHERE `+cond+`
+		ORDER BY lower(k.name), k.id LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, c)
+	}
+	if len(out) > limit {
+		return out[:limit], true, rows.Err()
+	}
+	return out, false, rows.Err()
+}
+
+// MessageHit is a message that matched, with where it is and the part of
+// its text to show.
+type MessageHit struct {
+	ID             int64     `json:"id"`
+	ConversationID int64     `json:"conversationId"`
+	Channel        string    `json:"channel"`
+	Direction      string    `json:"direction"`
+	CreatedAt      time.Time `json:"createdAt"`
+	ContactID      int64     `json:"contactId"`
+	ContactName    string    `json:"contactName"`
+	Subject        string    `json:"subject"`
+	// Snippet is the text around the first match, in parts: the ones with
+	// Hit set are word starts the query matched.
+	Snippet []SnippetPart `json:"snippet"`
+}
+
+// SnippetPart is a piece of a snippet.
+type SnippetPart struct {
+	Text string `json:"text"`
+	Hit  bool   `json:"hit,omitempty"`
+}
+
+// SearchMessages lists messages (notes included) whose text matches,
+// newest first, older than beforeID when it is not 0, at most limit of
+// them; more says whether there are others. Messages of conversations
+// whose contact was anonymised are not found, as the inbox does not list
+// those conversations.
+func (s *Store) SearchMessages(ctx context.Context, q *SearchQuery, beforeID int64, limit int) (_ []*MessageHit, more bool, err error) {
+	defer wrap(&err, "SearchMessages")
+	limit = searchLimit(limit)
+	if q.tsquery == "" {
+		return nil, false, nil
+	}
+	var args []any
+	cond := q.messageMatch("m", &args)
+	if beforeID > 0 {
+		args = append(args, beforeID)
+		cond += " AND m.id < $" + strconv.Itoa(len(args))
+	}
+	args = append(args, limit+1)
+	rows, err := s.Pool.Query(ctx, `SELECT m.id, m.conversation_id, m.channel, m.direction, m.created_at, ct.id, ct.name, c.subject, m.body
+		FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
+		WHERE `+cond+` ORDER BY m.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*MessageHit
+	for rows.Next() {
+		h := &MessageHit{}
+		var body string
+		if err := rows.Scan(&h.ID, &h.ConversationID, &h.Channel, &h.Direction, &h.CreatedAt, &h.ContactID, &h.ContactName, &h.Subject, &body); err != nil {
+			return nil, false, err
+		}
+		h.Snippet = Snippet(body, q.highlights, snippetLength)
+		out = append(out, h)
+	}
+	if len(out) > limit {
+		return out[:limit], true, rows.Err()
+	}
+	return out, false, rows.Err()
+}
+
+func searchLimit(n int) int {
+	if n <= 0 || n > MaxSearchLimit {
+		return 10
+	}
+	return n
+}
+
+// snippetLength is how many characters of a message a snippet shows.
+const snippetLength = 160
+
+// Snippet cuts text to about length characters around the first word that
+// starts with one of words (lowercase), and marks each such word start in
+// what it keeps. Runs of white space become one space.
+func Snippet(text string, words []string, length int) []SnippetPart {
+	rs := []rune(strings.Join(strings.Fields(text), " "))
+	lower := make([]rune, len(rs))
+	for i, r := range rs {
+		lower[i] = unicode.ToLower(r)
+	}
+	ws := make([][]rune, 0, len(words))
+	for _, w := range words {
+		if w != "" {
+			ws = append(ws, []rune(w))
+		}
+	}
+	// hits[i] is the length of the match starting at i, the longest word.
+	hits := make([]int, len(rs))
+	first := -1
+	for i := range lower {
+		if i > 0 && isWordRune(lower[i-1]) {
+			continue
+		}
+		for _, w := range ws {
+			if len(w) > hits[i] && hasPrefix(lower[i:], w) {
+				hits[i] = len(w)
+			}
+		}
+		if hits[i] > 0 && first < 0 {
+			first = i
+		}
+	}
+	start := 0
+	if first > length/4 {
+		start = first - length/4
+		if rs[start-1] != ' ' { // start at a word
+			for j := start; j < first; j++ {
+				if rs[j] == ' ' {
+					start = j + 1
+					break
+				}
+			}
+		}
+	}
+	end := min(len(rs), start+length)
+	if end < len(rs) && rs[end] != ' ' { // end at one
+		for j := end - 1; j > first; j-- {
+			if rs[j] == ' ' {
+				end = j
+				break
+			}
+		}
+	}
+	var parts []SnippetPart
+	var b strings.Builder
+	flush := func(hit bool) {
+		if b.Len() > 0 {
+			parts = append(parts, SnippetPart{Text: b.String(), Hit: hit})
+			b.Reset()
+		}
+	}
+	if start > 0 {
+		b.WriteString("…")
+	}
+	for i := start; i < end; {
+		if n := hits[i]; n > 0 {
+			flush(false)
+			n = min(n, end-i)
+			b.WriteString(string(rs[i : i+n]))
+			flush(true)
+			i += n
+			continue
+		}
+		b.WriteRune(rs[i])
+		i++
+	}
+	if end < len(rs) {
+		b.WriteString("…")
+	}
+	flush(false)
+	return parts
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func hasPrefix(s, p []rune) bool {
+	if len(p) > len(s) {
+		return false
+	}
+	for i := range p {
+		if s[i] != p[i] {
+			return false
+		}
+	}
+	return true
+}

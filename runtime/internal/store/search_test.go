@@ -1,0 +1,261 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
+)
+
+// searchFixture is a workspace with people whose names, emails, phones,
+// subjects and messages differ in the ways search must tell apart.
+type searchFixture struct {
+	st                                *store.Store
+	grace, ada, chopper, restricted   *store.Contact
+	graceConv, adaConv, chopperConv   int64
+	refundMsg, emailMsg, noteMsg, hyp int64
+}
+
+func newSearchFixture(t *testing.T) *searchFixture {
+	t.Helper()
+	st := storetest.NewDB(t)
+	f := &searchFixture{st: st}
+	f.grace = mustContact(t, st, &store.Contact{Name: "Grace Hopper", Emails: []string{"grace@example.com"}, Phones: []string{"+4915112345678"}})
+	f.ada = mustContact(t, st, &store.Contact{Name: "Ada Lovelace", Emails: []string{"countess@analytical.example"}, Phones: []string{"+442079460000"}})
+	// "hopp" and "grace" are inside this contact's words, never at a start.
+	f.chopper = mustContact(t, st, &store.Contact{Name: "Mark Chopper", Emails: []string{"disgrace@mail.example"}, Phones: []string{"+3349151123"}})
+	f.restricted = mustContact(t, st, &store.Contact{Name: "Hopkins Restricted", ProcessingRestricted: true})
+
+	conv := func(c *store.Contact, subject string) int64 {
+		id, err := st.CreateConversation(ctx, st.Pool, "api", c.ID, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	msg := func(conv int64, direction, body string) int64 {
+		m, err := st.InsertMessage(ctx, st.Pool, &store.Message{ConversationID: conv, Channel: "api", Direction: direction, Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	f.graceConv = conv(f.grace, "Compiler question")
+	f.adaConv = conv(f.ada, "Invoice overdue")
+	f.chopperConv = conv(f.chopper, "Shipping")
+	f.refundMsg = msg(f.adaConv, "incoming", "Please refund order 4711, it arrived broken.")
+	f.emailMsg = msg(f.chopperConv, "incoming", "Write to grace@example.com about it")
+	f.noteMsg = msg(f.graceConv, "note", "Internal: she prefers the phone")
+	f.hyp = msg(f.chopperConv, "outgoing", "A well-known re-delivery")
+	return f
+}
+
+func (f *searchFixture) parse(t *testing.T, q string) *store.SearchQuery {
+	t.Helper()
+	sq, err := f.st.ParseSearch(ctx, q)
+	if err != nil {
+		t.Fatalf("ParseSearch(%q): %v", q, err)
+	}
+	return sq
+}
+
+func TestSearchMatching(t *testing.T) {
+	f := newSearchFixture(t)
+	tests := []struct {
+		q             string
+		contacts      []int64 // by name
+		conversations []int64 // newest activity first
+		messages      []int64 // newest first
+	}{
+		// Prefixes of names, any word, any case, in any order.
+		{"hopp", []int64{f.grace.ID}, []int64{f.graceConv}, nil},
+		{"HoPpEr", []int64{f.grace.ID}, []int64{f.graceConv}, nil},
+		{"lovelace ad", []int64{f.ada.ID}, []int64{f.adaConv}, nil},
+		{"hop", []int64{f.grace.ID, f.restricted.ID}, []int64{f.graceConv}, nil},
+		// Not inside a word: Chopper, disgrace.
+		{"opper", nil, nil, nil},
+		{"race", nil, nil, nil},
+		// Emails: the start, or a word of them.
+		{"grace@exa", []int64{f.grace.ID}, []int64{f.graceConv}, []int64{f.emailMsg}},
+		{"analytical", []int64{f.ada.ID}, []int64{f.adaConv}, nil},
+		{"countess@analytical.example", []int64{f.ada.ID}, []int64{f.adaConv}, nil},
+		{"countess@other", nil, nil, nil},
+		// Phones: with or without +, typed in groups; not from the middle.
+		{"+4915", []int64{f.grace.ID}, []int64{f.graceConv}, nil},
+		{"49151123", []int64{f.grace.ID}, []int64{f.graceConv}, nil},
+		{"+49 151 123-45", []int64{f.grace.ID}, []int64{f.graceConv}, nil},
+		{"5112345", nil, nil, nil},
+		// Subjects.
+		{"invo", []int64{}, []int64{f.adaConv}, nil},
+		{"voice", nil, nil, nil},
+		// Message text, prefixes of words, notes included.
+		{"refu", nil, nil, []int64{f.refundMsg}},
+		{"ord 47", nil, nil, []int64{f.refundMsg}},
+		{`"refund order"`, nil, nil, []int64{f.refundMsg}},
+		{"efund", nil, nil, nil},
+		{"refund shipping", nil, nil, nil},
+		{"prefers", nil, nil, []int64{f.noteMsg}},
+		{"re-deliv", nil, nil, []int64{f.hyp}},
+		{"deliv", nil, nil, []int64{f.hyp}},
+		{"nobody", nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			q := f.parse(t, tt.q)
+			contacts, _, err := f.st.SearchContacts(ctx, q, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(contacts, func(c *store.Contact) int64 { return c.ID }); fmt.Sprint(got) != fmt.Sprint(tt.contacts) {
+				t.Errorf("contacts = %v, want %v", got, tt.contacts)
+			}
+			convs, _, err := f.st.SearchConversations(ctx, q, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(convs, func(c *store.Conversation) int64 { return c.ID }); fmt.Sprint(got) != fmt.Sprint(tt.conversations) {
+				t.Errorf("conversations = %v, want %v", got, tt.conversations)
+			}
+			msgs, _, err := f.st.SearchMessages(ctx, q, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(msgs, func(m *store.MessageHit) int64 { return m.ID }); fmt.Sprint(got) != fmt.Sprint(tt.messages) {
+				t.Errorf("messages = %v, want %v", got, tt.messages)
+			}
+		})
+	}
+}
+
+func TestSearchRestrictedContactIsFoundAndMarked(t *testing.T) {
+	f := newSearchFixture(t)
+	contacts, _, err := f.st.SearchContacts(ctx, f.parse(t, "hopkins"), 10)
+	if err != nil || len(contacts) != 1 || !contacts[0].ProcessingRestricted {
+		t.Fatalf("got %+v, %v; want the restricted contact, marked", contacts, err)
+	}
+}
+
+// The inbox list's q= filter: subject, contact or message text.
+func TestSearchInboxFilter(t *testing.T) {
+	f := newSearchFixture(t)
+	for _, tt := range []struct {
+		q    string
+		want []int64
+	}{
+		{"hopp", []int64{f.graceConv}},
+		{"+4915", []int64{f.graceConv}},
+		{"invo", []int64{f.adaConv}},
+		{"refu", []int64{f.adaConv}},
+		{"grace@exa", []int64{f.chopperConv, f.graceConv}}, // a message mentions her; she is the contact
+		{"race", nil},
+	} {
+		t.Run(tt.q, func(t *testing.T) {
+			got, err := f.st.Conversations(ctx, store.View{Search: tt.q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := ids(got, func(c *store.Conversation) int64 { return c.ID })
+			slices.Sort(ids)
+			slices.Sort(tt.want)
+			if fmt.Sprint(ids) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v, want %v", ids, tt.want)
+			}
+		})
+	}
+	if _, err := f.st.Conversations(ctx, store.View{Search: "x"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a one-letter filter: %v, want ErrInvalid", err)
+	}
+}
+
+func TestSearchLimitsAndPaging(t *testing.T) {
+	f := newSearchFixture(t)
+	for i := 0; i < 3; i++ {
+		mustContact(t, f.st, &store.Contact{Name: fmt.Sprintf("Hopper Clone %d", i)})
+		if _, err := f.st.InsertMessage(ctx, f.st.Pool, &store.Message{ConversationID: f.adaConv, Channel: "api", Direction: "incoming", Body: fmt.Sprintf("refund %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := f.parse(t, "hopper")
+	contacts, more, err := f.st.SearchContacts(ctx, q, 2)
+	if err != nil || len(contacts) != 2 || !more {
+		t.Errorf("contacts: %d, more %v, %v; want 2 and more", len(contacts), more, err)
+	}
+	contacts, more, _ = f.st.SearchContacts(ctx, q, 4)
+	if len(contacts) != 4 || more {
+		t.Errorf("contacts: %d, more %v; want all 4 and no more", len(contacts), more)
+	}
+	q = f.parse(t, "refund")
+	page1, more, err := f.st.SearchMessages(ctx, q, 0, 3)
+	if err != nil || len(page1) != 3 || !more {
+		t.Fatalf("messages: %d, more %v, %v", len(page1), more, err)
+	}
+	page2, more, _ := f.st.SearchMessages(ctx, q, page1[2].ID, 3)
+	if len(page2) != 1 || more || page2[0].ID != f.refundMsg {
+		t.Errorf("second page: %+v, more %v; want the first refund message only", page2, more)
+	}
+}
+
+func TestSearchRefusesBadInput(t *testing.T) {
+	st := storetest.NewDB(t)
+	for _, q := range []string{"", "   ", "x", "!!", "-+", strings.Repeat("a", store.MaxSearchLength+1),
+		"a b c d e f g h i", "ab\x00cd", "ab\xffcd"} {
+		_, err := st.ParseSearch(ctx, q)
+		var se *store.SearchError
+		if !errors.As(err, &se) || !errors.Is(err, store.ErrInvalid) || !strings.HasPrefix(err.Error(), "q: ") {
+			t.Errorf("ParseSearch(%q) = %v, want a SearchError about q", q, err)
+		}
+	}
+	// Characters that mean something to tsquery or to regular
+	// expressions are text.
+	for _, q := range []string{`a'b`, `a\b`, `(a|b)*`, `'x':* & !y`, `[[:alpha:]]`, `100%_`, `ü ß`} {
+		sq, err := st.ParseSearch(ctx, q)
+		if err != nil {
+			t.Errorf("ParseSearch(%q): %v", q, err)
+			continue
+		}
+		if _, _, err := st.SearchContacts(ctx, sq, 5); err != nil {
+			t.Errorf("contacts %q: %v", q, err)
+		}
+		if _, _, err := st.SearchConversations(ctx, sq, 5); err != nil {
+			t.Errorf("conversations %q: %v", q, err)
+		}
+		if _, _, err := st.SearchMessages(ctx, sq, 0, 5); err != nil {
+			t.Errorf("messages %q: %v", q, err)
+		}
+	}
+}
+
+func TestSnippet(t *testing.T) {
+	render := func(parts []store.SnippetPart) string {
+		var b strings.Builder
+		for _, p := range parts {
+			if p.Hit {
+				b.WriteString("[" + p.Text + "]")
+			} else {
+				b.WriteString(p.Text)
+			}
+		}
+		return b.String()
+	}
+	for _, tt := range []struct {
+		text  string
+		words []string
+		n     int
+		want  string
+	}{
+		{"Please refund order 4711", []string{"ref", "47"}, 100, "Please [ref]und order [47]11"},
+		{"Chopper is no hopper", []string{"hopp"}, 100, "Chopper is no [hopp]er"},
+		{"REFUND  now\n\nplease", []string{"refund"}, 100, "[REFUND] now please"},
+		{strings.Repeat("word ", 40) + "refund here " + strings.Repeat("tail ", 40), []string{"refund"}, 40,
+			"…word word [refund] here tail tail tail…"},
+		{"nothing matches", []string{"zz"}, 100, "nothing matches"},
+	} {
+		if got := render(store.Snippet(tt.text, tt.words, tt.n)); got != tt.want {
+			t.Errorf("Snippet(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
