@@ -136,19 +136,25 @@ func TestBrowserFlow(t *testing.T) {
 
 	t.Log("2. the owner invites an agent, makes an API token and sets the webhook")
 	var inviteLink, apiToken, webhookSecret string
+	var reloaded string
 	step("invite",
 		chromedp.Navigate(base+"/settings"),
 		chromedp.WaitVisible(chromedp.ID("#invite-email")),
 		chromedp.SendKeys(chromedp.ID("#invite-email"), "agent@browser.example"),
 		chromedp.SetValue(chromedp.ID("#invite-role"), "agent"),
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Create invite link')]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=secret] code`)),
-		textInto(chromedp.CSS(`[data-testid=secret] code`), &inviteLink),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=secret] input`)),
+		evalInto(`document.querySelector("[data-testid=secret] input").value`, &inviteLink),
 		shot("03-invite"),
+		// Post-redirect-get: the address is the settings page, and reloading it
+		// shows the page again, without the one-time link.
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.ID("#t-name")),
+		evalInto(`String(document.querySelector('[data-testid=secret]') === null && location.pathname === '/settings')`, &reloaded),
 		chromedp.SendKeys(chromedp.ID("#t-name"), "inbound integration"),
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Create token')]`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='secret'][contains(., 'API token')]`)),
-		textInto(chromedp.CSS(`[data-testid=secret] code`), &apiToken),
+		chromedp.WaitVisible(chromedp.Search(`//div[@data-testid='secret'][contains(., 'API token')]`)),
+		evalInto(`document.querySelector("[data-testid=secret] input").value`, &apiToken),
 		chromedp.SendKeys(chromedp.ID("#c-short"), "thanks"),
 		chromedp.SendKeys(chromedp.ID("#c-title"), "Thanks for waiting"),
 		chromedp.SendKeys(chromedp.ID("#c-body"), "Thank you for your patience!"),
@@ -156,11 +162,14 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.Search(`//code[contains(., '/thanks')]`)),
 		chromedp.SendKeys(chromedp.ID("#webhook"), hook.URL),
 		chromedp.Click(chromedp.Search(`//form[@action='/settings/api-channel']//button[not(@name)]`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[contains(@class,'notice')][contains(., 'API channel saved')]`)),
+		chromedp.WaitVisible(chromedp.Search(`//div[@data-testid='notice'][contains(., 'API channel saved')]`)),
 		chromedp.Click(chromedp.CSS(`button[name=reveal]`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@data-testid='secret'][contains(., 'Webhook signing secret')]`)),
-		textInto(chromedp.CSS(`[data-testid=secret] code`), &webhookSecret),
+		chromedp.WaitVisible(chromedp.Search(`//div[@data-testid='secret'][contains(., 'Webhook signing secret')]`)),
+		evalInto(`document.querySelector("[data-testid=secret] input").value`, &webhookSecret),
 	)
+	if reloaded != "true" {
+		t.Fatal("reloading the page after creating an invite did not show the settings page without the link")
+	}
 	if !strings.Contains(inviteLink, "/invite/") || !strings.HasPrefix(apiToken, "sbt_") || !strings.HasPrefix(webhookSecret, "whsec_") {
 		t.Fatalf("invite %q, token %q, secret %q", inviteLink, apiToken, webhookSecret)
 	}

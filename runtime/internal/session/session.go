@@ -60,6 +60,16 @@ func (s *Service) Authenticate(ctx context.Context, tokenHash []byte) (*store.Us
 	return u, se, nil
 }
 
+// SetNotice keeps a sealed notice for the session's next page.
+func (s *Service) SetNotice(ctx context.Context, tokenHash, sealed []byte) error {
+	return s.store.SetNotice(ctx, tokenHash, sealed)
+}
+
+// TakeNotice returns the session's sealed notice, if any, and clears it.
+func (s *Service) TakeNotice(ctx context.Context, tokenHash []byte) ([]byte, error) {
+	return s.store.TakeNotice(ctx, tokenHash)
+}
+
 // End ends the session under tokenHash.
 func (s *Service) End(ctx context.Context, tokenHash []byte) error {
 	return s.store.DeleteSession(ctx, tokenHash)

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Session is a signed-in browser.
@@ -10,6 +13,7 @@ type Session struct {
 	UserID    int64
 	CSRFToken string
 	ExpiresAt time.Time
+	HasNotice bool // a notice waits to be shown (TakeNotice)
 }
 
 // CreateSession stores a session under the hash of its token.
@@ -27,8 +31,30 @@ func (s *Store) SessionByHash(ctx context.Context, tokenHash []byte) (_ *Session
 	err = s.Pool.QueryRow(ctx, `UPDATE sessions SET last_seen_at = now()
 		FROM users WHERE sessions.token_hash = $1 AND sessions.expires_at > now()
 		AND users.id = sessions.user_id AND users.disabled_at IS NULL
-		RETURNING sessions.user_id, sessions.csrf_token, sessions.expires_at`, tokenHash).Scan(&se.UserID, &se.CSRFToken, &se.ExpiresAt)
+		RETURNING sessions.user_id, sessions.csrf_token, sessions.expires_at, sessions.notice IS NOT NULL`,
+		tokenHash).Scan(&se.UserID, &se.CSRFToken, &se.ExpiresAt, &se.HasNotice)
 	return se, notFound(err)
+}
+
+// SetNotice keeps a sealed notice for the session's next page, replacing
+// any still unshown.
+func (s *Store) SetNotice(ctx context.Context, tokenHash, sealed []byte) (err error) {
+	defer wrap(&err, "SetNotice")
+	_, err = s.Pool.Exec(ctx, `UPDATE sessions SET notice = $2 WHERE token_hash = $1`, tokenHash, sealed)
+	return err
+}
+
+// TakeNotice returns the session's sealed notice and clears it, so that it
+// is shown once; nil when there is none.
+func (s *Store) TakeNotice(ctx context.Context, tokenHash []byte) (sealed []byte, err error) {
+	defer wrap(&err, "TakeNotice")
+	err = s.Pool.QueryRow(ctx, `UPDATE sessions SET notice = NULL FROM (
+			SELECT token_hash, notice FROM sessions WHERE token_hash = $1 AND notice IS NOT NULL FOR UPDATE
+		) old WHERE sessions.token_hash = old.token_hash RETURNING old.notice`, tokenHash).Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return sealed, err
 }
 
 // DeleteSession ends a session.

@@ -13,7 +13,11 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			return err
 		}
-		return s.renderSettings(w, r, "", "Webhook signing secret", secret)
+		if err := s.notify(r, notice{Text: "The API channel's webhook signing secret.", SecretLabel: "Webhook signing secret",
+			Secret: secret, SecretNote: "keep it secret; admins can show it again here"}); err != nil {
+			return err
+		}
+		return s.seeOther(w, r, "/settings")
 	}
 	raw := strings.TrimSpace(r.PostFormValue("webhook_url"))
 	if raw != "" {
@@ -25,5 +29,5 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err := s.APIChannel.SetWebhook(r.Context(), u.ID, raw); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "api-channel")
+	return s.settingsRedirect(w, r, "api-channel")
 }

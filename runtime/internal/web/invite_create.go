@@ -30,5 +30,9 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	link := strings.TrimRight(s.PublicURL, "/") + "/invite/" + token
-	return s.renderSettings(w, r, "Invite created for "+email+". Send them this link; it expires "+inv.ExpiresAt.UTC().Format("2 Jan 15:04 UTC")+".", "Invite link", link)
+	if err := s.notify(r, notice{Text: "Invite created for " + email + ". Send them this link; it expires " +
+		inv.ExpiresAt.UTC().Format("2 Jan 15:04 UTC") + ".", SecretLabel: "Invite link", Secret: link}); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, "/settings")
 }

@@ -37,8 +37,10 @@ const (
 )
 
 type sessionInfo struct {
-	hash []byte
-	csrf string
+	hash      []byte
+	csrf      string
+	noticeKey []byte // seals this session's notices (notice.go)
+	hasNotice bool
 }
 
 func (s *Server) wrap(rt route, maxBody int64) http.Handler {
@@ -47,7 +49,7 @@ func (s *Server) wrap(rt route, maxBody int64) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				s.Log.Error("handler panicked", "path", r.URL.Path, "panic", fmt.Sprint(v))
-				s.writeError(w, r, k, &httpError{http.StatusInternalServerError, "internal", "something went wrong on our side"})
+				s.writeError(w, r, k, &httpError{status: http.StatusInternalServerError, code: "internal", message: "something went wrong on our side"})
 			}
 		}()
 		// The limit goes on before anything reads the body, and the form is
@@ -140,7 +142,8 @@ func (s *Server) authenticate(r *http.Request, k kind) (*http.Request, error) {
 		}
 	}
 	ctx = context.WithValue(ctx, userKey, u)
-	ctx = context.WithValue(ctx, sessionKey, &sessionInfo{hash: hash, csrf: se.CSRFToken})
+	ctx = context.WithValue(ctx, sessionKey, &sessionInfo{hash: hash, csrf: se.CSRFToken,
+		noticeKey: noticeKey(c.Value), hasNotice: se.HasNotice})
 	return r.WithContext(ctx), nil
 }
 

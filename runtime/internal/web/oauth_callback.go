@@ -55,7 +55,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.Log.Info("integration connected", "integration", c.Integration, "by", u.ID)
-	return settingsRedirect(w, r, "integration-connected")
+	return s.settingsRedirect(w, r, "integration-connected")
 }
 
 // callback is what the provider sent back to the callback.

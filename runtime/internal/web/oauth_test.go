@@ -248,7 +248,7 @@ func TestOAuthConnect(t *testing.T) {
 	}
 	path := callbackPath(t, back)
 	resp, body := f.get(f.cookie, path)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings?done=integration-connected" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings" {
 		t.Fatalf("callback: %d %s %.300s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	reqs := f.idp.TokenRequests()

@@ -16,7 +16,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/partials/*.html
 var templateFS embed.FS
 
 type templates struct {
@@ -102,7 +102,8 @@ func parseTemplates() (*templates, error) {
 		if name == "layout" {
 			continue
 		}
-		tp, err := template.New(name).Funcs(f).ParseFS(templateFS, "templates/layout.html", e)
+		// Every page is the layout, the shared partials, and its own file.
+		tp, err := template.New(name).Funcs(f).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html", e)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", name, err)
 		}
@@ -144,6 +145,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	block := "layout"
 	if frag := r.URL.Query().Get("fragment"); frag != "" && tp.Lookup(frag) != nil {
 		block = frag
+	}
+	if block == "layout" && r.Method == http.MethodGet {
+		// A whole page shows the notice the member's last action left, once.
+		if n := s.takeNotice(r); n != nil {
+			data["Notice"] = n
+		}
 	}
 	var buf bytes.Buffer
 	if err := tp.ExecuteTemplate(&buf, block, data); err != nil {

@@ -2,18 +2,17 @@ package web
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 )
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
-	return s.renderSettings(w, r, settingsNotices[r.URL.Query().Get("done")], "", "")
+	return s.renderSettings(w, r, "", "", "")
 }
 
-// settingsNotices are what the settings page says after a change, by the
-// done= its redirect carries. The link names a notice and never holds its
-// text: anyone can send a member a link, and the page would show it as ours.
+// settingsNotices are what the settings page says after a change. They
+// reach it as a notice in the member's session (notice.go), never in the
+// URL: anyone can send a member a link, and the page would show it as ours.
 var settingsNotices = map[string]string{
 	"role":          "Role changed.",
 	"member":        "Member updated.",
@@ -63,7 +62,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, flash, s
 
 // settingsRedirect goes back to the settings page, with a notice (a key of
 // settingsNotices).
-func settingsRedirect(w http.ResponseWriter, r *http.Request, done string) error {
-	http.Redirect(w, r, "/settings?done="+url.QueryEscape(done), http.StatusSeeOther)
-	return nil
+func (s *Server) settingsRedirect(w http.ResponseWriter, r *http.Request, done string) error {
+	if err := s.notify(r, notice{Text: settingsNotices[done]}); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, "/settings")
 }

@@ -13,5 +13,5 @@ func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.Teams.Create(r.Context(), currentUser(r).ID, name); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "team")
+	return s.settingsRedirect(w, r, "team")
 }

@@ -20,5 +20,5 @@ func (s *Server) teamMember(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Teams.SetMember(r.Context(), currentUser(r).ID, teamID, userID, member); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "team-members")
+	return s.settingsRedirect(w, r, "team-members")
 }

@@ -19,7 +19,10 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderSettings(w, r, "Token created.", "API token", token)
+	if err := s.notify(r, notice{Text: "Token created.", SecretLabel: "API token", Secret: token}); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, "/settings")
 }
 
 // formExpiry reads the settings form's expiry choice.

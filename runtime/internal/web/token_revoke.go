@@ -6,5 +6,5 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := s.revokeToken(r); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "token-revoked")
+	return s.settingsRedirect(w, r, "token-revoked")
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 )
 
-var shownToken = regexp.MustCompile(`<code>(sbt_[A-Za-z0-9_-]+)</code>`)
+var shownToken = regexp.MustCompile(`value="(sbt_[A-Za-z0-9_-]+)"`)
 
 type tokenOut struct {
 	ID        int64      `json:"id"`
@@ -31,10 +31,15 @@ func (f *fixture) createToken(role auth.Role, kv ...string) string {
 		kv = append([]string{"name", "from the form"}, kv...)
 	}
 	resp := f.send(http.MethodPost, "/settings/tokens", form(f.csrf[role], kv...), f.sessions[role], "", "")
-	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusSeeOther {
+		f.t.Fatalf("creating a token %v: %d, want 303", kv, resp.StatusCode)
+	}
+	// Post-redirect-get: the next page shows the token, once.
+	page := f.send(http.MethodGet, resp.Header.Get("Location"), "", f.sessions[role], "", "")
+	b, _ := io.ReadAll(page.Body)
 	m := shownToken.FindSubmatch(b)
-	if resp.StatusCode != http.StatusOK || m == nil {
-		f.t.Fatalf("creating a token %v: %d", kv, resp.StatusCode)
+	if m == nil {
+		f.t.Fatalf("creating a token %v: the next page shows no token", kv)
 	}
 	return string(m[1])
 }

@@ -23,5 +23,5 @@ func (s *Server) userDisable(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Users.SetDisabled(r.Context(), me.ID, id, disable); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "member")
+	return s.settingsRedirect(w, r, "member")
 }

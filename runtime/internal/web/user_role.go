@@ -31,5 +31,5 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Users.SetRole(r.Context(), me.ID, id, role); err != nil {
 		return err
 	}
-	return settingsRedirect(w, r, "role")
+	return s.settingsRedirect(w, r, "role")
 }
