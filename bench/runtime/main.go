@@ -375,6 +375,12 @@ func run(o options) error {
 		}
 	}
 
+	weight, err := pageWeight(p.addr, "owner@bench.example", "bench-password-1", "/inbox")
+	if err != nil {
+		return err
+	}
+	rows = append(rows, weight...)
+
 	fmt.Println()
 	fmt.Println("| measure | value |")
 	fmt.Println("|---|---|")
