@@ -86,7 +86,7 @@ run: ## Run the operator against the current kubeconfig (configure with SWITCHBO
 	go run .
 
 .PHONY: vendor-js
-vendor-js: ## Vendor htmx and its SSE extension from npm into the runtime's embedded static files.
+vendor-js: ## Vendor htmx and idiomorph from npm into the runtime's embedded static files.
 	hack/vendor-js.sh
 
 .PHONY: docker-build

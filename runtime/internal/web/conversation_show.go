@@ -14,8 +14,12 @@ func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := s.conversationData(r, id, data); err != nil {
-		return err
+	// The list's live refresh needs the list only (with this conversation
+	// selected), not the thread.
+	if r.URL.Query().Get("fragment") != "list" {
+		if err := s.conversationData(r, id, data); err != nil {
+			return err
+		}
 	}
 	s.render(w, r, "inbox", data)
 	return nil
