@@ -18,13 +18,16 @@ type User struct {
 	MustChangePassword bool
 	Disabled           bool
 	CreatedAt          time.Time
+	// TimeZone is the IANA zone the member chose (Europe/Berlin), or ""
+	// for their browser's.
+	TimeZone string
 }
 
-const userCols = `id, email, name, role, password_hash, must_change_password, disabled_at IS NOT NULL, created_at`
+const userCols = `id, email, name, role, password_hash, must_change_password, disabled_at IS NOT NULL, created_at, coalesce(time_zone, '')`
 
 func scanUser(row pgx.Row) (*User, error) {
 	u := &User{}
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled, &u.CreatedAt, &u.TimeZone)
 	return u, notFound(err)
 }
 
@@ -135,4 +138,15 @@ func (s *Store) SetDisabled(ctx context.Context, q Querier, id int64, disabled b
 		}
 		return err
 	})
+}
+
+// SetProfile changes what a member says about themselves: their name, and
+// their time zone ("" for their browser's).
+func (s *Store) SetProfile(ctx context.Context, q Querier, id int64, name, timeZone string) (err error) {
+	defer wrap(&err, "SetProfile(%d)", id)
+	tag, err := q.Exec(ctx, `UPDATE users SET name = $2, time_zone = NULLIF($3, ''), updated_at = now() WHERE id = $1`, id, name, timeZone)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return err
 }

@@ -69,3 +69,11 @@ func (s *Service) ChangePassword(ctx context.Context, id int64, hash string, rev
 	})
 	return revoked, err
 }
+
+// SetProfile changes member id's name and time zone ("" for their
+// browser's); the member is the actor: members edit only their own profile.
+func (s *Service) SetProfile(ctx context.Context, id int64, name, timeZone string) error {
+	return s.store.Audited(ctx, &id, "user.profile_changed", "user", func(tx pgx.Tx) (int64, error) {
+		return id, s.store.SetProfile(ctx, tx, id, name, timeZone)
+	})
+}

@@ -37,9 +37,13 @@ var funcs = template.FuncMap{
 		}
 		return t.Format("2 Jan")
 	},
-	"stamp":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"join":     strings.Join,
-	"initials": initials,
+	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	// localtime and localinput show a time in the member's zone: pages
+	// have it as .Loc ({{localtime $.Loc .At}}); see timezone.go.
+	"localtime":  localtime,
+	"localinput": localinput,
+	"join":       strings.Join,
+	"initials":   initials,
 	"deref": func(p *int64) int64 {
 		if p == nil {
 			return 0
@@ -131,6 +135,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 	data["Workspace"] = s.Workspace
 	data["DisplayName"] = s.DisplayName
 	data["Path"] = r.URL.Path
+	data["Loc"] = s.location(r)
 	if u := currentUser(r); u != nil && s.Integrations != nil && auth.Role(u.Role).AtLeast(auth.Admin) {
 		// Tenant admins see every integration that needs them, on every
 		// page: an inbox never disconnects silently.
