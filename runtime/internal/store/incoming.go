@@ -163,8 +163,44 @@ var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
 // It does not announce the message: a NOTIFY in the statement would make
 // its commit take PostgreSQL's notification queue lock, which serialises
 // the commits of all concurrent ingests. Publish the live event after it.
+//
+// Concurrent calls share a statement (see incomingBatcher): under load, a
+// message costs a share of a batch's statement, not a statement of its own.
 func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *IncomingResult, err error) {
 	defer wrap(&err, "RecordIncoming(%q)", in.Channel)
+	c := &incomingCall{in: in, done: make(chan struct{})}
+	s.incoming.enqueue(s, c)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.incomingAnswered(ctx, c)
+}
+
+// incomingAnswered finishes a call its batch answered: it stores what the
+// batch left to the call alone.
+func (s *Store) incomingAnswered(ctx context.Context, c *incomingCall) (*IncomingResult, error) {
+	in := c.in
+	switch {
+	case c.batchFailed:
+		return s.recordIncomingAlone(ctx, in)
+	case c.alone:
+		// The batch found no open conversation, or a concurrent statement
+		// took the external id: recordIncoming does all there is to do.
+		name, emails, phones := identityContact(in.Channel, in.Identifier, in.ContactName)
+		res, err := scanIncoming(s.Pool.QueryRow(ctx, recordIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived,
+			name, emails, phones, in.Subject))
+		if isUnique(err) {
+			return nil, ErrConflict
+		}
+		return res, err
+	}
+	return c.res, nil
+}
+
+// recordIncomingAlone stores one message with its own statements.
+func (s *Store) recordIncomingAlone(ctx context.Context, in Incoming) (*IncomingResult, error) {
 	res, err := scanIncoming(s.Pool.QueryRow(ctx, appendIncoming, in.Channel, in.Identifier, in.Body, externalID(in), UsageMessageReceived))
 	if errors.Is(err, ErrNotFound) { // no open conversation: open one
 		name, emails, phones := identityContact(in.Channel, in.Identifier, in.ContactName)

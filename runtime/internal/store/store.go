@@ -33,6 +33,8 @@ var (
 // Store is the tenant's database.
 type Store struct {
 	Pool *pgxpool.Pool
+
+	incoming incomingBatcher // RecordIncoming's batches
 }
 
 // Querier is what both a pool and a transaction offer.

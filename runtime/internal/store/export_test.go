@@ -1,0 +1,28 @@
+package store
+
+import "context"
+
+// IncomingStats are the counts of incomingStats.
+type IncomingStats struct{ Statements, Batched, Alone, Failed int64 }
+
+// IncomingStats says what became of RecordIncoming's calls so far.
+func (s *Store) IncomingStats() IncomingStats {
+	st := &s.incoming.stats
+	return IncomingStats{st.statements.Load(), st.batched.Load(), st.alone.Load(), st.failed.Load()}
+}
+
+// RecordIncomingTogether is RecordIncoming for each of ins, queued at
+// once so that they share a batch.
+func (s *Store) RecordIncomingTogether(ctx context.Context, ins []Incoming) ([]*IncomingResult, []error) {
+	calls := make([]*incomingCall, len(ins))
+	for i, in := range ins {
+		calls[i] = &incomingCall{in: in, done: make(chan struct{})}
+	}
+	s.incoming.enqueue(s, calls...)
+	res, errs := make([]*IncomingResult, len(ins)), make([]error, len(ins))
+	for i, c := range calls {
+		<-c.done
+		res[i], errs[i] = s.incomingAnswered(ctx, c)
+	}
+	return res, errs
+}
