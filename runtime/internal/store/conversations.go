@@ -26,6 +26,10 @@ type Conversation struct {
 	LastMessageAt time.Time  `json:"lastMessageAt"`
 	CreatedAt     time.Time  `json:"createdAt"`
 	Preview       string     `json:"preview"`
+	// For a list read by a member (View.Reader): whether an incoming
+	// message came after they last opened it, and the assignee's name.
+	Unread       bool   `json:"unread,omitempty"`
+	AssigneeName string `json:"assigneeName,omitempty"`
 }
 
 const convCols = `c.id, c.channel, c.contact_id, ct.name, c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
@@ -86,6 +90,8 @@ type View struct {
 	BeforeAt time.Time
 	BeforeID int64
 	Limit    int
+	// Reader is the member whose unread markers the list shows (0: none).
+	Reader int64
 }
 
 // Conversations lists a view, most recent activity first.
@@ -123,21 +129,33 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 	}
 	if v.Search != "" {
 		// Conversations whose subject or contact matches, and those of the
-		// newest matching messages, at most searchWindow of them: a rare
-		// term is found through the full-text index, a common one by
-		// walking messages newest first. Probing conversations in list order
-		// instead costs a scan of the whole list when a term is rare.
+		// newest matching messages, at most searchWindow of them (see
+		// messageHits). Probing conversations in list order instead costs
+		// a scan of the whole list when a term is rare.
 		sq, err := s.ParseSearch(ctx, v.Search)
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, sq.conversationFilter(&args))
+		hits, err := s.messageHits(ctx, sq, 0, searchWindow, v.Limit)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, sq.conversationFilter(hits, &args))
 	}
 	if !v.BeforeAt.IsZero() {
 		args = append(args, v.BeforeAt, v.BeforeID)
 		where = append(where, fmt.Sprintf("(c.last_message_at, c.id) < ($%d, $%d)", len(args)-1, len(args)))
 	}
-	q := `SELECT ` + convCols + ` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
+	extra := `, false, ''`
+	if v.Reader != 0 {
+		// Unread: an incoming message after the newest one the reader had
+		// seen; the (conversation_id, id) index finds it from that point.
+		args = append(args, v.Reader)
+		extra = fmt.Sprintf(`, EXISTS (SELECT 1 FROM messages um WHERE um.conversation_id = c.id AND um.direction = 'incoming'
+			AND um.id > coalesce((SELECT r.message_id FROM conversation_reads r WHERE r.user_id = $%d AND r.conversation_id = c.id), 0)),
+			coalesce((SELECT u.name FROM users u WHERE u.id = c.assignee_id), '')`, len(args))
+	}
+	q := `SELECT ` + convCols + extra + ` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -150,8 +168,9 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 	defer rows.Close()
 	var out []*Conversation
 	for rows.Next() {
-		c, err := scanConv(rows)
-		if err != nil {
+		c := &Conversation{}
+		if err := rows.Scan(&c.ID, &c.Channel, &c.ContactID, &c.ContactName, &c.Subject, &c.Status, &c.SnoozedUntil, &c.AssigneeID,
+			&c.TeamID, &c.Priority, &c.Tags, &c.LastMessageAt, &c.CreatedAt, &c.Preview, &c.Unread, &c.AssigneeName); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -163,11 +182,13 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 type ConversationChange struct {
 	Status       *string
 	SnoozedUntil *time.Time
-	AssigneeID   **int64
-	TeamID       **int64
-	Priority     *string
-	AddTags      []string
-	RemoveTags   []string
+	// UntilReply snoozes with no time: the next incoming message reopens it.
+	UntilReply bool
+	AssigneeID **int64
+	TeamID     **int64
+	Priority   *string
+	AddTags    []string
+	RemoveTags []string
 }
 
 // UpdateConversation applies a change and records each part in the timeline,
@@ -186,10 +207,13 @@ func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, act
 			_, err := tx.Exec(ctx, `INSERT INTO conversation_events (conversation_id, actor_id, kind, data) VALUES ($1, $2, $3, $4)`, id, actor, kind, b)
 			return err
 		}
-		if ch.Status != nil && *ch.Status != cur.Status {
+		// A snoozed conversation snoozed again changes its time.
+		resnooze := ch.Status != nil && *ch.Status == "snoozed" && cur.Status == "snoozed" &&
+			!sameTime(ch.SnoozedUntil, cur.SnoozedUntil)
+		if ch.Status != nil && (*ch.Status != cur.Status || resnooze) {
 			var until *time.Time
 			if *ch.Status == "snoozed" {
-				if ch.SnoozedUntil == nil {
+				if ch.SnoozedUntil == nil && !ch.UntilReply {
 					return fmt.Errorf("%w: snoozedUntil is required to snooze", ErrInvalid)
 				}
 				until = ch.SnoozedUntil
@@ -200,6 +224,8 @@ func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, act
 			data := map[string]any{"from": cur.Status, "to": *ch.Status}
 			if until != nil {
 				data["until"] = until.UTC().Format(time.RFC3339)
+			} else if *ch.Status == "snoozed" {
+				data["untilReply"] = true
 			}
 			if err := event("status", data); err != nil {
 				return err
@@ -251,6 +277,10 @@ func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, act
 		return err
 	})
 	return out, err
+}
+
+func sameTime(a, b *time.Time) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && a.Equal(*b))
 }
 
 func sameID(a, b *int64) bool {

@@ -1,12 +1,9 @@
 package web
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
@@ -64,8 +61,12 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 		}
 		items = append(items, item)
 	}
+	evNames, err := s.eventNames(r, name)
+	if err != nil {
+		return err
+	}
 	for _, e := range t.Timeline {
-		items = append(items, timelineItem{Event: describeEvent(e, name), At: e.At})
+		items = append(items, timelineItem{Event: describeEvent(e, evNames), At: e.At})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
 	data["Conv"] = t.Conversation
@@ -76,54 +77,12 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	data["Priorities"] = inbox.Priorities
 	data["Statuses"] = statuses
 	data["Shopify"] = len(s.shopifyAdapters()) > 0 // the sidebar loads the contact's orders
-	data["Composer"] = s.composer(ctx, t.Conversation.Channel, lastIncoming(t.Messages))
+	cv := s.composer(ctx, t.Conversation.Channel, lastIncoming(t.Messages))
+	if cv.Blocked, err = s.replyBlock(ctx, t.Conversation, contact, cv); err != nil {
+		return err
+	}
+	data["Composer"] = cv
 	return nil
-}
-
-func describeEvent(e *store.TimelineEvent, name func(*int64) string) string {
-	var d struct {
-		From    any      `json:"from"`
-		To      any      `json:"to"`
-		Added   []string `json:"added"`
-		Removed []string `json:"removed"`
-	}
-	_ = json.Unmarshal(e.Data, &d)
-	who := name(e.ActorID)
-	switch e.Kind {
-	case "status":
-		return fmt.Sprintf("%s changed the status from %v to %v", who, d.From, d.To)
-	case "assigned":
-		if d.To == nil {
-			return who + " unassigned the conversation"
-		}
-		id := toID(d.To)
-		return fmt.Sprintf("%s assigned it to %s", who, name(&id))
-	case "team":
-		return who + " changed the team"
-	case "priority":
-		return fmt.Sprintf("%s set the priority to %v", who, d.To)
-	case "tags":
-		var parts []string
-		if len(d.Added) > 0 {
-			parts = append(parts, "tagged #"+strings.Join(d.Added, " #"))
-		}
-		if len(d.Removed) > 0 {
-			parts = append(parts, "removed #"+strings.Join(d.Removed, " #"))
-		}
-		return who + " " + strings.Join(parts, ", ")
-	}
-	return who + " " + e.Kind
-}
-
-func toID(v any) int64 {
-	switch n := v.(type) {
-	case float64:
-		return int64(n)
-	case string:
-		id, _ := strconv.ParseInt(n, 10, 64)
-		return id
-	}
-	return 0
 }
 
 // afterWrite sends an htmx request the refreshed conversation, and a plain
@@ -136,6 +95,9 @@ func (s *Server) afterWrite(w http.ResponseWriter, r *http.Request, id int64) er
 		}
 		data["CanWrite"] = true
 		q := r.URL.Query()
+		// The page's view (?view=mine...) rides on the post's URL, so the
+		// pane's links keep it.
+		data["Query"] = parseView(q).query()
 		q.Set("fragment", "conversation")
 		r.URL.RawQuery = q.Encode()
 		s.render(w, r, "inbox", data)

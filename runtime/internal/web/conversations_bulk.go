@@ -41,8 +41,6 @@ func (s *Server) conversationsBulk(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	back := r.PostForm.Get("back")
-	back = strings.Replace(back, "&fragment=list", "", 1)
-	http.Redirect(w, r, safeNext(back), http.StatusSeeOther)
-	return nil
+	back := strings.Replace(r.PostForm.Get("back"), "&fragment=list", "", 1)
+	return s.seeOther(w, r, back)
 }

@@ -56,9 +56,10 @@ var funcs = template.FuncMap{
 		}
 		return *p
 	},
-	"eq64":         func(a *int64, b int64) bool { return a != nil && *a == b },
-	"money":        formatMoney,
-	"channelLabel": channelLabel,
+	"eq64":          func(a *int64, b int64) bool { return a != nil && *a == b },
+	"money":         formatMoney,
+	"channelLabel":  channelLabel,
+	"snoozeChoices": snoozeChoices, // the sidebar's snooze presets in the member's zone
 }
 
 func initials(name string) string {

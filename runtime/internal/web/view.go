@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,10 @@ import (
 
 // statuses are the conversation statuses in the order pages offer them.
 var statuses = []string{"open", "pending", "snoozed", "resolved"}
+
+// listStatuses are the status filters of the list: a view shows open
+// conversations unless another status, or "all", is chosen.
+var listStatuses = []string{"open", "pending", "snoozed", "resolved", "all"}
 
 // viewParams is the working view in the URL: which conversations to list.
 type viewParams struct {
@@ -29,9 +34,9 @@ func parseView(q url.Values) viewParams {
 		v.Name = "all"
 	}
 	switch v.Status {
-	case "open", "pending", "resolved", "snoozed":
+	case "open", "pending", "resolved", "snoozed", "all":
 	default:
-		v.Status = ""
+		v.Status = "open"
 	}
 	v.TeamID, _ = strconv.ParseInt(q.Get("team"), 10, 64)
 	v.Before = q.Get("before")
@@ -73,7 +78,10 @@ func (v viewParams) query() string {
 }
 
 func (v viewParams) store(me int64) store.View {
-	sv := store.View{Status: v.Status, Tag: v.Tag, Channel: v.Channel, Search: v.Search, TeamID: v.TeamID, Limit: 50}
+	sv := store.View{Status: v.Status, Tag: v.Tag, Channel: v.Channel, Search: v.Search, TeamID: v.TeamID, Limit: 50, Reader: me}
+	if sv.Status == "all" {
+		sv.Status = ""
+	}
 	if at, id, ok := parseCursor(v.Before); ok {
 		sv.BeforeAt, sv.BeforeID = at, id
 	}
@@ -86,21 +94,43 @@ func (v viewParams) store(me int64) store.View {
 	return sv
 }
 
-// inboxData gathers the list (and, when convID is set, one conversation).
+// inboxData gathers the list (and, when convID is set, one conversation,
+// which the member has now read).
+//
+// Query is the working view as a URL query (template.URL, so that a link
+// "/inbox/conversations/7?{{.Query}}" keeps its "=" and "&": opening a
+// conversation keeps the view, and j/k walk only its conversations).
 func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[string]any, error) {
+	ctx := r.Context()
 	u := currentUser(r)
-	convs, err := s.Inbox.Conversations(r.Context(), v.store(u.ID))
+	if convID != 0 {
+		if err := s.Inbox.MarkRead(ctx, u.ID, convID); err != nil {
+			return nil, err
+		}
+	}
+	convs, err := s.Inbox.Conversations(ctx, v.store(u.ID))
 	if err != nil {
 		return nil, err
 	}
-	teams, err := s.Teams.List(r.Context())
+	teams, err := s.Teams.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := s.Inbox.CountViews(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
 	q := v.query()
+	// The list refreshes from the page it is on, so that the open
+	// conversation stays selected (and read) in it.
+	listURL := "/inbox?" + q + "&fragment=list"
+	if convID != 0 {
+		listURL = "/inbox/conversations/" + strconv.FormatInt(convID, 10) + "?" + q + "&fragment=list"
+	}
 	data := map[string]any{
-		"V": v, "Convs": convs, "Teams": teams, "Query": q, "ListURL": "/inbox?" + q + "&fragment=list",
-		"Statuses": statuses, "CanWrite": auth.Role(u.Role).AtLeast(auth.Agent), "Channels": s.channelFilters(v.Channel),
+		"V": v, "Convs": convs, "Teams": teams, "Query": template.URL(q), "ListURL": listURL, "Counts": counts,
+		"Statuses": statuses, "ListStatuses": listStatuses, "CanWrite": auth.Role(u.Role).AtLeast(auth.Agent),
+		"Channels": s.channelFilters(v.Channel),
 	}
 	if convID != 0 {
 		data["ConvID"] = &convID
@@ -111,6 +141,26 @@ func (s *Server) inboxData(r *http.Request, v viewParams, convID int64) (map[str
 		data["More"] = "/inbox?" + next.query()
 	}
 	return data, nil
+}
+
+// With is the list of a view with one filter changed, the others kept
+// (the search is kept; the page cursor is not).
+func (v viewParams) With(key, value string) string {
+	n := v
+	n.Before = ""
+	switch key {
+	case "view":
+		n.Name, n.Status = value, "open"
+	case "status":
+		n.Status = value
+	case "team":
+		n.TeamID, _ = strconv.ParseInt(value, 10, 64)
+	case "channel":
+		n.Channel = value
+	case "tag":
+		n.Tag = value
+	}
+	return "/inbox?" + n.query()
 }
 
 // channelFilter is one entry of the inbox's Channel filter.

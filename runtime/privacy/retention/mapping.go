@@ -165,6 +165,12 @@ var (
 		keep("data", "statuses, member and team ids, priorities and tags: never the contact's words"),
 		keep("at", "handling times"),
 	}}
+	conversationReadsTable = Table{Name: "conversation_reads", Via: "conversation_reads.conversation_id", Columns: []Column{
+		keep("user_id", "the member who read it"),
+		keep("conversation_id", "its conversation"),
+		keep("message_id", "the newest message they had seen: an id"),
+		keep("read_at", "a time"),
+	}}
 	conversationsTable = Table{Name: "conversations", AgedBy: "greatest(last_message_at, updated_at)", Columns: []Column{
 		keep("id", "the row"),
 		keep("channel", "volumes per channel"),
@@ -267,7 +273,7 @@ var Categories = []Spec{
 		Doc: "Conversations aged by their last activity, the later of their last message and their last change " +
 			"(status, assignment, tags), with everything in them: messages, attachments, delivery events, queued " +
 			"webhooks, timeline events. Conversations of contacts whose processing is restricted are never touched.",
-		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable},
+		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable, conversationReadsTable},
 	},
 	{
 		Category: Contacts,
@@ -297,6 +303,7 @@ var Categories = []Spec{
 				AnonymizeDeletes: "an identity is nothing but the person's number, address or channel id"},
 			{Name: "notes", Via: "notes.contact_id", AnonymizeDeletes: "a note is free text about the person"},
 			conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable,
+			conversationReadsTable,
 		},
 		Unlinks: []Unlink{
 			{"deals", "contact_id", "a deal is the business's record: it stays, without its person (Delete only)"},

@@ -1,33 +1,9 @@
-// Switchboard runtime: keyboard shortcuts, bulk selection and /shortcut
+// Switchboard runtime: bulk selection and /shortcut
 // canned replies. No inline scripts (the CSP forbids them).
 (function () {
   "use strict";
 
-  function typing(e) {
-    var t = e.target;
-    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
-  }
-
-  // j/k move through the list and open the conversation, r focuses the
-  // reply box, e resolves.
-  document.addEventListener("keydown", function (e) {
-    if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
-    var items = Array.prototype.slice.call(document.querySelectorAll(".conversations .conv"));
-    var current = document.querySelector(".conv.selected") || document.querySelector(".conv.cursor");
-    var i = items.indexOf(current);
-    if (e.key === "j" || e.key === "k") {
-      if (!items.length) return;
-      var next = items[Math.max(0, Math.min(items.length - 1, i + (e.key === "j" ? 1 : -1)))] || items[0];
-      var link = next.querySelector(".conv-link");
-      if (link) { e.preventDefault(); link.click(); }
-    } else if (e.key === "r") {
-      var reply = document.getElementById("reply");
-      if (reply) { e.preventDefault(); reply.focus(); }
-    } else if (e.key === "e") {
-      var resolve = document.querySelector('#resolve-form button[data-key="e"]');
-      if (resolve) { e.preventDefault(); resolve.click(); }
-    }
-  });
+  // Shortcuts (j/k, r, e and the rest) are in keys.js.
 
   document.addEventListener("change", function (e) {
     if (e.target && e.target.id === "select-all") {
