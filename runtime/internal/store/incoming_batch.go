@@ -225,14 +225,19 @@ func (s *Store) storeBatch(ctx context.Context, calls []*incomingCall, create bo
 	return nil
 }
 
-// batchInput and batchOriginal start both batch statements: the
-// messages, numbered by their place in the arrays (ord), and each retry's
-// original, found in the statement's snapshot as in incomingLookup.
+// batchInput starts both batch statements: the messages, numbered by
+// their place in the arrays (ord), and each retry's original, found in the
+// statement's snapshot as in incomingLookup.
+//
+// The batch statements look rows up with LATERAL ... LIMIT 1 and = ANY:
+// for a few dozen messages a lookup by index each is cheapest, and a
+// planner that sees small tables (or guesses the arrays' length) would
+// rather scan a table whole and hash it.
 const batchInput = `WITH input AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS i (channel, identifier, body, external_id, ord)
 	), original AS (
-		SELECT i.ord, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at
-		FROM input i JOIN messages o ON o.channel = i.channel AND o.external_id = i.external_id
+		SELECT i.ord, o.* FROM input i, LATERAL (
+			SELECT ` + msgCols + ` FROM messages WHERE channel = i.channel AND external_id = i.external_id LIMIT 1) o
 	)`
 
 // batchStored records the messages of item, as incomingTail does: m the
@@ -267,12 +272,13 @@ const batchStored = `, m AS (
 		m.id, m.conversation_id, m.channel, m.direction, m.author_id, m.body, m.external_id, m.delivery_status, m.created_at,
 		c.id, c.channel, c.contact_id, ct.name, c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
 		c.priority, c.tags, c.last_message_at, c.created_at, left(m.body, 140)
-	FROM m JOIN item ON item.id = m.id JOIN stored c ON c.id = m.conversation_id
-	JOIN (SELECT id, name FROM contacts UNION ALL SELECT id, name FROM new_contact) ct ON ct.id = c.contact_id
+	FROM m JOIN item ON item.id = m.id JOIN stored c ON c.id = m.conversation_id, LATERAL (
+		SELECT name FROM contacts WHERE id = c.contact_id UNION ALL SELECT name FROM new_contact WHERE id = c.contact_id LIMIT 1) ct
 	UNION ALL
 	SELECT o.ord, true, false, false, o.id, o.conversation_id, o.channel, o.direction, o.author_id, o.body, o.external_id, o.delivery_status, o.created_at,
 		` + convCols + `
-	FROM original o JOIN conversations c ON c.id = o.conversation_id JOIN contacts ct ON ct.id = c.contact_id`
+	FROM original o, LATERAL (SELECT * FROM conversations WHERE id = o.conversation_id LIMIT 1) c, LATERAL (
+		SELECT name FROM contacts WHERE id = c.contact_id LIMIT 1) ct`
 
 // recordIncomingBatch is what appendIncoming does, for many messages at
 // once. Its parameters: $1 channels, $2 identifiers, $3 bodies, $4
@@ -292,16 +298,16 @@ const batchStored = `, m AS (
 // Messages of one batch share the transaction's time, as created_at and as
 // their conversation's last_message_at; each one's preview is its own body.
 const recordIncomingBatch = batchInput + `, ident AS (
-		SELECT i.ord, i.channel, ci.contact_id FROM input i
-		JOIN contact_identities ci ON ci.channel = i.channel AND ci.identifier = i.identifier
+		SELECT i.ord, i.channel, ci.contact_id FROM input i, LATERAL (
+			SELECT contact_id FROM contact_identities WHERE channel = i.channel AND identifier = i.identifier LIMIT 1) ci
 		WHERE NOT EXISTS (SELECT FROM original o WHERE o.ord = i.ord)
 	), open AS (
 		SELECT c.id, c.contact_id, c.channel FROM conversations c
-		WHERE c.status <> 'resolved' AND c.id IN (
+		WHERE c.status <> 'resolved' AND c.id = ANY (ARRAY(
 			SELECT (SELECT l.id FROM conversations l
 				WHERE l.contact_id = k.contact_id AND l.channel = k.channel AND l.status <> 'resolved'
 				ORDER BY l.last_message_at DESC, l.id DESC LIMIT 1)
-			FROM (SELECT DISTINCT channel, contact_id FROM ident) k)
+			FROM (SELECT DISTINCT channel, contact_id FROM ident) k))
 		ORDER BY c.id
 		FOR UPDATE OF c
 	), new_contact AS (
@@ -328,8 +334,9 @@ const recordIncomingBatch = batchInput + `, ident AS (
 const createIncomingBatch = batchInput + `, fresh AS (
 		SELECT DISTINCT ON (i.channel, i.identifier) i.channel, i.identifier, i.ord, f.name, f.email, f.phone, f.subject
 		FROM input i JOIN unnest($6::text[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS f (name, email, phone, subject, ord) ON f.ord = i.ord
-		WHERE NOT EXISTS (SELECT FROM original o WHERE o.ord = i.ord)
-			AND NOT EXISTS (SELECT FROM contact_identities ci WHERE ci.channel = i.channel AND ci.identifier = i.identifier)
+		LEFT JOIN LATERAL (
+			SELECT true AS known FROM contact_identities ci WHERE ci.channel = i.channel AND ci.identifier = i.identifier LIMIT 1) k ON true
+		WHERE k.known IS NULL AND NOT EXISTS (SELECT FROM original o WHERE o.ord = i.ord)
 		ORDER BY i.channel, i.identifier, i.ord
 	), new_identity AS (
 		INSERT INTO contact_identities (channel, identifier, contact_id)
