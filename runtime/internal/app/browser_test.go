@@ -138,7 +138,7 @@ func TestBrowserFlow(t *testing.T) {
 	var inviteLink, apiToken, webhookSecret string
 	var reloaded string
 	step("invite",
-		chromedp.Navigate(base+"/settings"),
+		chromedp.Navigate(base+"/settings/team"),
 		chromedp.WaitVisible(chromedp.ID("#invite-email")),
 		chromedp.SendKeys(chromedp.ID("#invite-email"), "agent@browser.example"),
 		chromedp.SetValue(chromedp.ID("#invite-role"), "agent"),
@@ -149,17 +149,23 @@ func TestBrowserFlow(t *testing.T) {
 		// Post-redirect-get: the address is the settings page, and reloading it
 		// shows the page again, without the one-time link.
 		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.ID("#invite-email")),
+		evalInto(`String(document.querySelector('[data-testid=secret]') === null && location.pathname === '/settings/team')`, &reloaded),
+		chromedp.Navigate(base+"/settings/api"),
 		chromedp.WaitVisible(chromedp.ID("#t-name")),
-		evalInto(`String(document.querySelector('[data-testid=secret]') === null && location.pathname === '/settings')`, &reloaded),
 		chromedp.SendKeys(chromedp.ID("#t-name"), "inbound integration"),
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Create token')]`)),
 		chromedp.WaitVisible(chromedp.Search(`//div[@data-testid='secret'][contains(., 'API token')]`)),
 		evalInto(`document.querySelector("[data-testid=secret] input").value`, &apiToken),
+		chromedp.Navigate(base+"/settings/team"),
+		chromedp.WaitVisible(chromedp.ID("#c-short")),
 		chromedp.SendKeys(chromedp.ID("#c-short"), "thanks"),
 		chromedp.SendKeys(chromedp.ID("#c-title"), "Thanks for waiting"),
 		chromedp.SendKeys(chromedp.ID("#c-body"), "Thank you for your patience!"),
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Add canned reply')]`)),
 		chromedp.WaitVisible(chromedp.Search(`//code[contains(., '/thanks')]`)),
+		chromedp.Navigate(base+"/settings/channels"),
+		chromedp.WaitVisible(chromedp.ID("#webhook")),
 		chromedp.SendKeys(chromedp.ID("#webhook"), hook.URL),
 		chromedp.Click(chromedp.Search(`//form[@action='/settings/api-channel']//button[not(@name)]`)),
 		chromedp.WaitVisible(chromedp.Search(`//div[@data-testid='notice'][contains(., 'API channel saved')]`)),
@@ -334,7 +340,7 @@ func TestBrowserFlow(t *testing.T) {
 		{"conversation", "/inbox?view=all", ".inbox"},
 		{"contacts", "/contacts", "main"},
 		{"pipeline", "/pipeline", "main"},
-		{"settings", "/settings", "main"},
+		{"settings", "/settings/team", "main"},
 	} {
 		actions := []chromedp.Action[chromedp.Void]{chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
 			chromedp.Navigate(base + page.path), chromedp.WaitVisible(chromedp.CSS(page.ready))}

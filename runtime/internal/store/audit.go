@@ -17,6 +17,8 @@ type AuditEntry struct {
 	Action     string
 	ObjectType string
 	ObjectID   string
+	// ConversationID is the conversation of a message entry, for a link.
+	ConversationID *int64 `json:"-"`
 }
 
 // Audit records an entry. objectID is an id, never a name, email, phone
@@ -72,7 +74,10 @@ type AuditFilter struct {
 	ObjectType string
 	ObjectID   string
 	Before     int64 // entries with a smaller id (paging)
-	Limit      int
+	// Query keeps entries where each word is found in the action, the
+	// actor's name or kind, or the object's type or id ("team created ada").
+	Query string
+	Limit int
 }
 
 // AuditLog lists entries, newest first.
@@ -81,10 +86,16 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) (_ []*AuditEntry, e
 	if f.Limit <= 0 || f.Limit > 500 {
 		f.Limit = 100
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT id, at, actor_id, actor_kind, action, object_type, object_id FROM audit_log
-		WHERE ($1 = 0 OR actor_id = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR object_type = $3)
-		AND ($4 = '' OR object_id = $4) AND ($5 = 0 OR id < $5)
-		ORDER BY id DESC LIMIT $6`, f.ActorID, f.Action, f.ObjectType, f.ObjectID, f.Before, f.Limit)
+	rows, err := s.Pool.Query(ctx, `SELECT a.id, a.at, a.actor_id, a.actor_kind, a.action, a.object_type, a.object_id, m.conversation_id
+		FROM audit_log a
+		LEFT JOIN users u ON u.id = a.actor_id
+		LEFT JOIN messages m ON a.object_type = 'message' AND a.object_id ~ '^[0-9]{1,18}$' AND m.id = a.object_id::bigint
+		WHERE ($1 = 0 OR a.actor_id = $1) AND ($2 = '' OR a.action = $2) AND ($3 = '' OR a.object_type = $3)
+		AND ($4 = '' OR a.object_id = $4) AND ($5 = 0 OR a.id < $5)
+		AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) w WHERE NOT (
+			strpos(a.action, w) > 0 OR strpos(lower(coalesce(u.name, '')), w) > 0 OR a.actor_kind = w
+			OR strpos(a.object_type, w) > 0 OR a.object_id = w OR a.object_id = ltrim(w, '#')))
+		ORDER BY a.id DESC LIMIT $6`, f.ActorID, f.Action, f.ObjectType, f.ObjectID, f.Before, f.Limit, auditWords(f.Query))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +103,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) (_ []*AuditEntry, e
 	var out []*AuditEntry
 	for rows.Next() {
 		e := &AuditEntry{}
-		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.ActorKind, &e.Action, &e.ObjectType, &e.ObjectID); err != nil {
+		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.ActorKind, &e.Action, &e.ObjectType, &e.ObjectID, &e.ConversationID); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

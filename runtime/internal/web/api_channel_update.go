@@ -17,7 +17,7 @@ func (s *Server) apiChannelUpdate(w http.ResponseWriter, r *http.Request) error 
 			Secret: secret, SecretNote: "keep it secret; admins can show it again here"}); err != nil {
 			return err
 		}
-		return s.seeOther(w, r, "/settings")
+		return s.seeOther(w, r, "/settings/channels")
 	}
 	raw := strings.TrimSpace(r.PostFormValue("webhook_url"))
 	if raw != "" {

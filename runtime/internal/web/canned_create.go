@@ -2,21 +2,25 @@ package web
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
-
-	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
+// shortcutRule is a canned reply's shortcut, as the database checks it.
+// The form's pattern attribute says the same, in a form browsers accept
+// with the v flag ("-" escaped in a class).
+var shortcutRule = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+func trimShortcut(v string) string { return strings.TrimPrefix(strings.TrimSpace(v), "/") }
+func trimSpace(v string) string    { return strings.TrimSpace(v) }
+
 func (s *Server) cannedCreate(w http.ResponseWriter, r *http.Request) error {
-	u := currentUser(r)
-	c := &store.CannedReply{Shortcut: strings.TrimPrefix(strings.TrimSpace(r.PostFormValue("shortcut")), "/"),
-		Title: strings.TrimSpace(r.PostFormValue("title")), Body: r.PostFormValue("body")}
-	if c.Title == "" || strings.TrimSpace(c.Body) == "" {
-		return badRequest("title and body are required")
+	c, err := cannedForm(r)
+	if err != nil {
+		return err
 	}
-	if _, err := s.Canned.Create(r.Context(), u.ID, c); err != nil {
-		return cannedError(err, r.PostFormValue("shortcut"))
+	if _, err := s.Canned.Create(r.Context(), currentUser(r).ID, c); err != nil {
+		return cannedError(err, c.Shortcut)
 	}
-	http.Redirect(w, r, "/settings", http.StatusSeeOther)
-	return nil
+	return s.settingsRedirect(w, r, "canned")
 }

@@ -10,6 +10,5 @@ func (s *Server) cannedDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Canned.Delete(r.Context(), currentUser(r).ID, id); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/settings", http.StatusSeeOther)
-	return nil
+	return s.settingsRedirect(w, r, "canned-deleted")
 }

@@ -31,8 +31,8 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	link := strings.TrimRight(s.PublicURL, "/") + "/invite/" + token
 	if err := s.notify(r, notice{Text: "Invite created for " + email + ". Send them this link; it expires " +
-		inv.ExpiresAt.UTC().Format("2 Jan 15:04 UTC") + ".", SecretLabel: "Invite link", Secret: link}); err != nil {
+		localtime(s.location(r), inv.ExpiresAt) + ".", SecretLabel: "Invite link", Secret: link}); err != nil {
 		return err
 	}
-	return s.seeOther(w, r, "/settings")
+	return s.seeOther(w, r, "/settings/team")
 }

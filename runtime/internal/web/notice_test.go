@@ -49,8 +49,8 @@ func body(t *testing.T, resp *http.Response) string {
 func TestPostRedirectGetWithNotices(t *testing.T) {
 	f := newFixture(t)
 	resp := f.do(auth.Owner, http.MethodPost, "/settings/tokens", url.Values{"name": {"ci"}, "scope": {"read-only"}}, false)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings" {
-		t.Fatalf("token create: %d %q, want 303 to /settings", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/api" {
+		t.Fatalf("token create: %d %q, want 303 to /settings/api", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	var sealed []byte
 	if err := f.st.Pool.QueryRow(bg, `SELECT notice FROM sessions WHERE user_id = $1 AND notice IS NOT NULL`, f.users[auth.Owner].ID).Scan(&sealed); err != nil {
@@ -59,16 +59,16 @@ func TestPostRedirectGetWithNotices(t *testing.T) {
 	if bytes.Contains(sealed, []byte("sbt_")) || bytes.Contains(sealed, []byte("Token created")) {
 		t.Fatal("the notice is stored in the clear")
 	}
-	page := body(t, f.do(auth.Owner, http.MethodGet, "/settings", nil, false))
+	page := body(t, f.do(auth.Owner, http.MethodGet, "/settings/api", nil, false))
 	if !strings.Contains(page, "Token created.") || !strings.Contains(page, `value="sbt_`) {
 		t.Fatalf("the settings page after the post shows no notice and token:\n%s", page)
 	}
-	again := body(t, f.do(auth.Owner, http.MethodGet, "/settings", nil, false))
+	again := body(t, f.do(auth.Owner, http.MethodGet, "/settings/api", nil, false))
 	if strings.Contains(again, "Token created.") || strings.Contains(again, `value="sbt_`) {
 		t.Fatal("the notice and the token were shown twice")
 	}
 	for _, q := range []string{"?flash=Your+session+expired", "?done=token-revoked", "?notice=Your+session+expired"} {
-		p := body(t, f.do(auth.Owner, http.MethodGet, "/settings"+q, nil, false))
+		p := body(t, f.do(auth.Owner, http.MethodGet, "/settings/api"+q, nil, false))
 		if strings.Contains(p, "session expired") || strings.Contains(p, "Token revoked.") || strings.Contains(p, `data-testid="notice"`) {
 			t.Fatalf("/settings%s shows a notice", q)
 		}
@@ -113,7 +113,7 @@ func TestFormErrorsNameTheField(t *testing.T) {
 	var ok map[string]string
 	_ = json.NewDecoder(r2.Body).Decode(&ok)
 	r2.Body.Close()
-	if ok["redirect"] != "/settings" {
+	if ok["redirect"] != "/settings/team" {
 		t.Fatalf("a good team answers %v, want the redirect to /settings", ok)
 	}
 }

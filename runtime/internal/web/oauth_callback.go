@@ -36,7 +36,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(status)
-		return s.renderSettings(w, r, "Connecting “"+c.Integration+"” failed: "+fmt.Sprintf(format, args...), "", "")
+		return s.renderChannels(w, r, "Connecting “"+c.Integration+"” failed: "+fmt.Sprintf(format, args...))
 	}
 	if cb.Error != "" {
 		// The provider's own words (the user declined, consent needs an

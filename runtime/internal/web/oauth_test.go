@@ -248,7 +248,7 @@ func TestOAuthConnect(t *testing.T) {
 	}
 	path := callbackPath(t, back)
 	resp, body := f.get(f.cookie, path)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/channels" {
 		t.Fatalf("callback: %d %s %.300s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	reqs := f.idp.TokenRequests()
@@ -268,7 +268,7 @@ func TestOAuthConnect(t *testing.T) {
 		t.Errorf("audit %+v %v", entries, err)
 	}
 
-	_, page := f.get(f.cookie, "/settings?done=integration-connected")
+	_, page := f.get(f.cookie, "/settings/channels?done=integration-connected")
 	for _, want := range []string{"Mailbox connected.", `data-testid="mailboxes"`, "support@contoso.example", `href="/settings/integrations/support/connect"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the settings page lacks %q", want)

@@ -217,7 +217,7 @@ func FuzzSafeNext(f *testing.F) {
 func TestSettingsNoticeIsNotFromTheLink(t *testing.T) {
 	f := newFixture(t)
 	for _, q := range []string{"flash", "done"} {
-		resp := f.do(auth.Viewer, http.MethodGet, "/settings?"+q+"="+url.QueryEscape("Your account is locked: call +1 555 0100"), nil, false)
+		resp := f.do(auth.Viewer, http.MethodGet, "/settings/profile?"+q+"="+url.QueryEscape("Your account is locked: call +1 555 0100"), nil, false)
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || strings.Contains(string(b), "account is locked") {
 			t.Errorf("?%s=: %d, and the page shows the link's text", q, resp.StatusCode)
@@ -225,7 +225,7 @@ func TestSettingsNoticeIsNotFromTheLink(t *testing.T) {
 	}
 	resp := f.do(auth.Admin, http.MethodPost, "/settings/teams", url.Values{"name": {"Support"}}, false)
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || loc != "/settings" {
+	if resp.StatusCode != http.StatusSeeOther || loc != "/settings/team" {
 		t.Fatalf("team created: %d %q", resp.StatusCode, loc)
 	}
 	page := f.do(auth.Admin, http.MethodGet, loc, nil, false)

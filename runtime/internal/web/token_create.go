@@ -22,7 +22,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.notify(r, notice{Text: "Token created.", SecretLabel: "API token", Secret: token}); err != nil {
 		return err
 	}
-	return s.seeOther(w, r, "/settings")
+	return s.seeOther(w, r, "/settings/api")
 }
 
 // formExpiry reads the settings form's expiry choice.

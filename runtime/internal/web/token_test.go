@@ -187,7 +187,7 @@ func TestTokenExpiry(t *testing.T) {
 	if got := list(auth.Viewer)["ci"]; !got.Expired {
 		t.Errorf("the API lists the expired token as %+v", got)
 	}
-	page := f.send(http.MethodGet, "/settings", "", f.sessions[auth.Viewer], "", "")
+	page := f.send(http.MethodGet, "/settings/api", "", f.sessions[auth.Viewer], "", "")
 	b, _ := io.ReadAll(page.Body)
 	if !regexp.MustCompile(`(?s)<li[^>]*>\s*<code>` + regexp.QuoteMeta(short.Token[:8]) + `…</code>[^<]*ci.{0,400}expired`).Match(b) {
 		t.Errorf("the settings page does not show the token as expired:\n%s", b)
