@@ -81,6 +81,11 @@ var contactSteps = []step{
 	// An email's threading headers name its sender and their mail server.
 	{table: "email_messages", column: "message_id", parent: "messages",
 		sql: `DELETE FROM email_messages WHERE message_id IN (` + contactMessages + `)`},
+	// A notification points a member at a note in the conversation.
+	{table: "notifications", column: "message_id", parent: "messages",
+		sql: `DELETE FROM notifications WHERE message_id IN (` + contactMessages + `)`},
+	{table: "notifications", column: "conversation_id", parent: "conversations",
+		sql: `DELETE FROM notifications WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = $1)`},
 	{table: "messages", column: "conversation_id", parent: "conversations",
 		sql: `DELETE FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = $1)`},
 	{table: "conversation_events", column: "conversation_id", parent: "conversations",
@@ -120,6 +125,12 @@ var memberSteps = []step{
 		sql: `DELETE FROM team_members WHERE user_id = $1`},
 	{table: "conversation_reads", column: "user_id", parent: "users",
 		sql: `DELETE FROM conversation_reads WHERE user_id = $1`},
+	// Their notifications are theirs; those they caused (a note of theirs
+	// mentioning someone) stay with the member told, without an author.
+	{table: "notifications", column: "user_id", parent: "users",
+		sql: `DELETE FROM notifications WHERE user_id = $1`},
+	{table: "notifications", column: "actor_id", parent: "users", unlink: true,
+		sql: `UPDATE notifications SET actor_id = NULL WHERE actor_id = $1`},
 	{table: "invites", column: "invited_by", parent: "users", unlink: true,
 		sql: `UPDATE invites SET invited_by = NULL WHERE invited_by = $1`},
 	{table: "notes", column: "author_id", parent: "users", unlink: true,

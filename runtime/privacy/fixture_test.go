@@ -56,7 +56,8 @@ func addContact(t testing.TB, q store.Querier, name string, emails, phones []str
 
 // addConversation adds a conversation of contact's: an incoming message
 // with an attachment, the agent's reply with two delivery events and a
-// queued delivery, the agent's private note, and an assignment event.
+// queued delivery, the agent's private note (which mentions the agent: a
+// notification), and an assignment event.
 // It returns the conversation's id.
 func addConversation(t testing.TB, q store.Querier, contact, agent int64, channel, incoming, reply, attachment string) int64 {
 	t.Helper()
@@ -66,7 +67,8 @@ func addConversation(t testing.TB, q store.Querier, contact, agent int64, channe
 	out := id(t, q, `INSERT INTO messages (conversation_id, channel, direction, author_id, body, delivery_status) VALUES ($1, $2, 'outgoing', $3, $4, 'delivered') RETURNING id`, conv, channel, agent, reply)
 	exec(t, q, `INSERT INTO delivery_events (message_id, status) VALUES ($1, 'sent'), ($1, 'delivered')`, out)
 	exec(t, q, `INSERT INTO outbox (kind, message_id, payload) VALUES ('deliver', $1, jsonb_build_object('messageId', $1::bigint, 'conversationId', $2::bigint, 'body', $3::text))`, out, conv, reply)
-	exec(t, q, `INSERT INTO messages (conversation_id, channel, direction, author_id, body) VALUES ($1, $2, 'note', $3, 'internal note')`, conv, channel, agent)
+	note := id(t, q, `INSERT INTO messages (conversation_id, channel, direction, author_id, body) VALUES ($1, $2, 'note', $3, 'internal note') RETURNING id`, conv, channel, agent)
+	exec(t, q, `INSERT INTO notifications (user_id, kind, conversation_id, message_id) VALUES ($1, 'mention', $2, $3)`, agent, conv, note)
 	exec(t, q, `INSERT INTO conversation_events (conversation_id, actor_id, kind, data) VALUES ($1, $2, 'assigned', jsonb_build_object('to', $2::bigint))`, conv, agent)
 	return conv
 }
@@ -92,6 +94,9 @@ func newWorld(t testing.TB, q store.Querier) *world {
 	w.bob = addContact(t, q, "Bob Bystander", []string{"bob@example.net"}, []string{"+4930123456"}, &w.company, [2]string{"email", "bob@example.net"})
 	w.bobConv = addConversation(t, q, w.bob, w.agent, "email", "bob's question", "Hello Bob", "bob-invoice.pdf")
 	exec(t, q, `INSERT INTO notes (contact_id, author_id, body) VALUES ($1, $2, 'bob note')`, w.bob, w.agent)
+	// The agent mentions the owner in a note of Bob's conversation.
+	exec(t, q, `INSERT INTO notifications (user_id, kind, conversation_id, message_id, actor_id)
+		SELECT $1, 'mention', conversation_id, id, author_id FROM messages WHERE conversation_id = $2 AND direction = 'note'`, w.owner, w.bobConv)
 	exec(t, q, `INSERT INTO deals (title, stage_id, owner_id, contact_id, company_id) VALUES ('Bob deal', $1, $2, $3, $4)`, stage, w.agent, w.bob, w.company)
 	w.bobRows = bobRows(t, q, w)
 	return w
@@ -112,9 +117,11 @@ func bobRows(t testing.TB, q store.Querier, w *world) map[string]int64 {
 		"conversation_events": `SELECT count(*) FROM conversation_events e JOIN conversations c ON c.id = e.conversation_id WHERE c.contact_id = $1`,
 		"outbox":              `SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message_id JOIN conversations c ON c.id = m.conversation_id WHERE c.contact_id = $1`,
 		"notes":               `SELECT count(*) FROM notes WHERE contact_id = $1`,
-		"deals":               `SELECT count(*) FROM deals WHERE contact_id = $1`,
-		"members":             `SELECT count(*) FROM users WHERE $1 > 0`,
-		"companies":           `SELECT count(*) FROM companies WHERE $1 > 0`,
+		"owner's notifications": `SELECT count(*) FROM notifications n JOIN conversations c ON c.id = n.conversation_id
+			WHERE c.contact_id = $1 AND n.user_id IN (SELECT id FROM users WHERE role = 'owner')`,
+		"deals":     `SELECT count(*) FROM deals WHERE contact_id = $1`,
+		"members":   `SELECT count(*) FROM users WHERE $1 > 0`,
+		"companies": `SELECT count(*) FROM companies WHERE $1 > 0`,
 	} {
 		out[table] = id(t, q, sql, w.bob)
 	}

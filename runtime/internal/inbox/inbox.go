@@ -196,12 +196,14 @@ func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, 
 	return msg, nil
 }
 
-// Note adds a private note, seen by the team only.
+// Note adds a private note, seen by the team only. The members it mentions
+// ("@Alex Agent", see Mentioned) are notified, except its author.
 func (s *Service) Note(ctx context.Context, actor int64, conversationID int64, body string) (*store.Message, error) {
 	if err := checkBody(body); err != nil {
 		return nil, err
 	}
 	var msg *store.Message
+	var mentioned []int64
 	err := s.Store.Audited(ctx, &actor, "note.created", "message", func(tx pgx.Tx) (int64, error) {
 		conv, err := s.Store.ConversationByID(ctx, tx, conversationID)
 		if err != nil {
@@ -212,12 +214,15 @@ func (s *Service) Note(ctx context.Context, actor int64, conversationID int64, b
 		if err != nil {
 			return 0, err
 		}
-		return msg.ID, nil
+		// The members it mentions are told with it, or not at all.
+		mentioned, err = s.notifyMentions(ctx, tx, actor, msg)
+		return msg.ID, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.Live.Publish(ctx, live.Event{Type: "message.created", ConversationID: conversationID, MessageID: msg.ID})
+	s.publishNotifications(ctx, mentioned)
 	return msg, nil
 }
 

@@ -17,9 +17,12 @@ const channel = "switchboard_live"
 
 // Event is one change. It carries ids only; browsers fetch what they show.
 type Event struct {
-	Type           string `json:"type"` // message.created, message.updated, conversation.updated
+	Type           string `json:"type"` // message.created, message.updated, conversation.updated, notifications.changed
 	ConversationID int64  `json:"conversationId,omitempty"`
 	MessageID      int64  `json:"messageId,omitempty"`
+	// UserID makes the event one member's own (notifications.changed): it
+	// goes to their pages only, and tells no one else anything.
+	UserID int64 `json:"userId,omitempty"`
 }
 
 // Hub delivers events to subscribers of this process.

@@ -7,7 +7,8 @@ import (
 )
 
 // events streams live changes as Server-Sent Events. Each change is sent as
-// "list" (refresh the conversation list) and "conversation-<id>".
+// "list" (refresh the conversation list) and "conversation-<id>"; a change
+// of the member's own notifications as "notifications", to them only.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -17,6 +18,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	me := currentUser(r).ID
 	ch, stop := s.Live.Subscribe()
 	defer stop()
 	fmt.Fprint(w, "retry: 2000\n\n")
@@ -35,6 +37,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		case e, ok := <-ch:
 			if !ok {
 				return nil
+			}
+			if e.UserID != 0 {
+				// One member's own event: their notifications changed.
+				if e.UserID == me {
+					fmt.Fprintf(w, "event: notifications\ndata: %s\n\n", e.Type)
+					flusher.Flush()
+				}
+				continue
 			}
 			fmt.Fprintf(w, "event: list\ndata: %s\n\n", e.Type)
 			if e.ConversationID != 0 {

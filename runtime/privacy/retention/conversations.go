@@ -156,6 +156,12 @@ func (e *enforcer) messages(ctx context.Context, tx pgx.Tx, convs []int64, after
 		return after, false, fmt.Errorf("deleting email headers: %w", err)
 	}
 	t.del("email_messages", tag)
+	// And members' notifications of them (mentions in notes).
+	tag, err = tx.Exec(ctx, `DELETE FROM notifications WHERE message_id = ANY($1)`, msgs)
+	if err != nil {
+		return after, false, fmt.Errorf("deleting notifications: %w", err)
+	}
+	t.del("notifications", tag)
 	if act == Delete {
 		for _, table := range []string{"attachments", "delivery_events"} {
 			tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE message_id = ANY($1)`, msgs)
@@ -198,6 +204,12 @@ func (e *enforcer) finishConversations(ctx context.Context, tx pgx.Tx, convs []i
 		WHERE ct.id = x.contact_id AND ct.purged_activity_at IS DISTINCT FROM greatest(ct.purged_activity_at, x.at)`, convs); err != nil {
 		return fmt.Errorf("keeping their contacts' activity: %w", err)
 	}
+	// Notifications of the conversation that name no message (none yet).
+	tag, err := tx.Exec(ctx, `DELETE FROM notifications WHERE conversation_id = ANY($1)`, convs)
+	if err != nil {
+		return fmt.Errorf("deleting notifications: %w", err)
+	}
+	t.del("notifications", tag)
 	if act == Anonymize {
 		q, a := anonymizeSQL(conversationsTable, "id", convs, e.pads, e.now)
 		tag, err := tx.Exec(ctx, q, a...)
@@ -207,7 +219,7 @@ func (e *enforcer) finishConversations(ctx context.Context, tx pgx.Tx, convs []i
 		t.anon("conversations", tag)
 		return nil
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM conversation_events WHERE conversation_id = ANY($1)`, convs)
+	tag, err = tx.Exec(ctx, `DELETE FROM conversation_events WHERE conversation_id = ANY($1)`, convs)
 	if err != nil {
 		return fmt.Errorf("deleting conversation events: %w", err)
 	}

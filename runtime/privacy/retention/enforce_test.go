@@ -76,6 +76,7 @@ func TestEnforcePerCategory(t *testing.T) {
 			gone(who+"'s messages", "messages", "conversation_id = $1", conv),
 			gone(who+"'s attachments", "attachments a JOIN messages m ON m.id = a.message_id", "m.conversation_id = $1", conv),
 			gone(who+"'s conversation events", "conversation_events", "conversation_id = $1", conv),
+			gone("the notification of "+who+"'s note", "notifications", "conversation_id = $1", conv),
 			// Their messages are gone, so are the rows that named them.
 			{who + "'s delivery events and webhooks are gone", "NOT EXISTS (SELECT 1 FROM delivery_events d LEFT JOIN messages m ON m.id = d.message_id WHERE m.id IS NULL) AND NOT EXISTS (SELECT 1 FROM outbox o LEFT JOIN messages m ON m.id = o.message_id WHERE m.id IS NULL)", nil},
 		}
@@ -86,6 +87,7 @@ func TestEnforcePerCategory(t *testing.T) {
 			{who + "'s messages stay as they were", "(SELECT count(*) FROM messages WHERE conversation_id = $1 AND body <> '') = 3", []any{conv}},
 			stays(who+"'s attachment", "attachments a JOIN messages m ON m.id = a.message_id", "m.conversation_id = $1 AND a.data IS NOT NULL AND a.filename <> ''", conv),
 			stays(who+"'s webhook", "outbox o JOIN messages m ON m.id = o.message_id", "m.conversation_id = $1", conv),
+			stays("the notification of "+who+"'s note", "notifications", "conversation_id = $1", conv),
 		}
 	}
 	convAnonymized := func(who string, conv, contact int64) []check {
@@ -96,6 +98,7 @@ func TestEnforcePerCategory(t *testing.T) {
 			{who + "'s delivery events are kept without details", "(SELECT count(*) FROM delivery_events d JOIN messages m ON m.id = d.message_id WHERE m.conversation_id = $1 AND d.detail = '') = 2", []any{conv}},
 			gone(who+"'s webhook", "outbox o JOIN messages m ON m.id = o.message_id", "m.conversation_id = $1", conv),
 			stays(who+"'s timeline event", "conversation_events", "conversation_id = $1", conv),
+			gone("the notification of "+who+"'s note", "notifications", "conversation_id = $1", conv),
 		}
 	}
 	cases := []struct {

@@ -54,7 +54,8 @@ type world struct {
 
 // conversation adds a conversation whose messages and events are all at
 // time at: an incoming message with an attachment, a reply with two
-// delivery events and a queued webhook, a note, and an assignment event.
+// delivery events and a queued webhook, a note that mentions the agent
+// (a notification), and an assignment event.
 func conversation(t testing.TB, q store.Querier, contact, agent int64, at time.Time, incoming, attachment string) int64 {
 	t.Helper()
 	c := id(t, q, `INSERT INTO conversations (channel, contact_id, subject, assignee_id, tags, last_message_at, created_at, updated_at)
@@ -66,7 +67,8 @@ func conversation(t testing.TB, q store.Querier, contact, agent int64, at time.T
 		VALUES ($1, 'whatsapp', 'outgoing', $2, $3, 'delivered', $4) RETURNING id`, c, agent, "Hello, re: "+incoming, at)
 	exec(t, q, `INSERT INTO delivery_events (message_id, status, detail, at) VALUES ($1, 'sent', '', $2), ($1, 'delivered', 'delivered to +4917000000001', $2)`, out, at)
 	exec(t, q, `INSERT INTO outbox (kind, message_id, payload, delivered_at) VALUES ('deliver', $1, jsonb_build_object('body', $2::text), $3)`, out, incoming, at)
-	exec(t, q, `INSERT INTO messages (conversation_id, channel, direction, author_id, body, created_at) VALUES ($1, 'whatsapp', 'note', $2, $3, $4)`, c, agent, "note on "+incoming, at)
+	note := id(t, q, `INSERT INTO messages (conversation_id, channel, direction, author_id, body, created_at) VALUES ($1, 'whatsapp', 'note', $2, $3, $4) RETURNING id`, c, agent, "note on "+incoming, at)
+	exec(t, q, `INSERT INTO notifications (user_id, kind, conversation_id, message_id, created_at) VALUES ($1, 'mention', $2, $3, $4)`, agent, c, note, at)
 	exec(t, q, `INSERT INTO conversation_events (conversation_id, actor_id, kind, data, at) VALUES ($1, $2, 'assigned', jsonb_build_object('to', $2::bigint), $3)`, c, agent, at)
 	exec(t, q, `INSERT INTO usage_events (kind, contact_id, conversation_id, message_id, channel, at) VALUES ('message_received', $1, $2, $3, 'whatsapp', $4)`, contact, c, in, at)
 	return c

@@ -157,6 +157,8 @@ var (
 		AnonymizeDeletes: "a queued or delivered webhook is the message's body and the contact's identifier, and no record of anything"}
 	emailMessagesTable = Table{Name: "email_messages", Via: "email_messages.message_id",
 		AnonymizeDeletes: "an email's Message-ID, references, subject and reply address name its sender and their mail server"}
+	notificationsTable = Table{Name: "notifications", Via: "notifications.conversation_id",
+		AnonymizeDeletes: "a notification points a member at a note in the conversation: nothing once the note's words are gone"}
 	conversationEventsTable = Table{Name: "conversation_events", Via: "conversation_events.conversation_id", Columns: []Column{
 		keep("id", "the row"),
 		keep("conversation_id", "its conversation"),
@@ -272,8 +274,8 @@ var Categories = []Spec{
 		Category: Conversations,
 		Doc: "Conversations aged by their last activity, the later of their last message and their last change " +
 			"(status, assignment, tags), with everything in them: messages, attachments, delivery events, queued " +
-			"webhooks, timeline events. Conversations of contacts whose processing is restricted are never touched.",
-		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable, conversationReadsTable},
+			"webhooks, timeline events, members' notifications of notes in them. Conversations of contacts whose processing is restricted are never touched.",
+		Tables: []Table{conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable, notificationsTable, conversationReadsTable},
 	},
 	{
 		Category: Contacts,
@@ -303,7 +305,7 @@ var Categories = []Spec{
 				AnonymizeDeletes: "an identity is nothing but the person's number, address or channel id"},
 			{Name: "notes", Via: "notes.contact_id", AnonymizeDeletes: "a note is free text about the person"},
 			conversationsTable, messagesTable, attachmentsTable, deliveryEventsTable, outboxTable, emailMessagesTable, conversationEventsTable,
-			conversationReadsTable,
+			notificationsTable, conversationReadsTable,
 		},
 		Unlinks: []Unlink{
 			{"deals", "contact_id", "a deal is the business's record: it stays, without its person (Delete only)"},

@@ -137,6 +137,10 @@ func (p *planner) conversations(ctx context.Context, o *Outcome, act Action, sco
 		return err
 	}
 	s, b := in("")
+	// So do members' notifications of them.
+	if err := p.count(ctx, o.Deleted, "notifications", "SELECT count(*) FROM notifications WHERE conversation_id "+s, b); err != nil {
+		return err
+	}
 	if act == Delete {
 		for _, x := range []struct{ key, sql string }{
 			{"conversations", "SELECT count(*) FROM conversations WHERE id " + s},
