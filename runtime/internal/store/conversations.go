@@ -161,6 +161,9 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 	}
 	args = append(args, v.Limit)
 	q += fmt.Sprintf(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT $%d", len(args))
+	if v.Search != "" {
+		args = append([]any{planned}, args...) // see planned
+	}
 	rows, err := s.Pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Search limits: what a member may type, and how much one group returns.
@@ -36,8 +39,7 @@ func (e *SearchError) Is(target error) bool { return target == ErrInvalid }
 type SearchQuery struct {
 	Text  string
 	terms []string // lowercase, as typed between spaces
-	// words are the terms as word-start regular expressions, for the
-	// trigram indexes of contacts and subjects.
+	// words are the terms quoted for regular expressions.
 	words []string
 	// phone is the query's digits when it reads as a phone number typed
 	// with spaces or dashes ("+49 151 123"), which must start a phone
@@ -96,7 +98,7 @@ func (s *Store) ParseSearch(ctx context.Context, text string) (_ *SearchQuery, e
 	}
 	q := &SearchQuery{Text: strings.TrimSpace(text), terms: terms}
 	for _, t := range terms {
-		q.words = append(q.words, `(^|[^[:alnum:]])`+regexpQuote(t))
+		q.words = append(q.words, regexpQuote(t))
 		q.highlights = append(q.highlights, t)
 	}
 	q.phone = phoneQuery(q.Text)
@@ -186,13 +188,26 @@ func phoneQuery(text string) string {
 	return string(digits)
 }
 
+// planned is passed first to the queries of search: each execution is
+// planned for its own words (an unnamed statement). A prepared statement
+// would switch to a generic plan after five runs, which cannot know
+// whether a pattern is rare, and scans whole tables for rare ones.
+const planned = pgx.QueryExecModeExec
+
+// wordStart is where a word may start in a regular expression: at the
+// beginning, or after a space or ASCII punctuation (not after a letter,
+// digit or any other character). [^[:alnum:]] would say more, but
+// pg_trgm cannot read trigrams out of so large a class and scans the whole
+// index; with this one it reads the word-start trigrams (" ho", "hop").
+const wordStart = "(^|[ -/:-@\\[-`{-~])"
+
 // wordsMatch is the condition that every term starts a word of expr (a
 // lowercase text), adding the terms to args.
 func (q *SearchQuery) wordsMatch(expr string, args *[]any) string {
 	var and []string
 	for _, w := range q.words {
-		*args = append(*args, w)
-		and = append(and, fmt.Sprintf("%s ~ $%d", expr, len(*args)))
+		*args = append(*args, wordStart+w)
+		and = append(and, fmt.Sprintf("%s ~ $%d::text", expr, len(*args)))
 	}
 	return "(" + strings.Join(and, " AND ") + ")"
 }
@@ -202,37 +217,93 @@ func (q *SearchQuery) contactMatch(k string, args *[]any) string {
 	expr := "contact_search_text(" + k + ".name, " + k + ".emails, " + k + ".phones)"
 	cond := q.wordsMatch(expr, args)
 	if q.phone != "" {
-		*args = append(*args, `(^|[^[:alnum:]])\+?`+q.phone)
-		cond = fmt.Sprintf("(%s OR %s ~ $%d)", cond, expr, len(*args))
+		*args = append(*args, wordStart+`\+?`+q.phone)
+		cond = fmt.Sprintf("(%s OR %s ~ $%d::text)", cond, expr, len(*args))
 	}
 	return cond
 }
 
-// messageMatch is the condition that a message (alias m) matches; false
-// when the query has no word for the full-text index.
-func (q *SearchQuery) messageMatch(m string, args *[]any) string {
-	if q.tsquery == "" {
-		return "false"
+// recent is the clause that keeps the n most recently active conversations
+// of a branch (alias s). The planner finds them either by the branch's
+// index and a sort, when it expects few matches, or by walking
+// conversations newest first until it has n, when it expects many: a
+// common word then costs no more than a rare one.
+func recent(n int) string {
+	return " ORDER BY s.last_message_at DESC, s.id DESC LIMIT " + strconv.Itoa(n)
+}
+
+// conversationBranches are queries of (id, last_message_at) of the n most
+// recently active conversations whose subject matches, and of those whose
+// contact does.
+func (q *SearchQuery) conversationBranches(n int, args *[]any) []string {
+	return []string{
+		"(SELECT s.id, s.last_message_at FROM conversations s WHERE s.contact_id IS NOT NULL AND " +
+			q.wordsMatch("lower(s.subject)", args) + recent(n) + ")",
+		"(SELECT s.id, s.last_message_at FROM conversations s WHERE s.contact_id IN (SELECT k.id FROM contacts k WHERE " +
+			q.contactMatch("k", args) + ")" + recent(n) + ")",
 	}
-	*args = append(*args, q.tsquery)
-	return fmt.Sprintf("%s.search @@ $%d::tsquery", m, len(*args))
 }
 
 // conversationFilter is the inbox list's condition on c.id: conversations
-// whose subject or contact matches, or with a message that does (among the
-// newest searchWindow matching messages, as before).
-func (q *SearchQuery) conversationFilter(args *[]any) string {
-	subject := q.wordsMatch("lower(s.subject)", args)
-	contact := q.contactMatch("k", args)
-	branches := []string{
-		"SELECT s.id FROM conversations s WHERE " + subject,
-		"SELECT s.id FROM conversations s JOIN contacts k ON k.id = s.contact_id WHERE " + contact,
+// whose subject or contact matches, each branch the searchWindow most
+// recently active, or with one of the messages hits (messageHits).
+func (q *SearchQuery) conversationFilter(hits []int64, args *[]any) string {
+	branches := q.conversationBranches(searchWindow, args)
+	for i, b := range branches {
+		branches[i] = "SELECT id FROM " + b + " b"
 	}
-	if q.tsquery != "" {
-		branches = append(branches, "SELECT hits.conversation_id FROM (SELECT m.conversation_id FROM messages m WHERE "+
-			q.messageMatch("m", args)+" ORDER BY m.id DESC LIMIT "+strconv.Itoa(searchWindow)+") hits")
+	if len(hits) > 0 {
+		*args = append(*args, hits)
+		branches = append(branches, fmt.Sprintf("SELECT m.conversation_id FROM messages m WHERE m.id = ANY($%d::bigint[])", len(*args)))
 	}
 	return "c.id IN (" + strings.Join(branches, " UNION ") + ")"
+}
+
+// messageWindow is how many of the newest messages a search reads one by
+// one before it turns to the full-text index.
+const messageWindow = 5000
+
+// messageHits returns the ids of the newest messages that match, older
+// than before when it is not 0, at most k of them.
+//
+// How many messages a prefix matches is what the planner cannot tell: its
+// statistics know the most common words, and guess 2% for a prefix of none
+// of them, which makes it walk messages newest first for a prefix that
+// matches nothing. So the walk is bounded here: the newest messageWindow
+// messages are read one by one (a common prefix is done there), and only
+// if they hold fewer than enough matches does the full-text index find the
+// older ones; a prefix that rare matches few messages.
+func (s *Store) messageHits(ctx context.Context, q *SearchQuery, before int64, k, enough int) (_ []int64, err error) {
+	defer wrap(&err, "messageHits")
+	if q.tsquery == "" {
+		return nil, nil
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	var read, floor int64
+	var ids []int64
+	err = s.Pool.QueryRow(ctx, `WITH w AS MATERIALIZED (SELECT m.id, m.search FROM messages m WHERE m.id < $1 ORDER BY m.id DESC LIMIT `+
+		strconv.Itoa(messageWindow)+`)
+		SELECT (SELECT count(*) FROM w), coalesce((SELECT min(id) FROM w), 0),
+			ARRAY(SELECT id FROM w WHERE search @@ $2::tsquery ORDER BY id DESC LIMIT $3)`, planned, before, q.tsquery, k).Scan(&read, &floor, &ids)
+	if err != nil || len(ids) >= enough || read < messageWindow {
+		return ids, err
+	}
+	rows, err := s.Pool.Query(ctx, `WITH h AS MATERIALIZED (SELECT m.id FROM messages m WHERE m.search @@ $1::tsquery AND m.id < $2)
+		SELECT id FROM h ORDER BY id DESC LIMIT $3`, planned, q.tsquery, floor, k-len(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // SearchConversations lists conversations whose subject or contact
@@ -242,13 +313,11 @@ func (s *Store) SearchConversations(ctx context.Context, q *SearchQuery, limit i
 	defer wrap(&err, "SearchConversations")
 	limit = searchLimit(limit)
 	var args []any
-	subject := q.wordsMatch("lower(s.subject)", &args)
-	contact := q.contactMatch("k", &args)
-	args = append(args, limit+1)
-	rows, err := s.Pool.Query(ctx, `SELECT `+convCols+` FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
-		WHERE c.id IN (SELECT s.id FROM conversations s WHERE `+subject+`
-			UNION SELECT s.id FROM conversations s JOIN contacts k ON k.id = s.contact_id WHERE `+contact+`)
-		ORDER BY c.last_message_at DESC, c.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	branches := q.conversationBranches(limit+1, &args)
+	rows, err := s.Pool.Query(ctx, `SELECT `+convCols+` FROM (SELECT DISTINCT id, last_message_at FROM (`+
+		strings.Join(branches, " UNION ALL ")+`) b ORDER BY last_message_at DESC, id DESC LIMIT `+strconv.Itoa(limit+1)+`) h
+		JOIN conversations c ON c.id = h.id JOIN contacts ct ON ct.id = c.contact_id
+		ORDER BY c.last_message_at DESC, c.id DESC`, append([]any{planned}, args...)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -276,7 +345,7 @@ func (s *Store) SearchContacts(ctx context.Context, q *SearchQuery, limit int) (
 	cond := q.contactMatch("k", &args)
 	args = append(args, limit+1)
 	rows, err := s.Pool.Query(ctx, `SELECT `+contactCols+` FROM contacts k WHERE `+cond+`
-		ORDER BY lower(k.name), k.id LIMIT $`+strconv.Itoa(len(args)), args...)
+		ORDER BY lower(k.name), k.id LIMIT $`+strconv.Itoa(len(args)), append([]any{planned}, args...)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -328,16 +397,13 @@ func (s *Store) SearchMessages(ctx context.Context, q *SearchQuery, beforeID int
 	if q.tsquery == "" {
 		return nil, false, nil
 	}
-	var args []any
-	cond := q.messageMatch("m", &args)
-	if beforeID > 0 {
-		args = append(args, beforeID)
-		cond += " AND m.id < $" + strconv.Itoa(len(args))
+	ids, err := s.messageHits(ctx, q, beforeID, limit+1, limit+1)
+	if err != nil || len(ids) == 0 {
+		return nil, false, err
 	}
-	args = append(args, limit+1)
 	rows, err := s.Pool.Query(ctx, `SELECT m.id, m.conversation_id, m.channel, m.direction, m.created_at, ct.id, ct.name, c.subject, m.body
 		FROM messages m JOIN conversations c ON c.id = m.conversation_id JOIN contacts ct ON ct.id = c.contact_id
-		WHERE `+cond+` ORDER BY m.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+		WHERE m.id = ANY($1) ORDER BY m.id DESC`, planned, ids)
 	if err != nil {
 		return nil, false, err
 	}

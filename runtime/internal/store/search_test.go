@@ -259,3 +259,41 @@ func TestSnippet(t *testing.T) {
 		}
 	}
 }
+
+// A search reads the newest messages one by one and turns to the full-text
+// index for older ones only when those held too few matches: both ways
+// must find the same messages.
+func TestSearchBeyondTheNewestMessages(t *testing.T) {
+	f := newSearchFixture(t)
+	old := f.refundMsg // "Please refund order 4711, ..." is older than all that follows
+	if _, err := f.st.Pool.Exec(ctx, `INSERT INTO messages (conversation_id, channel, direction, body)
+		SELECT $1, 'api', 'incoming', 'filler number ' || g || CASE WHEN g % 1000 = 0 THEN ' refund' ELSE '' END
+		FROM generate_series(1, 7000) g`, f.graceConv); err != nil {
+		t.Fatal(err)
+	}
+	// Rare beyond the window: only the index finds it.
+	msgs, more, err := f.st.SearchMessages(ctx, f.parse(t, "broke"), 0, 5)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != old || more {
+		t.Fatalf("broke: %v, more %v, %v; want the old message", ids(msgs, func(m *store.MessageHit) int64 { return m.ID }), more, err)
+	}
+	// Some in the window, the rest by the index, newest first.
+	msgs, more, err = f.st.SearchMessages(ctx, f.parse(t, "refund"), 0, 10)
+	if err != nil || len(msgs) != 8 || more || msgs[7].ID != old {
+		t.Fatalf("refund: %d messages, more %v, %v; want 7 fillers and the old one", len(msgs), more, err)
+	}
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].ID >= msgs[i-1].ID {
+			t.Fatalf("refund: not newest first: %v", ids(msgs, func(m *store.MessageHit) int64 { return m.ID }))
+		}
+	}
+	// Common: the window has them.
+	msgs, more, _ = f.st.SearchMessages(ctx, f.parse(t, "fill"), 0, 3)
+	if len(msgs) != 3 || !more {
+		t.Errorf("fill: %d, more %v", len(msgs), more)
+	}
+	// The inbox filter finds the conversation of the old message too.
+	convs, err := f.st.Conversations(ctx, store.View{Search: "broke"})
+	if err != nil || len(convs) != 1 || convs[0].ID != f.adaConv {
+		t.Errorf("inbox broke: %v, %v", ids(convs, func(c *store.Conversation) int64 { return c.ID }), err)
+	}
+}
