@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ type composerView struct {
 	Templates []templateView
 	// Segmented: the channel bills per SMS part; the page counts them live.
 	Segmented bool
+	// Blocked says why no reply typed now could reach the contact, before
+	// the agent types one; "" when one can. Notes are never blocked.
+	Blocked string
 }
 
 // templateView is an approved template with one input per variable.
@@ -65,6 +69,36 @@ func (s *Server) composer(ctx context.Context, channel string, lastInbound time.
 		}
 	}
 	return v
+}
+
+// replyBlock is why a reply in conversation conv of contact could not be
+// delivered now, or "": the channel is not connected, processing of the
+// contact is restricted, the contact has no address on the channel, or the
+// channel's messaging window allows no free-form reply.
+func (s *Server) replyBlock(ctx context.Context, conv *store.Conversation, contact *store.Contact, v composerView) (string, error) {
+	switch {
+	case contact.ProcessingRestricted:
+		return "processing of this contact's data is restricted.", nil
+	case !v.Connected:
+		return "the " + channelLabel(conv.Channel) + " channel is not connected.", nil
+	}
+	to, err := s.Inbox.Store.ContactIdentifier(ctx, s.Inbox.Store.Pool, contact.ID, conv.Channel)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(to) == "" {
+		return "this contact has no address on " + channelLabel(conv.Channel) + ", so a reply has nowhere to go.", nil
+	}
+	if v.Window != nil && !v.FreeForm {
+		if v.State == "templates" {
+			return "the messaging window is closed: only an approved template can be sent.", nil
+		}
+		if v.Window.Explain != "" {
+			return "the messaging window is closed: " + v.Window.Explain, nil
+		}
+		return "the messaging window is closed until the contact writes again.", nil
+	}
+	return "", nil
 }
 
 // lastIncoming is when the contact last wrote, from a thread's messages.
@@ -136,4 +170,16 @@ func fillTemplate(body string, params []string) string {
 		}
 		return params[n-1]
 	})
+}
+
+// composerError puts an empty or too long reply or note next to the box
+// that holds it; other errors keep their codes.
+func composerError(err error, what string) error {
+	switch {
+	case errors.Is(err, inbox.ErrEmpty):
+		return fieldError("body", "The %s is empty: write something first.", what)
+	case errors.Is(err, inbox.ErrTooLong):
+		return fieldError("body", "%s", err.Error())
+	}
+	return err
 }

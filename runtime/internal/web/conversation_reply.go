@@ -8,7 +8,7 @@ func (s *Server) conversationReply(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if _, err := s.Inbox.Reply(r.Context(), currentUser(r).ID, id, r.PostFormValue("body")); err != nil {
-		return err
+		return composerError(err, "reply")
 	}
 	return s.afterWrite(w, r, id)
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 )
 
 func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error {
@@ -10,9 +12,15 @@ func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	v := parseView(r.URL.Query())
-	data, err := s.inboxData(r, v, id)
-	if err != nil {
-		return err
+	var data map[string]any
+	switch frag := r.URL.Query().Get("fragment"); frag {
+	case "conversation":
+		// A live refresh of the conversation pane: the list is not shown.
+		data = map[string]any{"Query": v.query(), "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent)}
+	default:
+		if data, err = s.inboxData(r, v, id); err != nil {
+			return err
+		}
 	}
 	// The list's live refresh needs the list only (with this conversation
 	// selected), not the thread.
