@@ -222,7 +222,7 @@ func TestServiceAuditsIdsOnly(t *testing.T) {
 		t.Fatalf("note: %+v, %v", note, err)
 	}
 	sales, _ := svc.Pipelines(ctx)
-	deal, err := svc.CreateDeal(ctx, actor, &store.Deal{Title: "Big deal", ValueMinor: 100, StageID: sales[0].Stages[0].ID, ContactID: &ada.ID})
+	deal, err := svc.CreateDeal(ctx, actor, &store.Deal{Title: "Big deal", ValueMinor: ptr[int64](100), StageID: sales[0].Stages[0].ID, ContactID: &ada.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

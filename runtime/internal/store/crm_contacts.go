@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -31,6 +33,12 @@ const (
 type ContactRow struct {
 	Contact
 	CompanyName string `json:"companyName"`
+	// LastActivityAt is the last message of the contact's conversations
+	// (ListContacts only; nil if none).
+	LastActivityAt *time.Time `json:"lastActivityAt,omitempty"`
+	// Cursor is where a page of a sorted list that ends with this row
+	// leaves off (ContactFilter.After); empty for a list by id.
+	Cursor string `json:"-"`
 }
 
 // Consent changes a contact's consent flags; nil leaves a flag as it is.
@@ -44,16 +52,32 @@ type ContactFilter struct {
 	Search    string // a substring of the name, an email or a phone number
 	Tag       string
 	CompanyID int64
-	AfterID   int64 // paging: contacts with a larger id
+	AfterID   int64 // paging by id: contacts with a larger id
 	Limit     int   // 1 to 200; 50 if out of range
+	// Sort is a ContactSorts key ("" sorts by id), Desc reverses it, and
+	// After is the Cursor of the last row of the page before (paging a
+	// sorted list; AfterID pages the list by id).
+	Sort  string
+	Desc  bool
+	After string
+}
+
+// ContactSorts are the orders a contact list can take: the value each
+// compares, then the id, so that paging is stable.
+var ContactSorts = map[string]string{
+	"name":     `lower(c.name)`,
+	"email":    `coalesce(c.emails[1], '')`,
+	"company":  `lower(coalesce(co.name, ''))`,
+	"created":  `c.created_at`,
+	"activity": `coalesce((SELECT max(v.last_message_at) FROM conversations v WHERE v.contact_id = c.id), '-infinity')`,
 }
 
 // DuplicatePair is two contacts that share an email address or a phone
-// number, and may be one person.
+// number, or have similar names, and may be one person.
 type DuplicatePair struct {
 	A      *ContactRow `json:"a"` // the lower id
 	B      *ContactRow `json:"b"`
-	Shared []string    `json:"shared"` // "email", "phone" or both
+	Shared []string    `json:"shared"` // "email", "phone", "name" (a similar one), in that order
 }
 
 // Activity is one item of a contact's timeline.
@@ -70,7 +94,7 @@ type Activity struct {
 	// Deals.
 	Title      string `json:"title,omitempty"`
 	StageName  string `json:"stageName,omitempty"`
-	ValueMinor int64  `json:"valueMinor,omitempty"`
+	ValueMinor *int64 `json:"valueMinor,omitempty"` // nil: no value
 	Currency   string `json:"currency,omitempty"`
 }
 
@@ -368,11 +392,12 @@ const contactRowCols = `c.id, c.name, c.emails, c.phones, c.company_id, c.custom
 
 const contactRowFrom = ` FROM contacts c LEFT JOIN companies co ON co.id = c.company_id`
 
-func scanContactRow(row pgx.Row) (*ContactRow, error) {
+// scanContactRow reads contactRowCols, then into extra any columns after them.
+func scanContactRow(row pgx.Row, extra ...any) (*ContactRow, error) {
 	r := &ContactRow{}
 	var custom []byte
-	err := row.Scan(&r.ID, &r.Name, &r.Emails, &r.Phones, &r.CompanyID, &custom, &r.Tags, &r.Address, &r.MarketingOptOut, &r.ProcessingRestricted,
-		&r.CreatedAt, &r.UpdatedAt, &r.CompanyName)
+	err := row.Scan(append([]any{&r.ID, &r.Name, &r.Emails, &r.Phones, &r.CompanyID, &custom, &r.Tags, &r.Address, &r.MarketingOptOut, &r.ProcessingRestricted,
+		&r.CreatedAt, &r.UpdatedAt, &r.CompanyName}, extra...)...)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -401,14 +426,42 @@ func likePattern(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
-// ListContacts lists contacts by ascending id.
+// ListContacts lists contacts by ascending id, or in f.Sort's order.
 func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*ContactRow, err error) {
 	defer wrap(&err, "ListContacts")
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
+	sortExpr, sorted := ContactSorts[f.Sort]
+	if f.Sort != "" && !sorted {
+		return nil, fmt.Errorf("%w: sort: one of name, email, company, created or activity", ErrInvalid)
+	}
 	args := []any{f.AfterID}
 	where := []string{"c.id > $1"}
+	order := "c.id"
+	if sorted {
+		// Keyset paging on (value, id): stable however many rows share a value.
+		args, where, order = nil, []string{"true"}, sortExpr+", c.id"
+		cmp := ">"
+		if f.Desc {
+			cmp, order = "<", sortExpr+" DESC, c.id DESC"
+		}
+		if f.After != "" {
+			v, id, ok := parseContactCursor(f.After)
+			if !ok {
+				return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
+			}
+			typ := "text"
+			if f.Sort == "created" || f.Sort == "activity" {
+				typ = "timestamptz"
+				if _, err := time.Parse(time.RFC3339Nano, v); err != nil && v != "-infinity" {
+					return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
+				}
+			}
+			args = append(args, v, id)
+			where = append(where, fmt.Sprintf("(%s, c.id) %s ($%d::%s, $%d)", sortExpr, cmp, len(args)-1, typ, len(args)))
+		}
+	}
 	add := func(cond string, arg any) {
 		args = append(args, arg)
 		where = append(where, fmt.Sprintf(cond, len(args)))
@@ -432,12 +485,56 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 		where = append(where, "("+cond+"))")
 	}
 	args = append(args, f.Limit)
-	rows, err := s.Pool.Query(ctx, `SELECT `+contactRowCols+contactRowFrom+` WHERE `+strings.Join(where, " AND ")+
-		fmt.Sprintf(` ORDER BY c.id LIMIT $%d`, len(args)), args...)
+	key := "''"
+	if !sorted {
+		order = "c.id"
+	} else {
+		key = sortExpr + "::text"
+	}
+	if f.Sort == "created" || f.Sort == "activity" {
+		// RFC 3339 in UTC, whatever the session's DateStyle and TimeZone.
+		key = fmt.Sprintf(`CASE WHEN %s = '-infinity' THEN '-infinity' ELSE to_char(%[1]s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END`, sortExpr)
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+contactRowCols+`, `+key+`,
+			(SELECT max(v.last_message_at) FROM conversations v WHERE v.contact_id = c.id)`+contactRowFrom+` WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
 	if err != nil {
 		return nil, err
 	}
-	return collectContactRows(rows)
+	defer rows.Close()
+	var out []*ContactRow
+	for rows.Next() {
+		var k string
+		var last *time.Time
+		r, err := scanContactRow(rows, &k, &last)
+		if err != nil {
+			return nil, err
+		}
+		r.LastActivityAt = last
+		if sorted {
+			r.Cursor = contactCursor(k, r.ID)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// contactCursor encodes a sorted list's position: the sort value and the id.
+func contactCursor(v string, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10) + ":" + v))
+}
+
+func parseContactCursor(s string) (string, int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return "", 0, false
+	}
+	idText, v, ok := strings.Cut(string(b), ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if !ok || err != nil || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return "", 0, false
+	}
+	return v, id, true
 }
 
 // phoneDigits returns the digits of s if s looks like (part of) a phone
@@ -483,12 +580,30 @@ func (s *Store) ContactsWith(ctx context.Context, q Querier, emails, phones []st
 	return out, rows.Err()
 }
 
+// MergeChoice says, for the fields a merge cannot combine, which contact's
+// value the merged one takes: FromDrop names those that take drop's, "name",
+// "company", "address" or "custom.<key>"; the others keep keep's, even an
+// empty one. (Without a MergeChoice, keep's values stand unless empty.)
+type MergeChoice struct {
+	FromDrop []string
+}
+
+func (ch *MergeChoice) fromDrop(field string) bool {
+	return ch != nil && slices.Contains(ch.FromDrop, field)
+}
+
 // MergeContacts folds drop into keep, in one transaction: keep gains drop's
 // emails, phones and tags, and the custom attributes it lacks; drop's
 // identities, conversations, notes and deals move to keep; drop is deleted.
 // keep's name, company and address stand unless empty. An opt-out from marketing on
 // either survives the merge. A restricted contact gives ErrRestricted.
 func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int64) (_ *Contact, err error) {
+	return s.MergeContactsChoosing(ctx, q, keepID, dropID, nil)
+}
+
+// MergeContactsChoosing is MergeContacts where ch, if not nil, picks the
+// values of single-valued fields.
+func (s *Store) MergeContactsChoosing(ctx context.Context, q Querier, keepID, dropID int64, ch *MergeChoice) (_ *Contact, err error) {
 	defer wrap(&err, "MergeContacts(%d, %d)", keepID, dropID)
 	if keepID == dropID {
 		return nil, fmt.Errorf("%w: dropId: a contact cannot be merged into itself", ErrInvalid)
@@ -520,19 +635,28 @@ func (s *Store) MergeContacts(ctx context.Context, q Querier, keepID, dropID int
 		if keep.ProcessingRestricted || drop.ProcessingRestricted {
 			return ErrRestricted
 		}
-		if keep.Name == "" {
+		auto := ch == nil
+		if (auto && keep.Name == "") || ch.fromDrop("name") {
 			keep.Name = drop.Name
 		}
-		if keep.CompanyID == nil {
+		if (auto && keep.CompanyID == nil) || ch.fromDrop("company") {
 			keep.CompanyID = drop.CompanyID
 		}
-		if keep.Address == "" {
+		if (auto && keep.Address == "") || ch.fromDrop("address") {
 			keep.Address = drop.Address
 		}
 		for k, v := range drop.Custom {
-			if _, ok := keep.Custom[k]; !ok {
+			if _, ok := keep.Custom[k]; (auto && !ok) || ch.fromDrop("custom."+k) {
 				keep.Custom[k] = v
 			}
+		}
+		for k := range keep.Custom {
+			if _, ok := drop.Custom[k]; !ok && ch.fromDrop("custom."+k) {
+				delete(keep.Custom, k) // drop's "no value" was chosen
+			}
+		}
+		if keep.Name == "" && len(keep.Emails) == 0 && len(keep.Phones) == 0 && len(drop.Emails) == 0 && len(drop.Phones) == 0 {
+			return fmt.Errorf("%w: name: the merged contact needs a name, an email address or a phone number", ErrInvalid)
 		}
 		// The activity of drop's conversations that retention removed
 		// counts as keep's (runtime/privacy/retention ages contacts by it).
@@ -573,7 +697,8 @@ func MergeValues(a, b []string) []string {
 }
 
 // DuplicateContacts lists pairs of contacts that share an email address
-// (ignoring case) or a phone number (comparing digits only), by ids.
+// (ignoring case) or a phone number (comparing digits only), or whose names
+// are alike (see similarNames), by ids.
 func (s *Store) DuplicateContacts(ctx context.Context, limit int) (_ []*DuplicatePair, err error) {
 	defer wrap(&err, "DuplicateContacts")
 	if limit <= 0 || limit > 500 {
@@ -605,8 +730,37 @@ func (s *Store) DuplicateContacts(ctx context.Context, limit int) (_ []*Duplicat
 		ids = append(ids, a, b)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil || len(pairs) == 0 {
+	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	named, err := s.similarNames(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	byPair := map[[2]int64]*DuplicatePair{}
+	for _, p := range pairs {
+		byPair[[2]int64{p.A.ID, p.B.ID}] = p
+	}
+	for _, n := range named {
+		if p := byPair[n]; p != nil {
+			p.Shared = append(p.Shared, "name")
+			continue
+		}
+		p := &DuplicatePair{A: &ContactRow{Contact: Contact{ID: n[0]}}, B: &ContactRow{Contact: Contact{ID: n[1]}}, Shared: []string{"name"}}
+		pairs = append(pairs, p)
+		ids = append(ids, n[0], n[1])
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i].A.ID != pairs[j].A.ID {
+			return pairs[i].A.ID < pairs[j].A.ID
+		}
+		return pairs[i].B.ID < pairs[j].B.ID
+	})
+	if len(pairs) > limit {
+		pairs = pairs[:limit]
+	}
+	if len(pairs) == 0 {
+		return nil, nil
 	}
 	rows, err = s.Pool.Query(ctx, `SELECT `+contactRowCols+contactRowFrom+` WHERE c.id = ANY($1)`, ids)
 	if err != nil {
@@ -643,7 +797,7 @@ func (s *Store) ContactActivity(ctx context.Context, contactID int64, limit int)
 	}
 	rows, err := s.Pool.Query(ctx, `
 		SELECT 'conversation' AS kind, id, last_message_at AS at, channel, status, '' AS body, NULL::bigint AS author_id,
-			'' AS title, '' AS stage, 0::bigint AS value_minor, '' AS currency
+			'' AS title, '' AS stage, NULL::bigint AS value_minor, '' AS currency
 		FROM conversations WHERE contact_id = $1
 		UNION ALL
 		SELECT 'note', id, created_at, '', '', body, author_id, '', '', 0, '' FROM notes WHERE contact_id = $1

@@ -318,7 +318,7 @@ func TestContactActivityNewestFirst(t *testing.T) {
 	contactID := r.Conversation.ContactID
 	note, _ := st.AddNote(ctx, nil, contactID, nil, "met at the fair")
 	sales := defaultPipeline(t, st)
-	deal, err := st.CreateDeal(ctx, nil, &store.Deal{Title: "Licences", ValueMinor: 120000, StageID: sales.Stages[1].ID, ContactID: &contactID})
+	deal, err := st.CreateDeal(ctx, nil, &store.Deal{Title: "Licences", ValueMinor: ptr[int64](120000), StageID: sales.Stages[1].ID, ContactID: &contactID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestContactActivityNewestFirst(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("activity = %v, want %v", got, want)
 	}
-	if a := acts[0]; a.Title != "Licences" || a.StageName != "Qualified" || a.ValueMinor != 120000 || a.Currency != "EUR" {
+	if a := acts[0]; a.Title != "Licences" || a.StageName != "Qualified" || *a.ValueMinor != 120000 || a.Currency != "EUR" {
 		t.Errorf("deal item = %+v", a)
 	}
 	if a := acts[1]; a.Channel != "api" || a.Status != "open" || !a.At.Equal(base.Add(-time.Hour)) {
@@ -423,7 +423,7 @@ func TestDealsMoveAndBoard(t *testing.T) {
 	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme"})
 	ada := mustContact(t, st, &store.Contact{Name: "Ada"})
 
-	d1, err := st.CreateDeal(ctx, nil, &store.Deal{Title: " Renewal ", ValueMinor: 50000, Currency: "usd", StageID: lead.ID,
+	d1, err := st.CreateDeal(ctx, nil, &store.Deal{Title: " Renewal ", ValueMinor: ptr[int64](50000), Currency: "usd", StageID: lead.ID,
 		OwnerID: &u.ID, ContactID: &ada.ID, CompanyID: &acme.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -431,8 +431,8 @@ func TestDealsMoveAndBoard(t *testing.T) {
 	if d1.Title != "Renewal" || d1.Currency != "USD" || d1.PipelineID != sales.ID || d1.ContactName != "Ada" || d1.CompanyName != "Acme" {
 		t.Errorf("created %+v", d1)
 	}
-	d2, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Upsell", ValueMinor: 1000, StageID: lead.ID})
-	d3, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Pilot", ValueMinor: 2500, StageID: lead.ID, ContactID: &ada.ID})
+	d2, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Upsell", ValueMinor: ptr[int64](1000), StageID: lead.ID})
+	d3, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Pilot", ValueMinor: ptr[int64](2500), StageID: lead.ID, ContactID: &ada.ID})
 	p1, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Reseller", StageID: partners.Stages[0].ID})
 
 	for _, tt := range []struct {
@@ -441,7 +441,7 @@ func TestDealsMoveAndBoard(t *testing.T) {
 		msg  string
 	}{
 		{"no title", store.Deal{StageID: lead.ID}, "title"},
-		{"negative", store.Deal{Title: "x", ValueMinor: -1, StageID: lead.ID}, "valueMinor"},
+		{"negative", store.Deal{Title: "x", ValueMinor: ptr[int64](-1), StageID: lead.ID}, "valueMinor"},
 		{"currency", store.Deal{Title: "x", Currency: "euro", StageID: lead.ID}, "currency"},
 		{"stage", store.Deal{Title: "x", StageID: 999999}, "stageId"},
 		{"owner", store.Deal{Title: "x", StageID: lead.ID, OwnerID: ptr(int64(999999))}, "ownerId"},
@@ -473,9 +473,9 @@ func TestDealsMoveAndBoard(t *testing.T) {
 		t.Errorf("move a missing deal: %v", err)
 	}
 
-	d3.Title, d3.ValueMinor, d3.ContactID, d3.StageID = "Pilot+", 3000, nil, won.ID
+	d3.Title, d3.ValueMinor, d3.ContactID, d3.StageID = "Pilot+", ptr[int64](3000), nil, won.ID
 	upd, err := st.UpdateDeal(ctx, nil, d3)
-	if err != nil || upd.Title != "Pilot+" || upd.ValueMinor != 3000 || upd.ContactID != nil || upd.StageID != lead.ID {
+	if err != nil || upd.Title != "Pilot+" || *upd.ValueMinor != 3000 || upd.ContactID != nil || upd.StageID != lead.ID {
 		t.Errorf("update (stage unchanged): %+v, %v", upd, err)
 	}
 

@@ -29,11 +29,11 @@ type Pipeline struct {
 }
 
 // Deal is a sale in progress. Its value is in minor units of its currency
-// (cents for EUR), so sums are exact.
+// (cents for EUR), so sums are exact; nil (null) while nobody knows it.
 type Deal struct {
 	ID         int64  `json:"id"`
 	Title      string `json:"title"`
-	ValueMinor int64  `json:"valueMinor"`
+	ValueMinor *int64 `json:"valueMinor"`
 	Currency   string `json:"currency"` // ISO 4217, e.g. EUR; EUR if empty on create
 	StageID    int64  `json:"stageId"`
 	PipelineID int64  `json:"pipelineId"` // read-only: the stage's
@@ -48,7 +48,8 @@ type Deal struct {
 }
 
 // BoardColumn is one stage of a board with its deals, most recently changed
-// first, and their value summed per currency.
+// first, and their value summed per currency (deals without a value count
+// in Deals but in no total).
 type BoardColumn struct {
 	Stage  *Stage           `json:"stage"`
 	Deals  []*Deal          `json:"deals"`
@@ -185,7 +186,7 @@ func checkDeal(d *Deal) error {
 	if d.Title, err = checkName("title", d.Title, true); err != nil {
 		return err
 	}
-	if d.ValueMinor < 0 {
+	if d.ValueMinor != nil && *d.ValueMinor < 0 {
 		return fmt.Errorf("%w: valueMinor must not be negative", ErrInvalid)
 	}
 	d.Currency = strings.ToUpper(strings.TrimSpace(d.Currency))
@@ -375,8 +376,32 @@ func (s *Store) Board(ctx context.Context, pipelineID int64) (_ *Board, err erro
 		// show on the next read.
 		if col := byStage[d.StageID]; col != nil {
 			col.Deals = append(col.Deals, d)
-			col.Totals[d.Currency] += d.ValueMinor
+			if d.ValueMinor != nil {
+				col.Totals[d.Currency] += *d.ValueMinor
+			}
 		}
 	}
 	return b, rows.Err()
+}
+
+// DealFilter selects deals for a list: a company's or a contact's.
+type DealFilter struct {
+	CompanyID int64
+	ContactID int64
+	Limit     int // 1 to 500; 100 if out of range
+}
+
+// Deals lists deals, most recently changed first.
+func (s *Store) Deals(ctx context.Context, f DealFilter) (_ []*Deal, err error) {
+	defer wrap(&err, "Deals")
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT `+dealCols+` FROM deals d`+dealJoins+`
+		WHERE ($1 = 0 OR d.company_id = $1) AND ($2 = 0 OR d.contact_id = $2)
+		ORDER BY d.updated_at DESC, d.id DESC LIMIT $3`, f.CompanyID, f.ContactID, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Deal, error) { return scanDeal(r) })
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -10,9 +11,12 @@ import (
 func (s *Server) companyCreate(w http.ResponseWriter, r *http.Request) error {
 	c := &store.Company{Name: strings.TrimSpace(r.PostFormValue("name")), Domain: strings.TrimSpace(r.PostFormValue("domain")),
 		Address: r.PostFormValue("address")}
-	if _, err := s.CRM.CreateCompany(r.Context(), actor(r), c); err != nil {
+	c, err := s.CRM.CreateCompany(r.Context(), actor(r), c)
+	if err != nil {
+		return storeFieldError(err, nil)
+	}
+	if err := s.notify(r, notice{Text: "Company added."}); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/companies", http.StatusSeeOther)
-	return nil
+	return s.seeOther(w, r, fmt.Sprintf("/companies/%d", c.ID))
 }

@@ -17,6 +17,8 @@ func (s *Server) contactConsent(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.CRM.SetConsent(r.Context(), actor(r), id, store.Consent{MarketingOptOut: &optOut, ProcessingRestricted: &restricted}); err != nil {
 		return err
 	}
-	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", id), http.StatusSeeOther)
-	return nil
+	if err := s.notify(r, notice{Text: "Consent saved."}); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, fmt.Sprintf("/contacts/%d", id))
 }

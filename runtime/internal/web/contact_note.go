@@ -11,8 +11,10 @@ func (s *Server) contactNote(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := s.CRM.AddNote(r.Context(), actor(r), id, r.PostFormValue("body")); err != nil {
+		return storeFieldError(err, map[string]string{"note": "body"})
+	}
+	if err := s.notify(r, notice{Text: "Note added."}); err != nil {
 		return err
 	}
-	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", id), http.StatusSeeOther)
-	return nil
+	return s.seeOther(w, r, fmt.Sprintf("/contacts/%d", id))
 }

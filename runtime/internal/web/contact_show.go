@@ -38,6 +38,6 @@ func (s *Server) contactShow(w http.ResponseWriter, r *http.Request) error {
 	}
 	sort.Strings(custom)
 	s.render(w, r, "contact", map[string]any{"C": c, "Custom": strings.Join(custom, "\n"), "CustomList": custom, "Company": company, "Activity": activity, "Pipelines": pipelines, "Names": names,
-		"CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent), "Places": s.placesAdapter() != nil, "Shopify": len(s.shopifyAdapters()) > 0})
+		"CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent), "CanAdmin": auth.Role(currentUser(r).Role).AtLeast(auth.Admin), "Places": s.placesAdapter() != nil, "Shopify": len(s.shopifyAdapters()) > 0})
 	return nil
 }

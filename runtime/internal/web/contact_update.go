@@ -11,11 +11,13 @@ func (s *Server) contactUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.contactFromForm(r, c); err != nil {
-		return err
+		return storeFieldError(err, nil)
 	}
 	if _, err := s.CRM.UpdateContact(r.Context(), actor(r), c); err != nil {
+		return storeFieldError(err, contactFields)
+	}
+	if err := s.notify(r, notice{Text: "Contact saved."}); err != nil {
 		return err
 	}
-	http.Redirect(w, r, fmt.Sprintf("/contacts/%d", c.ID), http.StatusSeeOther)
-	return nil
+	return s.seeOther(w, r, fmt.Sprintf("/contacts/%d", c.ID))
 }

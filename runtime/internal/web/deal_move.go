@@ -13,12 +13,11 @@ func (s *Server) dealMove(w http.ResponseWriter, r *http.Request) error {
 	}
 	stage, err := strconv.ParseInt(r.PostFormValue("stage"), 10, 64)
 	if err != nil {
-		return badRequest("stage: want a stage id")
+		return fieldError("stage", "Choose a stage.")
 	}
 	d, err := s.CRM.MoveDeal(r.Context(), actor(r), id, stage)
 	if err != nil {
-		return err
+		return dealFieldError(err)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/pipeline?pipeline=%d", d.PipelineID), http.StatusSeeOther)
-	return nil
+	return s.seeOther(w, r, fmt.Sprintf("/pipeline?pipeline=%d", d.PipelineID))
 }

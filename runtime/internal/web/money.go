@@ -58,3 +58,34 @@ func formatMoney(minor int64, currency string) string {
 	}
 	return fmt.Sprintf("%s %s%s.%02d", currency, sign, b.String(), minor%100)
 }
+
+// dealValue shows a deal's value, or "no value" when it has none: a deal
+// nobody priced yet is not worth 0.
+func dealValue(minor *int64, currency string) string {
+	if minor == nil {
+		return "no value"
+	}
+	return formatMoney(*minor, currency)
+}
+
+// parseDealValue is parseMoney for a deal's value field: empty is no value
+// (nil), not 0.
+func parseDealValue(v string) (*int64, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	m, err := parseMoney(v)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// formatAmount shows minor units as a form's value field takes them back:
+// "1200.50".
+func formatAmount(minor *int64) string {
+	if minor == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d.%02d", *minor/100, *minor%100)
+}

@@ -8,7 +8,8 @@ import (
 )
 
 func (s *Server) pipelineBoard(w http.ResponseWriter, r *http.Request) error {
-	pipelines, err := s.CRM.Pipelines(r.Context())
+	ctx := r.Context()
+	pipelines, err := s.CRM.Pipelines(ctx)
 	if err != nil {
 		return err
 	}
@@ -19,10 +20,19 @@ func (s *Server) pipelineBoard(w http.ResponseWriter, r *http.Request) error {
 	if v, err := strconv.ParseInt(r.URL.Query().Get("pipeline"), 10, 64); err == nil {
 		id = v
 	}
-	board, err := s.CRM.Board(r.Context(), id)
+	board, err := s.CRM.Board(ctx, id)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, "pipeline", map[string]any{"Board": board, "Pipelines": pipelines, "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent)})
+	canWrite := auth.Role(currentUser(r).Role).AtLeast(auth.Agent)
+	data := map[string]any{"Board": board, "Pipelines": pipelines, "CanWrite": canWrite}
+	if canWrite {
+		// The new-deal form: a company page's "New deal" link picks its company (?new=<id>).
+		if data["Companies"], err = s.CRM.Companies(ctx, "", 500); err != nil {
+			return err
+		}
+		data["NewCompany"] = atoi64(r.URL.Query().Get("new"))
+	}
+	s.render(w, r, "pipeline", data)
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
@@ -58,21 +60,34 @@ var funcs = template.FuncMap{
 	},
 	"eq64":          func(a *int64, b int64) bool { return a != nil && *a == b },
 	"money":         formatMoney,
+	"dealValue":     dealValue,
+	"amount":        formatAmount,
 	"channelLabel":  channelLabel,
 	"snoozeChoices": snoozeChoices, // the sidebar's snooze presets in the member's zone
 }
 
+// initials are the first letters of a name's first and last words, words
+// that do not start with a letter left out: "Priya Shah (updated)" is "PS".
+// A name without such a word shows its first letter or digit ("+4930..." is
+// "4"), or "?".
 func initials(name string) string {
-	f := strings.Fields(name)
+	var f [][]rune
+	for _, w := range strings.Fields(name) {
+		if r := []rune(w); unicode.IsLetter(r[0]) {
+			f = append(f, r)
+		}
+	}
 	switch len(f) {
 	case 0:
+		if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			return strings.ToUpper(string(r))
+		}
 		return "?"
 	case 1:
-		r := []rune(f[0])
-		return strings.ToUpper(string(r[:1]))
+		return strings.ToUpper(string(f[0][:1]))
 	}
-	a, b := []rune(f[0]), []rune(f[len(f)-1])
-	return strings.ToUpper(string(a[:1]) + string(b[:1]))
+	return strings.ToUpper(string(f[0][:1]) + string(f[len(f)-1][:1]))
 }
 
 func parseTemplates() (*templates, error) {

@@ -1,0 +1,251 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
+)
+
+func TestSimilarNames(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"jon smith", "john smith", true},
+		{"priya shah", "priya shah", true},
+		{"jon smith", "jon smyth", true},
+		{"ada lovelace", "ada lovelase", true},
+		{"grace hopper", "grace hoppr", true},
+		{"katherine johnson", "catherine jonson", true}, // two edits in a long name
+		{"jon smith", "jan smit", false},                // two edits in a short one
+		{"ada", "ada", true},
+		{"al", "al", false}, // too short to tell
+		{"anna", "anne", false},
+		{"john smith", "jane smith", false},
+		{"priya shah", "ravi shah", false},
+		{"müller", "muller", true},
+	} {
+		if got := store.SimilarNames(tt.a, tt.b); got != tt.want {
+			t.Errorf("SimilarNames(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestDuplicateContactsBySimilarNames(t *testing.T) {
+	st := storetest.NewDB(t)
+	jon := mustContact(t, st, &store.Contact{Name: "Jon Smith"})
+	john := mustContact(t, st, &store.Contact{Name: "John Smith", Emails: []string{"john@x.example"}})
+	priya := mustContact(t, st, &store.Contact{Name: "Priya Shah"})
+	updated := mustContact(t, st, &store.Contact{Name: "Priya  Shah (updated)"})
+	mustContact(t, st, &store.Contact{Name: "Jane Smith"})
+	mustContact(t, st, &store.Contact{Name: "Ravi Shah"})
+	mustContact(t, st, &store.Contact{Name: "+4915112345678"}) // a number for a name: never a name duplicate
+	mustContact(t, st, &store.Contact{Name: "+4915112345679"})
+	// Same email and similar names: one pair, naming both.
+	a := mustContact(t, st, &store.Contact{Name: "Grace Hopper", Emails: []string{"grace@x.example"}})
+	b := mustContact(t, st, &store.Contact{Name: "Grace Hoppr", Emails: []string{"GRACE@x.example"}})
+
+	pairs, err := st.DuplicateContacts(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pairs {
+		got = append(got, fmt.Sprintf("%d-%d%v", p.A.ID, p.B.ID, p.Shared))
+	}
+	want := []string{fmt.Sprintf("%d-%d[name]", jon.ID, john.ID), fmt.Sprintf("%d-%d[name]", priya.ID, updated.ID),
+		fmt.Sprintf("%d-%d[email name]", a.ID, b.ID)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pairs = %v, want %v", got, want)
+	}
+	if len(pairs) > 0 && (pairs[0].A.Name != "Jon Smith" || pairs[0].B.Emails[0] != "john@x.example") {
+		t.Errorf("pair contacts not loaded: %+v", pairs[0])
+	}
+	// The limit holds across both kinds.
+	if pairs, _ := st.DuplicateContacts(ctx, 2); len(pairs) != 2 {
+		t.Errorf("limit 2: %d pairs", len(pairs))
+	}
+}
+
+// A name shared by more contacts than a block holds is no evidence: such
+// blocks are skipped, so the look-up stays bounded.
+func TestDuplicateContactsSkipsCommonNames(t *testing.T) {
+	st := storetest.NewDB(t)
+	if _, err := st.Pool.Exec(ctx, `INSERT INTO contacts (name) SELECT 'Info Desk' FROM generate_series(1, 60)`); err != nil {
+		t.Fatal(err)
+	}
+	x := mustContact(t, st, &store.Contact{Name: "Linus Torvalds"})
+	y := mustContact(t, st, &store.Contact{Name: "Linus Torvald"})
+	pairs, err := st.DuplicateContacts(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 1 || pairs[0].A.ID != x.ID || pairs[0].B.ID != y.ID {
+		t.Errorf("pairs = %+v", pairs)
+	}
+}
+
+func TestMergeContactsChoosing(t *testing.T) {
+	st := storetest.NewDB(t)
+	sales := defaultPipeline(t, st)
+	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme"})
+	globex, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Globex"})
+	keep := mustContact(t, st, &store.Contact{Name: "Priya Shah", Emails: []string{"priya@x.example"}, CompanyID: &acme.ID,
+		Address: "1 Keep Street", Custom: map[string]string{"plan": "pro", "tier": "gold"}, Tags: []string{"vip"}})
+	r, err := ingest(st, inbox.Inbound{Channel: "email", Identifier: "p.shah@y.example", ContactName: "Priya Shah (updated)", Body: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop, _ := st.ContactByID(ctx, nil, r.Conversation.ContactID)
+	drop.CompanyID, drop.Address = &globex.ID, "2 Drop Road"
+	drop.Custom = map[string]string{"plan": "free", "source": "web"}
+	drop.Phones = []string{"+4915112345678"}
+	if _, err := st.UpdateContact(ctx, nil, drop); err != nil {
+		t.Fatal(err)
+	}
+	note, _ := st.AddNote(ctx, nil, drop.ID, nil, "prefers email")
+	deal, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "d", StageID: sales.Stages[0].ID, ContactID: &drop.ID})
+
+	// Drop's company, address and plan; keep's name; tier dropped (drop has none, and its "no value" is chosen).
+	merged, err := st.MergeContactsChoosing(ctx, nil, keep.ID, drop.ID, &store.MergeChoice{FromDrop: []string{"company", "address", "custom.plan", "custom.tier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.ID != keep.ID || merged.Name != "Priya Shah" || merged.CompanyID == nil || *merged.CompanyID != globex.ID || merged.Address != "2 Drop Road" ||
+		fmt.Sprint(merged.Custom) != "map[plan:free]" || fmt.Sprint(merged.Emails) != "[priya@x.example p.shah@y.example]" ||
+		fmt.Sprint(merged.Phones) != "[+4915112345678]" || fmt.Sprint(merged.Tags) != "[vip]" {
+		t.Errorf("merged = %+v", merged)
+	}
+	var convs, notes, deals, identities int
+	st.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM conversations WHERE contact_id = $1), (SELECT count(*) FROM notes WHERE contact_id = $1),
+		(SELECT count(*) FROM deals WHERE contact_id = $1), (SELECT count(*) FROM contact_identities WHERE contact_id = $1)`, keep.ID).Scan(&convs, &notes, &deals, &identities)
+	if convs != 1 || notes != 1 || deals != 1 || identities != 1 {
+		t.Errorf("moved: conversations %d, notes %d (%d), deals %d (%d), identities %d", convs, notes, note.ID, deals, deal.ID, identities)
+	}
+	if _, err := st.ContactByID(ctx, nil, drop.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("drop still there: %v", err)
+	}
+
+	// An explicit choice keeps an empty value, where the automatic merge fills it.
+	a := mustContact(t, st, &store.Contact{Name: "Ann", Emails: []string{"ann@x.example"}})
+	b := mustContact(t, st, &store.Contact{Name: "Anne", Address: "3 Road"})
+	m, err := st.MergeContactsChoosing(ctx, nil, a.ID, b.ID, &store.MergeChoice{})
+	if err != nil || m.Name != "Ann" || m.Address != "" {
+		t.Errorf("explicit keep: %+v, %v", m, err)
+	}
+	// Choosing an empty name leaves a contact with an email: fine; with nothing: refused.
+	c := mustContact(t, st, &store.Contact{Name: "C"})
+	d := mustContact(t, st, &store.Contact{Name: ""[:0] + "D"})
+	if _, err := st.Pool.Exec(ctx, `UPDATE contacts SET name = '' WHERE id = $1`, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MergeContactsChoosing(ctx, nil, c.ID, d.ID, &store.MergeChoice{FromDrop: []string{"name"}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a merge leaving nothing to know the contact by: %v", err)
+	}
+}
+
+func TestListContactsSorted(t *testing.T) {
+	st := storetest.NewDB(t)
+	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "acme"})
+	zeta, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Zeta"})
+	c1 := mustContact(t, st, &store.Contact{Name: "bob", Emails: []string{"z@x.example"}, CompanyID: &zeta.ID})
+	c2 := mustContact(t, st, &store.Contact{Name: "Alice", Emails: []string{"m@x.example"}})
+	c3 := mustContact(t, st, &store.Contact{Name: "Carol", CompanyID: &acme.ID})
+	c4 := mustContact(t, st, &store.Contact{Name: "alice", Emails: []string{"a@x.example"}, CompanyID: &acme.ID})
+	r, err := ingest(st, inbox.Inbound{Channel: "api", Identifier: "+15550111", ContactName: "Dan", Body: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c5 := r.Conversation.ContactID
+	// created_at: c1 oldest ... c5 newest, a second apart.
+	for i, id := range []int64{c1.ID, c2.ID, c3.ID, c4.ID, c5} {
+		st.Pool.Exec(ctx, `UPDATE contacts SET created_at = '2026-01-01'::timestamptz + $2 * interval '1 second' WHERE id = $1`, id, i)
+	}
+	for _, tt := range []struct {
+		sort string
+		desc bool
+		want []int64
+	}{
+		{"name", false, []int64{c2.ID, c4.ID, c1.ID, c3.ID, c5}}, // alice ties break by id
+		{"name", true, []int64{c5, c3.ID, c1.ID, c4.ID, c2.ID}},
+		{"email", false, []int64{c3.ID, c5, c4.ID, c2.ID, c1.ID}}, // no email first
+		{"company", false, []int64{c2.ID, c5, c3.ID, c4.ID, c1.ID}},
+		{"created", true, []int64{c5, c4.ID, c3.ID, c2.ID, c1.ID}},
+		{"activity", true, []int64{c5, c1.ID, c2.ID, c3.ID, c4.ID}}, // the one with a conversation, then by id descending? no: ties by id desc
+	} {
+		if tt.sort == "activity" {
+			tt.want = []int64{c5, c4.ID, c3.ID, c2.ID, c1.ID}
+		}
+		t.Run(fmt.Sprint(tt.sort, tt.desc), func(t *testing.T) {
+			// Whole list, then pages of 2 following the cursor: the same order.
+			all, err := st.ListContacts(ctx, store.ContactFilter{Sort: tt.sort, Desc: tt.desc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rowIDs(all)) != fmt.Sprint(tt.want) {
+				t.Errorf("order = %v, want %v", rowIDs(all), tt.want)
+			}
+			var paged []int64
+			after := ""
+			for i := 0; i < 5; i++ {
+				page, err := st.ListContacts(ctx, store.ContactFilter{Sort: tt.sort, Desc: tt.desc, After: after, Limit: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				paged = append(paged, rowIDs(page)...)
+				after = page[len(page)-1].Cursor
+			}
+			if fmt.Sprint(paged) != fmt.Sprint(tt.want) {
+				t.Errorf("paged = %v, want %v", paged, tt.want)
+			}
+		})
+	}
+	if rows, _ := st.ListContacts(ctx, store.ContactFilter{Sort: "activity", Desc: true, Limit: 1}); len(rows) != 1 || rows[0].LastActivityAt == nil ||
+		time.Since(*rows[0].LastActivityAt) > time.Hour {
+		t.Errorf("last activity not read: %+v", rows)
+	}
+	for _, f := range []store.ContactFilter{{Sort: "bogus"}, {Sort: "name", After: "!!"}, {Sort: "created", After: "MTp4"}} {
+		if _, err := st.ListContacts(ctx, f); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", f, err)
+		}
+	}
+}
+
+func TestDealsWithoutValueAndByCompany(t *testing.T) {
+	st := storetest.NewDB(t)
+	sales := defaultPipeline(t, st)
+	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme"})
+	none, err := st.CreateDeal(ctx, nil, &store.Deal{Title: "Unpriced", StageID: sales.Stages[0].ID, CompanyID: &acme.ID})
+	if err != nil || none.ValueMinor != nil {
+		t.Fatalf("a deal without a value: %+v, %v", none, err)
+	}
+	zero, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Free pilot", ValueMinor: ptr[int64](0), StageID: sales.Stages[0].ID, CompanyID: &acme.ID})
+	if zero.ValueMinor == nil || *zero.ValueMinor != 0 {
+		t.Errorf("a deal worth 0 is not a deal without a value: %+v", zero)
+	}
+	priced, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "Big", ValueMinor: ptr[int64](5000), StageID: sales.Stages[0].ID})
+	b, err := st.Board(ctx, sales.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if col := b.Columns[0]; len(col.Deals) != 3 || col.Totals["EUR"] != 5000 {
+		t.Errorf("column = %d deals, totals %v", len(col.Deals), col.Totals)
+	}
+	got, err := st.Deals(ctx, store.DealFilter{CompanyID: acme.ID})
+	if err != nil || fmt.Sprint(ids(got, func(d *store.Deal) int64 { return d.ID })) != fmt.Sprint([]int64{zero.ID, none.ID}) {
+		t.Errorf("acme's deals = %v, %v", got, err)
+	}
+	// Clearing a value.
+	priced.ValueMinor = nil
+	if d, err := st.UpdateDeal(ctx, nil, priced); err != nil || d.ValueMinor != nil {
+		t.Errorf("cleared: %+v, %v", d, err)
+	}
+}
