@@ -290,8 +290,8 @@ const batchStored = `, m AS (
 // do: a new contact, a new conversation, or its external id was taken by
 // a concurrent statement.
 //
-// open is each contact's latest unresolved conversation on the channel,
-// locked in id order so that concurrent batches cannot deadlock. One
+// open is each contact's latest unresolved conversation on the channel
+// (latest), locked in id order so that concurrent batches cannot deadlock. One
 // resolved since the snapshot is skipped by the locking read (its message
 // goes alone, and opens a new conversation).
 //
@@ -301,15 +301,15 @@ const recordIncomingBatch = batchInput + `, ident AS (
 		SELECT i.ord, i.channel, ci.contact_id FROM input i, LATERAL (
 			SELECT contact_id FROM contact_identities WHERE channel = i.channel AND identifier = i.identifier LIMIT 1) ci
 		WHERE NOT EXISTS (SELECT FROM original o WHERE o.ord = i.ord)
+	), latest AS MATERIALIZED (
+		SELECT (SELECT l.id FROM conversations l
+			WHERE l.contact_id = k.contact_id AND l.channel = k.channel AND l.status <> 'resolved'
+			ORDER BY l.last_message_at DESC, l.id DESC LIMIT 1) AS id
+		FROM (SELECT DISTINCT channel, contact_id FROM ident) k
 	), open AS (
-		SELECT c.id, c.contact_id, c.channel FROM conversations c
-		WHERE c.status <> 'resolved' AND c.id = ANY (ARRAY(
-			SELECT (SELECT l.id FROM conversations l
-				WHERE l.contact_id = k.contact_id AND l.channel = k.channel AND l.status <> 'resolved'
-				ORDER BY l.last_message_at DESC, l.id DESC LIMIT 1)
-			FROM (SELECT DISTINCT channel, contact_id FROM ident) k))
-		ORDER BY c.id
-		FOR UPDATE OF c
+		SELECT c.* FROM (SELECT id FROM latest WHERE id IS NOT NULL ORDER BY id) l, LATERAL (
+			SELECT c.id, c.contact_id, c.channel FROM conversations c WHERE c.id = l.id AND c.status <> 'resolved'
+			FOR UPDATE) c
 	), new_contact AS (
 		SELECT NULL::bigint AS id, NULL::text AS name WHERE false
 	), new_conv AS (
