@@ -224,7 +224,9 @@ func TestSearchAPI(t *testing.T) {
 		{"/api/v1/search?q=hopp&before=-1", "before"},
 	} {
 		resp := f.api(auth.Viewer, http.MethodGet, tt.path, "")
-		var e struct{ Error struct{ Code, Field, Message string } }
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
 		_ = json.Unmarshal([]byte(searchBody(t, resp)), &e)
 		if resp.StatusCode != http.StatusBadRequest || e.Error.Code != "invalid" || e.Error.Field != tt.field || e.Error.Message == "" {
 			t.Errorf("%.60s: %d %+v, want 400 invalid about %s", tt.path, resp.StatusCode, e.Error, tt.field)
