@@ -58,6 +58,7 @@ import (
 
 type options struct {
 	messages, webhooks, concurrency, seed, starts int
+	searches                                      int
 	retry                                         float64
 	profileDir                                    string
 	profileSeconds, profileDelay                  int
@@ -73,6 +74,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent ingest clients")
 	flag.IntVar(&o.seed, "seed", 1000000, "messages seeded for the inbox list measurement (0 skips)")
 	flag.IntVar(&o.starts, "starts", 10, "restarts timed for start-to-ready")
+	flag.IntVar(&o.searches, "searches", 200, "requests timed per kind of search over the seeded messages (0 skips; see search.go)")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles and PostgreSQL statement statistics of each ingest phase to this directory")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 10, "length of each CPU profile")
 	flag.IntVar(&o.profileDelay, "profile-delay", 0, "seconds from the start of a phase to the start of its CPU profiles (the first messages of the phase are every contact's first)")
@@ -372,6 +374,17 @@ func run(o options) error {
 				return err
 			}
 			row(l.name, "%s / %s", pct(d, 50), pct(d, 99))
+		}
+		if o.searches > 0 {
+			fmt.Println("bench: naming the seeded contacts and conversations for search")
+			if err := seedSearch(ctx, dsn); err != nil {
+				return err
+			}
+			sr, err := measureSearch(client, p.addr, token, o.searches)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, sr...)
 		}
 	}
 
