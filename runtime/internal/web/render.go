@@ -173,6 +173,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 			data["Notice"] = n
 		}
 	}
+	if block == "layout" {
+		s.bellData(r, data) // the top bar's notifications
+	}
 	var buf bytes.Buffer
 	if err := tp.ExecuteTemplate(&buf, block, data); err != nil {
 		s.Log.Error("rendering failed", "template", name, "error", err.Error())
