@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
 // TestInboxListInChromium drives the list, the routing sidebar and the
@@ -76,6 +79,19 @@ func TestInboxListInChromium(t *testing.T) {
 		}
 		id, _ := strconv.ParseInt(strings.TrimPrefix(u.Path, "/inbox/conversations/"), 10, 64)
 		return id
+	}
+	shots := listArtifacts(t)
+	shot := func(name string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+		if err != nil {
+			t.Errorf("screenshot %s: %v", name, err)
+		}
 	}
 	zone := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Berlin"})
@@ -180,6 +196,7 @@ func TestInboxListInChromium(t *testing.T) {
 	if got := eval(`document.querySelector("[data-testid=snoozed-until]").textContent`); !strings.Contains(got, "09:00") {
 		t.Fatalf("the sidebar shows %q, not Berlin's 09:00", got)
 	}
+	shot("inbox-list-routing-1366")
 
 	t.Log("6. ? lists the shortcuts; Esc closes it; Ctrl+K goes to a view")
 	step("help",
@@ -190,11 +207,15 @@ func TestInboxListInChromium(t *testing.T) {
 	if got := eval(`document.querySelector("#shortcut-help").textContent`); !strings.Contains(got, "Assign to me") || !strings.Contains(got, "Snooze") {
 		t.Fatalf("the help lacks shortcuts: %q", got)
 	}
+	shot("inbox-shortcuts-1366")
 	step("esc", chromedp.KeyEvent("\x1b"), chromedp.WaitNotPresent(chromedp.CSS("dialog#shortcut-help[open]")))
 	step("command bar",
 		chromedp.KeyEvent("k", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
 		chromedp.WaitVisible(chromedp.CSS("dialog#command-bar[open] input")),
 		chromedp.SendKeys(chromedp.ID("#command-input"), "unassig"),
+	)
+	shot("inbox-command-bar-1366")
+	step("run the command",
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(chromedp.CSS(`.views a[aria-current=page][data-view=unassigned]`)),
 	)
@@ -216,10 +237,28 @@ func TestInboxListInChromium(t *testing.T) {
 		}
 	}
 	wide("the list with its views open")
+	shot("inbox-views-390")
 	step("pick All", chromedp.Click(chromedp.CSS(`.views a[data-view=all]`)), chromedp.WaitVisible(chromedp.CSS(`.views-toggle`)))
 	if !strings.Contains(eval(`location.search`), "view=all") {
 		t.Fatal("the phone's views do not navigate")
 	}
 	step("a conversation", chromedp.Navigate(fmt.Sprintf("%s/inbox/conversations/%d?view=all", base, conv)), chromedp.WaitVisible(chromedp.CSS(".contact-panel")))
 	wide("a conversation")
+}
+
+// listArtifacts is where this test's screenshots go: $SWITCHBOARD_ARTIFACTS
+// or artifacts/browser at the repository's root.
+func listArtifacts(t *testing.T) string {
+	dir := os.Getenv("SWITCHBOARD_ARTIFACTS")
+	if dir == "" {
+		root, err := harness.Root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "artifacts", "browser")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -91,8 +91,9 @@
     body.set(el.name, el.value);
     apply(form, body);
   });
-  // Runs before forms.js (capture phase), which then leaves the form alone.
-  document.addEventListener("submit", function (e) {
+  // Runs first (on window, capture phase): forms.js and the composer's
+  // submit handlers then see the event handled and leave the form alone.
+  window.addEventListener("submit", function (e) {
     var form = e.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-apply")) return;
     e.preventDefault();
