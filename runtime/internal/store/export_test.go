@@ -26,3 +26,11 @@ func (s *Store) RecordIncomingTogether(ctx context.Context, ins []Incoming) ([]*
 	}
 	return res, errs
 }
+
+// SetIncomingFlushers sets how many batches may be stored at once, until
+// the returned function restores it.
+func SetIncomingFlushers(n int) (restore func()) {
+	old := incomingFlushers
+	incomingFlushers = n
+	return func() { incomingFlushers = old }
+}

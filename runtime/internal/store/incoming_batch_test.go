@@ -136,11 +136,12 @@ func TestRecordIncomingBadNeighbour(t *testing.T) {
 }
 
 // TestRecordIncomingConcurrentBatches delivers 600 messages from 12 phones
-// (4 known, 8 new), each twice, from 48 goroutines: batches run
-// concurrently and lock the same conversations. One contact and one
+// (4 known, 8 new), each twice, from 48 goroutines, with three batches
+// stored at once: they lock the same conversations. One contact and one
 // conversation per phone, one message, audit entry and usage event per
 // message id; no statement fails (a deadlock between batches would).
 func TestRecordIncomingConcurrentBatches(t *testing.T) {
+	defer store.SetIncomingFlushers(3)()
 	st := storetest.NewDB(t)
 	const ch, phones, n = "telnyx/sms", 12, 600
 	for p := 0; p < 4; p++ {
