@@ -23,7 +23,7 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusForbidden, "not_allowed", "only owners and admins invite admins")
 	}
 	if _, err := s.Users.ByEmail(r.Context(), email); err == nil {
-		return errStatus(http.StatusConflict, "conflict", "%s is already a member", email)
+		return fieldConflict("email", "%s is already a member", email)
 	}
 	inv, token, err := s.Invites.Create(r.Context(), u.ID, email, role, time.Now().Add(s.InviteTTL))
 	if err != nil {
