@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
@@ -295,5 +298,44 @@ func TestSearchBeyondTheNewestMessages(t *testing.T) {
 	convs, err := f.st.Conversations(ctx, store.View{Search: "broke"})
 	if err != nil || len(convs) != 1 || convs[0].ID != f.adaConv {
 		t.Errorf("inbox broke: %v, %v", ids(convs, func(c *store.Conversation) int64 { return c.ID }), err)
+	}
+}
+
+// The operator's workspace role owns its database and is no superuser:
+// it must be able to apply migration 00014 (CREATE EXTENSION pg_trgm, a
+// trusted extension) and search.
+func TestSearchMigratesAsTheWorkspaceRole(t *testing.T) {
+	pg := storetest.Server(t)
+	admin, err := pgx.Connect(ctx, pg.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("tenant_search_%d", time.Now().UnixNano())
+	role := pgx.Identifier{name}.Sanitize()
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN PASSWORD 'tenant-pass' NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS",
+		"CREATE DATABASE " + role + " OWNER " + role + " ENCODING 'UTF8' TEMPLATE template0",
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(ctx, pg.DSN(name, "tenant-pass", name), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrating as the workspace's role: %v", err)
+	}
+	c := mustContact(t, st, &store.Contact{Name: "Grace Hopper"})
+	sq, err := st.ParseSearch(ctx, "hopp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := st.SearchContacts(ctx, sq, 5)
+	if err != nil || len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("search as the workspace's role: %v, %v", got, err)
 	}
 }
