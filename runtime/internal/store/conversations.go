@@ -73,8 +73,11 @@ func (s *Store) CreateConversation(ctx context.Context, q Querier, channel strin
 	return id, err
 }
 
-// searchWindow is how many of the newest matching messages a search looks at.
-const searchWindow = 2000
+// searchWindow is how many matches of each kind (subject, contact,
+// message) the list's search filter takes, newest first; the list's other
+// filters and its page apply to those. Conversations past the cursor are
+// taken by subject and contact, so a search pages to its end that way.
+const searchWindow = 500
 
 // View selects conversations for a working list.
 type View struct {
@@ -140,7 +143,7 @@ func (s *Store) Conversations(ctx context.Context, v View) (_ []*Conversation, e
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, sq.conversationFilter(hits, &args))
+		where = append(where, sq.conversationFilter(hits, v, &args))
 	}
 	if !v.BeforeAt.IsZero() {
 		args = append(args, v.BeforeAt, v.BeforeID)

@@ -234,21 +234,27 @@ func recent(n int) string {
 
 // conversationBranches are queries of (id, last_message_at) of the n most
 // recently active conversations whose subject matches, and of those whose
-// contact does.
-func (q *SearchQuery) conversationBranches(n int, args *[]any) []string {
+// contact does; older is a further condition on s.
+func (q *SearchQuery) conversationBranches(n int, older string, args *[]any) []string {
 	return []string{
 		"(SELECT s.id, s.last_message_at FROM conversations s WHERE s.contact_id IS NOT NULL AND " +
-			q.wordsMatch("lower(s.subject)", args) + recent(n) + ")",
+			q.wordsMatch("lower(s.subject)", args) + older + recent(n) + ")",
 		"(SELECT s.id, s.last_message_at FROM conversations s WHERE s.contact_id IN (SELECT k.id FROM contacts k WHERE " +
-			q.contactMatch("k", args) + ")" + recent(n) + ")",
+			q.contactMatch("k", args) + ")" + older + recent(n) + ")",
 	}
 }
 
 // conversationFilter is the inbox list's condition on c.id: conversations
 // whose subject or contact matches, each branch the searchWindow most
-// recently active, or with one of the messages hits (messageHits).
-func (q *SearchQuery) conversationFilter(hits []int64, args *[]any) string {
-	branches := q.conversationBranches(searchWindow, args)
+// recently active older than the list's cursor, or with one of the
+// messages hits (messageHits).
+func (q *SearchQuery) conversationFilter(hits []int64, v View, args *[]any) string {
+	older := ""
+	if !v.BeforeAt.IsZero() {
+		*args = append(*args, v.BeforeAt, v.BeforeID)
+		older = fmt.Sprintf(" AND (s.last_message_at, s.id) < ($%d, $%d)", len(*args)-1, len(*args))
+	}
+	branches := q.conversationBranches(searchWindow, older, args)
 	for i, b := range branches {
 		branches[i] = "SELECT id FROM " + b + " b"
 	}
@@ -313,7 +319,7 @@ func (s *Store) SearchConversations(ctx context.Context, q *SearchQuery, limit i
 	defer wrap(&err, "SearchConversations")
 	limit = searchLimit(limit)
 	var args []any
-	branches := q.conversationBranches(limit+1, &args)
+	branches := q.conversationBranches(limit+1, "", &args)
 	rows, err := s.Pool.Query(ctx, `SELECT `+convCols+` FROM (SELECT DISTINCT id, last_message_at FROM (`+
 		strings.Join(branches, " UNION ALL ")+`) b ORDER BY last_message_at DESC, id DESC LIMIT `+strconv.Itoa(limit+1)+`) h
 		JOIN conversations c ON c.id = h.id JOIN contacts ct ON ct.id = c.contact_id

@@ -339,3 +339,35 @@ func TestSearchMigratesAsTheWorkspaceRole(t *testing.T) {
 		t.Fatalf("search as the workspace's role: %v, %v", got, err)
 	}
 }
+
+// The list's search filter pages with the list's cursor.
+func TestSearchInboxFilterPages(t *testing.T) {
+	f := newSearchFixture(t)
+	var want []int64
+	for i := 0; i < 3; i++ {
+		id, err := f.st.CreateConversation(ctx, f.st.Pool, "api", f.ada.ID, fmt.Sprintf("Quarterly report %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.InsertMessage(ctx, f.st.Pool, &store.Message{ConversationID: id, Channel: "api", Direction: "incoming", Body: "see subject"}); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]int64{id}, want...)
+	}
+	var got []int64
+	v := store.View{Search: "quart", Limit: 1}
+	for page := 0; page < 5; page++ {
+		convs, err := f.st.Conversations(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(convs) == 0 {
+			break
+		}
+		got = append(got, convs[0].ID)
+		v.BeforeAt, v.BeforeID = convs[0].LastMessageAt, convs[0].ID
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages %v, want %v", got, want)
+	}
+}
