@@ -46,8 +46,9 @@ type IngestResult struct {
 // nothing.
 //
 // Most messages (no attachments, no conversation chosen by the channel)
-// take one statement, store.RecordIncoming, and their share of a live
-// event batch; the others a transaction of a statement per step.
+// take store.RecordIncoming, which stores concurrent messages together in
+// one statement, and their share of a live event batch; the others a
+// transaction of a statement per step.
 func (s *Service) Ingest(ctx context.Context, in Inbound) (*IngestResult, error) {
 	if err := checkBody(in.Body); err != nil && len(in.Attachments) == 0 {
 		return nil, err

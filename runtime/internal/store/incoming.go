@@ -154,8 +154,8 @@ var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
 // on the channel, or opens one, creating the contact if the channel does
 // not know them. A message whose (channel, external id) is stored already
 // is a retry: the result is the original, and nothing changes. A message
-// into an open conversation, or a retry, takes one statement; opening a
-// conversation takes a second.
+// alone into an open conversation, or a retry, takes one statement;
+// opening a conversation takes a second.
 //
 // ErrConflict means a concurrent ingest created the contact or the message
 // first: try again.
@@ -164,8 +164,9 @@ var insertIncoming = `WITH conv AS (SELECT $2::bigint AS id),
 // its commit take PostgreSQL's notification queue lock, which serialises
 // the commits of all concurrent ingests. Publish the live event after it.
 //
-// Concurrent calls share a statement (see incomingBatcher): under load, a
-// message costs a share of a batch's statement, not a statement of its own.
+// Concurrent calls share statements (see incomingBatcher): under load, a
+// message costs a share of a batch's statement, not a statement of its
+// own, and a new contact's first message a share of a second one.
 func (s *Store) RecordIncoming(ctx context.Context, in Incoming) (_ *IncomingResult, err error) {
 	defer wrap(&err, "RecordIncoming(%q)", in.Channel)
 	c := &incomingCall{in: in, done: make(chan struct{})}
