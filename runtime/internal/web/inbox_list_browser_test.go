@@ -93,6 +93,16 @@ func TestInboxListInChromium(t *testing.T) {
 			t.Errorf("screenshot %s: %v", name, err)
 		}
 	}
+	// waitFor polls a JavaScript condition for up to 10 s.
+	waitFor := func(js string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); eval(`String(`+js+`)`) != "true"; {
+			if time.Now().After(deadline) {
+				t.Fatalf("still not true after 10 s: %s", js)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	zone := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Berlin"})
 		return err
@@ -196,9 +206,37 @@ func TestInboxListInChromium(t *testing.T) {
 	if got := eval(`document.querySelector("[data-testid=snoozed-until]").textContent`); !strings.Contains(got, "09:00") {
 		t.Fatalf("the sidebar shows %q, not Berlin's 09:00", got)
 	}
+	if n := eval(`String([].filter.call(document.querySelectorAll(".messages .event"), function (e) { return /snoozed it until/.test(e.textContent); }).length)`); n != "1" {
+		t.Fatalf("the timeline shows %s snoozes, want 1 (a form posted twice?)", n)
+	}
+
+	t.Log("6. a assigns to me, l labels, × removes the tag")
+	step("a",
+		chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`),
+		chromedp.KeyEvent("a"),
+	)
+	waitFor(`[].filter.call(document.querySelectorAll(".messages .event"), function (e) { return /assigned it to Agent/.test(e.textContent); }).length === 2`)
+	if c, _ := f.st.ConversationByID(bg, nil, conv); c.AssigneeID == nil || *c.AssigneeID != agent.ID {
+		t.Fatalf("a: assignee %v", c.AssigneeID)
+	}
+	step("l",
+		chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`),
+		chromedp.KeyEvent("l"),
+	)
+	if got := eval(`document.activeElement.id`); got != "add_tags" {
+		t.Fatalf("l focused %q", got)
+	}
+	step("tag", chromedp.SendKeys(chromedp.ID("#add_tags"), "vip\r"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=tags] button[aria-label="Remove tag vip"]`)))
+	if got := eval(`document.getElementById("add_tags").value`); got != "" {
+		t.Fatalf("the tag box kept %q after adding", got)
+	}
+	step("untag", chromedp.Click(chromedp.CSS(`[data-testid=tags] button[aria-label="Remove tag vip"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'event')][contains(., 'removed tag #vip')]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=tags] button[aria-label="Remove tag vip"]`)))
 	shot("inbox-list-routing-1366")
 
-	t.Log("6. ? lists the shortcuts; Esc closes it; Ctrl+K goes to a view")
+	t.Log("7. ? lists the shortcuts; Esc closes it; Ctrl+K goes to a view")
 	step("help",
 		chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur()`),
 		chromedp.KeyEvent("?"),
@@ -220,7 +258,7 @@ func TestInboxListInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.views a[aria-current=page][data-view=unassigned]`)),
 	)
 
-	t.Log("7. at 390 px the views open from a button and nothing scrolls sideways")
+	t.Log("8. at 390 px the views open from a button and nothing scrolls sideways")
 	step("phone",
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
 		chromedp.Navigate(base+"/inbox?view=mine"),

@@ -309,9 +309,19 @@
     first.scrollIntoView({ block: "nearest" });
     first.focus();
   }
-  function label() {
+  // A field takes focus once the key is up, so the key's letter is not
+  // typed into it.
+  var focusOnKeyUp = null;
+  document.addEventListener("keyup", function () {
+    var el = focusOnKeyUp;
+    focusOnKeyUp = null;
+    if (el && document.contains(el)) el.focus();
+  });
+  function label(fromKey) {
     var input = $("#add_tags");
-    if (input) { input.scrollIntoView({ block: "nearest" }); input.focus(); }
+    if (!input) return;
+    input.scrollIntoView({ block: "nearest" });
+    if (fromKey === true) focusOnKeyUp = input; else input.focus();
   }
   function walk(step) {
     var items = $$(".conversations .conv");
@@ -334,7 +344,7 @@
     if ($("dialog[open]")) return;
     var act = {
       "?": openHelp, j: function () { walk(1); }, k: function () { walk(-1); }, r: reply, n: note,
-      a: assignMe, s: snooze, l: label,
+      a: assignMe, s: snooze, l: function () { label(true); },
       e: function () { var b = $('#resolve-form button[data-key="e"]'); if (b) b.click(); }
     }[e.key];
     if (act) { e.preventDefault(); act(); }
