@@ -89,7 +89,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) (_ []*AuditEntry, e
 	rows, err := s.Pool.Query(ctx, `SELECT a.id, a.at, a.actor_id, a.actor_kind, a.action, a.object_type, a.object_id, m.conversation_id
 		FROM audit_log a
 		LEFT JOIN users u ON u.id = a.actor_id
-		LEFT JOIN messages m ON a.object_type = 'message' AND a.object_id ~ '^[0-9]{1,18}$' AND m.id = a.object_id::bigint
+		LEFT JOIN messages m ON a.object_type = 'message' AND m.id = CASE WHEN a.object_id ~ '^[0-9]{1,18}$' THEN a.object_id::bigint END
 		WHERE ($1 = 0 OR a.actor_id = $1) AND ($2 = '' OR a.action = $2) AND ($3 = '' OR a.object_type = $3)
 		AND ($4 = '' OR a.object_id = $4) AND ($5 = 0 OR a.id < $5)
 		AND NOT EXISTS (SELECT 1 FROM unnest($7::text[]) w WHERE NOT (

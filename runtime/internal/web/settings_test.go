@@ -248,6 +248,9 @@ func TestAuditWordsLinksPaging(t *testing.T) {
 	if !strings.Contains(page, "team.created") || strings.Contains(page, "test.filler") || !strings.Contains(page, `href="/settings/teams/`) {
 		t.Errorf("words: %s", page)
 	}
+	if _, page = f.settingsGet(auth.Owner, "/audit?q=message+received"); !strings.Contains(page, fmt.Sprintf(`href="/inbox/conversations/%d"`, f.convID)) {
+		t.Error("a message's entry does not link to its conversation")
+	}
 	if _, page = f.settingsGet(auth.Owner, "/audit?q=nobody+xyz"); !strings.Contains(page, "Nothing matches.") {
 		t.Error("a search matching nothing shows entries")
 	}
