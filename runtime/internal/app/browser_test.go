@@ -193,6 +193,8 @@ func TestBrowserFlow(t *testing.T) {
 	t.Log("3. an inbound API message arrives and shows up live, without a reload")
 	// The message must be posted once the page's event stream is connected:
 	// no stream before the inbox opens, one after.
+	// Every signed-in page has a stream (the notification bell): leave them first.
+	step("leave the app", chromedp.Navigate("about:blank"))
 	waitUntil(t, "earlier event streams to close", func() bool { return a.Live.Subscribers() == 0 })
 	step("open inbox", chromedp.Navigate(base+"/inbox?view=all"), chromedp.WaitVisible(chromedp.CSS(".inbox")))
 	waitUntil(t, "the inbox's event stream", func() bool { return a.Live.Subscribers() >= 1 })
@@ -257,12 +259,14 @@ func TestBrowserFlow(t *testing.T) {
 	}
 	var status string
 	step("assign and resolve",
-		chromedp.SetValue(chromedp.ID("#assignee"), fmt.Sprint(owner.ID)),
-		chromedp.SetValue(chromedp.ID("#priority"), "high"),
+		// Routing applies when chosen (a change event), with no Save button.
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function(){var s=document.getElementById("assignee");s.value=%q;s.dispatchEvent(new Event("change",{bubbles:true}))})()`, fmt.Sprint(owner.ID))),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'event')][contains(., 'assigned')]`)),
+		chromedp.Evaluate[chromedp.Void](`(function(){var s=document.getElementById("priority");s.value="high";s.dispatchEvent(new Event("change",{bubbles:true}))})()`),
+		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'event')][contains(., 'high')]`)),
 		chromedp.SendKeys(chromedp.ID("#add_tags"), "shipping vip"),
-		chromedp.Click(chromedp.CSS(`form.routing button`)),
-		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'event')][contains(., 'assigned it to')]`)),
-		chromedp.WaitVisible(chromedp.Search(`//p[@class='tags']/span[contains(., '#vip')]`)),
+		chromedp.Click(chromedp.CSS(`form.tag-add button`)),
+		chromedp.WaitVisible(chromedp.Search(`//ul[@data-testid='tags']/li[contains(., '#vip')]`)),
 		chromedp.Click(chromedp.CSS(`#resolve-form button[data-key=e]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@data-testid='status'][contains(., 'resolved')]`)),
 		textInto(chromedp.CSS(`[data-testid=status]`), &status),
@@ -307,7 +311,8 @@ func TestBrowserFlow(t *testing.T) {
 		return chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//div[@class='conv-head']//h1[.=%q]`, name)))
 	}
 	step("keyboard j",
-		chromedp.Navigate(base+"/inbox?view=all"),
+		// Any status: Marie Curie's conversation is resolved, and views show open ones by default.
+		chromedp.Navigate(base+"/inbox?view=all&status=all"),
 		chromedp.WaitVisible(chromedp.Search(`//li[contains(@class,'conv')][contains(., 'Ada Lovelace')]`)),
 		chromedp.KeyEvent("j"),
 		chromedp.WaitVisible(chromedp.CSS(`.conv-head h1`)),
@@ -336,8 +341,8 @@ func TestBrowserFlow(t *testing.T) {
 	t.Log("8. on a phone-sized screen every page fits the width: nothing scrolls sideways")
 	var overflow string
 	for _, page := range []struct{ name, path, ready string }{
-		{"inbox", "/inbox?view=all", ".inbox"},
-		{"conversation", "/inbox?view=all", ".inbox"},
+		{"inbox", "/inbox?view=all&status=all", ".inbox"},
+		{"conversation", "/inbox?view=all&status=all", ".inbox"},
 		{"contacts", "/contacts", "main"},
 		{"pipeline", "/pipeline", "main"},
 		{"settings", "/settings/team", "main"},
@@ -441,6 +446,8 @@ func whatsAppSteps(t *testing.T, v *harness.Vault, a *App, clock *testClock, bas
 	// Publish only once this page's event stream is the one connected: leave
 	// for a page without one, wait for the old stream to close, come back.
 	step("leave the inbox", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.CSS("main")))
+	// Every signed-in page has a stream (the notification bell): leave them first.
+	step("leave the app", chromedp.Navigate("about:blank"))
 	waitUntil(t, "earlier event streams to close", func() bool { return a.Live.Subscribers() == 0 })
 	convURL := fmt.Sprintf("%s/inbox/conversations/%d", base, convID)
 	delivery := func(state string) chromedp.Action[chromedp.Void] {
