@@ -18,7 +18,7 @@ func (s *Server) notificationOpen(w http.ResponseWriter, r *http.Request) error 
 	}
 	to := fmt.Sprintf("/inbox/conversations/%d", n.ConversationID)
 	if n.MessageID != nil {
-		to += fmt.Sprintf("#message-%d", *n.MessageID)
+		to += fmt.Sprintf("#msg-%d", *n.MessageID)
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil

@@ -124,7 +124,7 @@ func TestMentionNotifiesLive(t *testing.T) {
 		t.Errorf("the admin opened the viewer's notification: %d", resp.StatusCode)
 	}
 	resp = f.do(auth.Viewer, "GET", fmt.Sprintf("/notifications/%d", n.ID), nil, false)
-	if want := fmt.Sprintf("/inbox/conversations/%d#message-%d", f.convID, *n.MessageID); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+	if want := fmt.Sprintf("/inbox/conversations/%d#msg-%d", f.convID, *n.MessageID); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
 		t.Errorf("opening it: %d to %q, want 303 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
 	if c, _ := f.st.UnreadNotifications(bg, f.users[auth.Viewer].ID); c != 0 {

@@ -139,11 +139,20 @@
       case "ArrowDown": e.preventDefault(); highlight((active + 1) % items.length); break;
       case "ArrowUp": e.preventDefault(); highlight((active - 1 + items.length) % items.length); break;
       case "Enter": case "Tab":
-        if (active >= 0) { e.preventDefault(); e.stopPropagation(); pick(active); }
+        if (active >= 0) { e.preventDefault(); e.stopPropagation(); swallow = true; pick(active); }
         break;
       case "Escape": e.preventDefault(); e.stopPropagation(); close(); break;
     }
   }, true);
+
+  // The key that picked a member types nothing, even where its keydown
+  // alone does not stop it (a separate character event).
+  var swallow = false;
+  document.addEventListener("beforeinput", function (e) {
+    if (swallow && e.target === field && /^insert(LineBreak|Paragraph|Text)$/.test(e.inputType) &&
+      (e.inputType !== "insertText" || e.data === "\t" || e.data === "\n" || e.data === "\r")) e.preventDefault();
+  }, true);
+  document.addEventListener("keyup", function () { swallow = false; }, true);
 
   document.addEventListener("focusout", function (e) { if (e.target === field) setTimeout(close, 0); });
   document.addEventListener("click", function (e) { if (e.target === field && query(field) === null) close(); });
