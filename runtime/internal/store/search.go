@@ -46,8 +46,10 @@ type SearchQuery struct {
 	// number whatever the grouping.
 	phone string
 	// tsquery is the prefix query of message text; empty when the terms
-	// hold no word the full-text parser keeps.
+	// hold no word the full-text parser keeps. It is the AND of clauses,
+	// one per term, whose lexemes are those of the clause.
 	tsquery string
+	clauses []messageClause
 	// highlights are the word starts a snippet marks: each term and the
 	// words the full-text parser split it into.
 	highlights []string
@@ -138,6 +140,7 @@ func (s *Store) ParseSearch(ctx context.Context, text string) (_ *SearchQuery, e
 			clause = "( " + clause + " ) | " + tsLexeme(term) + ":*"
 		}
 		clauses = append(clauses, "( "+clause+" )")
+		q.clauses = append(q.clauses, messageClause{query: "( " + clause + " )", lexemes: lexemes})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -296,8 +299,16 @@ func (s *Store) messageHits(ctx context.Context, q *SearchQuery, before int64, k
 	if err != nil || len(ids) >= enough || read < messageWindow {
 		return ids, err
 	}
-	rows, err := s.Pool.Query(ctx, `WITH h AS MATERIALIZED (SELECT m.id FROM messages m WHERE m.search @@ $1::tsquery AND m.id < $2)
-		SELECT id FROM h ORDER BY id DESC LIMIT $3`, planned, q.tsquery, floor, k-len(ids))
+	// The index finds the matches of the rarest term, and the others are
+	// checked on those: for a prefix, the index gathers every match of
+	// it first, which for "number" in "number 12345" is every message
+	// (150 ms at a million, against 0.2 ms for 12345 alone).
+	driver, err := s.rarestClause(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Pool.Query(ctx, `WITH h AS MATERIALIZED (SELECT m.id, m.search FROM messages m WHERE m.search @@ $1::tsquery AND m.id < $2)
+		SELECT id FROM h WHERE search @@ $3::tsquery ORDER BY id DESC LIMIT $4`, planned, driver, floor, q.tsquery, k-len(ids))
 	if err != nil {
 		return nil, err
 	}
@@ -428,6 +439,64 @@ func (s *Store) SearchMessages(ctx context.Context, q *SearchQuery, beforeID int
 		return out[:limit], true, rows.Err()
 	}
 	return out, false, rows.Err()
+}
+
+// messageClause is the part of a message query that one term makes.
+type messageClause struct {
+	query   string
+	lexemes []string
+}
+
+// rarestClause returns the clause of q that the statistics of
+// messages.search say matches fewest messages: a term with a lexeme none of
+// the most common words starts with is taken as rare.
+func (s *Store) rarestClause(ctx context.Context, q *SearchQuery) (_ string, err error) {
+	defer wrap(&err, "rarestClause")
+	if len(q.clauses) < 2 {
+		return q.tsquery, nil
+	}
+	var patterns []string
+	for _, c := range q.clauses {
+		for _, l := range c.lexemes {
+			patterns = append(patterns, strings.TrimPrefix(likePattern(l), "%")) // starts with l
+		}
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT e, f FROM pg_stats st,
+			unnest(st.most_common_elems::text::text[], st.most_common_elem_freqs) AS u(e, f)
+		WHERE st.schemaname = current_schema() AND st.tablename = 'messages' AND st.attname = 'search' AND e LIKE ANY($1)`, planned, patterns)
+	if err != nil {
+		return "", err
+	}
+	freq := map[string]float64{}
+	for rows.Next() {
+		var e string
+		var f float64
+		if err := rows.Scan(&e, &f); err != nil {
+			return "", err
+		}
+		freq[e] = f
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	best, bestFreq := q.clauses[0].query, 2.0
+	for _, c := range q.clauses {
+		// A clause matches no more often than its rarest lexeme prefix.
+		cf := 1.0
+		for _, l := range c.lexemes {
+			var sum float64
+			for e, f := range freq {
+				if strings.HasPrefix(e, l) {
+					sum += f
+				}
+			}
+			cf = min(cf, sum)
+		}
+		if cf < bestFreq {
+			best, bestFreq = c.query, cf
+		}
+	}
+	return best, nil
 }
 
 func searchLimit(n int) int {

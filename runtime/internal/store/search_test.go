@@ -371,3 +371,25 @@ func TestSearchInboxFilterPages(t *testing.T) {
 		t.Errorf("pages %v, want %v", got, want)
 	}
 }
+
+// Past the newest messages, a query of a common and a rare word reads the
+// rare one's matches from the index and checks the common one on them:
+// the same messages as the whole query.
+func TestSearchCommonAndRareWordBeyondTheNewestMessages(t *testing.T) {
+	f := newSearchFixture(t)
+	if _, err := f.st.Pool.Exec(ctx, `INSERT INTO messages (conversation_id, channel, direction, body)
+		SELECT $1, 'api', 'incoming', 'order number ' || g FROM generate_series(1, 7000) g`, f.graceConv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Pool.Exec(ctx, `ANALYZE messages`); err != nil {
+		t.Fatal(err)
+	}
+	// "order 4711": filler 4711 is among the newest 5,000 messages, the
+	// fixture's "Please refund order 4711" is older, found by "4711" alone
+	// in the index (order is in every message) and checked for "order".
+	msgs, more, err := f.st.SearchMessages(ctx, f.parse(t, "order 4711"), 0, 10)
+	got := ids(msgs, func(m *store.MessageHit) int64 { return m.ID })
+	if err != nil || len(got) != 2 || more || got[1] != f.refundMsg {
+		t.Fatalf("order 4711: %v, more %v, %v; want filler 4711 and the refund message", got, more, err)
+	}
+}
