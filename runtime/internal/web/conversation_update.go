@@ -3,7 +3,6 @@ package web
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +168,3 @@ func snoozeChoices(loc *time.Location) []snoozeChoice {
 	}
 	return append(out, snoozeChoice{"reply", "Until the customer replies", ""})
 }
-
-// strID is an id as a form value.
-func strID(id int64) string { return strconv.FormatInt(id, 10) }
