@@ -135,6 +135,17 @@ func TestSnoozeUntilReply(t *testing.T) {
 	if c, err = st.UpdateConversation(ctx, nil, id, nil, store.ConversationChange{Status: &snoozed, SnoozedUntil: &at}); err != nil || c.SnoozedUntil == nil || !c.SnoozedUntil.Equal(at) {
 		t.Fatalf("snoozing again with a time: %v %+v", err, c)
 	}
+	// A time that has come wakes it, with a timeline event.
+	past := time.Now().Add(-time.Minute)
+	if _, err := st.UpdateConversation(ctx, nil, id, nil, store.ConversationChange{Status: &snoozed, SnoozedUntil: &past}); err != nil {
+		t.Fatal(err)
+	}
+	if woken, err := st.WakeSnoozed(ctx); err != nil || len(woken) != 1 || woken[0] != id {
+		t.Fatalf("woken %v %v, want [%d]", woken, err, id)
+	}
+	if events, _ := st.Timeline(ctx, id); !strings.Contains(string(events[len(events)-1].Data), `"woke": true`) {
+		t.Fatalf("no woke event: %s", events[len(events)-1].Data)
+	}
 	if _, err := st.UpdateConversation(ctx, nil, id, nil, store.ConversationChange{Status: &snoozed, UntilReply: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -213,9 +213,10 @@ func (s *Store) UpdateConversation(ctx context.Context, q Querier, id int64, act
 			_, err := tx.Exec(ctx, `INSERT INTO conversation_events (conversation_id, actor_id, kind, data) VALUES ($1, $2, $3, $4)`, id, actor, kind, b)
 			return err
 		}
-		// A snoozed conversation snoozed again changes its time.
+		// A snoozed conversation snoozed again with another time (or until
+		// the reply) changes it; with neither, nothing changes.
 		resnooze := ch.Status != nil && *ch.Status == "snoozed" && cur.Status == "snoozed" &&
-			!sameTime(ch.SnoozedUntil, cur.SnoozedUntil)
+			((ch.SnoozedUntil != nil && !sameTime(ch.SnoozedUntil, cur.SnoozedUntil)) || (ch.UntilReply && cur.SnoozedUntil != nil))
 		if ch.Status != nil && (*ch.Status != cur.Status || resnooze) {
 			var until *time.Time
 			if *ch.Status == "snoozed" {
@@ -321,11 +322,17 @@ func (s *Store) Timeline(ctx context.Context, conversationID int64) (_ []*Timeli
 	return out, rows.Err()
 }
 
-// WakeSnoozed reopens snoozed conversations whose time has come.
+// WakeSnoozed reopens snoozed conversations whose time has come, saying so
+// in their timelines. A snooze until the customer replies has no time: the
+// reply reopens it.
 func (s *Store) WakeSnoozed(ctx context.Context) (_ []int64, err error) {
 	defer wrap(&err, "WakeSnoozed")
-	rows, err := s.Pool.Query(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = now()
-		WHERE status = 'snoozed' AND snoozed_until <= now() RETURNING id`)
+	rows, err := s.Pool.Query(ctx, `WITH woke AS (
+			UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = now()
+			WHERE status = 'snoozed' AND snoozed_until <= now() RETURNING id),
+		ev AS (INSERT INTO conversation_events (conversation_id, kind, data)
+			SELECT id, 'status', '{"from": "snoozed", "to": "open", "woke": true}' FROM woke)
+		SELECT id FROM woke`)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ func describeEvent(e *store.TimelineEvent, n eventNames) string {
 		To         any      `json:"to"`
 		Until      string   `json:"until"`
 		UntilReply bool     `json:"untilReply"`
+		Woke       bool     `json:"woke"`
 		Added      []string `json:"added"`
 		Removed    []string `json:"removed"`
 	}
@@ -41,6 +42,9 @@ func describeEvent(e *store.TimelineEvent, n eventNames) string {
 	who := n.member(e.ActorID)
 	switch e.Kind {
 	case "status":
+		if d.Woke {
+			return "The snooze ended: reopened"
+		}
 		if d.To == "snoozed" {
 			if d.UntilReply {
 				return who + " snoozed it until the customer replies"
