@@ -133,15 +133,20 @@ func TestMentionsInChromium(t *testing.T) {
 		t.Errorf("the opened notification is still counted")
 	}
 
-	t.Log("a second mention, marked read on the list")
+	t.Log("a second mention shows on the open list at once, and is marked read there")
+	run(b, "open the list", chromedp.Navigate(f.ts.URL+"/notifications"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=notifications]`)),
+		chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`), chromedp.Sleep(300*time.Millisecond))
 	if r := f.api(auth.Agent, http.MethodPost, "/api/v1/conversations/"+fmt.Sprint(f.convID)+"/notes", `{"text":"@Viewer one more"}`); r.StatusCode != http.StatusCreated {
 		t.Fatalf("second note: %d %s", r.StatusCode, readBody(t, r))
 	}
-	run(b, "the bell counts it on the conversation page",
+	run(b, "the bell and the list show it",
 		chromedp.WaitVisible(chromedp.Search(`//*[@data-testid='bell-count'][normalize-space(.)='1']`)),
-		chromedp.Navigate(f.ts.URL+"/notifications"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=mark-read]`)),
-		shot("mentions-notifications-1366"),
+	)
+	if got := eval(b, `String(window.__notReloaded === true)`); got != "true" {
+		t.Error("the list reloaded to show the new mention")
+	}
+	run(b, "mark it read", shot("mentions-notifications-1366"),
 		chromedp.Click(chromedp.CSS(`[data-testid=mark-read]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=mark-read]`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=bell-count]`)),
