@@ -31,8 +31,12 @@ func (s *Server) notificationsList(w http.ResponseWriter, r *http.Request) error
 		list = list[:notificationsPage]
 		older = list[len(list)-1].ID
 	}
+	anyUnread := false
+	for _, n := range list {
+		anyUnread = anyUnread || n.ReadAt == nil
+	}
 	s.render(w, r, "notifications", map[string]any{
-		"Notifications": list, "UnreadOnly": f.Unread, "Older": older, "Paged": f.Before != 0,
+		"Notifications": list, "UnreadOnly": f.Unread, "Older": older, "Paged": f.Before != 0, "AnyUnread": anyUnread,
 	})
 	return nil
 }
