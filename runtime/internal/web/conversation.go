@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"sort"
 	"strconv"
@@ -97,7 +98,7 @@ func (s *Server) afterWrite(w http.ResponseWriter, r *http.Request, id int64) er
 		q := r.URL.Query()
 		// The page's view (?view=mine...) rides on the post's URL, so the
 		// pane's links keep it.
-		data["Query"] = parseView(q).query()
+		data["Query"] = template.URL(parseView(q).query()) // encoded: safe in an href
 		q.Set("fragment", "conversation")
 		r.URL.RawQuery = q.Encode()
 		s.render(w, r, "inbox", data)

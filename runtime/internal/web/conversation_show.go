@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
@@ -16,7 +17,7 @@ func (s *Server) conversationShow(w http.ResponseWriter, r *http.Request) error 
 	switch frag := r.URL.Query().Get("fragment"); frag {
 	case "conversation":
 		// A live refresh of the conversation pane: the list is not shown.
-		data = map[string]any{"Query": v.query(), "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent)}
+		data = map[string]any{"Query": template.URL(v.query()), "CanWrite": auth.Role(currentUser(r).Role).AtLeast(auth.Agent)}
 	default:
 		if data, err = s.inboxData(r, v, id); err != nil {
 			return err
