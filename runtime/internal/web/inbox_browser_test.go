@@ -64,6 +64,16 @@ func TestInboxPaneInChromium(t *testing.T) {
 		}
 		return s
 	}
+	// view takes what the screen shows (the phone's composer sits at its bottom).
+	view := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			buf, err := chromedp.CaptureScreenshot()(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+	}
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
@@ -197,7 +207,10 @@ func TestInboxPaneInChromium(t *testing.T) {
 		t.Errorf("the inbox at 390 px scrolls sideways: %s", got)
 	}
 	step("phone conversation", chromedp.Navigate(convURL), chromedp.WaitVisible(chromedp.ID("#reply")),
-		chromedp.WaitVisible(chromedp.CSS("a.back")), shot("pane-conversation-390"))
+		chromedp.WaitVisible(chromedp.CSS("a.back")), chromedp.Sleep(300*time.Millisecond), view("pane-conversation-390"))
+	if got := eval(`(function(){var m=document.querySelectorAll(".messages > li");var r=m[m.length-1].getBoundingClientRect();return String(r.bottom>0&&r.top<innerHeight)})()`); got != "true" {
+		t.Errorf("on a phone the newest message is not on screen when the conversation opens")
+	}
 	if got := eval(overflow); !strings.HasPrefix(got, "false") {
 		t.Errorf("a conversation at 390 px scrolls sideways: %s", got)
 	}

@@ -76,7 +76,15 @@
     if (!p || p.dataset.scrolled === p.getAttribute("data-conversation")) return;
     p.dataset.scrolled = p.getAttribute("data-conversation");
     var list = p.querySelector(".messages");
-    if (list) list.scrollTop = list.scrollHeight;
+    if (!list) return;
+    if (list.scrollHeight > list.clientHeight) { list.scrollTop = list.scrollHeight; return; }
+    // A phone: the page scrolls as one; bring the newest message just above
+    // the composer, which sits at the bottom of the screen.
+    var last = list.lastElementChild, c = composer();
+    if (!last || window.innerWidth > 900) return;
+    var bottom = last.getBoundingClientRect().bottom + window.scrollY;
+    var room = window.innerHeight - (c ? c.offsetHeight : 0);
+    if (bottom > room) window.scrollTo(0, bottom - room + 8);
   }
 
   function init() {
