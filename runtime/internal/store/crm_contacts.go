@@ -704,14 +704,20 @@ func (s *Store) DuplicateContacts(ctx context.Context, limit int) (_ []*Duplicat
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rows, err := s.Pool.Query(ctx, `WITH v AS (
+	// The values held twice are found first by a hash aggregate, and only
+	// their holders are paired: a self-join of every value took seconds at
+	// 100,000 contacts.
+	rows, err := s.Pool.Query(ctx, `WITH v AS MATERIALIZED (
 			SELECT c.id, 'email' AS kind, lower(e) AS val FROM contacts c, unnest(c.emails) e
-			UNION
+			UNION ALL
 			SELECT c.id, 'phone', regexp_replace(p, '[^0-9]', '', 'g') FROM contacts c, unnest(c.phones) p
+		), twice AS (
+			SELECT kind, val FROM v WHERE val <> '' GROUP BY kind, val HAVING min(id) <> max(id)
+		), held AS (
+			SELECT DISTINCT v.id, v.kind, v.val FROM twice JOIN v USING (kind, val)
 		)
 		SELECT a.id, b.id, array_agg(DISTINCT a.kind ORDER BY a.kind)
-		FROM v a JOIN v b ON b.kind = a.kind AND b.val = a.val AND b.id > a.id
-		WHERE a.val <> ''
+		FROM held a JOIN held b ON b.kind = a.kind AND b.val = a.val AND b.id > a.id
 		GROUP BY a.id, b.id ORDER BY a.id, b.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
@@ -733,7 +739,7 @@ func (s *Store) DuplicateContacts(ctx context.Context, limit int) (_ []*Duplicat
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	named, err := s.similarNames(ctx, limit)
+	named, err := s.similarNames(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -249,3 +249,32 @@ func TestDealsWithoutValueAndByCompany(t *testing.T) {
 		t.Errorf("cleared: %+v, %v", d, err)
 	}
 }
+
+// BenchmarkDuplicateContacts100k looks for duplicates among 100,000
+// contacts named from 200 first and 200 last names (so most full names
+// occur two or three times), with a typo in one name of every hundred,
+// and 20,000 more named by a phone number.
+func BenchmarkDuplicateContacts100k(b *testing.B) {
+	st := storetest.NewDB(b)
+	if _, err := st.Pool.Exec(ctx, `INSERT INTO contacts (name, emails)
+		SELECT initcap(f) || ' ' || initcap(CASE WHEN i % 100 = 0 THEN overlay(l PLACING 'x' FROM 2 FOR 1) ELSE l END),
+			ARRAY['c' || i || '@x.example']
+		FROM generate_series(1, 100000) i,
+			LATERAL (SELECT 'first' || chr(97 + (i % 200) / 26) || chr(97 + (i % 200) % 26) AS f,
+				'last' || chr(97 + (i / 200 % 200) / 26) || chr(97 + (i / 200 % 200) % 26) AS l) n`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Pool.Exec(ctx, `INSERT INTO contacts (name) SELECT '+49151' || lpad(i::text, 8, '0') FROM generate_series(1, 20000) i`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Pool.Exec(ctx, `ANALYZE contacts`); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		pairs, err := st.DuplicateContacts(ctx, 20)
+		if err != nil || len(pairs) == 0 {
+			b.Fatalf("%d pairs, %v", len(pairs), err)
+		}
+	}
+}

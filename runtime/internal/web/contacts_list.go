@@ -84,11 +84,8 @@ func (s *Server) contactsList(w http.ResponseWriter, r *http.Request) error {
 		}
 		data["Next"] = list(map[string]string{"after": after})
 	}
-	if role.AtLeast(auth.Admin) && f.Search == "" && f.Tag == "" && q.Get("after") == "" {
-		if data["Duplicates"], err = s.CRM.Duplicates(r.Context(), 20); err != nil {
-			return err
-		}
-	}
+	// Admins, who may merge, see the possible duplicates under the first page (loaded after it).
+	data["ShowDuplicates"] = role.AtLeast(auth.Admin) && f.Search == "" && f.Tag == "" && q.Get("after") == ""
 	s.render(w, r, "contacts", data)
 	return nil
 }

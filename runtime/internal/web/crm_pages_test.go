@@ -345,14 +345,21 @@ func TestManualMerge(t *testing.T) {
 		Address: "2 B Road", Custom: map[string]string{"plan": "free"}})
 
 	list := f.body(f.do(auth.Admin, http.MethodGet, "/contacts", nil, false))
-	if !strings.Contains(list, fmt.Sprintf(`/contacts/merge?a=%d&amp;b=%d`, a.ID, b.ID)) || !strings.Contains(list, "similar names") {
-		t.Error("/contacts does not suggest the similar names")
+	if !strings.Contains(list, `hx-get="/contacts/duplicates?fragment=duplicates"`) {
+		t.Error("/contacts does not load the possible duplicates")
 	}
 	if !strings.Contains(list, `name="id" value="`+fmt.Sprint(a.ID)+`"`) {
 		t.Error("/contacts has no checkboxes to pick contacts for a merge")
 	}
-	if list := f.body(f.do(auth.Agent, http.MethodGet, "/contacts", nil, false)); strings.Contains(list, "Possible duplicates") || strings.Contains(list, `name="id"`) {
+	dups := f.body(f.do(auth.Admin, http.MethodGet, "/contacts/duplicates?fragment=duplicates", nil, false))
+	if !strings.Contains(dups, fmt.Sprintf(`/contacts/merge?a=%d&amp;b=%d`, a.ID, b.ID)) || !strings.Contains(dups, "similar names") || strings.Contains(dups, "<html") {
+		t.Errorf("the duplicates fragment does not suggest the similar names:\n%s", dups)
+	}
+	if list := f.body(f.do(auth.Agent, http.MethodGet, "/contacts", nil, false)); strings.Contains(list, "/contacts/duplicates") || strings.Contains(list, `name="id"`) {
 		t.Error("an agent is offered merges")
+	}
+	if resp := f.do(auth.Agent, http.MethodGet, "/contacts/duplicates", nil, false); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("agent duplicates: %d", resp.StatusCode)
 	}
 	if resp := f.do(auth.Agent, http.MethodGet, fmt.Sprintf("/contacts/merge?a=%d&b=%d", a.ID, b.ID), nil, false); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("agent merge page: %d", resp.StatusCode)

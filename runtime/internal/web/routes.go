@@ -58,6 +58,7 @@ func (s *Server) table() []route {
 		{"GET /contacts/import", page, auth.Admin, s.contactsImportForm},
 		{"POST /contacts/import", page, auth.Admin, s.contactsImport},
 		{"GET /contacts/merge", page, auth.Admin, s.contactsMergeForm},
+		{"GET /contacts/duplicates", page, auth.Admin, s.contactsDuplicates},
 		{"POST /contacts/merge", page, auth.Admin, s.contactsMerge},
 		{"GET /contacts/{id}", page, auth.Viewer, s.contactShow},
 		{"POST /contacts/{id}", page, auth.Agent, s.contactUpdate},
