@@ -21,11 +21,7 @@ func (s *Server) dealCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.notify(r, notice{Text: fmt.Sprintf("Deal “%s” created.", d.Title)}); err != nil {
 		return err
 	}
-	back := r.PostFormValue("back")
-	if back == "" {
-		back = fmt.Sprintf("/deals/%d", d.ID)
-	}
-	return s.seeOther(w, r, back)
+	return s.seeOther(w, r, r.PostFormValue("back")) // the board's or the contact page's
 }
 
 // dealFromForm reads a deal form's fields into d: title, value, currency,

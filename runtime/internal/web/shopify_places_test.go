@@ -274,7 +274,7 @@ func TestPlacesProxy(t *testing.T) {
 	set.open(t, "maps", places.Type, map[string]string{"apiBaseURL": g.URL}, map[string]string{"apiKey": g.APIKey})
 	f.srv.Integrations = set
 
-	for _, path := range []string{"/contacts/" + contact, "/contacts", "/companies"} {
+	for _, path := range []string{"/contacts/" + contact, "/contacts/new", "/companies"} {
 		page := pageText(t, f.do(auth.Agent, http.MethodGet, path, nil, false))
 		if !strings.Contains(page, "data-places") {
 			t.Errorf("%s: the address field has no autocomplete", path)
