@@ -27,10 +27,11 @@ func (s *Store) RecordIncomingTogether(ctx context.Context, ins []Incoming) ([]*
 	return res, errs
 }
 
-// SetIncomingFlushers sets how many batches may be stored at once, until
-// the returned function restores it.
-func SetIncomingFlushers(n int) (restore func()) {
-	old := incomingFlushers
-	incomingFlushers = n
-	return func() { incomingFlushers = old }
+// SetIncomingFlushers sets how many batches may be stored at once, and
+// the backlog that starts another, until the returned function restores
+// them.
+func SetIncomingFlushers(n, backlog int) (restore func()) {
+	oldN, oldBacklog := incomingFlushers, incomingBacklog
+	incomingFlushers, incomingBacklog = n, backlog
+	return func() { incomingFlushers, incomingBacklog = oldN, oldBacklog }
 }

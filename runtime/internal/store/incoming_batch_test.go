@@ -141,7 +141,7 @@ func TestRecordIncomingBadNeighbour(t *testing.T) {
 // conversation per phone, one message, audit entry and usage event per
 // message id; no statement fails (a deadlock between batches would).
 func TestRecordIncomingConcurrentBatches(t *testing.T) {
-	defer store.SetIncomingFlushers(3)()
+	defer store.SetIncomingFlushers(3, 1)()
 	st := storetest.NewDB(t)
 	const ch, phones, n = "telnyx/sms", 12, 600
 	for p := 0; p < 4; p++ {
