@@ -263,8 +263,9 @@ func (p *profiler) phase(ctx context.Context, name string, messages int) (func()
 		fmt.Fprintf(&b, "%8s %8s %10s %10s  %s\n", "calls", "per msg", "exec µs/c", "share", "statement")
 		for _, s := range all {
 			q := s.query
-			if len(q) > 160 {
-				q = q[:160] + "…"
+			if len(q) > 200 {
+				// Statements that start alike end differently.
+				q = q[:110] + " … " + q[len(q)-90:]
 			}
 			fmt.Fprintf(&b, "%8d %8.2f %10.1f %9.1f%%  %s\n", s.calls, float64(s.calls)/float64(messages), s.exec*1000/float64(s.calls), 100*s.exec/execMs, q)
 		}
