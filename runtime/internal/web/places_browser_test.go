@@ -37,14 +37,14 @@ func TestAddressAutocompleteInChromium(t *testing.T) {
 			t.Fatalf("%s: %v\nthe field: %s\nGoogle saw: %+v", name, err, html, g.Requests())
 		}
 	}
-	run("sign in and open the contacts page",
+	run("sign in and open the new-contact form",
 		chromedp.Navigate(f.ts.URL+"/login"),
 		chromedp.WaitVisible(chromedp.ID("#email")),
 		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
 		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
-		chromedp.Navigate(f.ts.URL+"/contacts"),
+		chromedp.Navigate(f.ts.URL+"/contacts/new"),
 		chromedp.WaitVisible(chromedp.ID("#n-address")),
 		chromedp.SendKeys(chromedp.ID("#n-address"), "Baker"),
 		chromedp.WaitVisible(chromedp.CSS(`.places-suggestions li[role=option]`)),
