@@ -288,6 +288,7 @@ var Categories = []Spec{
 			{Name: "contacts", AgedBy: "the contact's last activity (see Doc)", Columns: []Column{
 				keep("id", "the row"),
 				cleared("name", "''", "the name"),
+				keep("name_key", "generated from name (for duplicate suggestions): it empties when the name is cleared"),
 				cleared("emails", "'{}'", "addresses"),
 				cleared("phones", "'{}'", "numbers"),
 				keep("company_id", "contacts per company: a company is a business, kept"),
