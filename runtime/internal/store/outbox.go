@@ -92,3 +92,11 @@ func (s *Store) Retry(ctx context.Context, id int64, backoff time.Duration, last
 	_, err = s.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $2::interval, last_error = $3 WHERE id = $1`, id, backoff.String(), lastErr)
 	return err
 }
+
+// APIWebhookSet says whether the API channel has a webhook URL, without
+// creating its settings row.
+func (s *Store) APIWebhookSet(ctx context.Context) (set bool, err error) {
+	defer wrap(&err, "APIWebhookSet")
+	err = s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_channel WHERE webhook_url <> '')`).Scan(&set)
+	return set, err
+}

@@ -33,6 +33,9 @@ type composerView struct {
 	// Blocked says why no reply typed now could reach the contact, before
 	// the agent types one; "" when one can. Notes are never blocked.
 	Blocked string
+	// Warning says why a reply typed now will not go out yet, though it is
+	// kept and can be retried: the API channel has no webhook URL.
+	Warning string
 }
 
 // templateView is an approved template with one input per variable.

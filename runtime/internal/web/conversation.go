@@ -82,6 +82,15 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 	if cv.Blocked, err = s.replyBlock(ctx, t.Conversation, contact, cv); err != nil {
 		return err
 	}
+	if cv.Blocked == "" && t.Conversation.Channel == "api" {
+		set, err := s.Inbox.Store.APIWebhookSet(ctx)
+		if err != nil {
+			return err
+		}
+		if !set {
+			cv.Warning = "no webhook URL is set for the API channel, so a reply will fail until an admin sets one in Settings → Channels; it is kept and can be retried then."
+		}
+	}
 	data["Composer"] = cv
 	return nil
 }

@@ -126,6 +126,20 @@ func TestComposerFlagsUndeliverableReplies(t *testing.T) {
 		t.Fatalf("a deliverable conversation is flagged: %s", got)
 	}
 
+	// The API channel without a webhook URL: a reply would fail, so the agent
+	// is told before typing; Send stays on, as the reply is kept to retry.
+	page := f.page(t, f.convID)
+	if !strings.Contains(page, `data-testid="warning"`) || !strings.Contains(page, "no webhook URL is set") ||
+		strings.Contains(page, `data-testid="send" disabled`) {
+		t.Errorf("the API channel without a webhook: no warning, or Send is off")
+	}
+	if err := f.st.SetAPIChannelWebhook(bg, f.st.Pool, "https://hooks.acme.example/replies", func() string { return "whsec_test" }); err != nil {
+		t.Fatal(err)
+	}
+	if page := f.page(t, f.convID); strings.Contains(page, `data-testid="warning"`) {
+		t.Errorf("the API channel with a webhook is still flagged")
+	}
+
 	// No address for the contact on this channel.
 	if _, err := f.st.Pool.Exec(bg, `DELETE FROM contact_identities WHERE contact_id = $1 AND channel = 'api'`, f.contactOf(t, f.convID)); err != nil {
 		t.Fatal(err)
