@@ -1,13 +1,9 @@
 package web
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -26,37 +22,8 @@ func TestCRMInChromium(t *testing.T) {
 	priya, _ := f.st.CreateContact(bg, nil, &store.Contact{Name: "Priya Shah", Emails: []string{"priya@initech.example"}, CompanyID: &s.company.ID,
 		Address: "1 Keep Street"})
 	dup, _ := f.st.CreateContact(bg, nil, &store.Contact{Name: "Priya  Shah (updated)", Phones: []string{"+4915112345678"}, Address: "2 Chosen Road"})
-	shots := settingsArtifacts(t)
-	bctx := chromiumContext(t)
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			buf, _ := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-			_ = os.WriteFile(filepath.Join(shots, "failed-crm-"+strings.ReplaceAll(name, " ", "-")+".png"), buf, 0o644)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return out
-	}
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		}
-	}
+	br := newBrowserRun(t, "crm")
+	step, eval, shot := br.step, br.eval, br.shot
 	notice := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.WaitVisible(chromedp.Search(`//*[@data-testid='notice'][contains(., "` + text + `")]`))
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
-	"github.com/switchboard-dev/switchboard/test/harness"
 )
 
 // TestInboxPaneInChromium drives the conversation pane as an agent would:
@@ -42,41 +41,12 @@ func TestInboxPaneInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shots := paneArtifacts(t)
-	bctx := chromiumContext(t)
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			buf, _ := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-			_ = os.WriteFile(filepath.Join(shots, "failed-pane-"+strings.ReplaceAll(name, " ", "-")+".png"), buf, 0o644)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return s
-	}
+	br := newBrowserRun(t, "pane")
+	shots, step, eval, shot := br.shots, br.step, br.eval, br.shot
 	// view takes what the screen shows (the phone's composer sits at its bottom).
 	view := func(name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 			buf, err := chromedp.CaptureScreenshot()(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		}
-	}
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return chromedp.Void{}, err
 			}
@@ -217,21 +187,4 @@ func TestInboxPaneInChromium(t *testing.T) {
 	if got := eval(`(function(){var r=document.querySelector("[data-testid=send]").getBoundingClientRect();return String(r.bottom<=innerHeight)})()`); got != "true" {
 		t.Errorf("on a phone the Send button is below the screen")
 	}
-}
-
-// paneArtifacts is where this test's screenshots go: $SWITCHBOARD_ARTIFACTS
-// or artifacts/browser at the repository's root.
-func paneArtifacts(t *testing.T) string {
-	dir := os.Getenv("SWITCHBOARD_ARTIFACTS")
-	if dir == "" {
-		root, err := harness.Root()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "artifacts", "browser")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

@@ -32,7 +32,7 @@ func TestMentionsInChromium(t *testing.T) {
 	if _, err := f.st.CreateUser(bg, f.st.Pool, &store.User{Email: "vivian@acme.example", Name: "Vivian Vale", Role: "agent", PasswordHash: hash}); err != nil {
 		t.Fatal(err)
 	}
-	shots := paneArtifacts(t)
+	shots := browserArtifacts(t)
 	a, b := chromiumContext(t), chromiumContext(t)
 	run := func(bctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

@@ -22,7 +22,7 @@ import (
 func TestSearchInChromium(t *testing.T) {
 	f := newFixture(t)
 	d := seedSearch(t, f)
-	shots := paneArtifacts(t)
+	shots := browserArtifacts(t)
 
 	bctx := chromiumContext(t)
 	eval := func(js string) string {

@@ -1,35 +1,13 @@
 package web
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
-	"github.com/switchboard-dev/switchboard/test/harness"
 )
-
-// settingsArtifacts is where screenshots go: $SWITCHBOARD_ARTIFACTS, or
-// artifacts/browser.
-func settingsArtifacts(t *testing.T) string {
-	dir := os.Getenv("SWITCHBOARD_ARTIFACTS")
-	if dir == "" {
-		root, err := harness.Root()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "artifacts", "browser")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestSettingsInChromium: the settings sections, a time zone chosen on the
 // profile, a duplicate team refused inline keeping what was typed, the
@@ -39,37 +17,8 @@ func settingsArtifacts(t *testing.T) string {
 // page at 1366 and 390 px go to artifacts/browser.
 func TestSettingsInChromium(t *testing.T) {
 	f := newFixture(t)
-	shots := settingsArtifacts(t)
-	bctx := chromiumContext(t)
-	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			buf, _ := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-			_ = os.WriteFile(filepath.Join(shots, "failed-settings-"+strings.ReplaceAll(name, " ", "-")+".png"), buf, 0o644)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return s
-	}
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		}
-	}
+	br := newBrowserRun(t, "settings")
+	step, eval, shot := br.step, br.eval, br.shot
 	notice := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.WaitVisible(chromedp.Search(`//*[@data-testid='notice'][contains(., "` + text + `")]`))
 	}
