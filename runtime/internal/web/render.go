@@ -39,7 +39,6 @@ var funcs = template.FuncMap{
 		}
 		return t.Format("2 Jan")
 	},
-	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	// localtime and localinput show a time in the member's zone: pages
 	// have it as .Loc ({{localtime $.Loc .At}}); see timezone.go.
 	"localtime":  localtime,
