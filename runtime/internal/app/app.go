@@ -93,6 +93,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
 		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),
 		Audit: audit.New(a.Store), Registry: registry, Integrations: a.Integrations, Webhooks: a.Integrations, OAuth: oauth.New(a.Store),
+		Ledger: a.Vault.Ledger(cfg.ErasureLedger),
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {
 				return errors.New("database unreachable")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
+
+	"github.com/switchboard-dev/switchboard/runtime/privacy"
 )
 
 // Vault is the runtime's view of its Vault subtree.
@@ -179,6 +181,17 @@ func (v *Vault) Read(ctx context.Context, name string) (map[string]string, int, 
 
 // ErrNotFound is returned for an entry that does not exist.
 var ErrNotFound = errors.New("not in vault")
+
+// Ledger is the workspace's erasure ledger at prefix (the operator's
+// contract.LedgerPrefix, outside the subtree), read and written with this
+// login's token, which the workspace's policy allows there; nil if prefix is
+// empty (no ledger configured).
+func (v *Vault) Ledger(prefix string) *privacy.Ledger {
+	if prefix == "" {
+		return nil
+	}
+	return privacy.NewLedger(v.client, v.kvMount, prefix)
+}
 
 // Ping checks that Vault answers and the token is valid.
 func (v *Vault) Ping(ctx context.Context) error {

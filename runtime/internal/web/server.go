@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/team"
 	"github.com/switchboard-dev/switchboard/runtime/internal/token"
 	"github.com/switchboard-dev/switchboard/runtime/internal/user"
+	"github.com/switchboard-dev/switchboard/runtime/privacy"
 )
 
 //go:embed static
@@ -78,6 +79,9 @@ type Options struct {
 	// OAuth keeps the OAuth connections admins start (microsoft
 	// Integrations); nil connects none.
 	OAuth *oauth.Service
+	// Ledger is the workspace's erasure ledger (runtime/privacy): every
+	// erasure appends to it before it commits. Nil refuses erasures.
+	Ledger *privacy.Ledger
 }
 
 // Integrations is the runtime's view of its connected Integrations
