@@ -31,7 +31,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/user"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) { storetest.Main(m, stopVault) }
 
 var bg = context.Background()
 

@@ -34,9 +34,13 @@ func Server(t testing.TB) *harness.Postgres {
 	return server
 }
 
-// Main runs the tests and stops the server, pass or fail.
-func Main(m *testing.M) {
+// Main runs the tests and stops the server, pass or fail, after running
+// the package's own cleanups (after), such as stopping its Vault.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if server != nil {
 		server.Close()
 	}
