@@ -128,9 +128,9 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	if err := checkBackupTools(cfg, db); err != nil {
 		return nil, err
 	}
-	dbEgress := map[string]config.Egress{}
+	dbEgress, dbRegion := map[string]config.Egress{}, map[string]string{}
 	for name, s := range cfg.DatabaseServers {
-		dbEgress[name] = s.Egress
+		dbEgress[name], dbRegion[name] = s.Egress, s.Region
 	}
 
 	backups := NewBackupEnv(&BackupEnv{
@@ -165,7 +165,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			IngressClass: cfg.IngressClass, IngressNamespace: cfg.IngressNamespace, TrustedProxies: cfg.RuntimeTrustedProxies,
 			VaultAddress: cfg.RuntimeVaultAddress, VaultAuthMount: cfg.VaultAuthMount,
 			VaultKVMount: cfg.VaultKVMount, VaultAudience: cfg.VaultRoleAudience,
-			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress,
+			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress, DatabaseRegion: dbRegion,
 		},
 		DB: db, Vault: vc, Backups: backups, Now: o.Now,
 		RetryAfter:         cfg.DependencyRetryAfter,

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -96,6 +97,10 @@ type DatabaseServer struct {
 	// BackupStoreCredentials is the file or folder of BackupStore's S3
 	// credentials; empty means those of --backup-store-credentials.
 	BackupStoreCredentials string
+	// Region is a label for where the server runs (e.g. "EU (Frankfurt)"),
+	// which its tenants' public privacy pages show as where their data
+	// lives; empty shows none.
+	Region string
 }
 
 // Egress is a destination tenant runtimes may reach, as their NetworkPolicy
@@ -391,9 +396,10 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 }
 
 // ParseDatabaseServers reads the --database-servers file: a map of server
-// name to its admin DSN, or to {dsn, egress}. Errors never quote a DSN.
+// name to its admin DSN, or to {dsn, egress, backupStore, region}. Errors
+// never quote a DSN.
 func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
-	const want = "want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres), or to {dsn: ..., egress: {cidrs: [...]}, backupStore: {url: ..., credentials: /path}}"
+	const want = "want a YAML map of server name to admin DSN (name: postgres://user:password@host:5432/postgres), or to {dsn: ..., egress: {cidrs: [...]}, backupStore: {url: ..., credentials: /path}, region: ...}"
 	var raw map[string]json.RawMessage
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, errors.New(want)
@@ -418,6 +424,7 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 				URL         string `json:"url"`
 				Credentials string `json:"credentials"`
 			} `json:"backupStore"`
+			Region string `json:"region"`
 		}
 		if err := json.Unmarshal(raw[n], &entry.DSN); err != nil {
 			dec := json.NewDecoder(bytes.NewReader(raw[n]))
@@ -441,8 +448,11 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 		} else if entry.BackupStore.Credentials != "" {
 			return nil, fmt.Errorf("server %s: backupStore.credentials without backupStore.url", n)
 		}
+		if r := entry.Region; len(r) > 64 || r != strings.TrimSpace(r) || strings.IndexFunc(r, unicode.IsControl) >= 0 {
+			return nil, fmt.Errorf("server %s: region: want a label of at most 64 characters, such as \"EU (Frankfurt)\"", n)
+		}
 		out[n] = DatabaseServer{Name: n, AdminDSN: entry.DSN, Host: pc.Host, Port: pc.Port, Egress: egress,
-			BackupStore: entry.BackupStore.URL, BackupStoreCredentials: entry.BackupStore.Credentials}
+			BackupStore: entry.BackupStore.URL, BackupStoreCredentials: entry.BackupStore.Credentials, Region: entry.Region}
 	}
 	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	servers := filepath.Join(dir, "servers.yaml")
-	if err := os.WriteFile(servers, []byte("eu-1:\n  dsn: postgres://admin:s3cret-pw@db.eu:5432/postgres?sslmode=require\n  egress: {cidrs: [10.0.3.7/32]}\nus-1: host=pg.db.svc.cluster.local port=6432 user=admin password=s3cret-pw dbname=postgres\nlo-1: postgres://admin:s3cret-pw@127.0.0.1:5433/postgres\n"), 0o600); err != nil {
+	if err := os.WriteFile(servers, []byte("eu-1:\n  dsn: postgres://admin:s3cret-pw@db.eu:5432/postgres?sslmode=require\n  egress: {cidrs: [10.0.3.7/32]}\n  region: EU (Frankfurt)\nus-1: host=pg.db.svc.cluster.local port=6432 user=admin password=s3cret-pw dbname=postgres\nlo-1: postgres://admin:s3cret-pw@127.0.0.1:5433/postgres\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	badDSN := filepath.Join(dir, "bad.yaml")
@@ -28,6 +28,8 @@ func TestLoad(t *testing.T) {
 	os.WriteFile(badCIDR, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@db.example.com/postgres', egress: {cidrs: [10.0.0.300/32]}}\n"), 0o600)
 	unknownKey := filepath.Join(dir, "unknownkey.yaml")
 	os.WriteFile(unknownKey, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', egres: {}}\n"), 0o600)
+	badRegion := filepath.Join(dir, "badregion.yaml")
+	os.WriteFile(badRegion, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', region: \"EU\\nFrankfurt\"}\n"), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
 
@@ -49,6 +51,9 @@ func TestLoad(t *testing.T) {
 			}
 			if s := c.DatabaseServers["eu-1"]; s.Host != "db.eu" || !reflect.DeepEqual(s.Egress, Egress{CIDRs: []string{"10.0.3.7/32"}, Port: 5432}) {
 				t.Errorf("eu-1 = %+v", s.Egress)
+			}
+			if r1, r2 := c.DatabaseServers["eu-1"].Region, c.DatabaseServers["us-1"].Region; r1 != "EU (Frankfurt)" || r2 != "" {
+				t.Errorf("regions: eu-1 %q, us-1 %q; want EU (Frankfurt) and none", r1, r2)
 			}
 			if s := c.DatabaseServers["lo-1"]; !reflect.DeepEqual(s.Egress, Egress{CIDRs: []string{"127.0.0.1/32"}, Port: 5433}) {
 				t.Errorf("lo-1 = %+v", s.Egress)
@@ -122,6 +127,7 @@ func TestLoad(t *testing.T) {
 		{name: "bad vault egress labels", args: append(base, "--vault-egress-pod-labels=app"), env: env, wantErr: "--vault-egress-pod-labels"},
 		{name: "database outside the cluster without egress", args: append(base, "--database-servers="+outside), env: env, wantErr: `server eu-1: host "db.example.com" is a DNS name outside the cluster`},
 		{name: "bad egress CIDR", args: append(base, "--database-servers="+badCIDR), env: env, wantErr: `server eu-1: egress CIDR "10.0.0.300/32" does not parse`},
+		{name: "bad region", args: append(base, "--database-servers="+badRegion), env: env, wantErr: "server eu-1: region: want a label"},
 		{name: "unknown server key", args: append(base, "--database-servers="+unknownKey), env: env, wantErr: "server eu-1: want a YAML map"},
 		{name: "trusted proxies", args: append(base, "--runtime-trusted-proxies=10.0.0.0/8, fd00::/8"), env: env,
 			check: func(t *testing.T, c *Config) {

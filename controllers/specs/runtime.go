@@ -37,14 +37,21 @@ func RuntimeEnv(ws *tenancyv1.Workspace, s Settings) []corev1.EnvVar {
 	if s.TrustedProxies != "" {
 		env = append(env, corev1.EnvVar{Name: contract.EnvTrustedProxies, Value: s.TrustedProxies})
 	}
+	if region := s.DatabaseRegion[ws.Spec.DatabaseServer]; region != "" {
+		env = append(env, corev1.EnvVar{Name: contract.EnvRegion, Value: region})
+	}
 	return env
 }
 
-// RetentionEnv is the retention settings a runtime shows its admins: the
-// effective policy (nil: the built-in defaults), its categories in force
-// and the rights-request deadline.
+// RetentionEnv is the retention settings a runtime shows its admins and
+// its public privacy page: the effective policy (nil: the built-in
+// defaults), its categories in force, the rights-request deadline, backup
+// retention (after taking and after the workspace's deletion, and whether
+// deletion shreds them) and how long credentials outlive a disconnection.
+// The defaults are those the operator applies when no policy governs.
 func RetentionEnv(policy *tenancyv1.RetentionPolicy) []corev1.EnvVar {
 	name, deadline, categories := "", "30d", ""
+	backupRetain, afterDeletion, shred, afterDisconnect := "30d", "90d", false, "0d"
 	if policy != nil {
 		name = policy.Name
 		if policy.Spec.DataSubjectRequests.Deadline != "" {
@@ -59,11 +66,26 @@ func RetentionEnv(policy *tenancyv1.RetentionPolicy) []corev1.EnvVar {
 			items = append(items, fmt.Sprintf("%s=%s:%s", c.Category, c.RetainFor, action))
 		}
 		categories = strings.Join(items, ",")
+		b := policy.Spec.Backups
+		if b.RetainFor != "" {
+			backupRetain = string(b.RetainFor)
+		}
+		if b.AfterDeletion != "" {
+			afterDeletion = string(b.AfterDeletion)
+		}
+		shred = b.ShredOnDelete
+		if c := policy.Spec.Credentials.AfterDisconnect; c != "" {
+			afterDisconnect = string(c)
+		}
 	}
 	return []corev1.EnvVar{
 		{Name: contract.EnvRetentionPolicy, Value: name},
 		{Name: contract.EnvRetention, Value: categories},
 		{Name: contract.EnvDSRDeadline, Value: deadline},
+		{Name: contract.EnvBackupRetainFor, Value: backupRetain},
+		{Name: contract.EnvBackupAfterDeletion, Value: afterDeletion},
+		{Name: contract.EnvBackupShredOnDelete, Value: strconv.FormatBool(shred)},
+		{Name: contract.EnvCredentialsAfterDisconnect, Value: afterDisconnect},
 	}
 }
 

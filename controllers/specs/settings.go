@@ -25,6 +25,9 @@ type Settings struct {
 	// DatabaseEgress is, per database server, where its tenants' runtimes
 	// may connect to reach it.
 	DatabaseEgress map[string]config.Egress
+	// DatabaseRegion is, per database server, its region label (region in
+	// --database-servers), which the runtime shows as where its data lives.
+	DatabaseRegion map[string]string
 }
 
 // Names used inside every tenant namespace.

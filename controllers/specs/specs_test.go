@@ -302,3 +302,61 @@ func TestRuntimeEnvTrustedProxies(t *testing.T) {
 		t.Errorf("SWITCHBOARD_TRUSTED_PROXIES = %q, %v", v, ok)
 	}
 }
+
+func TestRuntimeEnvRegion(t *testing.T) {
+	region := func(w *tenancyv1.Workspace, s Settings) (string, bool) {
+		for _, e := range RuntimeEnv(w, s) {
+			if e.Name == "SWITCHBOARD_REGION" {
+				return e.Value, true
+			}
+		}
+		return "", false
+	}
+	s := settings
+	s.DatabaseRegion = map[string]string{"eu-1": "EU (Frankfurt)"}
+	if v, ok := region(ws("acme", nil), s); v != "EU (Frankfurt)" {
+		t.Errorf("eu-1: SWITCHBOARD_REGION = %q, %v; want EU (Frankfurt)", v, ok)
+	}
+	if v, ok := region(ws("acme", func(w *tenancyv1.Workspace) { w.Spec.DatabaseServer = "us-1" }), s); ok {
+		t.Errorf("us-1 has no region, yet SWITCHBOARD_REGION = %q", v)
+	}
+}
+
+func TestRetentionEnv(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy *tenancyv1.RetentionPolicy
+		want   map[string]string
+	}{
+		{name: "no policy: the operator's built-in defaults", want: map[string]string{
+			"SWITCHBOARD_RETENTION_POLICY": "", "SWITCHBOARD_RETENTION": "", "SWITCHBOARD_DSR_DEADLINE": "30d",
+			"SWITCHBOARD_BACKUP_RETAIN_FOR": "30d", "SWITCHBOARD_BACKUP_AFTER_DELETION": "90d",
+			"SWITCHBOARD_BACKUP_SHRED_ON_DELETE": "false", "SWITCHBOARD_CREDENTIALS_AFTER_DISCONNECT": "0d",
+		}},
+		{name: "a policy", policy: &tenancyv1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "strict"},
+			Spec: tenancyv1.RetentionPolicySpec{
+				Backups:             tenancyv1.BackupRetention{RetainFor: "14d", AfterDeletion: "7d", ShredOnDelete: true},
+				Credentials:         tenancyv1.CredentialsRetention{AfterDisconnect: "48h"},
+				DataSubjectRequests: tenancyv1.DataSubjectRequests{Deadline: "10d"},
+				Categories:          []tenancyv1.CategoryRetention{{Category: "sessions", RetainFor: "1d"}},
+			},
+			Status: tenancyv1.RetentionPolicyStatus{EnforcedCategories: []tenancyv1.CategoryRetention{
+				{Category: "conversations", RetainFor: "365d"}, {Category: "usageEvents", RetainFor: "90d", Action: tenancyv1.RetentionAnonymize}}},
+		}, want: map[string]string{
+			"SWITCHBOARD_RETENTION_POLICY": "strict", "SWITCHBOARD_RETENTION": "conversations=365d:Delete,usageEvents=90d:Anonymize",
+			"SWITCHBOARD_DSR_DEADLINE": "10d", "SWITCHBOARD_BACKUP_RETAIN_FOR": "14d", "SWITCHBOARD_BACKUP_AFTER_DELETION": "7d",
+			"SWITCHBOARD_BACKUP_SHRED_ON_DELETE": "true", "SWITCHBOARD_CREDENTIALS_AFTER_DISCONNECT": "48h",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, e := range RetentionEnv(tt.policy) {
+				got[e.Name] = e.Value
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RetentionEnv =\n %v\nwant\n %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -52,6 +52,24 @@ const (
 	// EnvDSRDeadline is the policy's dataSubjectRequests.deadline (e.g.
 	// "30d"): how long the workspace has to answer a rights request.
 	EnvDSRDeadline = "SWITCHBOARD_DSR_DEADLINE"
+	// EnvBackupRetainFor is the policy's backups.retainFor (e.g. "30d"):
+	// how long a backup lives after it is taken.
+	EnvBackupRetainFor = "SWITCHBOARD_BACKUP_RETAIN_FOR"
+	// EnvBackupAfterDeletion is the policy's backups.afterDeletion (e.g.
+	// "90d"): how long the backups outlive the workspace's deletion.
+	EnvBackupAfterDeletion = "SWITCHBOARD_BACKUP_AFTER_DELETION"
+	// EnvBackupShredOnDelete is "true" when the policy's
+	// backups.shredOnDelete makes the backups unreadable at the workspace's
+	// deletion, else "false".
+	EnvBackupShredOnDelete = "SWITCHBOARD_BACKUP_SHRED_ON_DELETE"
+	// EnvCredentialsAfterDisconnect is the policy's
+	// credentials.afterDisconnect (e.g. "0d"): how long a disconnected
+	// Integration's credentials stay in Vault.
+	EnvCredentialsAfterDisconnect = "SWITCHBOARD_CREDENTIALS_AFTER_DISCONNECT"
+	// EnvRegion is the region label of the workspace's database server
+	// (its region in the operator's --database-servers), shown on the
+	// public privacy page as where the data lives; empty when unset.
+	EnvRegion = "SWITCHBOARD_REGION"
 )
 
 // Entries of the workspace's Vault subtree, relative to it.

@@ -88,7 +88,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	registry.MustRegister(a.Integrations.Collectors()...)
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, DisplayName: cfg.DisplayName, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
-		Retention:  web.RetentionSettings{Policy: cfg.RetentionPolicy, Categories: cfg.Retention, DSRDeadline: cfg.DSRDeadline},
+		Retention: web.RetentionSettings{Policy: cfg.RetentionPolicy, Categories: cfg.Retention, DSRDeadline: cfg.DSRDeadline,
+			BackupRetainFor: cfg.BackupRetainFor, BackupAfterDeletion: cfg.BackupAfterDeletion, BackupShredOnDelete: cfg.BackupShredOnDelete,
+			CredentialsAfterDisconnect: cfg.CredentialsAfterDisconnect, Region: cfg.Region},
 		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Live: a.Live, Log: log,
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
 		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),

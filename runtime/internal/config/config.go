@@ -41,6 +41,17 @@ type Config struct {
 	RetentionPolicy string
 	Retention       string
 	DSRDeadline     string
+	// BackupRetainFor, BackupAfterDeletion, BackupShredOnDelete and
+	// CredentialsAfterDisconnect are the rest of the policy's retention
+	// (see runtime/contract), shown on the public privacy page; unset, they
+	// are the operator's built-in defaults.
+	BackupRetainFor            string
+	BackupAfterDeletion        string
+	BackupShredOnDelete        bool
+	CredentialsAfterDisconnect string
+	// Region is the database server's region label, shown on the public
+	// privacy page as where the data lives; empty when the operator set none.
+	Region string
 
 	SessionTTL      time.Duration
 	ShutdownTimeout time.Duration
@@ -76,6 +87,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		RetentionPolicy: getenv(contract.EnvRetentionPolicy),
 		Retention:       getenv(contract.EnvRetention),
 		DSRDeadline:     or(getenv(contract.EnvDSRDeadline), "30d"),
+
+		BackupRetainFor:            or(getenv(contract.EnvBackupRetainFor), "30d"),
+		BackupAfterDeletion:        or(getenv(contract.EnvBackupAfterDeletion), "90d"),
+		CredentialsAfterDisconnect: or(getenv(contract.EnvCredentialsAfterDisconnect), "0d"),
+		Region:                     getenv(contract.EnvRegion),
 	}
 	var missing []string
 	for name, v := range map[string]string{
@@ -115,6 +131,13 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.WebhookAllowPrivateNetworks = true
 	default:
 		return nil, fmt.Errorf("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS %q: want true or false", v)
+	}
+	switch v := getenv(contract.EnvBackupShredOnDelete); v {
+	case "", "false":
+	case "true":
+		c.BackupShredOnDelete = true
+	default:
+		return nil, fmt.Errorf(contract.EnvBackupShredOnDelete+" %q: want true or false", v)
 	}
 	if c.TrustedProxies, err = ParsePrefixes(getenv(contract.EnvTrustedProxies)); err != nil {
 		return nil, fmt.Errorf(contract.EnvTrustedProxies+": %w", err)

@@ -19,10 +19,13 @@ func TestOperatorEnvironment(t *testing.T) {
 	ws := &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "acme", UID: "0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5"}, Spec: tenancyv1.WorkspaceSpec{
 		DisplayName: "Acme Inc.", Plan: tenancyv1.PlanPro, DatabaseServer: "eu-1"}}
 	s := specs.Settings{BaseDomain: "inbox.example.com", URLScheme: "https", VaultAddress: "http://vault.vault.svc:8200",
-		VaultAuthMount: "k8s", VaultKVMount: "sb", TrustedProxies: "10.0.0.0/8"}
+		VaultAuthMount: "k8s", VaultKVMount: "sb", TrustedProxies: "10.0.0.0/8",
+		DatabaseRegion: map[string]string{"eu-1": "EU (Frankfurt)", "us-1": "US East"}}
 	env := map[string]string{}
 	policy := &tenancyv1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "gdpr-standard"},
-		Spec: tenancyv1.RetentionPolicySpec{DataSubjectRequests: tenancyv1.DataSubjectRequests{Deadline: "14d"}},
+		Spec: tenancyv1.RetentionPolicySpec{DataSubjectRequests: tenancyv1.DataSubjectRequests{Deadline: "14d"},
+			Backups:     tenancyv1.BackupRetention{RetainFor: "35d", AfterDeletion: "60d", ShredOnDelete: true},
+			Credentials: tenancyv1.CredentialsRetention{AfterDisconnect: "72h"}},
 		Status: tenancyv1.RetentionPolicyStatus{EnforcedCategories: []tenancyv1.CategoryRetention{
 			{Category: "conversations", RetainFor: "730d"}, {Category: "usageEvents", RetainFor: "1095d", Action: tenancyv1.RetentionAnonymize}}}}
 	for _, e := range append(specs.RuntimeEnv(ws, s), specs.RetentionEnv(policy)...) {
@@ -37,6 +40,8 @@ func TestOperatorEnvironment(t *testing.T) {
 		"listen": c.ListenAddr, "vault": c.VaultAddr, "authMount": c.VaultAuthMount, "authRole": c.VaultAuthRole,
 		"kvMount": c.VaultKVMount, "path": c.VaultPath, "tokenPath": c.VaultTokenPath, "proxies": c.TrustedProxies,
 		"ledger": c.ErasureLedger, "policy": c.RetentionPolicy, "retention": c.Retention, "dsr": c.DSRDeadline,
+		"backups": c.BackupRetainFor, "afterDeletion": c.BackupAfterDeletion, "shred": c.BackupShredOnDelete,
+		"afterDisconnect": c.CredentialsAfterDisconnect, "region": c.Region,
 	}
 	want := map[string]any{
 		"workspace": "acme", "displayName": "Acme Inc.", "plan": "pro", "url": "https://acme.inbox.example.com",
@@ -44,6 +49,7 @@ func TestOperatorEnvironment(t *testing.T) {
 		"kvMount": "sb", "path": ws.VaultPath(), "tokenPath": specs.VaultTokenPath, "proxies": []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		"ledger": "erasures/ws-acme-0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5",
 		"policy": "gdpr-standard", "retention": "conversations=730d:Delete,usageEvents=1095d:Anonymize", "dsr": "14d",
+		"backups": "35d", "afterDeletion": "60d", "shred": true, "afterDisconnect": "72h", "region": "EU (Frankfurt)",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the runtime read\n %v\nwant\n %v", got, want)

@@ -105,6 +105,18 @@ type RetentionSettings struct {
 	Categories string
 	// DSRDeadline is how long a rights request may take, e.g. 30d.
 	DSRDeadline string
+	// BackupRetainFor is how long a backup lives after it is taken, and
+	// BackupAfterDeletion how long backups outlive the workspace's
+	// deletion, unless BackupShredOnDelete makes them unreadable then.
+	BackupRetainFor     string
+	BackupAfterDeletion string
+	BackupShredOnDelete bool
+	// CredentialsAfterDisconnect is how long a disconnected Integration's
+	// credentials stay in Vault, e.g. 0d.
+	CredentialsAfterDisconnect string
+	// Region is the database server's region label ("" when unset): where
+	// the workspace's data lives, for the public privacy page.
+	Region string
 }
 
 // RetentionRule is one category's retention, for the settings page.
