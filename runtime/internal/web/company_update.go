@@ -22,6 +22,11 @@ func (s *Server) companyUpdate(w http.ResponseWriter, r *http.Request) error {
 	if r.PostForm.Has("address") {
 		co.Address = r.PostFormValue("address")
 	}
+	if r.PostForm.Has("custom") { // a form without the field leaves them as they are
+		if co.Custom, err = customFromForm(r.PostFormValue("custom")); err != nil {
+			return err
+		}
+	}
 	if _, err := s.CRM.UpdateCompany(r.Context(), actor(r), co); err != nil {
 		return storeFieldError(err, nil)
 	}

@@ -30,14 +30,9 @@ func (s *Server) contactFromForm(r *http.Request, c *store.Contact) error {
 		c.Address = r.PostFormValue("address")
 	}
 	if r.PostForm.Has("custom") {
-		c.Custom = map[string]string{}
-		for _, line := range strings.Split(r.PostFormValue("custom"), "\n") {
-			k, v, ok := strings.Cut(line, "=")
-			if k = strings.TrimSpace(k); ok && k != "" {
-				c.Custom[k] = strings.TrimSpace(v)
-			} else if strings.TrimSpace(line) != "" {
-				return badRequest("custom: one key=value per line")
-			}
+		var err error
+		if c.Custom, err = customFromForm(r.PostFormValue("custom")); err != nil {
+			return err
 		}
 	}
 	c.CompanyID = nil
@@ -49,4 +44,18 @@ func (s *Server) contactFromForm(r *http.Request, c *store.Contact) error {
 		c.CompanyID = &co.ID
 	}
 	return nil
+}
+
+// customFromForm reads custom attributes typed as key=value, one per line.
+func customFromForm(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, line := range strings.Split(v, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if k = strings.TrimSpace(k); ok && k != "" {
+			out[k] = strings.TrimSpace(v)
+		} else if strings.TrimSpace(line) != "" {
+			return nil, badRequest("custom: one key=value per line")
+		}
+	}
+	return out, nil
 }
