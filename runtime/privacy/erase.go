@@ -98,6 +98,11 @@ var contactSteps = []step{
 		sql: `DELETE FROM notes WHERE contact_id = $1`},
 	{table: "contact_identities", column: "contact_id", parent: "contacts",
 		sql: `DELETE FROM contact_identities WHERE contact_id = $1`},
+	// Their consent history (opt-outs, restrictions) is theirs. The rights
+	// requests about them stay: they name the subject by id only, with no
+	// foreign key, as evidence of what was done.
+	{table: "consent_events", column: "contact_id", parent: "contacts",
+		sql: `DELETE FROM consent_events WHERE contact_id = $1`},
 	// The deal is the business's record and stays, without its person.
 	{table: "deals", column: "contact_id", parent: "contacts", unlink: true,
 		sql: `UPDATE deals SET contact_id = NULL, updated_at = now() WHERE contact_id = $1`},
@@ -105,6 +110,11 @@ var contactSteps = []step{
 	// ids (which name rows that are gone now).
 	{table: "usage_events", column: "contact_id", parent: "contacts", unlink: true,
 		sql: `UPDATE usage_events SET contact_id = NULL, conversation_id = NULL, message_id = NULL WHERE contact_id = $1`},
+	// Every whole-workspace export holds the contact: all of them go.
+	{table: "workspace_export_chunks",
+		sql: `DELETE FROM workspace_export_chunks WHERE $1::bigint IS NOT NULL`},
+	{table: "workspace_exports",
+		sql: `DELETE FROM workspace_exports WHERE $1::bigint IS NOT NULL`},
 	{table: "contacts",
 		sql: `DELETE FROM contacts WHERE id = $1`},
 }
@@ -145,8 +155,23 @@ var memberSteps = []step{
 		sql: `UPDATE conversation_events SET actor_id = NULL WHERE actor_id = $1`},
 	{table: "canned_replies", column: "created_by", parent: "users", unlink: true,
 		sql: `UPDATE canned_replies SET created_by = NULL WHERE created_by = $1`},
+	{table: "consent_events", column: "actor_id", parent: "users", unlink: true,
+		sql: `UPDATE consent_events SET actor_id = NULL WHERE actor_id = $1`},
+	// Rights requests they filed, were given or closed stay as evidence.
+	{table: "privacy_requests", column: "assignee_id", parent: "users", unlink: true,
+		sql: `UPDATE privacy_requests SET assignee_id = NULL, updated_at = now() WHERE assignee_id = $1`},
+	{table: "privacy_requests", column: "created_by", parent: "users", unlink: true,
+		sql: `UPDATE privacy_requests SET created_by = NULL WHERE created_by = $1`},
+	{table: "privacy_requests", column: "completed_by", parent: "users", unlink: true,
+		sql: `UPDATE privacy_requests SET completed_by = NULL WHERE completed_by = $1`},
 	{table: "usage_events", column: "user_id", parent: "users", unlink: true,
 		sql: `UPDATE usage_events SET user_id = NULL, api_token_id = NULL WHERE user_id = $1`},
+	// Every whole-workspace export holds the member, whoever asked for it:
+	// all of them go.
+	{table: "workspace_export_chunks", column: "export_id", parent: "workspace_exports",
+		sql: `DELETE FROM workspace_export_chunks WHERE $1::bigint IS NOT NULL`},
+	{table: "workspace_exports", column: "requested_by", parent: "users",
+		sql: `DELETE FROM workspace_exports WHERE $1::bigint IS NOT NULL`},
 	{table: "users",
 		sql: `DELETE FROM users WHERE id = $1`},
 }

@@ -32,7 +32,7 @@ func TestEraseContact(t *testing.T) {
 	want := Counts{
 		"contacts": 1, "contact_identities": 2, "notes": 2, "deals.contact_id": 1,
 		"conversations": 2, "conversation_events": 2, "messages": 6, "attachments": 2, "delivery_events": 4, "outbox": 2,
-		"notifications": 2,
+		"notifications": 2, "consent_events": 1,
 	}
 	if !maps.Equal(counts, want) {
 		t.Errorf("erasing Alice changed\n %v\nwant\n %v", counts, want)
@@ -126,7 +126,7 @@ func TestEraseMember(t *testing.T) {
 		"users": 1, "sessions": 2, "oauth_states": 1, "api_tokens": 1, "team_members": 1, "invites": 1, "invites.invited_by": 1,
 		"messages.author_id": 6, "notes.author_id": 3, "deals.owner_id": 2, "conversations.assignee_id": 3,
 		"conversation_events.actor_id": 3, "canned_replies.created_by": 1,
-		"notifications": 3, "notifications.actor_id": 1,
+		"notifications": 3, "notifications.actor_id": 1, "consent_events.actor_id": 1,
 	}
 	if !maps.Equal(counts, want) {
 		t.Errorf("erasing the agent changed\n %v\nwant\n %v", counts, want)

@@ -90,6 +90,7 @@ func newWorld(t testing.TB, q store.Querier) *world {
 	w.aliceDeal = id(t, q, `INSERT INTO deals (title, stage_id, owner_id, contact_id, company_id) VALUES ('Acme renewal', $1, $2, $3, $4) RETURNING id`,
 		stage, w.agent, w.alice, w.company)
 	exec(t, q, `INSERT INTO audit_log (actor_id, actor_kind, action, object_type, object_id) VALUES ($1, 'user', 'contact.update', 'contact', $2::bigint::text)`, w.agent, w.alice)
+	exec(t, q, `INSERT INTO consent_events (contact_id, kind, source, actor_id) VALUES ($1, 'marketing_opt_out', 'agent', $2)`, w.alice, w.agent)
 
 	w.bob = addContact(t, q, "Bob Bystander", []string{"bob@example.net"}, []string{"+4930123456"}, &w.company, [2]string{"email", "bob@example.net"})
 	w.bobConv = addConversation(t, q, w.bob, w.agent, "email", "bob's question", "Hello Bob", "bob-invoice.pdf")

@@ -15,6 +15,10 @@
 // business's record, and so do their usage events (ids and counts), without
 // their contact. Counts says how many rows each table lost.
 //
+// Erasing a contact or a member also deletes every whole-workspace export
+// the owner made (workspace_exports, with their chunks), ready or being
+// built: each holds everyone, the subject included.
+//
 // A conversation has exactly one contact in this schema, and its messages
 // name no other sender, so a conversation is wholly its contact's: the
 // agents' replies and private notes in it were written to or about the

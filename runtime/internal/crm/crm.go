@@ -61,6 +61,7 @@ func (s *Service) UpdateContact(ctx context.Context, actor *int64, c *store.Cont
 func (s *Service) SetConsent(ctx context.Context, actor *int64, id int64, c store.Consent) (*store.Contact, error) {
 	var out *store.Contact
 	err := s.Store.Audited(ctx, actor, "contact.consent_changed", "contact", func(tx pgx.Tx) (_ int64, err error) {
+		c.ActorID = actor
 		out, err = s.Store.SetContactConsent(ctx, tx, id, c)
 		return id, err
 	})
@@ -365,10 +366,16 @@ func (s *Service) importRow(ctx context.Context, tx pgx.Tx, actor *int64, row *I
 		c.CompanyID = &id
 	}
 	if cur == nil {
+		// Created without consent flags, which are then set below, so
+		// that consent_events records them as the import's.
+		c.MarketingOptOut, c.ProcessingRestricted = false, false
 		c, err = s.Store.CreateContact(ctx, tx, c)
 		created = true
-	} else if c, err = s.Store.UpdateContact(ctx, tx, c); err == nil && (row.MarketingOptOut || row.ProcessingRestricted) {
-		var consent store.Consent
+	} else {
+		c, err = s.Store.UpdateContact(ctx, tx, c)
+	}
+	if err == nil && (row.MarketingOptOut || row.ProcessingRestricted) {
+		consent := store.Consent{Source: "import", ActorID: actor}
 		if row.MarketingOptOut {
 			consent.MarketingOptOut = &row.MarketingOptOut
 		}

@@ -42,9 +42,14 @@ type ContactRow struct {
 }
 
 // Consent changes a contact's consent flags; nil leaves a flag as it is.
+// Each change is recorded in consent_events with its source ("agent",
+// "api", "request", "channel" or "import"), the member who made it and the
+// rights request behind it, if any.
 type Consent struct {
 	MarketingOptOut      *bool
 	ProcessingRestricted *bool
+	Source               string
+	ActorID, RequestID   *int64
 }
 
 // ContactFilter selects contacts for a list.
@@ -377,13 +382,28 @@ func (s *Store) SetContactConsent(ctx context.Context, q Querier, id int64, c Co
 	if q == nil {
 		q = s.Pool
 	}
-	out, err := scanContact(q.QueryRow(ctx, `UPDATE contacts SET marketing_opt_out = coalesce($2, marketing_opt_out),
-			processing_restricted = coalesce($3, processing_restricted), updated_at = now()
-		WHERE id = $1 AND (NOT processing_restricted OR $3::boolean IS FALSE) RETURNING `+contactCols,
-		id, c.MarketingOptOut, c.ProcessingRestricted))
-	if errors.Is(err, ErrNotFound) {
-		return nil, notWritable(ctx, q, id)
+	if !contains(ConsentSources, c.Source) {
+		return nil, fmt.Errorf("%w: consent source is one of %s", ErrInvalid, strings.Join(ConsentSources, ", "))
 	}
+	var out *Contact
+	err = s.inTx(ctx, q, func(tx pgx.Tx) error {
+		var wasOptOut, wasRestricted bool
+		if err := tx.QueryRow(ctx, `SELECT marketing_opt_out, processing_restricted FROM contacts WHERE id = $1 FOR UPDATE`, id).Scan(&wasOptOut, &wasRestricted); err != nil {
+			return notFound(err)
+		}
+		var err error
+		out, err = scanContact(tx.QueryRow(ctx, `UPDATE contacts SET marketing_opt_out = coalesce($2, marketing_opt_out),
+				processing_restricted = coalesce($3, processing_restricted), updated_at = now()
+			WHERE id = $1 AND (NOT processing_restricted OR $3::boolean IS FALSE) RETURNING `+contactCols,
+			id, c.MarketingOptOut, c.ProcessingRestricted))
+		if errors.Is(err, ErrNotFound) {
+			return notWritable(ctx, tx, id)
+		}
+		if err != nil {
+			return err
+		}
+		return recordConsentEvents(ctx, tx, id, wasOptOut, wasRestricted, out, c)
+	})
 	return out, err
 }
 

@@ -14,7 +14,7 @@ func (s *Server) contactConsent(w http.ResponseWriter, r *http.Request) error {
 	}
 	optOut := r.PostFormValue("marketing_opt_out") == "on"
 	restricted := r.PostFormValue("processing_restricted") == "on"
-	if _, err := s.CRM.SetConsent(r.Context(), actor(r), id, store.Consent{MarketingOptOut: &optOut, ProcessingRestricted: &restricted}); err != nil {
+	if _, err := s.CRM.SetConsent(r.Context(), actor(r), id, store.Consent{MarketingOptOut: &optOut, ProcessingRestricted: &restricted, Source: "agent"}); err != nil {
 		return err
 	}
 	if err := s.notify(r, notice{Text: "Consent saved."}); err != nil {

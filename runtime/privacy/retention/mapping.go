@@ -330,6 +330,12 @@ var Kept = map[string]string{
 	"api_channel":      "settings of the built-in API channel",
 	"goose_db_version": "the schema's version (goose's own table)",
 	"email_sync":       "where each mailbox's sync stands (folder, UIDVALIDITY, last UID): no message or person in it",
+	"privacy_requests": "evidence of the rights requests answered: the subject's id, counts and dates; the requester's address is cleared when a request closes",
+	"consent_events":   "a contact's consent history, the proof of an objection or a restriction: it goes with the contact (deleted with it, and by an erasure)",
+	"workspace_exports": "the owner's whole-workspace exports: not kept, they expire a day after they are built " +
+		"(the runtime's sweep deletes them), and any erasure deletes them all",
+	"workspace_export_chunks": "the bytes of the whole-workspace exports: " +
+		"deleted with them",
 }
 
 // spec returns the category's Spec.
