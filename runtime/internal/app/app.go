@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/config"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
+	"github.com/switchboard-dev/switchboard/runtime/internal/export"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
@@ -43,10 +44,12 @@ type App struct {
 	Live  *live.Hub
 	// Integrations runs the channel and service adapters.
 	Integrations *integrations.Manager
-	Web          *web.Server
-	Log          *slog.Logger
-	server       *http.Server
-	ln           net.Listener
+	// Exports builds the owner's workspace exports.
+	Exports *export.Service
+	Web     *web.Server
+	Log     *slog.Logger
+	server  *http.Server
+	ln      net.Listener
 }
 
 // Start brings the runtime up to the point of serving: Vault login, database
@@ -84,6 +87,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	a.Inbox = inbox.New(a.Store, a.Live, apiChannel)
 	a.Integrations = &integrations.Manager{Vault: a.Vault, Inbox: a.Inbox, Store: a.Store, Log: log}
 	a.Inbox.Resolve = a.Integrations.Channel
+	a.Exports = export.New(a.Store, log)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(a.Integrations.Collectors()...)
 	a.Web, err = web.New(web.Options{
@@ -95,7 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),
 		Invites: invite.New(a.Store), Tokens: token.New(a.Store), Sessions: session.New(a.Store), Canned: canned.New(a.Store),
 		Audit: audit.New(a.Store), Registry: registry, Integrations: a.Integrations, Webhooks: a.Integrations, OAuth: oauth.New(a.Store),
-		Ledger: a.Vault.Ledger(cfg.ErasureLedger),
+		Ledger: a.Vault.Ledger(cfg.ErasureLedger), Exports: a.Exports,
 		Ready: func(ctx context.Context) error {
 			if err := a.Store.Ping(ctx); err != nil {
 				return errors.New("database unreachable")
@@ -153,6 +157,7 @@ func (a *App) Serve(ctx context.Context) error {
 	defer cancel()
 	err := a.server.Shutdown(sctx)
 	stopBg()
+	a.Exports.Close()  // an export being built here is marked failed (interrupted)
 	<-integrationsDone // adapters closed: no credential outlives the server
 	a.Store.Close()
 	if err != nil {
@@ -161,8 +166,9 @@ func (a *App) Serve(ctx context.Context) error {
 	return nil
 }
 
-// housekeeping wakes snoozed conversations and removes expired sessions and
-// failed sign-ins that no longer count.
+// housekeeping wakes snoozed conversations and removes expired sessions,
+// failed sign-ins that no longer count, and expired workspace exports (and
+// marks failed those whose builder died).
 func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
@@ -174,6 +180,7 @@ func (a *App) housekeeping(ctx context.Context) {
 		}
 		_, _ = a.Store.DeleteExpiredSessions(ctx)
 		_, _ = a.Store.DeleteLoginFailuresBefore(ctx, time.Now().Add(-web.LoginWindow))
+		_, _ = a.Exports.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return

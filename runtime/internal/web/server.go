@@ -26,6 +26,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
+	"github.com/switchboard-dev/switchboard/runtime/internal/export"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/integrations"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
@@ -82,6 +83,9 @@ type Options struct {
 	// Ledger is the workspace's erasure ledger (runtime/privacy): every
 	// erasure appends to it before it commits. Nil refuses erasures.
 	Ledger *privacy.Ledger
+	// Exports builds and serves the owner's whole-workspace exports; nil
+	// serves none (503).
+	Exports *export.Service
 }
 
 // Integrations is the runtime's view of its connected Integrations

@@ -33,9 +33,11 @@ var settingsNotices = map[string]struct{ text, path string }{
 }
 
 // settingsData is what every settings section shows: which one it is, and
-// whether the member may manage the workspace.
+// whether the member may manage the workspace (CanAdmin) or export it
+// (IsOwner).
 func settingsData(r *http.Request, section string) map[string]any {
-	return map[string]any{"Section": section, "CanAdmin": auth.Role(currentUser(r).Role).AtLeast(auth.Admin)}
+	role := auth.Role(currentUser(r).Role)
+	return map[string]any{"Section": section, "CanAdmin": role.AtLeast(auth.Admin), "IsOwner": role.AtLeast(auth.Owner)}
 }
 
 // settingsRedirect goes back to the settings section of a change, with its

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/canned"
 	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/crm"
+	"github.com/switchboard-dev/switchboard/runtime/internal/export"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/invite"
 	"github.com/switchboard-dev/switchboard/runtime/internal/live"
@@ -57,9 +58,11 @@ func newFixture(t *testing.T) *fixture {
 	go hub.Run(ctx)
 	api := &channels.API{Store: st, Client: channels.NewWebhookClient(true)} // webhooks go to httptest servers on loopback
 	svc := inbox.New(st, hub, api)
+	exports := export.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(exports.Close) // before the store closes: builders stop first
 	srv, err := New(Options{Workspace: "acme", PublicURL: "http://acme.test", Inbox: svc, Live: hub,
 		CRM: &crm.Service{Store: st}, APIChannel: api, Users: user.New(st), Teams: team.New(st), Invites: invite.New(st),
-		Tokens: token.New(st), Sessions: session.New(st), Canned: canned.New(st), Audit: audit.New(st),
+		Tokens: token.New(st), Sessions: session.New(st), Canned: canned.New(st), Audit: audit.New(st), Exports: exports,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SessionTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
