@@ -127,6 +127,9 @@ var memberSteps = []step{
 		sql: `DELETE FROM invites WHERE email = (SELECT email FROM users WHERE id = $1)`},
 	{table: "sessions", column: "user_id", parent: "users",
 		sql: `DELETE FROM sessions WHERE user_id = $1`},
+	// A pending change of their email holds the new address.
+	{table: "email_changes", column: "user_id", parent: "users",
+		sql: `DELETE FROM email_changes WHERE user_id = $1`},
 	{table: "oauth_states", column: "user_id", parent: "users",
 		sql: `DELETE FROM oauth_states WHERE user_id = $1`},
 	{table: "api_tokens", column: "user_id", parent: "users",

@@ -43,13 +43,14 @@
 // # Members
 //
 // EraseMember deletes a user account with its sessions, API tokens, team
-// memberships, in-app notifications and the invitations addressed to it;
-// what the member wrote for the workspace stays without an author (so do
-// the notifications their notes caused). Erase refuses to erase the
-// last enabled owner (ErrLastOwner). Two things outside the database are
-// not its to change: the operator's bootstrap entry in Vault still names
-// the workspace's first owner, and the sign-in rate limit keeps unkeyed
-// hashes of recently tried emails until its window passes.
+// memberships, in-app notifications, pending email change and the
+// invitations addressed to it; what the member wrote for the workspace
+// stays without an author (so do the notifications their notes caused).
+// Erase refuses to erase the last enabled owner (ErrLastOwner). Two things
+// outside the database are not its to change: the operator's bootstrap
+// entry in Vault still names the workspace's first owner, and the sign-in
+// rate limit keeps unkeyed hashes of recently tried emails until its
+// window passes.
 //
 // # The ledger
 //

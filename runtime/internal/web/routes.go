@@ -25,6 +25,8 @@ func (s *Server) table() []route {
 		{"POST /login", public, "", s.login},
 		{"GET /invite/{token}", public, "", s.inviteForm},
 		{"POST /invite/{token}", public, "", s.inviteAccept},
+		{"GET /email-change/{token}", public, "", s.emailChangeForm},
+		{"POST /email-change/{token}", public, "", s.emailChangeConfirm},
 		{"GET /api/v1/openapi.json", public, "", s.openapi},
 
 		// Signed-in pages.
@@ -86,6 +88,8 @@ func (s *Server) table() []route {
 		{"GET /settings", page, auth.Viewer, s.settings},
 		{"GET /settings/profile", page, auth.Viewer, s.settingsProfile},
 		{"POST /settings/profile", page, auth.Viewer, s.profileUpdate},
+		{"POST /settings/profile/email", page, auth.Viewer, s.profileEmail},
+		{"POST /settings/profile/email/cancel", page, auth.Viewer, s.profileEmailCancel},
 		{"GET /settings/team", page, auth.Viewer, s.settingsTeam},
 		{"GET /settings/channels", page, auth.Admin, s.settingsChannels},
 		{"GET /settings/api", page, auth.Viewer, s.settingsAPI},

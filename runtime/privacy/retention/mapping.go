@@ -199,7 +199,7 @@ var Categories = []Spec{
 	{
 		Category: Sessions,
 		Doc: "Sign-in state: sessions idle since the cutoff, failed sign-in attempts, invitations spent (accepted or lapsed), " +
-			"API tokens revoked or expired, and OAuth connections admins started (mailboxes), by their expiry. " +
+			"API tokens revoked or expired, OAuth connections admins started (mailboxes) and members' email changes never confirmed, by their expiry. " +
 			"Anonymize deletes them too: none of it means anything without its person.",
 		Tables: []Table{
 			{Name: "sessions", AgedBy: "last_seen_at", AnonymizeDeletes: "a session is a person's sign-in"},
@@ -207,6 +207,7 @@ var Categories = []Spec{
 			{Name: "invites", AgedBy: "coalesce(accepted_at, expires_at)", AnonymizeDeletes: "an invitation is its invitee's address"},
 			{Name: "api_tokens", AgedBy: "coalesce(revoked_at, expires_at)", AnonymizeDeletes: "a dead credential; live tokens never age"},
 			{Name: "oauth_states", AgedBy: "expires_at", AnonymizeDeletes: "a member's connection of an account: the record its audit entry names, and nothing without its member"},
+			{Name: "email_changes", AgedBy: "expires_at", AnonymizeDeletes: "a pending change is its member's new address"},
 		},
 	},
 	{

@@ -1,0 +1,47 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
+)
+
+// emailChangeError says why a confirmation link does not work.
+func emailChangeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errStatus(http.StatusNotFound, "not_found", "This confirmation link is invalid, used or replaced by a newer one.")
+	case errors.Is(err, store.ErrExpired):
+		return errStatus(http.StatusGone, "expired", "This confirmation link has expired; ask for the change again from your profile.")
+	case errors.Is(err, store.ErrConflict):
+		return errStatus(http.StatusConflict, "conflict", "Another member signs in with this address now; the change was not made.")
+	}
+	return err
+}
+
+// emailChangeForm shows what a confirmation link would change, with a
+// button: opening the link changes nothing, so that a mail scanner that
+// fetches links does not confirm for the member. It works signed in or
+// not: holding the link proves the new address, and the password was
+// checked when the change was asked for.
+func (s *Server) emailChangeForm(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Users.EmailChangeByHash(r.Context(), auth.HashToken(r.PathValue("token")))
+	if err != nil {
+		return emailChangeError(err)
+	}
+	s.render(w, r, "email_change", map[string]any{"Change": c, "Token": r.PathValue("token")})
+	return nil
+}
+
+// emailChangeConfirm makes the change: the member signs in with the new
+// address from now on. Their sessions and API tokens stay: the password did
+// not change, and the link proved the new address.
+func (s *Server) emailChangeConfirm(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.Users.ConfirmEmailChange(r.Context(), auth.HashToken(r.PathValue("token"))); err != nil {
+		return emailChangeError(err)
+	}
+	s.render(w, r, "email_change", map[string]any{"Done": true})
+	return nil
+}
