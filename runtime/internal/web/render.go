@@ -182,6 +182,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	if w.Header().Get("Cache-Control") == "" { // a public page may allow caching (privacyPage)
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	_, _ = buf.WriteTo(w)
 }
