@@ -223,7 +223,9 @@ func TestPublicRightsRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			form := url.Values{"kind": {tc.kind}, "email": {tc.email}}
 			resp, body := f.publicPost("/privacy/requests", form, true, "198.51.100.3")
-			var e struct{ Error struct{ Field, Message string } }
+			var e struct {
+				Error struct{ Field, Message string }
+			}
 			_ = json.Unmarshal([]byte(body), &e)
 			if resp.StatusCode != http.StatusBadRequest || e.Error.Field != tc.field {
 				t.Errorf("with script: %s %s, want 400 naming %s", resp.Status, body, tc.field)
