@@ -173,7 +173,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		}
 	}
 	if block == "layout" {
-		s.bellData(r, data) // the top bar's notifications
+		s.bellData(r, data)           // the top bar's notifications
+		s.requestsBannerData(r, data) // admins: overdue rights requests
 	}
 	var buf bytes.Buffer
 	if err := tp.ExecuteTemplate(&buf, block, data); err != nil {

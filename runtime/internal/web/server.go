@@ -220,6 +220,9 @@ func New(o Options) (*Server, error) {
 		closing:        make(chan struct{}),
 	}
 	s.routes()
+	if o.CRM != nil {
+		o.Registry.MustRegister(newRequestsCollector(s)) // pending and overdue rights requests
+	}
 	return s, nil
 }
 
