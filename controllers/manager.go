@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +42,13 @@ var externalWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Writes the operator made outside Kubernetes, by system (postgres, vault). A resync of an unchanged workspace makes none.",
 }, []string{"system"})
 
+var externalRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "switchboard_external_requests_total",
+	Help: "Requests the operator sent outside Kubernetes, reads and writes, by system (postgres: statements, vault: HTTP requests).",
+}, []string{"system"})
+
 func init() {
-	metrics.Registry.MustRegister(externalWrites)
+	metrics.Registry.MustRegister(externalWrites, externalRequests)
 }
 
 // ManagerOptions are the knobs tests turn.
@@ -100,10 +106,21 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			o.OnExternalWrite(system, target)
 		}
 	}
+	cacheOpts := CacheOptions()
+	if cfg.SyncPeriod > 0 {
+		cacheOpts.SyncPeriod = ptr.To(cfg.SyncPeriod)
+	}
+	if cfg.PprofBindAddress != "" && cfg.PprofBindAddress != "0" {
+		// Sample contended locks and blocking, for the mutex and block
+		// profiles; the cost is small and only paid while profiling is on.
+		goruntime.SetMutexProfileFraction(10)
+		goruntime.SetBlockProfileRate(int(100 * time.Microsecond))
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  Scheme(),
-		Cache:                   CacheOptions(),
+		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
+		PprofBindAddress:        cfg.PprofBindAddress,
 		HealthProbeBindAddress:  cfg.HealthProbeAddress,
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
@@ -118,12 +135,14 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Address: cfg.VaultAddress, Token: cfg.VaultToken,
 		KVMount: cfg.VaultKVMount, TransitMount: cfg.VaultTransitMount, AuthMount: cfg.VaultAuthMount,
 		KubernetesHost: cfg.VaultKubernetesHost, KubernetesCA: cfg.VaultKubernetesCA, ReviewerJWTFile: cfg.VaultReviewerJWTFile,
-		Audience: cfg.VaultRoleAudience,
+		Audience:  cfg.VaultRoleAudience,
+		OnRequest: func() { externalRequests.WithLabelValues("vault").Inc() },
 	}, func(path string) { onWrite("vault", path) })
 	if err != nil {
 		return nil, err
 	}
 	db := postgres.New(cfg.DatabaseServers, func(server string) { onWrite("postgres", server) })
+	db.CountQueries(func(string) { externalRequests.WithLabelValues("postgres").Inc() })
 
 	if err := checkBackupTools(cfg, db); err != nil {
 		return nil, err

@@ -53,7 +53,13 @@ type Config struct {
 	ReceiptsNamespace     string
 	MetricsBindAddress    string
 	HealthProbeAddress    string
-	LeaderElect           bool
+	// PprofBindAddress serves net/http/pprof (CPU, heap, mutex and block
+	// profiles) when set; empty or "0" serves nothing.
+	PprofBindAddress string
+	// SyncPeriod is how often every watched object is reconciled again
+	// even when nothing changed (controller-runtime's resync).
+	SyncPeriod  time.Duration
+	LeaderElect bool
 	// LeaderElectionNamespace holds the leader Lease; empty means the pod's
 	// own namespace as controller-runtime finds it in the cluster.
 	LeaderElectionNamespace string
@@ -204,6 +210,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	str(&c.ReceiptsNamespace, "receipts-namespace", firstNonEmpty(getenv("POD_NAMESPACE"), "switchboard-system"), "namespace for deletion receipts")
 	str(&c.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
 	str(&c.HealthProbeAddress, "health-probe-bind-address", ":8081", "address of the health probes")
+	str(&c.PprofBindAddress, "pprof-bind-address", "", "address of a net/http/pprof endpoint with CPU, heap, mutex and block profiles (empty: none); never expose it outside the pod")
 	leader := getenv(envName("leader-elect")) == "true"
 	fs.BoolVar(&c.LeaderElect, "leader-elect", leader, "enable leader election (env "+envName("leader-elect")+")")
 	str(&c.LeaderElectionNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the leader Lease (default POD_NAMESPACE, else the pod's namespace)")
@@ -245,6 +252,15 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		}
 		interval = d
 	}
+	syncPeriod := 10 * time.Hour
+	if v := getenv(envName("sync-period")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: want a duration such as 10h", envName("sync-period"))
+		}
+		syncPeriod = d
+	}
+	fs.DurationVar(&c.SyncPeriod, "sync-period", syncPeriod, "how often every workspace is reconciled again although nothing changed (a resync writes nothing when all is in place) (env "+envName("sync-period")+")")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", interval, "how often each workspace's RetentionPolicy is enforced (each workspace at its own offset) (env "+envName("retention-interval")+")")
 
 	if err := fs.Parse(args); err != nil {
@@ -375,6 +391,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.RetentionInterval < time.Minute {
 		return nil, errors.New("--retention-interval must be at least 1m")
+	}
+	if c.SyncPeriod < 10*time.Second {
+		return nil, errors.New("--sync-period must be at least 10s")
 	}
 	if c.MaxConcurrentBackups < 1 {
 		return nil, errors.New("--max-concurrent-backups must be at least 1")

@@ -34,6 +34,9 @@ type Provisioner struct {
 	// Writes counts statements that changed something, for tests and metrics.
 	onWrite func(server string)
 
+	// onQuery, if set, is called for every statement sent, read or write.
+	onQuery func(server string)
+
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool
 	// prepared lists the servers whose shared databases are locked down.
@@ -48,6 +51,24 @@ func New(servers map[string]config.DatabaseServer, onWrite func(server string)) 
 	}
 	return &Provisioner{servers: servers, pools: map[string]*pgxpool.Pool{}, prepared: map[string]bool{}, onWrite: onWrite}
 }
+
+// CountQueries makes p call onQuery for every statement it sends to a
+// server, reads included: the operator's round trips, for its metrics. It
+// must be called before the first statement.
+func (p *Provisioner) CountQueries(onQuery func(server string)) { p.onQuery = onQuery }
+
+// queryCounter is a pgx tracer that counts statements.
+type queryCounter struct {
+	server  string
+	onQuery func(server string)
+}
+
+func (q queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.onQuery(q.server)
+	return ctx
+}
+
+func (queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // ServerNames lists the configured servers' names, sorted (they are not secret).
 func (p *Provisioner) ServerNames() []string {
@@ -95,6 +116,9 @@ func (p *Provisioner) pool(server string) (*pgxpool.Pool, error) {
 	cfg.HealthCheckPeriod = 15 * time.Second
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	cfg.ConnConfig.RuntimeParams["application_name"] = "switchboard-operator"
+	if p.onQuery != nil {
+		cfg.ConnConfig.Tracer = queryCounter{server: server, onQuery: p.onQuery}
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", server, err)

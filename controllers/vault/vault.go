@@ -43,6 +43,20 @@ type Config struct {
 	ReviewerJWTFile string
 	// Audience is the audience of runtime ServiceAccount tokens.
 	Audience string
+	// OnRequest, if set, is called for every HTTP request to Vault, read or
+	// write: the operator's round trips, for its metrics.
+	OnRequest func()
+}
+
+// countingTransport calls onRequest for every request it sends.
+type countingTransport struct {
+	next      http.RoundTripper
+	onRequest func()
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.onRequest()
+	return t.next.RoundTrip(req)
 }
 
 // Client provisions Vault for tenants.
@@ -67,6 +81,13 @@ func New(cfg Config, onWrite func(path string)) (*Client, error) {
 	vc.MaxRetries = 0 // the controller's backoff retries, not the client
 	if err := vc.Error; err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	if cfg.OnRequest != nil {
+		next := vc.HttpClient.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		vc.HttpClient.Transport = countingTransport{next: next, onRequest: cfg.OnRequest}
 	}
 	c, err := vaultapi.NewClient(vc)
 	if err != nil {
