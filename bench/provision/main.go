@@ -49,6 +49,7 @@ type options struct {
 	syncPeriod  time.Duration
 	concurrency int
 	profileDir  string
+	operator    string
 }
 
 func main() {
@@ -58,6 +59,7 @@ func main() {
 	flag.IntVar(&o.steady, "steady", 2000, "workspaces in place for the steady-state figures (resync, restart, RSS); 0 skips them")
 	flag.DurationVar(&o.syncPeriod, "sync-period", time.Minute, "the operator's --sync-period during the steady-state run (one resync is measured)")
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
+	flag.StringVar(&o.operator, "operator", "", "a prebuilt operator binary to measure (default: build the working tree into bin/switchboard)")
 	flag.StringVar(&o.profileDir, "profile", "", "if set, save the operator's CPU, mutex and block profiles of each burst and of the resync here")
 	flag.Parse()
 	for _, f := range strings.Split(*bursts, ",") {
@@ -440,12 +442,15 @@ func run(o options) error {
 			return err
 		}
 	}
-	bin := filepath.Join(root, "bin", "switchboard")
-	fmt.Println("bench: building the operator into bin/switchboard")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return err
+	bin := o.operator
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "switchboard")
+		fmt.Println("bench: building the operator into bin/switchboard")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return err
+		}
 	}
 	state, err := os.MkdirTemp("", "switchboard-bench-")
 	if err != nil {
