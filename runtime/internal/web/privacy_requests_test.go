@@ -364,6 +364,20 @@ func TestPrivacyRequestKindsThroughAPI(t *testing.T) {
 	if len(events) != 3 || events[0].Kind != "unrestricted" || events[0].Source != "agent" || events[0].RequestID != nil {
 		t.Errorf("after the form: %+v", events)
 	}
+	// The API records its change as api.
+	if resp := f.api(auth.Agent, "POST", fmt.Sprintf("/api/v1/contacts/%d/consent", cid), `{"marketingOptOut": false}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("opting in through the API: %d", resp.StatusCode)
+	}
+	if resp := f.api(auth.Agent, "POST", fmt.Sprintf("/api/v1/contacts/%d/consent", cid), `{}`); resp.StatusCode != http.StatusBadRequest || jsonErrorField(t, resp) != "marketingOptOut" {
+		t.Errorf("an empty consent change: %d", resp.StatusCode)
+	}
+	events, _ = f.st.ConsentEvents(ctx, cid)
+	if len(events) != 4 || events[0].Kind != "marketing_opt_in" || events[0].Source != "api" || events[0].ActorID == nil || *events[0].ActorID != f.users[auth.Agent].ID {
+		t.Errorf("after the API: %+v", events)
+	}
+	if ok, _ := privacy.MarketingAllowed(ctx, f.st.Pool, cid); !ok {
+		t.Error("marketing is not allowed after opting in again")
+	}
 
 	// Rectification: names of fields only.
 	rec := apiRequest(t, f, fmt.Sprintf(`{"kind": "rectification", "subject": {"type": "contact", "id": %d}, "requester": "someone@example.org"}`, cid))

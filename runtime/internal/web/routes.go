@@ -132,6 +132,7 @@ func (s *Server) table() []route {
 		{"GET /api/v1/contacts", api, auth.Viewer, s.apiContacts},
 		{"POST /api/v1/contacts", api, auth.Agent, s.apiContactCreate},
 		{"GET /api/v1/contacts/{id}", api, auth.Viewer, s.apiContact},
+		{"POST /api/v1/contacts/{id}/consent", api, auth.Agent, s.apiContactConsent},
 		{"POST /api/v1/contacts/{id}/notes", api, auth.Agent, s.apiContactNote},
 		{"GET /api/v1/companies", api, auth.Viewer, s.apiCompanies},
 		{"GET /api/v1/companies/{id}", api, auth.Viewer, s.apiCompany},
