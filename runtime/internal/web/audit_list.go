@@ -47,6 +47,8 @@ func auditObjectLink(e *store.AuditEntry) string {
 		return "/settings/channels"
 	case "pipeline":
 		return "/pipeline"
+	case "privacy_request":
+		return fmt.Sprintf("/requests/%d", id)
 	}
 	return ""
 }
