@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -172,6 +173,7 @@ func (s *Service) run(id int64) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	start := time.Now()
+	var gone atomic.Bool // the heartbeat found the export no longer building
 	beat := make(chan struct{})
 	go func() {
 		defer close(beat)
@@ -183,6 +185,7 @@ func (s *Service) run(id int64) {
 				return
 			case <-t.C:
 				if err := s.store.TouchWorkspaceExport(ctx, id); errors.Is(err, store.ErrNotFound) {
+					gone.Store(true)
 					cancel()
 					return
 				}
@@ -203,7 +206,7 @@ func (s *Service) run(id int64) {
 		s.log.Info("workspace export ready", "export", id, "bytes", w.size, "seconds", time.Since(start).Seconds())
 		return
 	}
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || gone.Load() {
 		// Deleted by an erasure, or marked abandoned: nothing to record.
 		s.log.Warn("workspace export stopped: it is no longer building", "export", id)
 		return

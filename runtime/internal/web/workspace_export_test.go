@@ -313,3 +313,64 @@ func TestWorkspaceExportAbandoned(t *testing.T) {
 	}
 	f.startExport(t)
 }
+
+// stallExport starts an export through the API while attachments is
+// locked, and returns once its builder waits for that lock: the export is
+// building and stays so until the returned release is called.
+func (f *fixture) stallExport(t *testing.T) (id int64, release func()) {
+	t.Helper()
+	tx, err := f.st.Pool.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(bg, `LOCK TABLE attachments IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	release = func() { tx.Rollback(bg) }
+	t.Cleanup(release)
+	resp := f.api(auth.Owner, http.MethodPost, "/api/v1/exports", "")
+	var body struct{ Export store.WorkspaceExport }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/exports: %d %v", resp.StatusCode, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var waiting int
+		f.st.Pool.QueryRow(bg, `SELECT count(*) FROM pg_locks WHERE relation = 'attachments'::regclass AND NOT granted`).Scan(&waiting)
+		if waiting > 0 {
+			return body.Export.ID, release
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the builder never reached the attachments")
+		}
+	}
+}
+
+// TestWorkspaceExportStops: a builder whose export is deleted meanwhile (as
+// by an erasure) stops and leaves nothing behind; a replica that shuts down
+// marks its build interrupted.
+func TestWorkspaceExportStops(t *testing.T) {
+	t.Run("deleted while building", func(t *testing.T) {
+		f := newFixture(t)
+		id, release := f.stallExport(t)
+		if _, err := f.st.Pool.Exec(bg, `DELETE FROM workspace_exports WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		f.srv.Exports.Close() // waits for the builder
+		var rows int
+		f.st.Pool.QueryRow(bg, `SELECT (SELECT count(*) FROM workspace_exports) + (SELECT count(*) FROM workspace_export_chunks)`).Scan(&rows)
+		if rows != 0 {
+			t.Errorf("the builder of a deleted export left %d rows", rows)
+		}
+	})
+	t.Run("the replica shuts down", func(t *testing.T) {
+		f := newFixture(t)
+		id, release := f.stallExport(t)
+		f.srv.Exports.Close() // cancels the waiting query
+		release()
+		e, err := f.st.WorkspaceExportByID(bg, nil, id)
+		if err != nil || e.Status != store.ExportFailed || e.ErrorCode != export.FailedInterrupted {
+			t.Fatalf("after shutdown: %+v %v; want failed, interrupted", e, err)
+		}
+	})
+}
