@@ -64,9 +64,9 @@ func (s *Server) privacyPublicRequest(w http.ResponseWriter, r *http.Request) er
 	if !ok {
 		return refuse(http.StatusBadRequest, "email", "email: enter the email address we should answer, such as name@example.com")
 	}
-	deadline, ok := parsePolicyDuration(orDefault(s.Retention.DSRDeadline, "30d"))
-	if !ok {
-		return fmt.Errorf("the rights-request deadline %q does not parse", s.Retention.DSRDeadline)
+	deadline, err := s.requestDeadline()
+	if err != nil {
+		return err
 	}
 	limiter := s.Sessions.Limiter("privacy-request", publicRequestsPerAddr, publicRequestsWindow)
 	if _, allowed, wait, err := limiter.Begin(r.Context(), limitKey(clientAddr(r, s.TrustedProxies))); err != nil {
@@ -78,7 +78,7 @@ func (s *Server) privacyPublicRequest(w http.ResponseWriter, r *http.Request) er
 	}
 	var req *store.PrivacyRequest
 	st := s.CRM.Store
-	err := st.Transact(r.Context(), func(tx pgx.Tx) error {
+	err = st.Transact(r.Context(), func(tx pgx.Tx) error {
 		var err error
 		req, err = st.CreatePrivacyRequestTx(r.Context(), tx, store.NewPrivacyRequest{
 			Kind: form.Kind, SubjectType: store.SubjectContact, Requester: email, Source: store.SourcePublic,
