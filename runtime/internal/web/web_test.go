@@ -716,6 +716,13 @@ func TestBadInputIsRefusedNot500(t *testing.T) {
 		if rt.kind == public || rt.pattern == "GET /events" || rt.pattern == "POST /logout" {
 			continue
 		}
+		// Deleting a contact erases them, and without an erasure ledger (this
+		// fixture has none) is refused with a 503 on purpose; with one, it
+		// would erase the seed contact under the routes that follow.
+		// TestContactDelete covers both.
+		if rt.pattern == "POST /contacts/{id}/delete" || rt.pattern == "DELETE /api/v1/contacts/{id}" {
+			continue
+		}
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		path = strings.ReplaceAll(path, "{$}", "")
 		t.Run(rt.pattern, func(t *testing.T) {
