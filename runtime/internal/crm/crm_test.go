@@ -36,7 +36,7 @@ func TestImportContacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rita, _ := svc.CreateContact(ctx, actor, &store.Contact{Name: "Rita", Emails: []string{"rita@x.example"}})
-	if _, err := svc.SetConsent(ctx, actor, rita.ID, store.Consent{ProcessingRestricted: ptr(true)}); err != nil {
+	if _, err := svc.SetConsent(ctx, actor, rita.ID, store.Consent{ProcessingRestricted: ptr(true), Source: "agent"}); err != nil {
 		t.Fatal(err)
 	}
 	x, _ := svc.CreateContact(ctx, actor, &store.Contact{Name: "X", Emails: []string{"x@x.example"}})
@@ -240,7 +240,7 @@ func TestServiceAuditsIdsOnly(t *testing.T) {
 	if err := svc.ExportContacts(ctx, actor, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SetConsent(ctx, actor, ada.ID, store.Consent{ProcessingRestricted: ptr(true)}); err != nil {
+	if _, err := svc.SetConsent(ctx, actor, ada.ID, store.Consent{ProcessingRestricted: ptr(true), Source: "agent"}); err != nil {
 		t.Fatal(err)
 	}
 	// A change refused writes no entry.

@@ -154,7 +154,7 @@ func TestRestrictionMakesContactReadOnly(t *testing.T) {
 	other := mustContact(t, st, &store.Contact{Name: "Other"})
 	sales := defaultPipeline(t, st)
 
-	restricted, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(true)})
+	restricted, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(true), Source: "agent"})
 	if err != nil || !restricted.ProcessingRestricted {
 		t.Fatalf("restrict: %+v, %v", restricted, err)
 	}
@@ -164,11 +164,11 @@ func TestRestrictionMakesContactReadOnly(t *testing.T) {
 	}{
 		{"update", func() error { c.Name = "Rita B"; _, err := st.UpdateContact(ctx, nil, c); return err }},
 		{"opt out of marketing", func() error {
-			_, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{MarketingOptOut: ptr(true)})
+			_, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{MarketingOptOut: ptr(true), Source: "agent"})
 			return err
 		}},
 		{"restrict again", func() error {
-			_, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(true)})
+			_, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(true), Source: "agent"})
 			return err
 		}},
 		{"add note", func() error { _, err := st.AddNote(ctx, nil, c.ID, nil, "called"); return err }},
@@ -194,7 +194,7 @@ func TestRestrictionMakesContactReadOnly(t *testing.T) {
 	}
 
 	// Lifting the restriction (and opting out with it) works, and so do writes after.
-	lifted, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(false), MarketingOptOut: ptr(true)})
+	lifted, err := st.SetContactConsent(ctx, nil, c.ID, store.Consent{ProcessingRestricted: ptr(false), MarketingOptOut: ptr(true), Source: "agent"})
 	if err != nil || lifted.ProcessingRestricted || !lifted.MarketingOptOut {
 		t.Fatalf("lift: %+v, %v", lifted, err)
 	}
@@ -205,7 +205,7 @@ func TestRestrictionMakesContactReadOnly(t *testing.T) {
 	if _, err := st.AddNote(ctx, nil, c.ID, nil, "called"); err != nil {
 		t.Errorf("note after lifting: %v", err)
 	}
-	if _, err := st.SetContactConsent(ctx, nil, 999999, store.Consent{MarketingOptOut: ptr(true)}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.SetContactConsent(ctx, nil, 999999, store.Consent{MarketingOptOut: ptr(true), Source: "agent"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("consent of a missing contact: %v", err)
 	}
 }
@@ -544,7 +544,7 @@ func TestMergeContacts(t *testing.T) {
 	if _, err := st.UpdateContact(ctx, nil, drop); err != nil {
 		t.Fatal(err)
 	}
-	st.SetContactConsent(ctx, nil, drop.ID, store.Consent{MarketingOptOut: ptr(true)})
+	st.SetContactConsent(ctx, nil, drop.ID, store.Consent{MarketingOptOut: ptr(true), Source: "agent"})
 	note, _ := st.AddNote(ctx, nil, drop.ID, nil, "prefers email")
 	deal, _ := st.CreateDeal(ctx, nil, &store.Deal{Title: "d", StageID: sales.Stages[0].ID, ContactID: &drop.ID})
 

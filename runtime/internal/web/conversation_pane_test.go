@@ -150,13 +150,13 @@ func TestComposerFlagsUndeliverableReplies(t *testing.T) {
 
 	// Restricted processing.
 	id := f.contactOf(t, waConv)
-	if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(true)}); err != nil {
+	if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(true), Source: "agent"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := blocked(waConv); !strings.Contains(got, "restricted") {
 		t.Errorf("restricted: %q", got)
 	}
-	if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(false)}); err != nil {
+	if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(false), Source: "agent"}); err != nil {
 		t.Fatal(err)
 	}
 

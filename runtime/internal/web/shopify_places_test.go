@@ -216,10 +216,10 @@ func TestOrdersSidebar(t *testing.T) {
 
 	t.Run("restricted contact", func(t *testing.T) {
 		id := f.contactOf(t, f.convID)
-		if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(true)}); err != nil {
+		if _, err := f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(true), Source: "agent"}); err != nil {
 			t.Fatal(err)
 		}
-		defer f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(false)})
+		defer f.st.SetContactConsent(bg, nil, id, store.Consent{ProcessingRestricted: ptrBool(false), Source: "agent"})
 		fresh := newAdapterSet() // nothing cached: a lookup would reach the shop
 		fresh.open(t, "store", shopify.Type, map[string]string{"shopDomain": shop.Shop, "apiBaseURL": shop.URL},
 			map[string]string{"accessToken": shop.AccessToken, "clientSecret": shop.ClientSecret})
