@@ -32,10 +32,10 @@ func (s *Server) apiContactUpdate(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	if p.MarketingOptOut.Set {
-		return badRequest("marketingOptOut: consent does not change through PATCH; use the contact's consent form, which records the change")
+		return badRequest("marketingOptOut: consent changes through POST /api/v1/contacts/{id}/consent, which records each change")
 	}
 	if p.ProcessingRestricted.Set {
-		return badRequest("processingRestricted: consent does not change through PATCH; use the contact's consent form, which records the change")
+		return badRequest("processingRestricted: consent changes through POST /api/v1/contacts/{id}/consent, which records each change")
 	}
 	if p.Name.Set {
 		c.Name = p.Name.V
