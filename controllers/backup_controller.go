@@ -118,6 +118,9 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if b.Spec.Reason == tenancyv1.BackupReasonDeletionExport && b.Annotations[AnnotationExportOf] != "" {
+		return ctrl.Result{}, nil // the Workspace controller takes it (workspace_export.go)
+	}
 	ctx = logf.IntoContext(ctx, logf.FromContext(ctx).WithValues("backup", b.Name, "workspace", b.Spec.Workspace))
 	before := b.DeepCopy()
 	defer func() {
@@ -186,12 +189,21 @@ func (r *BackupReconciler) interrupted(ctx context.Context, b *tenancyv1.Backup)
 
 // artifactKey is where a Backup's artifact lives in its store.
 func artifactKey(b *tenancyv1.Backup) string {
+	if b.Spec.Reason == tenancyv1.BackupReasonDeletionExport {
+		return exportKey(b.Spec.Workspace, b.Status.WorkspaceUID, b.Name)
+	}
 	return b.Spec.Workspace + "/" + b.Status.WorkspaceUID + "/" + b.Name + ".sbk"
 }
 
 // take runs one backup. The Running phase is written before anything goes
 // to the store, so a crash leaves a Backup that says what to clean up.
 func (r *BackupReconciler) take(ctx context.Context, b, before *tenancyv1.Backup) (ctrl.Result, error) {
+	if b.Spec.Reason == tenancyv1.BackupReasonDeletionExport {
+		b.Status.Phase = tenancyv1.BackupFailed
+		b.SetCondition(tenancyv1.BackupConditionSucceeded, metav1.ConditionFalse, tenancyv1.BackupReasonDumpFailed,
+			"reason DeletionExport is for the export the operator takes before it deletes a Workspace (spec.deletion.export); this Backup was not made by it, and nothing is taken")
+		return ctrl.Result{}, nil
+	}
 	ws := &tenancyv1.Workspace{}
 	err := r.Get(ctx, client.ObjectKey{Name: b.Spec.Workspace}, ws)
 	switch {

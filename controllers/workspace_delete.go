@@ -52,7 +52,10 @@ type DeletionReceipt struct {
 	Backups                []BackupExpiry `json:"backups,omitempty"`
 	Namespace              string         `json:"namespace"`
 	NamespaceDeleted       bool           `json:"namespaceDeleted"`
-	Notes                  []string       `json:"notes,omitempty"`
+	// Export is the export taken before the deletion (spec.deletion.export),
+	// or mode None.
+	Export *ExportRecord `json:"export,omitempty"`
+	Notes  []string      `json:"notes,omitempty"`
 }
 
 // BackupExpiry is one backup a deletion left to expire.
@@ -116,6 +119,7 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	}
 	steps := []deletionStep{
 		{"scaling the runtime to 0", r.deleteScaleDown},
+		{"exporting the workspace (spec.deletion.export)", r.deleteExport},
 		{"removing the workspace's Integrations", r.deleteIntegrations},
 		{"dropping database and role " + ws.DatabaseName(), r.deleteDatabase},
 		{"destroying Vault subtree " + d.receipt.VaultSubtree, r.deleteVaultData},
@@ -132,7 +136,11 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 		ws.SetFalse(tenancyv1.ConditionReady, tenancyv1.ReasonDeletionInProgress, "deleting: "+step.name)
 		done, err := step.run(ctx, d)
 		if err != nil {
-			ws.SetFalse(tenancyv1.ConditionDeleting, tenancyv1.ReasonDeletionInProgress, step.name+": "+err.Error())
+			reason := tenancyv1.ReasonDeletionInProgress
+			if se := (*stepError)(nil); errors.As(err, &se) {
+				reason = se.reason
+			}
+			ws.SetFalse(tenancyv1.ConditionDeleting, reason, step.name+": "+err.Error())
 			log.Info("deletion step failed; will retry", "step", step.name, "error", err.Error())
 			return ctrl.Result{RequeueAfter: r.RetryAfter}, nil
 		}

@@ -103,6 +103,8 @@ func (r *WorkspaceReconciler) reconcileRestore(ctx context.Context, s *workspace
 		return ctrl.Result{}, err
 	}
 	switch {
+	case b.Spec.Reason == tenancyv1.BackupReasonDeletionExport:
+		return fail("Backup " + b.Name + " is a deletion export (a zip of every table), not a database backup: it cannot be restored")
 	case b.Status.Phase != tenancyv1.BackupCompleted:
 		return fail(fmt.Sprintf("Backup %s is %s, not Completed", b.Name, b.Status.Phase))
 	case req.inPlace && b.Status.WorkspaceUID != string(ws.UID):
