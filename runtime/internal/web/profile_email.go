@@ -51,40 +51,51 @@ var errMailFailed = errStatus(http.StatusBadGateway, "mail_failed",
 // only when the link is opened (emailChangeConfirm); a new request
 // replaces a pending one.
 func (s *Server) profileEmail(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.startEmailChange(w, r, r.PostFormValue("email"), r.PostFormValue("password")); err != nil {
+		return err
+	}
+	if err := s.notify(r, notice{Text: "We sent a confirmation link to your new address. Your email changes when you open it."}); err != nil {
+		return err
+	}
+	return s.seeOther(w, r, "/settings/profile")
+}
+
+// startEmailChange checks and records a change of the signed-in member's
+// email to newEmail, and mails its confirmation link; see profileEmail.
+func (s *Server) startEmailChange(w http.ResponseWriter, r *http.Request, newEmail, password string) (*store.EmailChange, error) {
 	ctx := r.Context()
 	u := currentUser(r)
 	m := s.mailer()
 	if m == nil {
-		return errStatus(http.StatusConflict, "no_mailer", "No email Integration is connected, so no confirmation can be sent; an admin can connect one.")
+		return nil, errStatus(http.StatusConflict, "no_mailer", "No email Integration is connected, so no confirmation can be sent; an admin can connect one.")
 	}
-	email, ok := store.ParseEmail(r.PostFormValue("email"))
+	email, ok := store.ParseEmail(newEmail)
 	if !ok {
-		return fieldError("email", "Give an email address, such as name@example.com.")
+		return nil, fieldError("email", "Give an email address, such as name@example.com.")
 	}
 	if email == u.Email {
-		return fieldError("email", "This is your email address already.")
+		return nil, fieldError("email", "This is your email address already.")
 	}
-	password := r.PostFormValue("password")
 	if password == "" {
-		return fieldError("password", "Give your current password.")
+		return nil, fieldError("password", "Give your current password.")
 	}
 	key := strconv.FormatInt(u.ID, 10)
 	attempt, ok, wait, err := s.passwordByUser.Begin(ctx, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		return errStatus(http.StatusTooManyRequests, "too_many_attempts", "Too many wrong passwords; try again in %d minutes.", int(wait.Minutes())+1)
+		return nil, errStatus(http.StatusTooManyRequests, "too_many_attempts", "Too many wrong passwords; try again in %d minutes.", int(wait.Minutes())+1)
 	}
 	if !auth.CheckPassword(u.PasswordHash, password) {
-		return fieldError("password", "The password is wrong.")
+		return nil, fieldError("password", "The password is wrong.")
 	}
 	if err := attempt.Succeeded(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.passwordByUser.Reset(ctx, key); err != nil {
-		return err
+		return nil, err
 	}
 	token, hash := auth.NewToken("")
 	link := strings.TrimRight(s.PublicURL, "/") + "/email-change/" + token
@@ -94,21 +105,15 @@ func (s *Server) profileEmail(w http.ResponseWriter, r *http.Request) error {
 	}
 	body := fmt.Sprintf("Someone, probably you, asked to make this address the sign-in email of their account in %s.\n\n"+
 		"To confirm, open this link within 24 hours:\n\n%s\n\nIf it was not you, ignore this email: nothing changes.\n", name, link)
-	_, err = s.Users.StartEmailChange(ctx, u.ID, email, hash, time.Now().Add(emailChangeTTL), func() error {
+	c, err := s.Users.StartEmailChange(ctx, u.ID, email, hash, time.Now().Add(emailChangeTTL), func() error {
 		if err := m.SendSystemMail(ctx, email, "Confirm your new email address for "+name, body); err != nil {
 			s.Log.Warn("an email change confirmation could not be sent", "user", u.ID)
 			return errMailFailed
 		}
 		return nil
 	})
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return fieldConflict("email", "Another member signs in with this address.")
-	case err != nil:
-		return err
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fieldConflict("email", "Another member signs in with this address.")
 	}
-	if err := s.notify(r, notice{Text: "We sent a confirmation link to your new address. Your email changes when you open it."}); err != nil {
-		return err
-	}
-	return s.seeOther(w, r, "/settings/profile")
+	return c, err
 }
