@@ -14,7 +14,9 @@
 //     (pg_locks, sampled every 2 ms from a second connection), whether any
 //     backend waited on a lock meanwhile, and the latency of an inbox-like
 //     loop on the other contacts (list the open conversations, add an
-//     incoming message) before and during the erasure.
+//     incoming message) before and during the erasure, and what becomes of
+//     an incoming message to the subject's conversation sent while the
+//     erasure's transaction is open.
 //
 // It prints a table. Run it on a quiet machine:
 //
@@ -41,6 +43,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -143,10 +146,11 @@ func run(c config) error {
 			return err
 		}
 		row("Erase time (Vault key read, delete, ledger append, commit)", er.total.Round(time.Millisecond).String())
-		row("erase transaction (xact_start to commit's return)", er.tx.Round(time.Millisecond).String())
+		row("erase transaction, xact_start to commit's return (the longest any row lock is held)", er.tx.Round(time.Millisecond).String())
 		row("rows erased", er.counts.String())
 		row("table locks held by the erase backend (mode: tables)", er.locks)
 		row("backends waiting on a lock during the erase", er.waiting)
+		row("an incoming message to the subject's conversation, sent once the erase transaction began", er.probe)
 		row("inbox loop p50 / max before the erase", fmt.Sprintf("%s / %s (%d rounds)", pct(er.before, 50), pct(er.before, 100), len(er.before)))
 		row("inbox loop p50 / max during the erase", fmt.Sprintf("%s / %s (%d rounds)", pct(er.during, 50), pct(er.during, 100), len(er.during)))
 	}
@@ -339,6 +343,7 @@ type eraseResult struct {
 	total, tx      time.Duration
 	counts         privacy.Counts
 	locks, waiting string
+	probe          string
 	before, during []time.Duration
 }
 
@@ -396,7 +401,32 @@ func measureErase(ctx context.Context, dsn string, v *harness.Vault, subject int
 	var s sample
 	wg.Add(2)
 	go func() { defer wg.Done(); r.during, loopErr = inboxLoop(ctx, loadPool, firstOther, others, stop, 0) }()
-	go func() { defer wg.Done(); s, sampleErr = sampleLocks(ctx, sampler, stop) }()
+	started := make(chan struct{})
+	go func() { defer wg.Done(); s, sampleErr = sampleLocks(ctx, sampler, stop, started) }()
+	// A write to the subject's own conversation, once the erasure's
+	// transaction has begun: the one kind of query that should wait.
+	var subjectConv int64
+	loadPool.QueryRow(ctx, `SELECT min(id) FROM conversations WHERE contact_id = $1`, subject).Scan(&subjectConv)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-started:
+		case <-stop:
+			r.probe = "not run: the erasure's transaction was not seen"
+			return
+		}
+		t0 := time.Now()
+		_, err := loadPool.Exec(ctx, `INSERT INTO messages (conversation_id, channel, direction, body) VALUES ($1, 'email', 'incoming', 'Probe')`, subjectConv)
+		outcome := "inserted"
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			outcome = "refused, " + pgErr.Code + " " + pgErr.ConstraintName
+		} else if err != nil {
+			outcome = err.Error()
+		}
+		r.probe = fmt.Sprintf("waited %s, then %s", time.Since(t0).Round(time.Millisecond), outcome)
+	}()
 	time.Sleep(100 * time.Millisecond)
 	t0 := time.Now()
 	r.counts, err = privacy.Erase(ctx, erasePool, ledger, privacy.Entry{Kind: privacy.KindContact, SubjectID: subject, RequestID: "bench-1"})
@@ -445,7 +475,7 @@ type sample struct {
 
 // sampleLocks reads, every 2 ms until stop, the locks held by the
 // bench-erase backend and the backends waiting on a lock.
-func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}) (sample, error) {
+func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}, started chan<- struct{}) (sample, error) {
 	s := sample{locks: map[string]bool{}, waitedOn: map[string]bool{}}
 	for {
 		select {
@@ -472,6 +502,7 @@ func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}) (sam
 			s.locks[mode+" "+rel] = true
 			if s.xactStart.IsZero() {
 				s.xactStart = start
+				close(started)
 			}
 		}
 		if err := rows.Err(); err != nil {
