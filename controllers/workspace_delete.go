@@ -75,6 +75,8 @@ type deletionScope struct {
 	receipt *DeletionReceipt
 	// receiptSeq is the receipt's entry in the receipt log, once recorded.
 	receiptSeq int64
+	// deletingReason is the Deleting condition's reason before this pass.
+	deletingReason string
 }
 
 // deletionStep is one idempotent step of a deletion. done false with a nil
@@ -108,8 +110,9 @@ func (r *WorkspaceReconciler) reconcileDelete(ctx context.Context, s *workspaceS
 	}
 
 	d := &deletionScope{
-		ws:     ws,
-		retain: ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyRetain,
+		ws:             ws,
+		deletingReason: conditionReason(ws.GetCondition(tenancyv1.ConditionDeleting)),
+		retain:         ws.EffectiveDeletionPolicy() == tenancyv1.DeletionPolicyRetain,
 		receipt: &DeletionReceipt{
 			Workspace: ws.Name, UID: string(ws.UID), DeletionRequestedAt: ws.DeletionTimestamp.UTC(),
 			DeletionPolicy: string(ws.EffectiveDeletionPolicy()), DatabaseServer: ws.Spec.DatabaseServer,

@@ -88,7 +88,7 @@ func (e *stepError) Unwrap() error { return e.err }
 // export reports table names and counts only.
 func (r *WorkspaceReconciler) exportFailed(d *deletionScope, err error) error {
 	msg := "the export before deletion failed; deletion waits and retries (set spec.deletion.export to None to delete without it): " + err.Error()
-	if c := d.ws.GetCondition(tenancyv1.ConditionDeleting); c == nil || c.Reason != tenancyv1.ReasonExportFailed {
+	if d.deletingReason != tenancyv1.ReasonExportFailed {
 		r.Recorder.Eventf(d.ws, nil, "Warning", tenancyv1.EventExportFailed, "Delete", "%s", msg)
 	}
 	return &stepError{reason: tenancyv1.ReasonExportFailed, err: errors.New(msg)}
@@ -135,6 +135,17 @@ func (r *WorkspaceReconciler) deleteExport(ctx context.Context, d *deletionScope
 			rec.Note = "no export: the RetentionPolicy's backups.shredOnDelete destroys the transit key that would read it at deletion"
 			r.Recorder.Eventf(ws, nil, "Warning", tenancyv1.EventExportFailed, "Delete",
 				"spec.deletion.export is BackupStore, but backups.shredOnDelete destroys the key that would read the export: none is taken")
+			return true, nil
+		}
+		if r.Backups == nil {
+			return false, r.exportFailed(d, errors.New("the operator has no backup support configured"))
+		}
+		migrated, err := r.databaseMigrated(ctx, ws)
+		if err != nil {
+			return false, r.exportFailed(d, err)
+		}
+		if !migrated {
+			rec.Note = "no export: the runtime never migrated the workspace's database, which holds nothing of the workspace's"
 			return true, nil
 		}
 	}
@@ -279,6 +290,25 @@ func recordExport(rec *ExportRecord, b *tenancyv1.Backup) {
 		t := a.DumpedAt.UTC()
 		rec.ExportedAt = &t
 	}
+}
+
+// databaseMigrated says whether the runtime ever created its schema in the
+// workspace's database (goose's version table is there).
+func (r *WorkspaceReconciler) databaseMigrated(ctx context.Context, ws *tenancyv1.Workspace) (bool, error) {
+	db, err := r.Backups.tenantDatabase(ctx, ws, ws.DatabaseName())
+	if err != nil {
+		return false, err
+	}
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	var migrated bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('public.goose_db_version') IS NOT NULL`).Scan(&migrated); err != nil {
+		return false, fmt.Errorf("reading the database's schema: %w", err)
+	}
+	return migrated, nil
 }
 
 // shredsOnDelete says whether the workspace's RetentionPolicy destroys its
@@ -433,4 +463,12 @@ func (d *digest) Write(p []byte) (int, error) {
 	d.h.Write(p)
 	d.n += int64(len(p))
 	return len(p), nil
+}
+
+// conditionReason is c's reason, or "".
+func conditionReason(c *metav1.Condition) string {
+	if c == nil {
+		return ""
+	}
+	return c.Reason
 }

@@ -150,6 +150,16 @@ var _ = Describe("Export before deletion", func() {
 		deleteAndWait(name)
 		Expect(errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: exportName(ws)}, &tenancyv1.Backup{}))).To(BeTrue())
 		Expect(receiptOf(name)).To(SatisfyAll(ContainSubstring(`"mode": "None"`), Not(ContainSubstring(`"sha256"`))))
+
+		By("a database the runtime never migrated holds nothing to export: the receipt says so")
+		empty := uniqueName("expe")
+		ews := newWorkspace(empty)
+		ews.Spec.Deletion = &tenancyv1.WorkspaceDeletion{Export: tenancyv1.DeletionExportBackupStore}
+		createReady(ews)
+		ews = getWS(empty)
+		deleteAndWait(empty)
+		Expect(errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: exportName(ews)}, &tenancyv1.Backup{}))).To(BeTrue())
+		Expect(receiptOf(empty)).To(SatisfyAll(ContainSubstring(`"mode": "BackupStore"`), ContainSubstring("never migrated")))
 	})
 
 	It("waits with a condition while the store is down, then takes the export on S3 and completes the deletion", func() {
@@ -210,6 +220,7 @@ var _ = Describe("Export before deletion", func() {
 		ws.Spec.Deletion = &tenancyv1.WorkspaceDeletion{Export: tenancyv1.DeletionExportBackupStore}
 		createReady(ws)
 		ws = getWS(name)
+		migrateRuntime(name).Close()
 
 		s3Srv.Stop()
 		DeferCleanup(func() { Expect(s3Srv.Start()).To(Succeed()) })
