@@ -26,8 +26,8 @@ const BundleVersion = 1
 // ErrNotFound says the subject of an export does not exist (any more).
 var ErrNotFound = errors.New("no such subject")
 
-// Columns that no export writes, with the reason, as "table.column". They
-// are secrets that must never leave the database: whoever holds one can act
+// secretColumns are columns that no export writes, with the reason, as
+// "table.column". They are secrets that must never leave the database: whoever holds one can act
 // as someone, or attack it offline. An export is a file that is mailed,
 // downloaded and stored elsewhere; none of these has a use outside the
 // running workspace.

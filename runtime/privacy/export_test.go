@@ -374,6 +374,21 @@ func TestExportWorkspace(t *testing.T) {
 			}
 		}
 	}
+	// An exclusion that names nothing in the schema is stale.
+	all := columns(t, st)
+	for _, m := range []map[string]string{secretColumns, fileColumns} {
+		for c := range m {
+			if !slices.Contains(all, c) {
+				t.Errorf("%s is excluded from exports, but the schema has no such column", c)
+			}
+		}
+	}
+	for table := range excludedTables {
+		if _, ok := cols[table]; !ok {
+			t.Errorf("%s is excluded from the workspace export, but the schema has no such table", table)
+		}
+	}
+
 	var attachments int64
 	st.Pool.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE data IS NOT NULL`).Scan(&attachments)
 	if counts["attachments/"] != attachments || attachments != 3 {
