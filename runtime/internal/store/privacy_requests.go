@@ -456,3 +456,34 @@ func (s *Store) OverduePrivacyRequests(ctx context.Context) (n int64, err error)
 	err = s.Pool.QueryRow(ctx, `SELECT count(*) FROM privacy_requests WHERE status IN ('open', 'in_progress') AND due_at < now()`).Scan(&n)
 	return n, err
 }
+
+// RequestSubjects returns the ids of the contacts a rights request about
+// email or phone (one of them; the other "") may be about: those holding
+// it among their emails or phones, or as a channel identity. Emails compare
+// without case, phone numbers by their digits and leading '+'. It reads
+// every contact, which a rights request, filed by hand, can afford.
+func (s *Store) RequestSubjects(ctx context.Context, email, phone string) (_ []int64, err error) {
+	defer wrap(&err, "RequestSubjects")
+	email = strings.ToLower(strings.TrimSpace(email))
+	var b strings.Builder
+	for i, r := range strings.TrimSpace(phone) {
+		if r >= '0' && r <= '9' || r == '+' && i == 0 {
+			b.WriteRune(r)
+		}
+	}
+	phone = b.String()
+	if email == "" && phone == "" {
+		return nil, nil
+	}
+	rows, err := s.Pool.Query(ctx, `SELECT id FROM contacts
+		WHERE ($1 <> '' AND EXISTS (SELECT 1 FROM unnest(emails) e WHERE lower(e) = $1))
+		   OR ($2 <> '' AND EXISTS (SELECT 1 FROM unnest(phones) p WHERE regexp_replace(p, '[^0-9+]', '', 'g') = $2))
+		UNION
+		SELECT contact_id FROM contact_identities
+		WHERE ($1 <> '' AND lower(identifier) = $1) OR ($2 <> '' AND regexp_replace(identifier, '[^0-9+]', '', 'g') = $2)
+		ORDER BY 1`, email, phone)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}

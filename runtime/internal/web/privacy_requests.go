@@ -137,14 +137,11 @@ func (s *Server) findSubject(ctx context.Context, q subjectQuery, field string) 
 		}
 		return q.ID, nil
 	}
-	var emails, phones []string
 	what := "email address"
-	if q.Email != "" {
-		emails = []string{strings.TrimSpace(q.Email)}
-	} else {
-		phones, what = []string{strings.TrimSpace(q.Phone)}, "phone number"
+	if q.Email == "" {
+		what = "phone number"
 	}
-	found, err := s.CRM.Store.ContactsWith(ctx, nil, emails, phones)
+	found, err := s.CRM.Store.RequestSubjects(ctx, q.Email, q.Phone)
 	if err != nil {
 		return 0, err
 	}
@@ -152,7 +149,7 @@ func (s *Server) findSubject(ctx context.Context, q subjectQuery, field string) 
 	case 0:
 		return 0, fieldError(field, "No contact has this %s.", what)
 	case 1:
-		return found[0].ID, nil
+		return found[0], nil
 	}
 	return 0, fieldError(field, "%d contacts have this %s: find the contact by id.", len(found), what)
 }
