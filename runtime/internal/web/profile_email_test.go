@@ -234,4 +234,21 @@ func TestEmailChange(t *testing.T) {
 	if got := f.userEmail(t, who); got != alice {
 		t.Errorf("email %s, want %s", got, alice)
 	}
+
+	// The API does the same.
+	resp = f.api(who, http.MethodPost, "/api/v1/me/email", `{"email":"`+bob+`","password":"wrong-password"}`)
+	if e := apiError(t, resp); resp.StatusCode != http.StatusBadRequest || e["field"] != "password" {
+		t.Errorf("API, wrong password: %d %v", resp.StatusCode, e)
+	}
+	resp = f.api(who, http.MethodPost, "/api/v1/me/email", `{"email":"`+bob+`","password":"password-for-tests"}`)
+	if b := f.body(resp); resp.StatusCode != http.StatusAccepted || !strings.Contains(b, `"newEmail":"`+bob+`"`) {
+		t.Errorf("API change: %d %s", resp.StatusCode, b)
+	}
+	apiLink := confirmationLink(t, mail, "bob", 2)
+	if resp := f.api(who, http.MethodDelete, "/api/v1/me/email", ""); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("API cancel: %d", resp.StatusCode)
+	}
+	if resp := f.do("", http.MethodPost, apiLink, nil, false); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a link cancelled by the API: %d, want 404", resp.StatusCode)
+	}
 }
