@@ -447,6 +447,21 @@ func TestErasureWithoutLedger(t *testing.T) {
 	if _, err := f.st.ContactByID(bg, nil, cid); err != nil {
 		t.Errorf("the contact: %v", err)
 	}
+	// The pages render: the queue, the form, the request without a ledger.
+	if b := body(t, f.do(auth.Admin, "GET", "/requests", nil, false)); !strings.Contains(b, fmt.Sprintf(`data-request="%d"`, req.ID)) {
+		t.Error("the queue does not list the request")
+	}
+	if b := body(t, f.do(auth.Admin, "GET", "/requests/new", nil, false)); !strings.Contains(b, "due 30 days after it was received") {
+		t.Error("the form does not say the deadline")
+	}
+	if b := body(t, f.do(auth.Admin, "GET", fmt.Sprintf("/requests/%d", req.ID), nil, false)); !strings.Contains(b, "the erasure ledger is not available") || !strings.Contains(b, "Ada Lovelace") {
+		t.Error("the request page does not say that erasure is unavailable, or names no subject")
+	}
+	// Filing by phone through the form finds the contact by the number it wrote from.
+	id := requestID(t, f.do(auth.Admin, "POST", "/requests", url.Values{"kind": {"restriction"}, "subject_by": {"phone"}, "subject": {"+1 555 0100"}}, false))
+	if got, _ := f.st.PrivacyRequest(bg, id); got.SubjectID == nil || *got.SubjectID != cid || got.Kind != "restriction" {
+		t.Errorf("filed by phone: %+v", got)
+	}
 	// A deadline that does not parse refuses to file, naming the setting.
 	f.srv.Retention.DSRDeadline = "a month"
 	if resp := f.api(auth.Admin, "POST", "/api/v1/privacy-requests", fmt.Sprintf(`{"kind": "access", "subject": {"type": "contact", "id": %d}}`, cid)); resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body(t, resp), "a month") {
