@@ -30,6 +30,10 @@ func (s *Server) table() []route {
 		{"GET /api/v1/openapi.json", public, "", s.openapi},
 		{"GET /privacy", public, "", s.privacyPage},
 		{"POST /privacy/requests", public, "", s.privacyPublicRequest},
+		{"GET /privacy/status", public, "", s.privacyStatus},
+		// Meta's data-deletion callback, beside the Integration's webhook;
+		// signed_request is its credential (no session, no CSRF check).
+		{"POST /webhooks/{type}/{name}/data-deletion", public, "", s.metaDataDeletion},
 
 		// Signed-in pages.
 		{"POST /logout", page, auth.Viewer, s.logout},
