@@ -13,6 +13,8 @@ type EmailChange struct {
 	NewEmail  string
 	ExpiresAt time.Time
 	CreatedAt time.Time
+	// OldEmail is the address it replaced; set by ConfirmEmailChange only.
+	OldEmail string
 }
 
 // StartEmailChange records that member userID asked to change their email
@@ -86,12 +88,12 @@ func (s *Store) ConfirmEmailChange(ctx context.Context, q Querier, tokenHash []b
 		if !live {
 			return ErrExpired
 		}
-		tag, err := tx.Exec(ctx, `UPDATE users SET email = $2, updated_at = now() WHERE id = $1`, c.UserID, c.NewEmail)
+		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1 FOR UPDATE`, c.UserID).Scan(&c.OldEmail); err != nil {
+			return notFound(err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE users SET email = $2, updated_at = now() WHERE id = $1`, c.UserID, c.NewEmail)
 		if isUnique(err) {
 			return ErrConflict
-		}
-		if err == nil && tag.RowsAffected() == 0 {
-			return ErrNotFound
 		}
 		return err
 	})

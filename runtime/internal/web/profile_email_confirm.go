@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
@@ -37,10 +38,25 @@ func (s *Server) emailChangeForm(w http.ResponseWriter, r *http.Request) error {
 
 // emailChangeConfirm makes the change: the member signs in with the new
 // address from now on. Their sessions and API tokens stay: the password did
-// not change, and the link proved the new address.
+// not change, and the link proved the new address. The old address is told
+// that the change was made (without the new one), so that a member whose
+// account was taken over learns of it; a failure to send that changes
+// nothing.
 func (s *Server) emailChangeConfirm(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.Users.ConfirmEmailChange(r.Context(), auth.HashToken(r.PathValue("token"))); err != nil {
+	c, err := s.Users.ConfirmEmailChange(r.Context(), auth.HashToken(r.PathValue("token")))
+	if err != nil {
 		return emailChangeError(err)
+	}
+	if m := s.mailer(); m != nil {
+		name := s.DisplayName
+		if name == "" {
+			name = s.Workspace
+		}
+		body := fmt.Sprintf("The sign-in email of your account in %s was changed from this address to another one, "+
+			"confirmed from a link sent to the new address.\n\nIf you did not ask for this, tell an admin of %s at once.\n", name, name)
+		if err := m.SendSystemMail(r.Context(), c.OldEmail, "Your sign-in email for "+name+" was changed", body); err != nil {
+			s.Log.Warn("the old address could not be told of an email change", "user", c.UserID)
+		}
 	}
 	s.render(w, r, "email_change", map[string]any{"Done": true})
 	return nil

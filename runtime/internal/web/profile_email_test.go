@@ -88,7 +88,6 @@ func (f *fixture) userEmail(t *testing.T, role auth.Role) string {
 func TestEmailChange(t *testing.T) {
 	f := newFixture(t)
 	const who = auth.Viewer // any member, the least of them included
-	old := f.userEmail(t, who)
 
 	// Without an email Integration nothing is offered, and nothing is sent.
 	if _, page := f.settingsGet(who, "/settings/profile"); !strings.Contains(page, `data-testid="email-no-mailer"`) || strings.Contains(page, `id="email-form"`) {
@@ -104,6 +103,14 @@ func TestEmailChange(t *testing.T) {
 	}
 	t.Cleanup(mail.Close)
 	f.withMailbox(t, mail)
+	// The member's address is a mailbox, to read what the old address is told.
+	if err := mail.AddUser("member", "member-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Pool.Exec(bg, `UPDATE users SET email = $1 WHERE id = $2`, mail.Address("member"), f.users[who].ID); err != nil {
+		t.Fatal(err)
+	}
+	old := mail.Address("member")
 	if _, page := f.settingsGet(who, "/settings/profile"); !strings.Contains(page, `id="email-form"`) {
 		t.Errorf("profile with a mailer offers no change:\n%s", page)
 	}
@@ -167,6 +174,14 @@ func TestEmailChange(t *testing.T) {
 	}
 	if crmAudits(t, f, "user.email_changed", f.users[who].ID) != 1 {
 		t.Error("the change is not audited")
+	}
+	// The old address is told, without the new one.
+	msgs, err := mail.WaitMessages("member", "INBOX", 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if told := msgs[0]; !bytes.Contains(told, []byte("Subject: Your sign-in email for acme was changed")) || bytes.Contains(bytes.ToLower(told), []byte("alice")) {
+		t.Errorf("the old address was told:\n%s", told)
 	}
 	if code, page := f.settingsGet(who, "/settings/profile"); code != http.StatusOK || !strings.Contains(page, alice) || strings.Contains(page, `data-testid="email-pending"`) {
 		t.Errorf("profile after the change: %d", code)

@@ -198,7 +198,7 @@ func TestContactDelete(t *testing.T) {
 	resp = f.do(auth.Admin, http.MethodGet, path+"/delete", nil, false)
 	page := f.body(resp)
 	for _, want := range []string{"<strong>1</strong> conversation,", fmt.Sprintf("<strong>%d</strong> message", msgs), "<strong>0</strong> attachments",
-		"<strong>1</strong> note about", "<strong>1</strong> deal that names them stay"} {
+		"<strong>1</strong> note about", "<strong>1</strong> deal that names them stays"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("confirmation page lacks %q:\n%s", want, page)
 		}
