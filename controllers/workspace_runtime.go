@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 )
 
 // reconcileRuntime puts the runtime's Deployment, Service and Ingress in place
@@ -140,16 +142,18 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 	return ctrl.Result{}, nil
 }
 
-// retentionEnv is the retention settings the runtime shows its admins: the
-// effective policy, its categories in force and the rights-request
-// deadline. A policy change rolls the runtime out with the new values.
+// retentionEnv is the retention settings the runtime shows its admins and
+// its public privacy page: the effective policy's (specs.RetentionEnv), and
+// whether backups are taken at all (a store for the database server). A
+// policy change rolls the runtime out with the new values.
 func (r *WorkspaceReconciler) retentionEnv(ctx context.Context, ws *tenancyv1.Workspace) ([]corev1.EnvVar, error) {
 	policy, err := resolvePolicy(ctx, r.Client, ws)
 	var perr *PolicyError
 	if err != nil && !errors.As(err, &perr) {
 		return nil, err
 	}
-	return specs.RetentionEnv(policy), nil
+	backups := r.Backups != nil && r.Backups.Stores.URL(ws.Spec.DatabaseServer) != ""
+	return append(specs.RetentionEnv(policy), corev1.EnvVar{Name: contract.EnvBackups, Value: strconv.FormatBool(backups)}), nil
 }
 
 // hostIndex indexes Workspaces by the host they serve.

@@ -55,6 +55,9 @@ const (
 	// EnvBackupRetainFor is the policy's backups.retainFor (e.g. "30d"):
 	// how long a backup lives after it is taken.
 	EnvBackupRetainFor = "SWITCHBOARD_BACKUP_RETAIN_FOR"
+	// EnvBackups is "false" when the workspace's database server has no
+	// backup store, so no backup is taken; "true" otherwise.
+	EnvBackups = "SWITCHBOARD_BACKUPS"
 	// EnvBackupAfterDeletion is the policy's backups.afterDeletion (e.g.
 	// "90d"): how long the backups outlive the workspace's deletion.
 	EnvBackupAfterDeletion = "SWITCHBOARD_BACKUP_AFTER_DELETION"

@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	a.Web, err = web.New(web.Options{
 		Workspace: cfg.Workspace, DisplayName: cfg.DisplayName, PublicURL: cfg.PublicURL.String(), SecureCookies: cfg.SecureCookies(),
 		Retention: web.RetentionSettings{Policy: cfg.RetentionPolicy, Categories: cfg.Retention, DSRDeadline: cfg.DSRDeadline,
-			BackupRetainFor: cfg.BackupRetainFor, BackupAfterDeletion: cfg.BackupAfterDeletion, BackupShredOnDelete: cfg.BackupShredOnDelete,
+			BackupRetainFor: cfg.BackupRetainFor, BackupAfterDeletion: cfg.BackupAfterDeletion, BackupShredOnDelete: cfg.BackupShredOnDelete, NoBackups: cfg.NoBackups,
 			CredentialsAfterDisconnect: cfg.CredentialsAfterDisconnect, Region: cfg.Region},
 		SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies, Live: a.Live, Log: log,
 		Inbox: a.Inbox, CRM: &crm.Service{Store: a.Store}, APIChannel: apiChannel, Users: user.New(a.Store), Teams: team.New(a.Store),

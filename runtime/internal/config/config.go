@@ -45,8 +45,11 @@ type Config struct {
 	// CredentialsAfterDisconnect are the rest of the policy's retention
 	// (see runtime/contract), shown on the public privacy page; unset, they
 	// are the operator's built-in defaults.
-	BackupRetainFor            string
-	BackupAfterDeletion        string
+	BackupRetainFor     string
+	BackupAfterDeletion string
+	// NoBackups is set when the operator says no backup is taken (no
+	// backup store for the database server).
+	NoBackups                  bool
 	BackupShredOnDelete        bool
 	CredentialsAfterDisconnect string
 	// Region is the database server's region label, shown on the public
@@ -131,6 +134,13 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.WebhookAllowPrivateNetworks = true
 	default:
 		return nil, fmt.Errorf("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS %q: want true or false", v)
+	}
+	switch v := getenv(contract.EnvBackups); v {
+	case "", "true":
+	case "false":
+		c.NoBackups = true
+	default:
+		return nil, fmt.Errorf(contract.EnvBackups+" %q: want true or false", v)
 	}
 	switch v := getenv(contract.EnvBackupShredOnDelete); v {
 	case "", "false":

@@ -33,6 +33,8 @@ func TestLoad(t *testing.T) {
 		{"bad session ttl", with("SWITCHBOARD_SESSION_TTL", "forever"), "SWITCHBOARD_SESSION_TTL"},
 		{"webhooks may reach private networks", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"), ""},
 		{"bad webhook network switch", with("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "yes"), "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS"},
+		{"bad backups switch", with("SWITCHBOARD_BACKUPS", "no"), "SWITCHBOARD_BACKUPS"},
+		{"bad shred switch", with("SWITCHBOARD_BACKUP_SHRED_ON_DELETE", "1"), "SWITCHBOARD_BACKUP_SHRED_ON_DELETE"},
 		{"trusted proxies", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.0.2.7"), ""},
 		{"trusted proxy that is no CIDR", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8,ingress-nginx"), "SWITCHBOARD_TRUSTED_PROXIES"},
 		{"trusted proxy with a bad mask", with("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/33"), "SWITCHBOARD_TRUSTED_PROXIES"},

@@ -5,10 +5,12 @@ import (
 	"reflect"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 	"github.com/switchboard-dev/switchboard/controllers/specs"
+	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/config"
 )
 
@@ -28,7 +30,7 @@ func TestOperatorEnvironment(t *testing.T) {
 			Credentials: tenancyv1.CredentialsRetention{AfterDisconnect: "72h"}},
 		Status: tenancyv1.RetentionPolicyStatus{EnforcedCategories: []tenancyv1.CategoryRetention{
 			{Category: "conversations", RetainFor: "730d"}, {Category: "usageEvents", RetainFor: "1095d", Action: tenancyv1.RetentionAnonymize}}}}
-	for _, e := range append(specs.RuntimeEnv(ws, s), specs.RetentionEnv(policy)...) {
+	for _, e := range append(append(specs.RuntimeEnv(ws, s), specs.RetentionEnv(policy)...), corev1.EnvVar{Name: contract.EnvBackups, Value: "false"}) {
 		env[e.Name] = e.Value
 	}
 	c, err := config.Load(func(k string) string { return env[k] })
@@ -41,7 +43,7 @@ func TestOperatorEnvironment(t *testing.T) {
 		"kvMount": c.VaultKVMount, "path": c.VaultPath, "tokenPath": c.VaultTokenPath, "proxies": c.TrustedProxies,
 		"ledger": c.ErasureLedger, "policy": c.RetentionPolicy, "retention": c.Retention, "dsr": c.DSRDeadline,
 		"backups": c.BackupRetainFor, "afterDeletion": c.BackupAfterDeletion, "shred": c.BackupShredOnDelete,
-		"afterDisconnect": c.CredentialsAfterDisconnect, "region": c.Region,
+		"afterDisconnect": c.CredentialsAfterDisconnect, "region": c.Region, "noBackups": c.NoBackups,
 	}
 	want := map[string]any{
 		"workspace": "acme", "displayName": "Acme Inc.", "plan": "pro", "url": "https://acme.inbox.example.com",
@@ -49,7 +51,7 @@ func TestOperatorEnvironment(t *testing.T) {
 		"kvMount": "sb", "path": ws.VaultPath(), "tokenPath": specs.VaultTokenPath, "proxies": []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		"ledger": "erasures/ws-acme-0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5",
 		"policy": "gdpr-standard", "retention": "conversations=730d:Delete,usageEvents=1095d:Anonymize", "dsr": "14d",
-		"backups": "35d", "afterDeletion": "60d", "shred": true, "afterDisconnect": "72h", "region": "EU (Frankfurt)",
+		"backups": "35d", "afterDeletion": "60d", "shred": true, "afterDisconnect": "72h", "region": "EU (Frankfurt)", "noBackups": true,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the runtime read\n %v\nwant\n %v", got, want)

@@ -41,6 +41,7 @@ func (s *Server) privacyFacts(form *privacyRequestForm) map[string]any {
 		"BackupRetain":    policyWords(orDefault(ret.BackupRetainFor, "30d"), ""),
 		"AfterDeletion":   policyWords(orDefault(ret.BackupAfterDeletion, "90d"), ""),
 		"Shred":           ret.BackupShredOnDelete,
+		"NoBackups":       ret.NoBackups,
 		"AfterDisconnect": policyWords(orDefault(ret.CredentialsAfterDisconnect, "0d"), ""),
 		"Deadline":        policyWords(deadline, ""),
 		"Region":          ret.Region,

@@ -144,8 +144,13 @@ func TestPrivacyPageShowsThePolicyAndTheConnectedProviders(t *testing.T) {
 	}
 
 	f.srv.Integrations = nil
-	if _, body = f.publicGet("/privacy"); !strings.Contains(textOf(body), "None is connected.") {
+	f.srv.Retention.NoBackups = true
+	_, body = f.publicGet("/privacy")
+	if text = textOf(body); !strings.Contains(text, "None is connected.") {
 		t.Error("with no Integration, the page does not say that no provider is connected")
+	}
+	if !strings.Contains(text, "No backups are taken of this inbox.") || strings.Contains(text, "Backups are kept") || strings.Contains(text, "its backups") {
+		t.Errorf("with no backup store, the page speaks of backups: %s", text)
 	}
 }
 

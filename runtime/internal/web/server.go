@@ -115,6 +115,9 @@ type RetentionSettings struct {
 	BackupRetainFor     string
 	BackupAfterDeletion string
 	BackupShredOnDelete bool
+	// NoBackups says that no backup is taken (the operator has no backup
+	// store for the database server).
+	NoBackups bool
 	// CredentialsAfterDisconnect is how long a disconnected Integration's
 	// credentials stay in Vault, e.g. 0d.
 	CredentialsAfterDisconnect string
