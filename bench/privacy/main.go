@@ -16,7 +16,7 @@
 //     loop on the other contacts (list the open conversations, add an
 //     incoming message) before and during the erasure, and what becomes of
 //     an incoming message to the subject's conversation sent while the
-//     erasure's transaction is open.
+//     erasure holds its lock.
 //
 // It prints a table. Run it on a quiet machine:
 //
@@ -149,8 +149,8 @@ func run(c config) error {
 		row("erase transaction, xact_start to commit's return (the longest any row lock is held)", er.tx.Round(time.Millisecond).String())
 		row("rows erased", er.counts.String())
 		row("table locks held by the erase backend (mode: tables)", er.locks)
-		row("backends waiting on a lock during the erase", er.waiting)
-		row("an incoming message to the subject's conversation, sent once the erase transaction began", er.probe)
+		row("backends waiting on a lock during the erase (but the probe below)", er.waiting)
+		row("an incoming message to the subject's conversation, sent once the erasure locked it", er.probe)
 		row("inbox loop p50 / max before the erase", fmt.Sprintf("%s / %s (%d rounds)", pct(er.before, 50), pct(er.before, 100), len(er.before)))
 		row("inbox loop p50 / max during the erase", fmt.Sprintf("%s / %s (%d rounds)", pct(er.during, 50), pct(er.during, 100), len(er.during)))
 	}
@@ -386,6 +386,18 @@ func measureErase(ctx context.Context, dsn string, v *harness.Vault, subject int
 		return r, err
 	}
 	defer sampler.Close(ctx)
+	// The probe is a connection of its own, which the sampler does not
+	// count among the backends that wait.
+	probeCfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return r, err
+	}
+	probeCfg.RuntimeParams["application_name"] = "bench-probe"
+	probe, err := pgx.ConnectConfig(ctx, probeCfg)
+	if err != nil {
+		return r, err
+	}
+	defer probe.Close(ctx)
 
 	progress("inbox loop without the erasure")
 	var firstOther int64
@@ -403,8 +415,8 @@ func measureErase(ctx context.Context, dsn string, v *harness.Vault, subject int
 	go func() { defer wg.Done(); r.during, loopErr = inboxLoop(ctx, loadPool, firstOther, others, stop, 0) }()
 	started := make(chan struct{})
 	go func() { defer wg.Done(); s, sampleErr = sampleLocks(ctx, sampler, stop, started) }()
-	// A write to the subject's own conversation, once the erasure's
-	// transaction has begun: the one kind of query that should wait.
+	// A write to the subject's own conversation, once the erasure has
+	// locked their conversations: the one kind of query that should wait.
 	var subjectConv int64
 	loadPool.QueryRow(ctx, `SELECT min(id) FROM conversations WHERE contact_id = $1`, subject).Scan(&subjectConv)
 	wg.Add(1)
@@ -413,11 +425,11 @@ func measureErase(ctx context.Context, dsn string, v *harness.Vault, subject int
 		select {
 		case <-started:
 		case <-stop:
-			r.probe = "not run: the erasure's transaction was not seen"
+			r.probe = "not run: the sampler did not see the erasure lock the conversations"
 			return
 		}
 		t0 := time.Now()
-		_, err := loadPool.Exec(ctx, `INSERT INTO messages (conversation_id, channel, direction, body) VALUES ($1, 'email', 'incoming', 'Probe')`, subjectConv)
+		_, err := probe.Exec(ctx, `INSERT INTO messages (conversation_id, channel, direction, body) VALUES ($1, 'email', 'incoming', 'Probe')`, subjectConv)
 		outcome := "inserted"
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
@@ -484,9 +496,10 @@ func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}, star
 		default:
 		}
 		rows, err := conn.Query(ctx, `SELECT l.mode, COALESCE(c.relname, l.locktype), a.xact_start
-			FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid LEFT JOIN pg_class c ON c.oid = l.relation
+			FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE a.application_name = 'bench-erase' AND a.xact_start IS NOT NULL AND l.granted
-				AND (c.relkind IS NULL OR c.relkind IN ('r', 'p'))`)
+				AND (c.oid IS NULL OR c.relkind IN ('r', 'p') AND n.nspname = 'public')`)
 		if err != nil {
 			return s, err
 		}
@@ -502,7 +515,12 @@ func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}, star
 			s.locks[mode+" "+rel] = true
 			if s.xactStart.IsZero() {
 				s.xactStart = start
+			}
+			// The erasure has locked the subject's conversations and begun
+			// to delete (attachments are its first step).
+			if mode == "RowExclusiveLock" && rel == "attachments" && started != nil {
 				close(started)
+				started = nil
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -511,7 +529,7 @@ func sampleLocks(ctx context.Context, conn *pgx.Conn, stop <-chan struct{}, star
 		var waiting int
 		var events []string
 		if err := conn.QueryRow(ctx, `SELECT count(*), COALESCE(array_agg(DISTINCT wait_event), '{}') FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting, &events); err != nil {
+			WHERE wait_event_type = 'Lock' AND datname = current_database() AND application_name <> 'bench-probe'`).Scan(&waiting, &events); err != nil {
 			return s, err
 		}
 		s.maxWaiting = max(s.maxWaiting, waiting)
