@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
+	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
@@ -141,6 +142,12 @@ func TestPrivacyPageShowsThePolicyAndTheConnectedProviders(t *testing.T) {
 		if strings.Contains(text, gone) {
 			t.Errorf("after the change, the page still says %q", gone)
 		}
+	}
+
+	// Members find the page's address with the retention settings.
+	resp = f.do(auth.Viewer, http.MethodGet, "/settings/security", nil, false)
+	if b := f.body(resp); !strings.Contains(b, `<a href="/privacy">http://acme.test/privacy</a>`) {
+		t.Errorf("Settings → Security does not link the public privacy page")
 	}
 
 	f.srv.Integrations = nil

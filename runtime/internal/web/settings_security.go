@@ -1,6 +1,9 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // settingsSecurity shows the password change, the member's signed-in
 // sessions, and the workspace's retention facts.
@@ -15,6 +18,7 @@ func (s *Server) settingsSecurity(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	data["Retention"], data["RetentionRules"] = s.Retention, s.Retention.Rules()
+	data["PrivacyURL"] = strings.TrimRight(s.PublicURL, "/") + "/privacy"
 	s.render(w, r, "settings_security", data)
 	return nil
 }
