@@ -235,8 +235,8 @@ func TestMetaDataDeletionErases(t *testing.T) {
 			t.Fatalf("the status page lacks %q:\n%s", want, page)
 		}
 	}
-	for _, never := range []string{psid, "Grace", "please delete me", fmt.Sprint(contactID)} {
-		if strings.Contains(page, ">"+never) || strings.Contains(page, never+"<") {
+	for _, never := range []string{psid, "Grace", "please delete me", "/contacts/"} {
+		if strings.Contains(page, never) {
 			t.Fatalf("the status page shows %q", never)
 		}
 	}
