@@ -184,7 +184,7 @@ switchboard_runtime_privacy_requests_overdue 1
 	}
 	show := body(t, f.do(auth.Admin, "GET", fmt.Sprintf("/requests/%d", id), nil, false))
 	if !strings.Contains(show, `data-testid="request-status">Completed<`) || !strings.Contains(show, "(no longer exists)") {
-		t.Error("the request page does not show it completed with its subject gone")
+		t.Errorf("the request page does not show it completed with its subject gone:\n%s", show)
 	}
 
 	// No personal data in the evidence, the audit log or the logs.
@@ -318,7 +318,7 @@ func TestPrivacyRequestKindsThroughAPI(t *testing.T) {
 		t.Error("the bundle is empty")
 	}
 	done := apiComplete(t, f, acc.ID, `{}`, http.StatusOK)
-	if done.Status != "completed" || done.Evidence.Action != "exported" || done.Evidence.Counts["contacts"] != 1 || done.Evidence.At.IsZero() {
+	if done.Status != "completed" || done.Evidence.Action != "exported" || done.Evidence.Counts["contact.json"] != 1 || done.Evidence.Counts["messages.jsonl"] != 1 || done.Evidence.At.IsZero() {
 		t.Errorf("access evidence %+v", done.Evidence)
 	}
 	apiComplete(t, f, acc.ID, `{}`, http.StatusConflict) // closed already
