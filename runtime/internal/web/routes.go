@@ -116,6 +116,9 @@ func (s *Server) table() []route {
 		{"POST /settings/tokens", page, auth.Viewer, s.tokenCreate},
 		{"POST /settings/tokens/{id}/revoke", page, auth.Viewer, s.tokenRevoke},
 		{"POST /settings/api-channel", page, auth.Admin, s.apiChannelUpdate},
+		{"GET /settings/export", page, auth.Owner, s.settingsExport},
+		{"POST /settings/export", page, auth.Owner, s.workspaceExportCreate},
+		{"GET /settings/export/{id}/download", page, auth.Owner, s.workspaceExportDownload},
 		{"GET /audit", page, auth.Admin, s.auditList},
 		{"GET /requests", page, auth.Admin, s.requestsList},
 		{"GET /requests/new", page, auth.Admin, s.requestNew},
@@ -178,6 +181,10 @@ func (s *Server) table() []route {
 		{"GET /api/v1/tokens", api, auth.Viewer, s.apiTokens},
 		{"POST /api/v1/tokens", api, auth.Viewer, s.apiTokenCreate},
 		{"DELETE /api/v1/tokens/{id}", api, auth.Viewer, s.apiTokenRevoke},
+		{"GET /api/v1/exports", api, auth.Owner, s.apiExports},
+		{"POST /api/v1/exports", api, auth.Owner, s.apiExportCreate},
+		{"GET /api/v1/exports/{id}", api, auth.Owner, s.apiExport},
+		{"GET /api/v1/exports/{id}/download", api, auth.Owner, s.apiExportDownload},
 	}
 }
 
