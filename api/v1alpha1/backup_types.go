@@ -14,9 +14,13 @@ type BackupSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
 	Workspace string `json:"workspace"`
 	// reason says why the backup was taken: Scheduled (created by the
-	// operator from the RetentionPolicy's schedule) or Manual (created by a
-	// person or a pipeline: the backup is taken at once, in the queue's turn).
-	// +kubebuilder:validation:Enum=Scheduled;Manual
+	// operator from the RetentionPolicy's schedule), Manual (created by a
+	// person or a pipeline: the backup is taken at once, in the queue's
+	// turn) or DeletionExport (created by the operator before it deletes a
+	// Workspace whose spec.deletion.export is BackupStore: the artifact is
+	// a zip of every table and attachment, not a database dump, and cannot
+	// be restored).
+	// +kubebuilder:validation:Enum=Scheduled;Manual;DeletionExport
 	// +kubebuilder:default=Manual
 	// +optional
 	Reason string `json:"reason,omitempty"`
@@ -52,6 +56,10 @@ const (
 const (
 	BackupReasonScheduled = "Scheduled"
 	BackupReasonManual    = "Manual"
+	// BackupReasonDeletionExport marks the export the operator takes before
+	// it deletes a Workspace (spec.deletion.export: BackupStore). The
+	// Workspace controller writes it; the Backup controller leaves it alone.
+	BackupReasonDeletionExport = "DeletionExport"
 )
 
 // Condition types of a Backup.
@@ -117,6 +125,10 @@ type BackupArtifact struct {
 	// artifact for verification.
 	Tables int   `json:"tables,omitempty"`
 	Rows   int64 `json:"rows,omitempty"`
+	// rowCounts is the number of rows of each table in a deletion export
+	// (a database backup carries its counts in the artifact's header).
+	// +optional
+	RowCounts map[string]int64 `json:"rowCounts,omitempty"`
 }
 
 // BackupStatus is what the operator observed.

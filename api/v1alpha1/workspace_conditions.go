@@ -112,6 +112,9 @@ const (
 	ReasonRestored = "Restored"
 	// ReasonHostConflict: another, older Workspace already serves spec.host.
 	ReasonHostConflict = "HostConflict"
+	// ReasonExportFailed: the export that spec.deletion.export asks for
+	// before deletion failed; deletion waits and retries it.
+	ReasonExportFailed = "ExportFailed"
 )
 
 // Event reasons of a Workspace.
@@ -132,6 +135,8 @@ const (
 	EventRetentionEnforced  = "RetentionEnforced"
 	EventRestored           = "Restored"
 	EventRestoreFailed      = "RestoreFailed"
+	EventExported           = "Exported"
+	EventExportFailed       = "ExportFailed"
 )
 
 // Finalizers.

@@ -27,6 +27,40 @@ const (
 	DeletionPolicyRetain DeletionPolicy = "Retain"
 )
 
+// DeletionExport says where the operator puts an export of the whole
+// workspace before it deletes the Workspace.
+// +kubebuilder:validation:Enum=BackupStore;None
+type DeletionExport string
+
+const (
+	// DeletionExportBackupStore exports every table and attachment, as the
+	// runtime's workspace export does, into the workspace's backup store,
+	// encrypted like a backup, before anything is deleted.
+	DeletionExportBackupStore DeletionExport = "BackupStore"
+	// DeletionExportNone takes no export.
+	DeletionExportNone DeletionExport = "None"
+)
+
+// WorkspaceDeletion says what the operator does before it deletes a Workspace.
+type WorkspaceDeletion struct {
+	// export says where an export of the whole workspace (every table, as
+	// JSON, plus attachments, in a zip) goes before the Workspace is
+	// deleted: BackupStore, or None. The default is None because an export
+	// is a full copy of the tenant's personal data that outlives the
+	// Workspace: it is opt-in. With BackupStore the export is encrypted
+	// under the workspace's transit key, like a backup, kept in the backup
+	// store of the database server as a Backup with reason DeletionExport,
+	// and expires and is purged with the workspace's backups (the
+	// RetentionPolicy's backups.afterDeletion). Deletion waits until the
+	// export is in the store; setting this field to None lets a deletion
+	// that waits on a failing export go on without one. Under a
+	// RetentionPolicy with backups.shredOnDelete no export is taken: the
+	// key that could read it is destroyed at deletion.
+	// +kubebuilder:default=None
+	// +optional
+	Export DeletionExport `json:"export,omitempty"`
+}
+
 // WorkspaceOwner is the first user of the tenant.
 type WorkspaceOwner struct {
 	// email of the first owner. The runtime creates this user with the password
@@ -146,6 +180,11 @@ type WorkspaceSpec struct {
 	// +kubebuilder:default=Delete
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// deletion says what the operator does before it deletes the Workspace,
+	// such as exporting it into the backup store.
+	// +optional
+	Deletion *WorkspaceDeletion `json:"deletion,omitempty"`
 }
 
 // WorkspacePhase is a one-word summary of a Workspace's state.
