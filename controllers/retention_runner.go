@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -75,6 +76,14 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ws.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	if ws.GetCondition(tenancyv1.ConditionRetentionEnforced) == nil &&
+		(!ws.IsTrue(tenancyv1.ConditionDatabaseReady) || !ws.IsTrue(tenancyv1.ConditionVaultReady)) {
+		// A workspace being provisioned has nothing to enforce yet. Writing
+		// its status now would only race the workspace controller's first
+		// status write (a conflict costs that pass); the status write that
+		// makes it ready brings it back here.
 		return ctrl.Result{}, nil
 	}
 	before := ws.DeepCopy()
@@ -327,7 +336,7 @@ func (r *RetentionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("retention").
 		For(&tenancyv1.Workspace{}).
-		Watches(&tenancyv1.RetentionPolicy{}, handler.EnqueueRequestsFromMapFunc(governed.governedBy)).
+		Watches(&tenancyv1.RetentionPolicy{}, handler.EnqueueRequestsFromMapFunc(governed.governedBy), builder.WithPredicates(notResync)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Complete(reconcile.Func(r.Reconcile))
 }

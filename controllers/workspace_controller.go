@@ -15,6 +15,7 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -201,27 +202,23 @@ func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&tenancyv1.Workspace{}).
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&tenancyv1.Workspace{}, builder.WithPredicates(metaOrSpecChanged)).
 		// A Workspace that gives up a host (deleted, or moved to another)
 		// hands it to the next claimant.
-		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.sharingHost)).
+		Watches(&tenancyv1.Workspace{}, handler.EnqueueRequestsFromMapFunc(r.sharingHost), builder.WithPredicates(hostMayMove)).
 		// An Integration whose runtime writes its own tokens changes the
 		// workspace's Vault policy.
-		Watches(&tenancyv1.Integration{}, handler.EnqueueRequestsFromMapFunc(workspaceOfIntegration)).
-		Owns(&corev1.Namespace{}).
-		Owns(&corev1.ResourceQuota{}).
-		Owns(&corev1.LimitRange{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&networkingv1.Ingress{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&tenancyv1.Integration{}, handler.EnqueueRequestsFromMapFunc(workspaceOfIntegration), builder.WithPredicates(notResync))
+	for _, child := range []client.Object{&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &corev1.ServiceAccount{},
+		&networkingv1.NetworkPolicy{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &policyv1.PodDisruptionBudget{}} {
+		b = b.Owns(child, builder.WithPredicates(childChanged))
+	}
+	return b.
 		// A Backup that completes moves status.backups.lastSuccessful; a
 		// policy that changes moves the schedule of the workspaces it governs.
-		Watches(&tenancyv1.Backup{}, handler.EnqueueRequestsFromMapFunc(workspaceOfBackup)).
-		Watches(&tenancyv1.RetentionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.governedBy)).
+		Watches(&tenancyv1.Backup{}, handler.EnqueueRequestsFromMapFunc(workspaceOfBackup), builder.WithPredicates(notResync)).
+		Watches(&tenancyv1.RetentionPolicy{}, handler.EnqueueRequestsFromMapFunc(r.governedBy), builder.WithPredicates(notResync)).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrent,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
