@@ -143,6 +143,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 	}
 	db := postgres.New(cfg.DatabaseServers, func(server string) { onWrite("postgres", server) })
 	db.CountQueries(func(string) { externalRequests.WithLabelValues("postgres").Inc() })
+	db.SetPoolSize(max(4, cfg.MaxConcurrent))
 
 	if err := checkBackupTools(cfg, db); err != nil {
 		return nil, err

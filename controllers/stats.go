@@ -62,8 +62,9 @@ func (p *phaseStats) Start(ctx context.Context) error {
 }
 
 func (p *phaseStats) update(ctx context.Context) error {
+	// Read-only: the cache's own objects, not 2,000 deep copies every interval.
 	var wss tenancyv1.WorkspaceList
-	if err := p.reader.List(ctx, &wss); err != nil {
+	if err := p.reader.List(ctx, &wss, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	ws := map[tenancyv1.WorkspacePhase]float64{}
@@ -71,7 +72,7 @@ func (p *phaseStats) update(ctx context.Context) error {
 		ws[wss.Items[i].Status.Phase]++
 	}
 	var ins tenancyv1.IntegrationList
-	if err := p.reader.List(ctx, &ins); err != nil {
+	if err := p.reader.List(ctx, &ins, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	in := map[tenancyv1.IntegrationPhase]float64{}

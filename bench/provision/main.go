@@ -50,6 +50,7 @@ type options struct {
 	concurrency int
 	profileDir  string
 	operator    string
+	strategy    string
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.steady, "steady", 2000, "workspaces in place for the steady-state figures (resync, restart, RSS); 0 skips them")
 	flag.DurationVar(&o.syncPeriod, "sync-period", time.Minute, "the operator's --sync-period during the steady-state run (one resync is measured)")
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
+	flag.StringVar(&o.strategy, "create-strategy", "", "the database server's createStrategy (WAL_LOG or FILE_COPY; empty: PostgreSQL's default, WAL_LOG)")
 	flag.StringVar(&o.operator, "operator", "", "a prebuilt operator binary to measure (default: build the working tree into bin/switchboard)")
 	flag.StringVar(&o.profileDir, "profile", "", "if set, save the operator's CPU, mutex and block profiles of each burst and of the resync here")
 	flag.Parse()
@@ -463,6 +465,12 @@ func run(o options) error {
 	}
 	defer stack.Close()
 
+	if o.strategy != "" {
+		servers := fmt.Sprintf("bench: {dsn: '%s', createStrategy: %s}\n", stack.PG.AdminDSN(), o.strategy)
+		if err := os.WriteFile(filepath.Join(state, "database-servers.yaml"), []byte(servers), 0o600); err != nil {
+			return err
+		}
+	}
 	opArgs := []string{}
 	if o.concurrency > 0 {
 		opArgs = append(opArgs, "--max-concurrent-reconciles="+strconv.Itoa(o.concurrency))

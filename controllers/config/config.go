@@ -107,6 +107,11 @@ type DatabaseServer struct {
 	// which its tenants' public privacy pages show as where their data
 	// lives; empty shows none.
 	Region string
+	// CreateStrategy is CREATE DATABASE's STRATEGY for tenant databases:
+	// WAL_LOG (PostgreSQL 15's default; empty means it) or FILE_COPY, which
+	// costs less for an empty database but forces two checkpoints each
+	// (docs/performance.md).
+	CreateStrategy string
 }
 
 // Egress is a destination tenant runtimes may reach, as their NetworkPolicy
@@ -443,7 +448,8 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 				URL         string `json:"url"`
 				Credentials string `json:"credentials"`
 			} `json:"backupStore"`
-			Region string `json:"region"`
+			Region         string `json:"region"`
+			CreateStrategy string `json:"createStrategy"`
 		}
 		if err := json.Unmarshal(raw[n], &entry.DSN); err != nil {
 			dec := json.NewDecoder(bytes.NewReader(raw[n]))
@@ -470,8 +476,14 @@ func ParseDatabaseServers(b []byte) (map[string]DatabaseServer, error) {
 		if r := entry.Region; len(r) > 64 || r != strings.TrimSpace(r) || strings.IndexFunc(r, unicode.IsControl) >= 0 {
 			return nil, fmt.Errorf("server %s: region: want a label of at most 64 characters, such as \"EU (Frankfurt)\"", n)
 		}
+		switch entry.CreateStrategy {
+		case "", "WAL_LOG", "FILE_COPY":
+		default:
+			return nil, fmt.Errorf("server %s: createStrategy: want WAL_LOG or FILE_COPY", n)
+		}
 		out[n] = DatabaseServer{Name: n, AdminDSN: entry.DSN, Host: pc.Host, Port: pc.Port, Egress: egress,
-			BackupStore: entry.BackupStore.URL, BackupStoreCredentials: entry.BackupStore.Credentials, Region: entry.Region}
+			BackupStore: entry.BackupStore.URL, BackupStoreCredentials: entry.BackupStore.Credentials, Region: entry.Region,
+			CreateStrategy: entry.CreateStrategy}
 	}
 	return out, nil
 }

@@ -30,6 +30,10 @@ func TestLoad(t *testing.T) {
 	os.WriteFile(unknownKey, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', egres: {}}\n"), 0o600)
 	badRegion := filepath.Join(dir, "badregion.yaml")
 	os.WriteFile(badRegion, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', region: \"EU\\nFrankfurt\"}\n"), 0o600)
+	badStrategy := filepath.Join(dir, "badstrategy.yaml")
+	os.WriteFile(badStrategy, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', createStrategy: 'FILE_COPY; DROP'}\n"), 0o600)
+	fileCopy := filepath.Join(dir, "filecopy.yaml")
+	os.WriteFile(fileCopy, []byte("eu-1: {dsn: 'postgres://admin:s3cret-pw@10.0.0.1/postgres', createStrategy: FILE_COPY}\n"), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o600)
 
@@ -127,6 +131,12 @@ func TestLoad(t *testing.T) {
 		{name: "bad vault egress labels", args: append(base, "--vault-egress-pod-labels=app"), env: env, wantErr: "--vault-egress-pod-labels"},
 		{name: "database outside the cluster without egress", args: append(base, "--database-servers="+outside), env: env, wantErr: `server eu-1: host "db.example.com" is a DNS name outside the cluster`},
 		{name: "bad egress CIDR", args: append(base, "--database-servers="+badCIDR), env: env, wantErr: `server eu-1: egress CIDR "10.0.0.300/32" does not parse`},
+		{name: "bad create strategy", args: append(base, "--database-servers="+badStrategy), env: env, wantErr: "server eu-1: createStrategy: want WAL_LOG or FILE_COPY"},
+		{name: "FILE_COPY", args: append(base, "--database-servers="+fileCopy), env: env, check: func(t *testing.T, c *Config) {
+			if s := c.DatabaseServers["eu-1"].CreateStrategy; s != "FILE_COPY" {
+				t.Errorf("createStrategy = %q", s)
+			}
+		}},
 		{name: "bad region", args: append(base, "--database-servers="+badRegion), env: env, wantErr: "server eu-1: region: want a label"},
 		{name: "unknown server key", args: append(base, "--database-servers="+unknownKey), env: env, wantErr: "server eu-1: want a YAML map"},
 		{name: "trusted proxies", args: append(base, "--runtime-trusted-proxies=10.0.0.0/8, fd00::/8"), env: env,

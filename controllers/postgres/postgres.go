@@ -36,6 +36,8 @@ type Provisioner struct {
 
 	// onQuery, if set, is called for every statement sent, read or write.
 	onQuery func(server string)
+	// poolSize is the most admin connections held per server.
+	poolSize int32
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool
@@ -50,6 +52,15 @@ func New(servers map[string]config.DatabaseServer, onWrite func(server string)) 
 		onWrite = func(string) {}
 	}
 	return &Provisioner{servers: servers, pools: map[string]*pgxpool.Pool{}, prepared: map[string]bool{}, onWrite: onWrite}
+}
+
+// SetPoolSize sets the most admin connections p holds to each server
+// (default 4): as many as passes that may provision at once, so that none
+// waits for a connection. It must be called before the first statement.
+func (p *Provisioner) SetPoolSize(n int) {
+	if n > 0 {
+		p.poolSize = int32(n)
+	}
 }
 
 // CountQueries makes p call onQuery for every statement it sends to a
@@ -111,6 +122,9 @@ func (p *Provisioner) pool(server string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("server %s: the admin DSN does not parse", server)
 	}
 	cfg.MaxConns = 4
+	if p.poolSize > 0 {
+		cfg.MaxConns = p.poolSize
+	}
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
 	cfg.HealthCheckPeriod = 15 * time.Second
@@ -384,7 +398,11 @@ FROM pg_database WHERE datname = $1`, t.Name).Scan(&dbExists, &owner, &comment)
 	}
 	switch dbMark := markOf(comment); {
 	case !dbExists:
-		if _, err := pool.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+ident+" ENCODING 'UTF8' TEMPLATE template0"); err != nil {
+		create := "CREATE DATABASE " + ident + " OWNER " + ident + " ENCODING 'UTF8' TEMPLATE template0"
+		if st := p.servers[server].CreateStrategy; st == "WAL_LOG" || st == "FILE_COPY" {
+			create += " STRATEGY " + st // a keyword from a closed list, checked when the configuration was read
+		}
+		if _, err := pool.Exec(ctx, create); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
 				return created, &external.ConflictError{Object: "database " + t.Name + " on server " + server, Reason: "was created by someone else at the same moment"}
