@@ -97,7 +97,7 @@ var _ = BeforeSuite(func() {
 	// Two servers on the same PostgreSQL: eu-1 backs up into the default
 	// file store, eu-s3 into its own S3 bucket (residency).
 	Expect(os.WriteFile(filepath.Join(stack.StateDir, "database-servers.yaml"), []byte(
-		"eu-1: "+pg.AdminDSN()+"\n"+
+		"eu-1:\n  dsn: "+pg.AdminDSN()+"\n  region: EU (test)\n"+
 			"eu-s3:\n  dsn: "+pg.AdminDSN()+"\n  backupStore:\n    url: "+s3Srv.StoreURL("backups", "tenants")+"\n    credentials: "+credentials+"\n"), 0o600)).To(Succeed())
 
 	By("configuring the operator")
