@@ -648,7 +648,7 @@ func (m *MailServer) Append(local, mailbox string, raws ...[]byte) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { c.Close() }() // c may be replaced below
 	if mailbox != "INBOX" {
 		if err := c.Create(mailbox, nil).Wait(); err != nil && !isIMAPCode(err, imap.ResponseCodeAlreadyExists) {
 			return err
@@ -670,10 +670,23 @@ func (m *MailServer) Append(local, mailbox string, raws ...[]byte) error {
 				break
 			}
 			var ie *imap.Error
-			if !errors.As(err, &ie) || attempt >= 20 {
+			if !errors.As(err, &ie) || attempt >= 50 {
 				return err
 			}
 			time.Sleep(100 * time.Millisecond)
+			// On a loaded machine the session can keep its stale view of
+			// the mailbox for seconds: every so often, take a new one.
+			if attempt%5 == 4 {
+				c.Close()
+				if c, err = m.DialIMAP(local); err != nil {
+					return err
+				}
+				if mailbox != "INBOX" {
+					if err := c.Create(mailbox, nil).Wait(); err != nil && !isIMAPCode(err, imap.ResponseCodeAlreadyExists) {
+						return err
+					}
+				}
+			}
 		}
 	}
 	return c.Logout().Wait()
