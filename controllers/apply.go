@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 )
@@ -82,6 +83,7 @@ func ensureChild[T client.Object](ctx context.Context, c client.Client, apiReade
 		}
 	}
 	ch.copyInto(have, want)
+	logf.FromContext(ctx).Info("updating a child whose owned fields differ from the spec", "kind", kindOf(want), "object", klogRef(want))
 	if err := c.Update(ctx, have); err != nil {
 		return have, fmt.Errorf("updating %s %s: %w", kindOf(want), klogRef(want), err)
 	}

@@ -51,6 +51,7 @@ type options struct {
 	profileDir  string
 	operator    string
 	strategy    string
+	keepLog     string
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.DurationVar(&o.syncPeriod, "sync-period", time.Minute, "the operator's --sync-period during the steady-state run (one resync is measured)")
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
 	flag.StringVar(&o.strategy, "create-strategy", "", "the database server's createStrategy (WAL_LOG or FILE_COPY; empty: PostgreSQL's default, WAL_LOG)")
+	flag.StringVar(&o.keepLog, "log", "", "if set, copy the operator's log here at the end")
 	flag.StringVar(&o.operator, "operator", "", "a prebuilt operator binary to measure (default: build the working tree into bin/switchboard)")
 	flag.StringVar(&o.profileDir, "profile", "", "if set, save the operator's CPU, mutex and block profiles of each burst and of the resync here")
 	flag.Parse()
@@ -459,6 +461,13 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(state)
+	if o.keepLog != "" {
+		defer func() {
+			if b, err := os.ReadFile(filepath.Join(state, "operator.log")); err == nil {
+				_ = os.WriteFile(o.keepLog, b, 0o644)
+			}
+		}()
+	}
 	stack, err := harness.StartStack(ctx, state, "bench", func(m string) { fmt.Println("bench: " + m) })
 	if err != nil {
 		return err
@@ -494,6 +503,16 @@ func run(o options) error {
 	var rows []row
 	add := func(measure, format string, a ...any) { rows = append(rows, row{measure, fmt.Sprintf(format, a...)}) }
 	total := 0 // workspaces in place
+	loadAtStart := loadAverage()
+	strategy := o.strategy
+	if strategy == "" {
+		strategy = "WAL_LOG (PostgreSQL's default)"
+	}
+	concurrency := "its default"
+	if o.concurrency > 0 {
+		concurrency = strconv.Itoa(o.concurrency)
+	}
+	add("setup", "--max-concurrent-reconciles %s, CREATE DATABASE strategy %s", concurrency, strategy)
 
 	// Warm-up: the first workspace also creates the shared Vault mounts.
 	if err := k8s.Create(ctx, workspace("warmup")); err != nil {
@@ -544,9 +563,17 @@ func run(o options) error {
 			}
 			deletion = append(deletion, at[name].Sub(start))
 		}
+		if err := op.waitIdle(ctx, 0, time.Minute); err != nil {
+			return err
+		}
+		deleted, err := op.counts()
+		if err != nil {
+			return err
+		}
 		add(fmt.Sprintf("create → DatabaseReady+VaultReady, one at a time, p50 / p99 (n=%d)", len(provision)), "%s / %s", pct(provision, 50), pct(provision, 99))
 		add("delete (Delete policy) → gone, p50 / p99", "%s / %s", pct(deletion, 50), pct(deletion, 99))
 		add("operator work per workspace created", "%s", after.minus(before).perWorkspace(o.latency))
+		add("operator work per workspace deleted", "%s", deleted.minus(after).perWorkspace(o.latency))
 	}
 
 	var rates []float64
@@ -586,6 +613,7 @@ func run(o options) error {
 		rows = append(rows, steadyRows...)
 	}
 
+	add("load average (1 min) at start / at end", "%s / %s", loadAtStart, loadAverage())
 	fmt.Println()
 	fmt.Println("| measure | value |")
 	fmt.Println("|---|---|")
@@ -777,6 +805,16 @@ func pct(d []time.Duration, p int) time.Duration {
 		i = 1
 	}
 	return s[i-1].Round(time.Millisecond)
+}
+
+// loadAverage is the machine's 1-minute load average: figures taken while
+// other work ran are not comparable.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // procCPU is the user and system CPU time a process has used.

@@ -106,6 +106,10 @@ func RuntimeDeployment(ws *tenancyv1.Workspace, s Settings) *appsv1.Deployment {
 			PeriodSeconds:    period,
 			TimeoutSeconds:   2,
 			FailureThreshold: failures,
+			// Kubernetes' default, spelt out: the operator compares the
+			// stored template with this one, and an unset number would
+			// differ from the stored 1 and cost an update on every pass.
+			SuccessThreshold: 1,
 		}
 	}
 	return &appsv1.Deployment{
