@@ -6,6 +6,8 @@
 
 -- +goose Up
 CREATE TABLE email_changes (
+    -- id orders retention's batches, as every table's id does.
+    id         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     new_email  text NOT NULL CHECK (new_email = lower(new_email) AND new_email LIKE '%_@_%'),
     token_hash bytea NOT NULL UNIQUE,
