@@ -501,7 +501,11 @@ func run(o options) error {
 	readyOf := func(t *tracker) map[string]time.Time { return t.ready }
 	goneOf := func(t *tracker) map[string]time.Time { return t.gone }
 	var rows []row
-	add := func(measure, format string, a ...any) { rows = append(rows, row{measure, fmt.Sprintf(format, a...)}) }
+	add := func(measure, format string, a ...any) {
+		r := row{measure, fmt.Sprintf(format, a...)}
+		rows = append(rows, r)
+		fmt.Printf("bench: %s: %s\n", r.measure, r.value) // as measured, in case a later step fails
+	}
 	total := 0 // workspaces in place
 	loadAtStart := loadAverage()
 	strategy := o.strategy
@@ -693,7 +697,11 @@ func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, pr
 // the restart and then one resync.
 func steady(ctx context.Context, o options, bin string, stack *harness.Stack, logPath string, opArgs []string, op **operator, total int) ([]row, error) {
 	var rows []row
-	add := func(measure, format string, a ...any) { rows = append(rows, row{measure, fmt.Sprintf(format, a...)}) }
+	add := func(measure, format string, a ...any) {
+		r := row{measure, fmt.Sprintf(format, a...)}
+		rows = append(rows, r)
+		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
+	}
 	time.Sleep(5 * time.Second)
 	if err := (*op).waitIdle(ctx, 0, 5*time.Minute); err != nil {
 		return nil, err
