@@ -274,9 +274,19 @@ func TestBrowserFlow(t *testing.T) {
 	)
 
 	t.Log("6. the contact: a note, a deal, and the deal moved across the board")
-	var wonValue string
+	var wonValue, contactURL string
 	step("contact",
-		chromedp.Click(chromedp.Search(`//a[contains(., 'Open contact')]`)),
+		// Open the contact's page by its link's address and wait for the
+		// load: a click can race a live refresh of the conversation's
+		// sidebar, which once left the test typing into a page that was
+		// still being replaced.
+		evalInto(`document.evaluate("//a[contains(., 'Open contact')]", document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.href`, &contactURL),
+		func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			if !strings.Contains(contactURL, "/contacts/") {
+				return chromedp.Void{}, fmt.Errorf("the Open contact link goes to %q", contactURL)
+			}
+			return chromedp.Navigate(contactURL)(ctx, t)
+		},
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=contact-name]`)),
 		chromedp.SendKeys(chromedp.ID("#note"), "Prefers email over phone."),
 		chromedp.Click(chromedp.Search(`//button[contains(., 'Add note')]`)),
