@@ -350,7 +350,14 @@ func testSyncReplyThread(t *testing.T, mail *harness.MailServer) {
 	if len(convs) != 4 {
 		t.Fatalf("4 mails with 4 subjects made %d conversations", len(convs))
 	}
-	order, invoice, html, broken := got[0], got[1], got[2], got[3]
+	// By Message-ID, not position: postfix delivers concurrently, so the
+	// mailbox's order (UIDs, and so the messages' ids) need not be the
+	// order they were sent in.
+	byID := map[string]stored{}
+	for _, m := range got {
+		byID[m.ext] = m
+	}
+	order, invoice, html, broken := byID["a1@alice.test"], byID["a2@alice.test"], byID["a3@alice.test"], byID["b1@bob.test"]
 	if order.subject != "Order 12" || order.contact != alice || order.ext != "a1@alice.test" || order.hdr != "a1@alice.test" {
 		t.Errorf("first mail stored as %+v", order)
 	}
