@@ -113,4 +113,3 @@ func (s *Store) CancelEmailChange(ctx context.Context, q Querier, userID int64) 
 	tag, err := q.Exec(ctx, `DELETE FROM email_changes WHERE user_id = $1`, userID)
 	return err == nil && tag.RowsAffected() > 0, err
 }
-
