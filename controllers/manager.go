@@ -176,6 +176,12 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 
 	receiptLog := receipts.New(mgr.GetClient(), cfg.ReceiptsNamespace, receipts.Options{Reader: mgr.GetAPIReader()})
 
+	// Periodic work missed before this moment (while the operator was down)
+	// is spread over --periodic-spread from it.
+	started := time.Now()
+	if o.Now != nil {
+		started = o.Now()
+	}
 	if err := (&WorkspaceReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -188,6 +194,7 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 			VaultEgress: cfg.VaultEgress, DatabaseEgress: dbEgress, DatabaseRegion: dbRegion,
 		},
 		DB: db, Vault: vc, Backups: backups, Now: o.Now,
+		BackupSpread: cfg.PeriodicSpread, Started: started,
 		RetryAfter:         cfg.DependencyRetryAfter,
 		ReceiptsNamespace:  cfg.ReceiptsNamespace,
 		Receipts:           receiptLog,
@@ -241,6 +248,8 @@ func NewManager(restCfg *rest.Config, cfg *config.Config, o ManagerOptions) (man
 		Interval:   cfg.RetentionInterval,
 		RetryAfter: cfg.DependencyRetryAfter,
 		Now:        o.Now,
+		Spread:     cfg.PeriodicSpread,
+		Started:    started,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up retention controller: %w", err)
 	}

@@ -60,6 +60,11 @@ type RetentionReconciler struct {
 	RetryAfter time.Duration
 	// Now is the clock (tests move it); nil is time.Now.
 	Now func() time.Time
+	// Spread is --periodic-spread: runs that fell due before the operator
+	// started (missed while it was down) are done at its own offset in this
+	// window (at most Interval) after Started, not back to back.
+	Spread  time.Duration
+	Started time.Time
 }
 
 // retentionKeyPath is the Vault KV entry of a workspace's pseudonymisation
@@ -239,14 +244,19 @@ func (r *RetentionReconciler) now() time.Time {
 }
 
 // due is when the workspace's next run is: an interval after the last, or,
-// for its first, at the workspace's own offset into the interval.
+// for its first, at the workspace's own offset into the interval; a run
+// that fell due before the operator started waits for the workspace's
+// offset in the spread window after the start (controllers/spread.go).
 func (r *RetentionReconciler) due(ws *tenancyv1.Workspace, st *tenancyv1.WorkspaceRetentionStatus) time.Time {
+	var due time.Time
 	if st.LastRun != nil {
-		return st.LastRun.Add(r.Interval)
+		due = st.LastRun.Add(r.Interval)
+	} else {
+		h := fnv.New64a()
+		h.Write([]byte(ws.UID))
+		due = ws.CreationTimestamp.Add(time.Duration(h.Sum64() % uint64(r.Interval)))
 	}
-	h := fnv.New64a()
-	h.Write([]byte(ws.UID))
-	return ws.CreationTimestamp.Add(time.Duration(h.Sum64() % uint64(r.Interval)))
+	return catchUp(ws, "retention", due, r.Started, min(r.Spread, r.Interval))
 }
 
 // rulesOf turns the categories in force of a policy (status.enforcedCategories:

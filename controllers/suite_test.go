@@ -120,6 +120,9 @@ func operatorConfig(stack *harness.Stack) *config.Config {
 		"--dependency-retry-after=1s",
 		"--backup-store=file://"+fileStoreDir,
 		"--max-concurrent-backups=2",
+		// Specs move the clock to a slot and expect its backup: the spread
+		// has its own spec ("Periodic work"), which turns it on.
+		"--periodic-spread=0",
 	)
 	cfg, err := config.Load(opCfgArgs, func(string) string { return "" })
 	Expect(err).NotTo(HaveOccurred())

@@ -28,8 +28,10 @@ const AnnotationScheduledFor = "tenancy.switchboard.dev/scheduled-for"
 
 // reconcileBackups creates the Backup of each schedule slot that is due and
 // summarises the workspace's backups in status.backups. The schedule is the
-// effective RetentionPolicy's backups.schedule, in UTC. Slots missed while
-// the operator was down are collapsed into one backup, taken at once. A
+// effective RetentionPolicy's backups.schedule, in UTC. Each workspace's
+// backup of a slot is taken at its own offset in --periodic-spread after
+// the slot. Slots missed while the operator was down are collapsed into one
+// backup, taken at the workspace's offset after the operator started. A
 // suspended workspace, or one under legal hold, is backed up all the same.
 // The Backup's name is derived from its slot, so a pass that crashes after
 // creating it creates nothing twice.
@@ -101,11 +103,18 @@ func (r *WorkspaceReconciler) reconcileBackups(ctx context.Context, s *workspace
 			}
 			slot = n
 		}
-		if err := r.createScheduledBackup(ctx, ws, slot, verify); err != nil {
-			return ctrl.Result{}, err
+		if due := r.backupDue(ws, sched, slot); now.Before(due) {
+			// The slot has come, but this workspace's turn in the spread
+			// window has not (or its missed slot waits its turn after a
+			// restart).
+			next = slot
+		} else {
+			if err := r.createScheduledBackup(ctx, ws, slot, verify); err != nil {
+				return ctrl.Result{}, err
+			}
+			st.LastScheduleTime = ptrTime(slot)
+			next = sched.Next(slot)
 		}
-		st.LastScheduleTime = ptrTime(slot)
-		next = sched.Next(slot)
 	}
 	if next.IsZero() {
 		st.NextScheduleTime = nil
@@ -113,13 +122,28 @@ func (r *WorkspaceReconciler) reconcileBackups(ctx context.Context, s *workspace
 			fmt.Sprintf("backups.schedule %q never fires", schedule))
 		return ctrl.Result{}, nil
 	}
-	st.NextScheduleTime = ptrTime(next)
-	msg := fmt.Sprintf("%q (UTC); next backup at %s, into %s", schedule, next.Format(time.RFC3339), r.Backups.Stores.URL(ws.Spec.DatabaseServer))
+	due := r.backupDue(ws, sched, next)
+	st.NextScheduleTime = ptrTime(due)
+	at := due.Format(time.RFC3339)
+	if !due.Equal(next) {
+		at += fmt.Sprintf(" (the %s slot, plus this workspace's offset in the --periodic-spread window)", next.Format("15:04"))
+	}
+	msg := fmt.Sprintf("%q (UTC); next backup at %s, into %s", schedule, at, r.Backups.Stores.URL(ws.Spec.DatabaseServer))
 	if perr != nil {
 		msg += "; the built-in schedule applies while the RetentionPolicy is unresolved: " + perr.Message
 	}
 	ws.SetTrue(tenancyv1.ConditionBackupsScheduled, tenancyv1.ReasonScheduled, msg)
-	return ctrl.Result{RequeueAfter: next.Sub(now) + time.Second}, nil
+	return ctrl.Result{RequeueAfter: due.Sub(now) + time.Second}, nil
+}
+
+// backupDue is when the backup of a slot is taken: at the slot plus the
+// workspace's offset in the spread window (at most the gap to the next
+// slot), or, for a slot missed before the operator started, at the start
+// plus that offset (controllers/spread.go).
+func (r *WorkspaceReconciler) backupDue(ws *tenancyv1.Workspace, sched cron.Schedule, slot time.Time) time.Time {
+	window := min(r.BackupSpread, scheduleGap(sched.Next, slot))
+	due := slot.Add(spreadOffset(ws, "backup", window))
+	return catchUp(ws, "backup", due, r.Started, window)
 }
 
 func (r *WorkspaceReconciler) now() time.Time {

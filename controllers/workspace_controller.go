@@ -47,6 +47,13 @@ type WorkspaceReconciler struct {
 	Backups *BackupEnv
 	// Now is the backup schedule's clock (tests move it); nil is time.Now.
 	Now func() time.Time
+	// BackupSpread is --periodic-spread: each workspace takes its scheduled
+	// backup at its own offset in this window after the slot (clamped to the
+	// gap between slots); 0 takes them all at the slot (controllers/spread.go).
+	BackupSpread time.Duration
+	// Started is when the operator started: backups missed before it are
+	// spread over BackupSpread from it, not all taken at once.
+	Started time.Time
 	// RetryAfter bounds the wait before retrying an unreachable dependency.
 	RetryAfter        time.Duration
 	ReceiptsNamespace string

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
@@ -260,8 +262,10 @@ func (op *operator) stop() {
 // metrics is one scrape: sample lines ("name{labels}") to values.
 type metrics map[string]float64
 
-func (op *operator) scrape() (metrics, error) {
-	resp, err := http.Get(op.metrics)
+func (op *operator) scrape() (metrics, error) { return scrapeURL(http.DefaultClient, op.metrics) }
+
+func scrapeURL(c *http.Client, url string) (metrics, error) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +391,13 @@ type profiler struct {
 	done chan struct{}
 }
 
+// apiserverPprof, when set, also takes kube-apiserver's CPU profile beside
+// the operator's: most of a workspace's CPU is spent outside the operator.
+var apiserverPprof struct {
+	client *http.Client
+	base   string
+}
+
 func (op *operator) profile(dir, name string) *profiler {
 	if dir == "" {
 		return nil
@@ -397,7 +408,16 @@ func (op *operator) profile(dir, name string) *profiler {
 	go func() {
 		defer close(p.done)
 		for i := 1; ; i++ {
+			var wg sync.WaitGroup
+			if apiserverPprof.client != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					saveURL(apiserverPprof.client, apiserverPprof.base+"/debug/pprof/profile?seconds=5", filepath.Join(dir, fmt.Sprintf("%s-apiserver-cpu-%02d.pb.gz", name, i)))
+				}()
+			}
 			p.save("profile?seconds=5", fmt.Sprintf("%s-cpu-%02d.pb.gz", name, i))
+			wg.Wait()
 			select {
 			case <-p.stop:
 				return
@@ -409,12 +429,19 @@ func (op *operator) profile(dir, name string) *profiler {
 }
 
 func (p *profiler) save(what, file string) {
-	resp, err := http.Get(p.op.pprof + what)
+	saveURL(http.DefaultClient, p.op.pprof+what, filepath.Join(p.dir, file))
+}
+
+func saveURL(c *http.Client, url, path string) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return
 	}
 	defer resp.Body.Close()
-	f, err := os.Create(filepath.Join(p.dir, file))
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	f, err := os.Create(path)
 	if err != nil {
 		return
 	}
@@ -492,6 +519,11 @@ func run(o options) error {
 	}
 	defer func() { op.stop() }()
 
+	if o.profileDir != "" {
+		if hc, err := rest.HTTPClientFor(stack.RestConfig); err == nil {
+			apiserverPprof.client, apiserverPprof.base = hc, strings.TrimSuffix(stack.RestConfig.Host, "/")
+		}
+	}
 	k8s, err := client.NewWithWatch(stack.RestConfig, client.Options{Scheme: controllers.Scheme()})
 	if err != nil {
 		return err
@@ -584,7 +616,7 @@ func run(o options) error {
 	for i, n := range o.bursts {
 		prefix := fmt.Sprintf("b%d-", i+1)
 		fmt.Printf("bench: %d workspaces at once\n", n)
-		d, c, err := burst(ctx, op, k8s, tr, prefix, n, total, o.profileDir, fmt.Sprintf("burst-%d", n))
+		d, c, cpu, err := burst(ctx, op, k8s, tr, prefix, n, total, o.profileDir, fmt.Sprintf("burst-%d", n))
 		if err != nil {
 			return err
 		}
@@ -594,6 +626,7 @@ func run(o options) error {
 		rss, hwm := procMemory(op.cmd.Process.Pid)
 		add(fmt.Sprintf("%d workspaces created at once → all DatabaseReady+VaultReady", n), "%s (%.1f workspaces/s)", d.Round(time.Millisecond), rate)
 		add(fmt.Sprintf("operator work per workspace, burst of %d", n), "%s", c.perWorkspace(n))
+		add(fmt.Sprintf("CPU per workspace of the whole stack, burst of %d", n), "%s", cpu)
 		add(fmt.Sprintf("operator RSS with %d workspaces in place", total), "%s (peak %s)", rss, hwm)
 	}
 	if len(rates) >= 2 {
@@ -605,7 +638,7 @@ func run(o options) error {
 		if o.steady > total {
 			n := o.steady - total
 			fmt.Printf("bench: steady state: %d more workspaces, to %d\n", n, o.steady)
-			if _, _, err := burst(ctx, op, k8s, tr, "st-", n, total, "", ""); err != nil {
+			if _, _, _, err := burst(ctx, op, k8s, tr, "st-", n, total, "", ""); err != nil {
 				return err
 			}
 			total += n
@@ -634,14 +667,16 @@ func run(o options) error {
 // burst creates n workspaces at once and waits until all are DatabaseReady
 // and VaultReady, and the operator is idle. It returns the time from the first
 // create to the last ready, and the operator's work until idle.
-func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, prefix string, n, inPlace int, profileDir, profileName string) (time.Duration, counts, error) {
+func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, prefix string, n, inPlace int, profileDir, profileName string) (time.Duration, counts, string, error) {
 	if err := op.waitIdle(ctx, 0, 5*time.Minute); err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
 	before, err := op.counts()
 	if err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
+	cpuBefore := stackCPU()
+	writesBefore := apiserverWrites()
 	prof := op.profile(profileDir, profileName)
 	var names []string
 	for i := 0; i < n; i++ {
@@ -666,12 +701,13 @@ func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, pr
 	close(errs)
 	for err := range errs {
 		prof.end()
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
 	at, err := tr.wait(ctx, names, func(t *tracker) map[string]time.Time { return t.ready }, 30*time.Minute)
+	cpuAtReady := stackCPU()
 	prof.end()
 	if err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
 	var last time.Time
 	for _, t := range at {
@@ -680,17 +716,20 @@ func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, pr
 		}
 	}
 	if err := op.waitIdle(ctx, 0, 5*time.Minute); err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
 	time.Sleep(2 * time.Second) // passes queued by the last status writes
 	if err := op.waitIdle(ctx, 0, 5*time.Minute); err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
 	after, err := op.counts()
 	if err != nil {
-		return 0, counts{}, err
+		return 0, counts{}, "", err
 	}
-	return last.Sub(start), after.minus(before), nil
+	if w := writesPerWorkspace(writesBefore, apiserverWrites(), n); w != "" {
+		fmt.Printf("bench: kube-apiserver writes per workspace, burst of %d: %s\n", n, w)
+	}
+	return last.Sub(start), after.minus(before), cpuPerWorkspace(cpuBefore, cpuAtReady, n, time.Since(start)), nil
 }
 
 // steady restarts the operator with total workspaces in place, and measures
@@ -863,4 +902,141 @@ func procMemory(pid int) (rss, hwm string) {
 		}
 	}
 	return rss, hwm
+}
+
+// stackCPU is the CPU time each program of the stack has used, by command
+// name: every live process's own time, plus, for the first process of a
+// program (its parent is another program), what its exited children used
+// (PostgreSQL's backends, reaped by the postmaster).
+func stackCPU() map[string]time.Duration {
+	type proc struct {
+		comm        string
+		ppid        int
+		self, child int64
+	}
+	procs := map[int]proc{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		cut, _ := strconv.ParseInt(f[13], 10, 64)
+		cst, _ := strconv.ParseInt(f[14], 10, 64)
+		procs[pid] = proc{comm: s[open+1 : end], ppid: ppid, self: ut + st, child: cut + cst}
+	}
+	out := map[string]time.Duration{}
+	for _, p := range procs {
+		name := p.comm
+		switch {
+		case name == "postgres" || strings.HasPrefix(name, "postgres"):
+			name = "postgres"
+		case name == "kube-apiserver", name == "etcd", name == "vault", name == "switchboard":
+		default:
+			continue
+		}
+		ticks := p.self
+		if parent, ok := procs[p.ppid]; !ok || !strings.HasPrefix(parent.comm, name) {
+			ticks += p.child
+		}
+		out[name] += time.Duration(ticks) * 10 * time.Millisecond
+	}
+	return out
+}
+
+// cpuPerWorkspace formats the stack's CPU between two stackCPU readings,
+// per workspace, largest first, with the share of the machine it used.
+func cpuPerWorkspace(before, after map[string]time.Duration, n int, wall time.Duration) string {
+	type use struct {
+		name string
+		d    time.Duration
+	}
+	var uses []use
+	var sum time.Duration
+	for name, d := range after {
+		d -= before[name]
+		uses = append(uses, use{name, d})
+		sum += d
+	}
+	sort.Slice(uses, func(i, j int) bool { return uses[i].d > uses[j].d })
+	var parts []string
+	for _, u := range uses {
+		parts = append(parts, fmt.Sprintf("%s %.1f", u.name, float64(u.d.Microseconds())/1000/float64(n)))
+	}
+	busy := 0.0
+	if wall > 0 {
+		busy = sum.Seconds() / wall.Seconds()
+	}
+	return fmt.Sprintf("%.1f ms (%s); %.2f of %d cores busy", float64(sum.Microseconds())/1000/float64(n), strings.Join(parts, ", "), busy, runtimeNumCPU())
+}
+
+func runtimeNumCPU() int { return runtime.NumCPU() }
+
+// apiserverWrites counts kube-apiserver's write requests by verb and
+// resource (with subresource), from its own apiserver_request_total.
+func apiserverWrites() map[string]float64 {
+	out := map[string]float64{}
+	if apiserverPprof.client == nil {
+		return out
+	}
+	m, err := scrapeURL(apiserverPprof.client, apiserverPprof.base+"/metrics")
+	if err != nil {
+		return out
+	}
+	label := func(k, name string) string {
+		i := strings.Index(k, name+`="`)
+		if i < 0 {
+			return ""
+		}
+		v := k[i+len(name)+2:]
+		return v[:strings.IndexByte(v, '"')]
+	}
+	for k, v := range m {
+		if !strings.HasPrefix(k, "apiserver_request_total{") {
+			continue
+		}
+		verb := label(k, "verb")
+		switch verb {
+		case "POST", "PUT", "PATCH", "DELETE", "CREATE", "UPDATE", "APPLY":
+		default:
+			continue
+		}
+		r := label(k, "resource")
+		if sub := label(k, "subresource"); sub != "" {
+			r += "/" + sub
+		}
+		out[verb+" "+r] += v
+	}
+	return out
+}
+
+func writesPerWorkspace(before, after map[string]float64, n int) string {
+	var keys []string
+	for k := range after {
+		if after[k]-before[k] > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return after[keys[i]]-before[keys[i]] > after[keys[j]]-before[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, (after[k]-before[k])/float64(n)))
+	}
+	return strings.Join(parts, ", ")
 }

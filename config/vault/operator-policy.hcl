@@ -92,6 +92,16 @@ path "switchboard/metadata/retention/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 
+# The SHA-256 of the TokenReview token last written to the Kubernetes auth
+# config (Vault never returns the token): a restart with the same token
+# writes nothing. Outside the tenant subtrees; no token is stored here.
+path "switchboard/data/switchboard-operator/kubernetes-auth" {
+  capabilities = ["create", "read", "update"]
+}
+path "switchboard/metadata/switchboard-operator/kubernetes-auth" {
+  capabilities = ["create", "read", "update"]
+}
+
 # Remove the identity entity a tenant runtime's logins created, with the
 # workspace. Entity IDs are random, so deletion cannot be narrowed further.
 path "identity/lookup/entity" {

@@ -80,6 +80,11 @@ type Config struct {
 	// RetentionInterval is how often each workspace's RetentionPolicy is
 	// enforced against its database.
 	RetentionInterval time.Duration
+	// PeriodicSpread is the window over which the scheduled backups of one
+	// slot, and the retention runs and backups missed while the operator
+	// was down, are spread, each workspace at its own offset; 0 starts
+	// them all at once.
+	PeriodicSpread time.Duration
 	// PgDump and PgRestore are the binaries backups and restores run: a name
 	// looked up in PATH, or a path. dump.CheckTools says at start whether
 	// they fit every server.
@@ -266,6 +271,15 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		syncPeriod = d
 	}
 	fs.DurationVar(&c.SyncPeriod, "sync-period", syncPeriod, "how often every workspace is reconciled again although nothing changed (a resync writes nothing when all is in place) (env "+envName("sync-period")+")")
+	spread := time.Hour
+	if v := getenv(envName("periodic-spread")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("%s: want a duration such as 1h, or 0", envName("periodic-spread"))
+		}
+		spread = d
+	}
+	fs.DurationVar(&c.PeriodicSpread, "periodic-spread", spread, "each workspace takes a slot's scheduled backup at its own offset in this window after the slot (at most the gap between slots), and backups and retention runs missed while the operator was down at its offset after the start; 0 starts them all at once (env "+envName("periodic-spread")+")")
 	fs.DurationVar(&c.RetentionInterval, "retention-interval", interval, "how often each workspace's RetentionPolicy is enforced (each workspace at its own offset) (env "+envName("retention-interval")+")")
 
 	if err := fs.Parse(args); err != nil {
@@ -393,6 +407,9 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	}
 	if c.PgRestore == "" {
 		return nil, errors.New("--pg-restore must not be empty")
+	}
+	if c.PeriodicSpread < 0 {
+		return nil, errors.New("--periodic-spread must not be negative")
 	}
 	if c.RetentionInterval < time.Minute {
 		return nil, errors.New("--retention-interval must be at least 1m")

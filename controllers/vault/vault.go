@@ -4,6 +4,7 @@
 package vault
 
 import (
+	"encoding/hex"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -275,10 +276,28 @@ func (c *Client) ensureAuthConfig(ctx context.Context) error {
 		return err
 	}
 	digest := sha256.Sum256(jwt)
-	if have != nil && have["kubernetes_host"] == c.cfg.KubernetesHost &&
-		strings.TrimSpace(fmt.Sprint(have["kubernetes_ca_cert"])) == strings.TrimSpace(c.cfg.KubernetesCA) &&
-		(len(jwt) == 0 || (have["token_reviewer_jwt_set"] == true && digest == c.jwtWritten)) {
+	sameConfig := have != nil && have["kubernetes_host"] == c.cfg.KubernetesHost &&
+		strings.TrimSpace(fmt.Sprint(have["kubernetes_ca_cert"])) == strings.TrimSpace(c.cfg.KubernetesCA)
+	if sameConfig && len(jwt) == 0 {
 		return nil
+	}
+	// Vault 1.14's plugin does not say whether a token is set (later ones
+	// answer token_reviewer_jwt_set): a false there means it must be written.
+	if set, told := have["token_reviewer_jwt_set"]; sameConfig && (!told || set == true) {
+		if digest == c.jwtWritten {
+			return nil
+		}
+		// Vault never returns the token, so the digest of the one written
+		// last is kept beside it: a restart with the same token writes
+		// nothing.
+		kv, err := c.ReadKV(ctx, authConfigDigestPath)
+		if err != nil {
+			return err
+		}
+		if kv != nil && kv.Owner == authConfigDigestOwner && kv.Data["reviewer_jwt_sha256"] == hex.EncodeToString(digest[:]) {
+			c.jwtWritten = digest
+			return nil
+		}
 	}
 	data := map[string]any{
 		"kubernetes_host":      c.cfg.KubernetesHost,
@@ -291,9 +310,22 @@ func (c *Client) ensureAuthConfig(ctx context.Context) error {
 	if _, err := c.write(ctx, path, data); err != nil {
 		return err
 	}
+	if len(jwt) > 0 {
+		if _, err := c.WriteKV(ctx, authConfigDigestPath, map[string]string{"reviewer_jwt_sha256": hex.EncodeToString(digest[:])}, authConfigDigestOwner); err != nil {
+			return err
+		}
+	}
 	c.jwtWritten = digest
 	return nil
 }
+
+// authConfigDigestPath is the KV entry (outside every tenant's subtree)
+// with the SHA-256 of the reviewer token last written to the Kubernetes
+// auth config; authConfigDigestOwner marks it as the operator's.
+const (
+	authConfigDigestPath  = "switchboard-operator/kubernetes-auth"
+	authConfigDigestOwner = "switchboard-operator"
+)
 
 // policyMark starts the line of a tenant policy that names its Workspace UID.
 const policyMark = "# workspace-uid: "
