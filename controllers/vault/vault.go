@@ -4,11 +4,11 @@
 package vault
 
 import (
-	"encoding/hex"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
