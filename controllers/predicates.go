@@ -6,6 +6,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
 )
 
 // isResync says whether an update is an informer resync: the same object
@@ -21,17 +23,29 @@ func isResync(e event.UpdateEvent) bool {
 // the status, such as the reconciler's own status writes: each of those
 // would otherwise cost a pass that reads Vault and PostgreSQL to find
 // nothing to do. Resyncs pass, so that drift outside Kubernetes is found.
+//
+// The one finalizer change it drops is the addition of the Workspace's own
+// finalizer to a Workspace not being deleted: the reconciler adds it at the
+// start of a pass and goes on in that pass (a second pass would only find
+// everything it just made).
 var metaOrSpecChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld, e.ObjectNew
 		return isResync(e) ||
 			o.GetGeneration() != n.GetGeneration() ||
 			!equality.Semantic.DeepEqual(o.GetDeletionTimestamp(), n.GetDeletionTimestamp()) ||
-			!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
+			(!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) && !onlyOwnFinalizerAdded(o.GetFinalizers(), n.GetFinalizers())) ||
 			!equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) ||
 			!equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
 			!equality.Semantic.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences())
 	},
+}
+
+// onlyOwnFinalizerAdded says whether now is before with the Workspace
+// finalizer appended, as controllerutil.AddFinalizer does.
+func onlyOwnFinalizerAdded(before, now []string) bool {
+	return len(now) == len(before)+1 && now[len(now)-1] == tenancyv1.WorkspaceFinalizer &&
+		!slices.Contains(before, tenancyv1.WorkspaceFinalizer) && slices.Equal(before, now[:len(before)])
 }
 
 // notResync drops informer resyncs of secondary objects (children, Backups,

@@ -33,6 +33,9 @@ func TestMetaOrSpecChanged(t *testing.T) {
 		}, want: true},
 		{name: "label", change: func(ws *tenancyv1.Workspace) { ws.ResourceVersion, ws.Labels = "2", nil }, want: true},
 		{name: "finalizer", change: func(ws *tenancyv1.Workspace) { ws.ResourceVersion, ws.Finalizers = "2", nil }, want: true},
+		{name: "another finalizer added", change: func(ws *tenancyv1.Workspace) {
+			ws.ResourceVersion, ws.Finalizers = "2", append(ws.Finalizers, "example.com/other")
+		}, want: true},
 		{name: "deletion requested", change: func(ws *tenancyv1.Workspace) { ws.ResourceVersion, ws.DeletionTimestamp = "2", &now }, want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,6 +45,30 @@ func TestMetaOrSpecChanged(t *testing.T) {
 				t.Errorf("metaOrSpecChanged = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The reconciler adds its finalizer and goes on in the same pass: the
+// update that adds it queues no second pass, but its removal, or the
+// addition of anyone else's, does.
+func TestOwnFinalizerAdded(t *testing.T) {
+	ws := func(rv string, finalizers ...string) *tenancyv1.Workspace {
+		return &tenancyv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: "acme", ResourceVersion: rv, Generation: 1, Finalizers: finalizers}}
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *tenancyv1.Workspace
+		want     bool
+	}{
+		{"own finalizer added", ws("1"), ws("2", tenancyv1.WorkspaceFinalizer), false},
+		{"own finalizer added after another", ws("1", "x/y"), ws("2", "x/y", tenancyv1.WorkspaceFinalizer), false},
+		{"own finalizer removed", ws("1", tenancyv1.WorkspaceFinalizer), ws("2"), true},
+		{"another finalizer added", ws("1"), ws("2", "x/y"), true},
+		{"own added and another removed", ws("1", "x/y"), ws("2", tenancyv1.WorkspaceFinalizer), true},
+	} {
+		if got := metaOrSpecChanged.Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+			t.Errorf("%s: metaOrSpecChanged = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

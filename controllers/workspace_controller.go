@@ -74,6 +74,23 @@ type workspaceScope struct {
 	terminal bool
 	// holdRuntime keeps the runtime at zero replicas while a restore runs.
 	holdRuntime bool
+	// database, once started, is the database and role being ensured in the
+	// background while the Vault phase runs (startDatabase).
+	database *databaseFuture
+}
+
+// databaseFuture is the result of an EnsureDatabase running beside the
+// Vault phase: the two are independent, and CREATE DATABASE is the
+// slowest step of a new workspace.
+type databaseFuture struct {
+	done    chan struct{}
+	created bool
+	err     error
+}
+
+func (f *databaseFuture) wait() (bool, error) {
+	<-f.done
+	return f.created, f.err
 }
 
 type workspacePhase func(ctx context.Context, s *workspaceScope) (ctrl.Result, error)
@@ -106,8 +123,13 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if ws.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(ws, tenancyv1.WorkspaceFinalizer) {
 		patch := client.MergeFrom(ws.DeepCopy())
 		controllerutil.AddFinalizer(ws, tenancyv1.WorkspaceFinalizer)
-		// The update event of this patch starts the next pass.
-		return ctrl.Result{}, r.Patch(ctx, ws, patch)
+		// The finalizer is stored before anything outside the cluster is
+		// made; this pass goes on from the patched object (metaOrSpecChanged
+		// drops the patch's update event, which would only start a pass that
+		// finds everything in place).
+		if err := r.Patch(ctx, ws, patch); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	s := &workspaceScope{ws: ws}
@@ -125,11 +147,19 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return r.reconcileDelete(ctx, s)
 	}
 
+	defer func() {
+		if s.database != nil {
+			_, _ = s.database.wait() // never leave it running past the pass
+		}
+	}()
 	phases := []workspacePhase{
 		r.reconcileNamespace,
+		r.startDatabase,
 		r.reconcileVault,
-		r.reconcileDatabase,
+		// The owner needs only the namespace and Vault: it goes while the
+		// database is still being created.
 		r.reconcileOwner,
+		r.reconcileDatabase,
 		r.reconcileRestore,
 		r.reconcileRuntime,
 		r.reconcileBackups,

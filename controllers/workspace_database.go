@@ -33,6 +33,26 @@ func tenantOf(ws *tenancyv1.Workspace) postgres.Tenant {
 // reconcileDatabase puts the tenant's role and database in place, and its
 // credentials in Vault. The password exists nowhere else: when Vault has no
 // valid entry, the role gets a new password.
+// startDatabase starts ensuring the database and role in the background,
+// under the same conditions reconcileDatabase ensures them (a known server,
+// the namespace this Workspace's), so that CREATE DATABASE overlaps the
+// Vault phase; reconcileDatabase waits for the result.
+func (r *WorkspaceReconciler) startDatabase(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
+	ws := s.ws
+	server, ok := r.DB.Server(ws.Spec.DatabaseServer)
+	if !ok || !ws.IsTrue(tenancyv1.ConditionNamespaceReady) || !ws.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	f := &databaseFuture{done: make(chan struct{})}
+	tenant := tenantOf(ws)
+	go func() {
+		defer close(f.done)
+		f.created, f.err = r.DB.EnsureDatabase(ctx, server.Name, tenant)
+	}()
+	s.database = f
+	return ctrl.Result{}, nil
+}
+
 func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspaceScope) (ctrl.Result, error) {
 	ws := s.ws
 	server, ok := r.DB.Server(ws.Spec.DatabaseServer)
@@ -51,7 +71,13 @@ func (r *WorkspaceReconciler) reconcileDatabase(ctx context.Context, s *workspac
 			"waiting for namespace "+ws.NamespaceName()+": nothing is written to PostgreSQL before it is this Workspace's")
 		return ctrl.Result{}, nil
 	}
-	created, err := r.DB.EnsureDatabase(ctx, server.Name, tenantOf(ws))
+	var created bool
+	var err error
+	if s.database != nil {
+		created, err = s.database.wait()
+	} else {
+		created, err = r.DB.EnsureDatabase(ctx, server.Name, tenantOf(ws))
+	}
 	if err != nil {
 		return r.dependencyError(s, tenancyv1.ConditionDatabaseReady, "provisioning database "+name, err)
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,8 +73,20 @@ func (r *WorkspaceReconciler) reconcileNamespace(ctx context.Context, s *workspa
 			return err
 		},
 	}
-	for _, step := range steps {
-		if err := step(); err != nil {
+	// The children are independent of each other: create them at once (a
+	// new workspace waits for the slowest, not for the sum).
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = step()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return r.namespaceError(s, err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -45,43 +46,63 @@ func (r *WorkspaceReconciler) reconcileRuntime(ctx context.Context, s *workspace
 	}
 	c := &wantDep.Spec.Template.Spec.Containers[0]
 	c.Env = append(c.Env, retentionEnv...)
-	dep, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*appsv1.Deployment]{
-		want: wantDep,
-		differs: func(h, w *appsv1.Deployment) bool {
-			return !equality.Semantic.DeepEqual(h.Spec.Replicas, w.Spec.Replicas) ||
-				!equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) ||
-				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector)
-		},
-		copyInto: func(h, w *appsv1.Deployment) {
-			h.Spec.Replicas = w.Spec.Replicas
-			h.Spec.Template = w.Spec.Template
-			h.Spec.Strategy = w.Spec.Strategy
-			h.Spec.RevisionHistoryLimit = w.Spec.RevisionHistoryLimit
-		},
-	})
-	if err != nil {
-		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime deployment", err)
+	// The Deployment, Service and disruption budget are independent of each
+	// other: apply them at once.
+	var (
+		dep                    *appsv1.Deployment
+		depErr, svcErr, pdbErr error
+		wg                     sync.WaitGroup
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		dep, depErr = ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*appsv1.Deployment]{
+			want: wantDep,
+			differs: func(h, w *appsv1.Deployment) bool {
+				return !equality.Semantic.DeepEqual(h.Spec.Replicas, w.Spec.Replicas) ||
+					!equality.Semantic.DeepDerivative(w.Spec.Template, h.Spec.Template) ||
+					!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector)
+			},
+			copyInto: func(h, w *appsv1.Deployment) {
+				h.Spec.Replicas = w.Spec.Replicas
+				h.Spec.Template = w.Spec.Template
+				h.Spec.Strategy = w.Spec.Strategy
+				h.Spec.RevisionHistoryLimit = w.Spec.RevisionHistoryLimit
+			},
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		_, svcErr = ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*corev1.Service]{
+			want: specs.RuntimeService(ws),
+			differs: func(h, w *corev1.Service) bool {
+				return !equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) ||
+					!equality.Semantic.DeepDerivative(w.Spec.Ports, h.Spec.Ports)
+			},
+			copyInto: func(h, w *corev1.Service) { h.Spec.Selector, h.Spec.Ports = w.Spec.Selector, w.Spec.Ports },
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		_, pdbErr = ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*policyv1.PodDisruptionBudget]{
+			want: specs.RuntimeDisruptionBudget(ws),
+			differs: func(h, w *policyv1.PodDisruptionBudget) bool {
+				return !equality.Semantic.DeepEqual(h.Spec.MaxUnavailable, w.Spec.MaxUnavailable) ||
+					!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) || h.Spec.MinAvailable != nil ||
+					!equality.Semantic.DeepEqual(h.Spec.UnhealthyPodEvictionPolicy, w.Spec.UnhealthyPodEvictionPolicy)
+			},
+			copyInto: func(h, w *policyv1.PodDisruptionBudget) { h.Spec = w.Spec },
+		})
+	}()
+	wg.Wait()
+	if depErr != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime deployment", depErr)
 	}
-	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*corev1.Service]{
-		want: specs.RuntimeService(ws),
-		differs: func(h, w *corev1.Service) bool {
-			return !equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) ||
-				!equality.Semantic.DeepDerivative(w.Spec.Ports, h.Spec.Ports)
-		},
-		copyInto: func(h, w *corev1.Service) { h.Spec.Selector, h.Spec.Ports = w.Spec.Selector, w.Spec.Ports },
-	}); err != nil {
-		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime service", err)
+	if svcErr != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime service", svcErr)
 	}
-	if _, err := ensureChild(ctx, r.Client, r.APIReader, r.Scheme(), ws, child[*policyv1.PodDisruptionBudget]{
-		want: specs.RuntimeDisruptionBudget(ws),
-		differs: func(h, w *policyv1.PodDisruptionBudget) bool {
-			return !equality.Semantic.DeepEqual(h.Spec.MaxUnavailable, w.Spec.MaxUnavailable) ||
-				!equality.Semantic.DeepEqual(h.Spec.Selector, w.Spec.Selector) || h.Spec.MinAvailable != nil ||
-				!equality.Semantic.DeepEqual(h.Spec.UnhealthyPodEvictionPolicy, w.Spec.UnhealthyPodEvictionPolicy)
-		},
-		copyInto: func(h, w *policyv1.PodDisruptionBudget) { h.Spec = w.Spec },
-	}); err != nil {
-		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime disruption budget", err)
+	if pdbErr != nil {
+		return r.dependencyError(s, tenancyv1.ConditionRuntimeReady, "applying runtime disruption budget", pdbErr)
 	}
 	holder, err := r.hostHolder(ctx, ws)
 	if err != nil {

@@ -54,6 +54,7 @@ type options struct {
 	operator    string
 	strategy    string
 	keepLog     string
+	outage      bool
 }
 
 func main() {
@@ -64,17 +65,18 @@ func main() {
 	flag.DurationVar(&o.syncPeriod, "sync-period", time.Minute, "the operator's --sync-period during the steady-state run (one resync is measured)")
 	flag.IntVar(&o.concurrency, "max-concurrent-reconciles", 0, "the operator's --max-concurrent-reconciles (0: its default)")
 	flag.StringVar(&o.strategy, "create-strategy", "", "the database server's createStrategy (WAL_LOG or FILE_COPY; empty: PostgreSQL's default, WAL_LOG)")
+	flag.BoolVar(&o.outage, "outage", true, "after the steady-state figures, stop the operator while an hourly backup slot of every workspace passes, restart it, and count the backups taken in the first minute (periodic work after an outage)")
 	flag.StringVar(&o.keepLog, "log", "", "if set, copy the operator's log here at the end")
 	flag.StringVar(&o.operator, "operator", "", "a prebuilt operator binary to measure (default: build the working tree into bin/switchboard)")
 	flag.StringVar(&o.profileDir, "profile", "", "if set, save the operator's CPU, mutex and block profiles of each burst and of the resync here")
 	flag.Parse()
 	for _, f := range strings.Split(*bursts, ",") {
-		if f = strings.TrimSpace(f); f == "" {
+		if f = strings.TrimSpace(f); f == "" || f == "0" {
 			continue
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
-			fmt.Fprintln(os.Stderr, "bench: -burst wants sizes such as 200,1000")
+			fmt.Fprintln(os.Stderr, "bench: -burst wants sizes such as 200,1000 (or 0 for none)")
 			os.Exit(2)
 		}
 		o.bursts = append(o.bursts, n)
@@ -507,7 +509,9 @@ func run(o options) error {
 			return err
 		}
 	}
-	opArgs := []string{}
+	// A backup store, so that every workspace has scheduled backups (the
+	// built-in daily slot unless the outage step sets a policy).
+	opArgs := []string{"--backup-store=file://" + filepath.Join(state, "backups")}
 	if o.concurrency > 0 {
 		opArgs = append(opArgs, "--max-concurrent-reconciles="+strconv.Itoa(o.concurrency))
 	}
@@ -644,10 +648,17 @@ func run(o options) error {
 			total += n
 		}
 		steadyRows, err := steady(ctx, o, bin, stack, logPath, opArgs, &op, total)
+		rows = append(rows, steadyRows...)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, steadyRows...)
+		if o.outage {
+			outageRows, err := outage(ctx, k8s, bin, stack, logPath, opArgs, &op, total)
+			rows = append(rows, outageRows...)
+			if err != nil {
+				return err
+			}
+		}
 	}
 
 	add("load average (1 min) at start / at end", "%s / %s", loadAtStart, loadAverage())
@@ -1039,4 +1050,75 @@ func writesPerWorkspace(before, after map[string]float64, n int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, (after[k]-before[k])/float64(n)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// outage makes every workspace miss a backup slot while the operator is
+// down: a default RetentionPolicy gets an hourly schedule whose slot falls
+// in the outage; after the restart the missed backups must be spread over
+// --periodic-spread (1h), not all taken at once. It reports how many were
+// taken in the first minute and the peak tenant connections meanwhile.
+func outage(ctx context.Context, k8s client.Client, bin string, stack *harness.Stack, logPath string, opArgs []string, op **operator, total int) ([]row, error) {
+	var rows []row
+	add := func(measure, format string, a ...any) {
+		r := row{measure, fmt.Sprintf(format, a...)}
+		rows = append(rows, r)
+		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
+	}
+	// The slot: the next minute at least 40 s away.
+	slot := time.Now().Add(40 * time.Second).Truncate(time.Minute).Add(time.Minute)
+	policy := &tenancyv1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench-outage",
+		Annotations: map[string]string{tenancyv1.AnnotationDefaultPolicy: "true"}}}
+	policy.Spec.Backups = tenancyv1.BackupRetention{Schedule: fmt.Sprintf("%d * * * *", slot.Minute()), RetainFor: "2d", AfterDeletion: "1d"}
+	fmt.Printf("bench: outage: every workspace backs up hourly at minute %d; stopping the operator before %s\n", slot.Minute(), slot.Format("15:04:05"))
+	if err := k8s.Create(ctx, policy); err != nil {
+		return nil, err
+	}
+	// Every workspace takes up the new schedule, then the operator stops.
+	if err := (*op).waitIdle(ctx, 0, 5*time.Minute); err != nil {
+		return nil, err
+	}
+	if time.Now().After(slot.Add(-time.Second)) {
+		return nil, fmt.Errorf("taking up the schedule took until %s, past the slot", time.Now().Format("15:04:05"))
+	}
+	(*op).stop()
+	time.Sleep(time.Until(slot) + 5*time.Second)
+
+	before := map[string]bool{}
+	var list tenancyv1.BackupList
+	if err := k8s.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	for _, b := range list.Items {
+		before[b.Name] = true
+	}
+	peak := &peakConns{}
+	pctx, stopPeak := context.WithCancel(ctx)
+	go peak.watch(pctx, stack.PG.AdminDSN())
+	start := time.Now()
+	next, err := startOperator(bin, stack, logPath, opArgs...)
+	if err != nil {
+		stopPeak()
+		return nil, err
+	}
+	*op = next
+	time.Sleep(time.Minute)
+	stopPeak()
+	if err := k8s.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	created, completed := 0, 0
+	for _, b := range list.Items {
+		if before[b.Name] || b.Spec.Reason != tenancyv1.BackupReasonScheduled {
+			continue
+		}
+		created++
+		if b.Status.Phase == tenancyv1.BackupCompleted {
+			completed++
+		}
+	}
+	add(fmt.Sprintf("restart after an outage in which the backup slot of all %d workspaces passed: backups started in the first minute", total),
+		"%d created, %d completed (--periodic-spread 1h: about %d expected)", created, completed, (total+59)/60)
+	add("outage restart: peak concurrent tenant database connections in that minute", "%d (%d of the admin role)", peak.tenant, peak.admin)
+	_ = start
+	return rows, nil
 }
