@@ -804,9 +804,14 @@ func steady(ctx context.Context, o options, bin string, stack *harness.Stack, lo
 	// within 10 % of it.
 	fmt.Printf("bench: waiting for a resync (--sync-period %s)\n", o.syncPeriod)
 	prof := next.profile(o.profileDir, "resync")
-	if err := next.waitIdle(ctx, restart.passes+float64(total), o.syncPeriod*2); err != nil {
+	// The informers resync about --sync-period after the start; the passes
+	// then take their time (each reads Vault and PostgreSQL).
+	if err := next.waitIdle(ctx, restart.passes+float64(total), o.syncPeriod*2+time.Duration(total)*50*time.Millisecond); err != nil {
 		prof.end()
-		return nil, err
+		now, _ := next.counts()
+		add(fmt.Sprintf("resync of %d workspaces", total), "not finished: %.0f of %d passes after %s (%s)",
+			now.passes-restart.passes, total, time.Since(start).Round(time.Second), err)
+		return rows, nil
 	}
 	if wait := time.Until(start.Add(o.syncPeriod * 12 / 10)); wait > 0 {
 		time.Sleep(wait)
@@ -1064,23 +1069,18 @@ func outage(ctx context.Context, k8s client.Client, bin string, stack *harness.S
 		rows = append(rows, r)
 		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
 	}
-	// The slot: the next minute at least 40 s away.
-	slot := time.Now().Add(40 * time.Second).Truncate(time.Minute).Add(time.Minute)
+	// The operator stops; meanwhile a default RetentionPolicy gives every
+	// workspace an hourly backup slot, which passes before the restart.
+	(*op).stop()
+	slot := time.Now().Add(15 * time.Second).Truncate(time.Minute).Add(time.Minute)
 	policy := &tenancyv1.RetentionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench-outage",
 		Annotations: map[string]string{tenancyv1.AnnotationDefaultPolicy: "true"}}}
 	policy.Spec.Backups = tenancyv1.BackupRetention{Schedule: fmt.Sprintf("%d * * * *", slot.Minute()), RetainFor: "2d", AfterDeletion: "1d"}
-	fmt.Printf("bench: outage: every workspace backs up hourly at minute %d; stopping the operator before %s\n", slot.Minute(), slot.Format("15:04:05"))
+	fmt.Printf("bench: outage: the operator is stopped; every workspace now backs up hourly at minute %d, and the slot at %s passes before the restart\n",
+		slot.Minute(), slot.Format("15:04:05"))
 	if err := k8s.Create(ctx, policy); err != nil {
 		return nil, err
 	}
-	// Every workspace takes up the new schedule, then the operator stops.
-	if err := (*op).waitIdle(ctx, 0, 5*time.Minute); err != nil {
-		return nil, err
-	}
-	if time.Now().After(slot.Add(-time.Second)) {
-		return nil, fmt.Errorf("taking up the schedule took until %s, past the slot", time.Now().Format("15:04:05"))
-	}
-	(*op).stop()
 	time.Sleep(time.Until(slot) + 5*time.Second)
 
 	before := map[string]bool{}

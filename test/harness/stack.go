@@ -76,6 +76,9 @@ func StartStack(ctx context.Context, stateDir, databaseServer string, progress f
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	// Every workspace has a ClusterIP Service: kube-apiserver's default range
+	// (a /24) runs out at about 250 workspaces, which the benchmark exceeds.
+	s.Env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.0.0.0/16")
 	if s.RestConfig, err = s.Env.Start(); err != nil {
 		return nil, fmt.Errorf("harness: starting the control plane: %w", err)
 	}
