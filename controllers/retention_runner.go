@@ -144,6 +144,14 @@ func (r *RetentionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return notEnforced(tenancyv1.ReasonWaitingForDependencies, "waiting for the database and Vault (and for any restore to end)", r.RetryAfter)
 	}
 	if due := r.due(ws, st); now.Before(due) && st.LastRunGeneration == st.Generation && st.LastRunPolicy == st.Policy {
+		if c := ws.GetCondition(tenancyv1.ConditionRetentionEnforced); st.LastRun != nil && (c == nil || c.Status != metav1.ConditionTrue) {
+			// A wait that set the condition False in between runs (the
+			// database or Vault briefly not ready, a legal hold lifted) is
+			// over, and the last run holds.
+			ws.SetTrue(tenancyv1.ConditionRetentionEnforced, tenancyv1.ReasonEnforced,
+				fmt.Sprintf("RetentionPolicy %s generation %d last enforced at %s; the next run is at %s", policyName(policy), st.Generation,
+					st.LastRun.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339)))
+		}
 		return ctrl.Result{RequeueAfter: due.Sub(now) + time.Second}, nil
 	}
 	// Only the API server can say a run is due: the cache may not show the
