@@ -511,6 +511,11 @@ func run(o options) error {
 	}
 	// A backup store, so that every workspace has scheduled backups (the
 	// built-in daily slot unless the outage step sets a policy).
+	// The file store's folder must exist: the operator never creates it (a
+	// missing folder is an unmounted volume).
+	if err := os.MkdirAll(filepath.Join(state, "backups"), 0o700); err != nil {
+		return err
+	}
 	opArgs := []string{"--backup-store=file://" + filepath.Join(state, "backups")}
 	if o.concurrency > 0 {
 		opArgs = append(opArgs, "--max-concurrent-reconciles="+strconv.Itoa(o.concurrency))
@@ -1113,6 +1118,7 @@ func outage(ctx context.Context, k8s client.Client, bin string, stack *harness.S
 		return nil, err
 	}
 	created, completed := 0, 0
+	phases := map[string]int{}
 	for _, b := range list.Items {
 		if before[b.Name] || b.Spec.Reason != tenancyv1.BackupReasonScheduled {
 			continue
@@ -1121,6 +1127,16 @@ func outage(ctx context.Context, k8s client.Client, bin string, stack *harness.S
 		if b.Status.Phase == tenancyv1.BackupCompleted {
 			completed++
 		}
+		why := string(b.Status.Phase)
+		for _, c := range b.Status.Conditions {
+			if c.Status != metav1.ConditionTrue {
+				why += " (" + c.Reason + ": " + c.Message + ")"
+			}
+		}
+		phases[why]++
+	}
+	for why, n := range phases {
+		fmt.Printf("bench: outage: %d Backups %s\n", n, why)
 	}
 	add(fmt.Sprintf("restart after an outage in which the backup slot of all %d workspaces passed: Backups created by the time every workspace had been seen (%s after the slot, %s after the restart)",
 		total, elapsed.Round(time.Second), time.Since(start).Round(time.Second)),
