@@ -94,6 +94,15 @@ func (r *WorkspaceReconciler) exportFailed(d *deletionScope, err error) error {
 	return &stepError{reason: tenancyv1.ReasonExportFailed, err: errors.New(msg)}
 }
 
+// DeletionExportOf is what the deletion of ws exports: spec.deletion.export,
+// or None when it is not set (an export is a full copy of personal data).
+func DeletionExportOf(ws *tenancyv1.Workspace) tenancyv1.DeletionExport {
+	if ws.Spec.Deletion == nil || ws.Spec.Deletion.Export == "" {
+		return tenancyv1.DeletionExportNone
+	}
+	return ws.Spec.Deletion.Export
+}
+
 // deleteExport takes the export that spec.deletion.export asks for before
 // any data goes, and fills the receipt's export record. The export is a
 // Backup with reason DeletionExport, so it lives and dies like a backup:
@@ -101,9 +110,10 @@ func (r *WorkspaceReconciler) exportFailed(d *deletionScope, err error) error {
 // receipt, and the transit key that reads it is kept until then.
 func (r *WorkspaceReconciler) deleteExport(ctx context.Context, d *deletionScope) (bool, error) {
 	ws := d.ws
-	rec := &ExportRecord{Mode: string(ws.EffectiveDeletionExport())}
+	mode := DeletionExportOf(ws)
+	rec := &ExportRecord{Mode: string(mode)}
 	d.receipt.Export = rec
-	if ws.EffectiveDeletionExport() != tenancyv1.DeletionExportBackupStore {
+	if mode != tenancyv1.DeletionExportBackupStore {
 		return true, nil
 	}
 	name := exportBackupName(ws)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1 "github.com/switchboard-dev/switchboard/api/v1alpha1"
+	"github.com/switchboard-dev/switchboard/controllers"
 )
 
 // exportName is the Backup that records a workspace's deletion export.
@@ -150,7 +151,7 @@ var _ = Describe("Export before deletion", func() {
 		name := uniqueName("expn")
 		createReady(newWorkspace(name))
 		ws := getWS(name)
-		Expect(ws.EffectiveDeletionExport()).To(Equal(tenancyv1.DeletionExportNone))
+		Expect(controllers.DeletionExportOf(ws)).To(Equal(tenancyv1.DeletionExportNone))
 
 		bad := ws.DeepCopy()
 		bad.Spec.Deletion = &tenancyv1.WorkspaceDeletion{Export: "Bucket"}

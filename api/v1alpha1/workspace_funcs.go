@@ -49,14 +49,6 @@ func (ws *Workspace) EffectiveDeletionPolicy() DeletionPolicy {
 	return ws.Spec.DeletionPolicy
 }
 
-// EffectiveDeletionExport is spec.deletion.export, or None.
-func (ws *Workspace) EffectiveDeletionExport() DeletionExport {
-	if ws.Spec.Deletion == nil || ws.Spec.Deletion.Export == "" {
-		return DeletionExportNone
-	}
-	return ws.Spec.Deletion.Export
-}
-
 // HostFor is spec.host, or <name>.<baseDomain>.
 func (ws *Workspace) HostFor(baseDomain string) string {
 	if ws.Spec.Host != "" {

@@ -463,6 +463,16 @@ func (p *profiler) end() {
 
 type row struct{ measure, value string }
 
+// adder appends a row to rows and prints it as measured, in case a later
+// step fails.
+func adder(rows *[]row) func(measure, format string, a ...any) {
+	return func(measure, format string, a ...any) {
+		r := row{measure, fmt.Sprintf(format, a...)}
+		*rows = append(*rows, r)
+		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
+	}
+}
+
 func run(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -542,11 +552,7 @@ func run(o options) error {
 	readyOf := func(t *tracker) map[string]time.Time { return t.ready }
 	goneOf := func(t *tracker) map[string]time.Time { return t.gone }
 	var rows []row
-	add := func(measure, format string, a ...any) {
-		r := row{measure, fmt.Sprintf(format, a...)}
-		rows = append(rows, r)
-		fmt.Printf("bench: %s: %s\n", r.measure, r.value) // as measured, in case a later step fails
-	}
+	add := adder(&rows)
 	total := 0 // workspaces in place
 	loadAtStart := loadAverage()
 	strategy := o.strategy
@@ -720,7 +726,7 @@ func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, pr
 		return 0, counts{}, "", err
 	}
 	at, err := tr.wait(ctx, names, func(t *tracker) map[string]time.Time { return t.ready }, 30*time.Minute)
-	cpuAtReady := stackCPU()
+	cpuAtReady, readyWall := stackCPU(), time.Since(start)
 	prof.end()
 	if err != nil {
 		return 0, counts{}, "", err
@@ -745,18 +751,14 @@ func burst(ctx context.Context, op *operator, k8s client.Client, tr *tracker, pr
 	if w := writesPerWorkspace(writesBefore, apiserverWrites(), n); w != "" {
 		fmt.Printf("bench: kube-apiserver writes per workspace, burst of %d: %s\n", n, w)
 	}
-	return last.Sub(start), after.minus(before), cpuPerWorkspace(cpuBefore, cpuAtReady, n, time.Since(start)), nil
+	return last.Sub(start), after.minus(before), cpuPerWorkspace(cpuBefore, cpuAtReady, n, readyWall), nil
 }
 
 // steady restarts the operator with total workspaces in place, and measures
 // the restart and then one resync.
 func steady(ctx context.Context, o options, bin string, stack *harness.Stack, logPath string, opArgs []string, op **operator, total int) ([]row, error) {
 	var rows []row
-	add := func(measure, format string, a ...any) {
-		r := row{measure, fmt.Sprintf(format, a...)}
-		rows = append(rows, r)
-		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
-	}
+	add := adder(&rows)
 	time.Sleep(5 * time.Second)
 	if err := (*op).waitIdle(ctx, 0, 5*time.Minute); err != nil {
 		return nil, err
@@ -1004,10 +1006,8 @@ func cpuPerWorkspace(before, after map[string]time.Duration, n int, wall time.Du
 	if wall > 0 {
 		busy = sum.Seconds() / wall.Seconds()
 	}
-	return fmt.Sprintf("%.1f ms (%s); %.2f of %d cores busy", float64(sum.Microseconds())/1000/float64(n), strings.Join(parts, ", "), busy, runtimeNumCPU())
+	return fmt.Sprintf("%.1f ms (%s); %.2f of %d cores busy", float64(sum.Microseconds())/1000/float64(n), strings.Join(parts, ", "), busy, runtime.NumCPU())
 }
-
-func runtimeNumCPU() int { return runtime.NumCPU() }
 
 // apiserverWrites counts kube-apiserver's write requests by verb and
 // resource (with subresource), from its own apiserver_request_total.
@@ -1069,11 +1069,7 @@ func writesPerWorkspace(before, after map[string]float64, n int) string {
 // taken in the first minute and the peak tenant connections meanwhile.
 func outage(ctx context.Context, k8s client.Client, bin string, stack *harness.Stack, logPath string, opArgs []string, op **operator, total int) ([]row, error) {
 	var rows []row
-	add := func(measure, format string, a ...any) {
-		r := row{measure, fmt.Sprintf(format, a...)}
-		rows = append(rows, r)
-		fmt.Printf("bench: %s: %s\n", r.measure, r.value)
-	}
+	add := adder(&rows)
 	// The operator stops; meanwhile a default RetentionPolicy gives every
 	// workspace an hourly backup slot, which passes before the restart.
 	(*op).stop()
