@@ -110,6 +110,32 @@ func backupCondition(name, condType string) func() *metav1.Condition {
 	}
 }
 
+// backupsState lists every Workspace and Backup with phase and conditions,
+// for a failure message: a backup that does not run is often waiting on
+// another one.
+func backupsState() string {
+	var b strings.Builder
+	wss := &tenancyv1.WorkspaceList{}
+	if err := k8s.List(bg, wss); err != nil {
+		return err.Error()
+	}
+	for _, ws := range wss.Items {
+		fmt.Fprintf(&b, "workspace %s deleting=%v backups=%+v\n", ws.Name, ws.DeletionTimestamp != nil, ws.Status.Backups)
+	}
+	bs := &tenancyv1.BackupList{}
+	if err := k8s.List(bg, bs); err != nil {
+		return err.Error()
+	}
+	for _, x := range bs.Items {
+		fmt.Fprintf(&b, "backup %s phase=%s", x.Name, x.Status.Phase)
+		for _, c := range x.Status.Conditions {
+			fmt.Fprintf(&b, " %s=%s/%s %q", c.Type, c.Status, c.Reason, c.Message)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 func backupGone(name string) func() bool {
 	return func() bool { return errorsIsNotFound(k8s.Get(bg, client.ObjectKey{Name: name}, &tenancyv1.Backup{})) }
 }

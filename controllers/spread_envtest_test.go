@@ -21,8 +21,12 @@ var _ = Describe("Periodic work", func() {
 		restartWith(time.Hour)
 		DeferCleanup(restartWith, time.Duration(0))
 
+		// retainFor outlasts the three-day outage below: a Backup expires at
+		// its (real) creation time plus retainFor, and the operator's clock is
+		// moved days ahead, so a shorter one would purge the catch-up backup
+		// as soon as it completed.
 		policy := newPolicy(func(p *tenancyv1.RetentionPolicy) {
-			p.Spec.Backups = tenancyv1.BackupRetention{Schedule: "0 3 * * *", RetainFor: "2d", AfterDeletion: "1d"}
+			p.Spec.Backups = tenancyv1.BackupRetention{Schedule: "0 3 * * *", RetainFor: "30d", AfterDeletion: "1d"}
 		})
 		name := uniqueName("spr")
 		ws := newWorkspace(name)
@@ -87,7 +91,7 @@ var _ = Describe("Periodic work", func() {
 			Consistently(backupGone(missedName), 3*time.Second).Should(BeTrue())
 		}
 		advanceTo(catchUp)
-		Eventually(backupPhase(missedName), time.Minute).Should(Equal(tenancyv1.BackupCompleted))
+		Eventually(backupPhase(missedName), time.Minute).Should(Equal(tenancyv1.BackupCompleted), backupsState)
 		By("one backup for the three missed slots: none for the two before the last")
 		for _, d := range []time.Duration{24 * time.Hour, 48 * time.Hour} {
 			Expect(backupGone(name + "-" + missed.Add(-d).Format("20060102-1504"))()).To(BeTrue())
