@@ -343,20 +343,45 @@ func (r *BackupReconciler) take(ctx context.Context, b, before *tenancyv1.Backup
 
 // writeStatus writes b's status over the latest copy of b, retrying on
 // conflicts: only the run that holds a Backup writes its status while it
-// is Running.
+// is Running. The one exception is its Workspace's deletion, which marks
+// every backup of the workspace, a running one included (expireBackups):
+// what it wrote is kept.
 func (r *BackupReconciler) writeStatus(ctx context.Context, b *tenancyv1.Backup) error {
 	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		latest := &tenancyv1.Backup{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(b), latest); err != nil {
 			return err
 		}
-		latest.Status = *b.Status.DeepCopy()
+		st := b.Status.DeepCopy()
+		keepDeletionMarks(st, &latest.Status)
+		latest.Status = *st
 		if err := r.Status().Update(ctx, latest); err != nil {
 			return err
 		}
 		b.ObjectMeta = latest.ObjectMeta
+		b.Status = *st.DeepCopy()
 		return nil
 	})
+}
+
+// keepDeletionMarks carries into st what the Workspace's deletion wrote on
+// the stored status while a run held the Backup: when the workspace was
+// deleted, and the deadline afterDeletion set (the earlier expiry wins).
+// Without them the backup would outlive the deletion by retainFor.
+func keepDeletionMarks(st, stored *tenancyv1.BackupStatus) {
+	if stored.WorkspaceDeletedAt == nil {
+		return
+	}
+	st.WorkspaceDeletedAt = stored.WorkspaceDeletedAt.DeepCopy()
+	if e := stored.ExpiresAt; e != nil && (st.ExpiresAt == nil || e.Before(st.ExpiresAt)) {
+		st.ExpiresAt = e.DeepCopy()
+	}
+	if st.WorkspaceUID == "" {
+		st.WorkspaceUID = stored.WorkspaceUID
+	}
+	if st.TransitKey == "" {
+		st.TransitKey = stored.TransitKey
+	}
 }
 
 // retry records a failed run and queues the next.

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -401,6 +402,58 @@ var _ = Describe("Workspace deletion", func() {
 		Expect(bk.Status.TransitKey).To(Equal("ws-" + name + "-" + uid))
 		db, _ := pgExists(dbName(name))
 		Expect(db).To(BeFalse())
+	})
+
+	It("keeps the afterDeletion deadline on a backup that was running when the workspace was deleted", func() {
+		name := uniqueName("bkrun")
+		policy := &tenancyv1.RetentionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       tenancyv1.RetentionPolicySpec{Backups: tenancyv1.BackupRetention{AfterDeletion: "7d"}},
+		}
+		Expect(k8s.Create(bg, policy)).To(Succeed())
+		DeferCleanup(func() { _ = client.IgnoreNotFound(k8s.Delete(bg, policy)) })
+		ws := newWorkspace(name)
+		ws.Spec.RetentionPolicyRef = &tenancyv1.LocalObjectReference{Name: name}
+		createReady(ws)
+
+		By("holding the backup's run just before its dump")
+		started, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		backupHooks.set(&backupHooks.dump, func(ctx context.Context, backup string) {
+			if backup != name+"-run" {
+				return
+			}
+			once.Do(func() { close(started) })
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		})
+		var releaseOnce sync.Once
+		DeferCleanup(func() { releaseOnce.Do(func() { close(release) }) })
+		bk := &tenancyv1.Backup{ObjectMeta: metav1.ObjectMeta{Name: name + "-run"}, Spec: tenancyv1.BackupSpec{Workspace: name}}
+		Expect(k8s.Create(bg, bk)).To(Succeed())
+		DeferCleanup(func() { _ = client.IgnoreNotFound(k8s.Delete(bg, bk)) })
+		Eventually(started, time.Minute).Should(BeClosed())
+
+		By("deleting the workspace while the run holds the backup")
+		deleteAndWait(name)
+		Expect(k8s.Get(bg, client.ObjectKeyFromObject(bk), bk)).To(Succeed())
+		Expect(bk.Status.Phase).To(Equal(tenancyv1.BackupRunning))
+		Expect(bk.Status.WorkspaceDeletedAt).NotTo(BeNil())
+		deletedAt := bk.Status.WorkspaceDeletedAt.Time
+
+		By("the run ends (its database is gone) and writes its status: the deletion's marks stay")
+		releaseOnce.Do(func() { close(release) })
+		Eventually(backupPhase(bk.Name), time.Minute).Should(Equal(tenancyv1.BackupFailed))
+		Consistently(func(g Gomega) {
+			got := &tenancyv1.Backup{}
+			g.Expect(k8s.Get(bg, client.ObjectKeyFromObject(bk), got)).To(Succeed())
+			g.Expect(got.Status.WorkspaceDeletedAt).NotTo(BeNil())
+			g.Expect(got.Status.ExpiresAt).NotTo(BeNil())
+			g.Expect(got.Status.ExpiresAt.Sub(deletedAt)).To(BeNumerically("~", 7*24*time.Hour, time.Second),
+				"the backup expires afterDeletion (7d) after the deletion, not retainFor (30d) after it was taken")
+		}, 2*time.Second).Should(Succeed())
 	})
 
 	It("converges after the operator stops partway through a deletion", func() {
