@@ -106,6 +106,9 @@ type Call struct {
 
 // Failure is a Graph error the next send answers with (FailNext).
 type Failure struct {
+	// Drop accepts the send (it is recorded, as Meta would deliver it) and
+	// then closes the connection without an answer: a lost response.
+	Drop       bool
 	HTTPStatus int
 	Code       int
 	Subcode    int
@@ -416,6 +419,17 @@ func (s *Server) authPage(w http.ResponseWriter, r *http.Request) bool {
 	return s.checkToken(w, r, s.PageAccessToken)
 }
 
+// dropConnection closes the request's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
 // nextFailure takes a queued failure, if any.
 func (s *Server) nextFailure() (Failure, bool) {
 	s.mu.Lock()
@@ -607,12 +621,17 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 		graphError(w, badParam("(#100) Param type must be one of {TEXT, TEMPLATE} in this emulator - got \""+req.Type+"\"."))
 		return
 	}
-	if f, ok := s.nextFailure(); ok {
+	f, failing := s.nextFailure()
+	if failing && !f.Drop {
 		graphError(w, f)
 		return
 	}
 	sent.ID = NewWAMID()
 	s.record(sent)
+	if failing {
+		dropConnection(w)
+		return
+	}
 	resp := map[string]any{"messaging_product": "whatsapp", "contacts": []map[string]string{{"input": req.To, "wa_id": strings.TrimPrefix(req.To, "+")}}}
 	msg := map[string]string{"id": sent.ID}
 	if req.Type == "template" {
@@ -661,7 +680,8 @@ func (s *Server) sendMessenger(w http.ResponseWriter, r *http.Request) {
 		graphError(w, badParam("(#100) Length of param message[text] must be less than or equal to 2000"))
 		return
 	}
-	if f, ok := s.nextFailure(); ok {
+	f, failing := s.nextFailure()
+	if failing && !f.Drop {
 		graphError(w, f)
 		return
 	}
@@ -670,6 +690,10 @@ func (s *Server) sendMessenger(w http.ResponseWriter, r *http.Request) {
 		sent.Text = *req.Message.Text
 	}
 	s.record(sent)
+	if failing {
+		dropConnection(w)
+		return
+	}
 	writeJSON(w, map[string]string{"recipient_id": req.Recipient.ID, "message_id": sent.ID})
 	s.reportStatuses(sent)
 }

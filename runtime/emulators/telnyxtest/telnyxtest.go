@@ -88,6 +88,9 @@ type Sent struct {
 
 // Failure is a refusal the API answers the next send with.
 type Failure struct {
+	// Drop accepts the send (it is recorded, as Telnyx would send it) and
+	// then closes the connection without an answer: a lost response.
+	Drop   bool
 	Status int
 	Code   string
 	Title  string
@@ -277,12 +280,16 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	drop := false
 	if len(s.failures) > 0 {
 		f := s.failures[0]
 		s.failures = s.failures[1:]
-		s.mu.Unlock()
-		writeErrors(w, f.Status, f)
-		return
+		if !f.Drop {
+			s.mu.Unlock()
+			writeErrors(w, f.Status, f)
+			return
+		}
+		drop = true
 	}
 	typ := "SMS"
 	if len(req.MediaURLs) > 0 {
@@ -297,6 +304,15 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		hook = s.webhook
 	}
 	s.mu.Unlock()
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
 
 	writeJSON(w, http.StatusOK, map[string]any{"data": s.record(m, "queued", nil)})
 	if s.opts.AutoStatus && hook != "" {

@@ -12,9 +12,12 @@ package adapter
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -110,6 +113,59 @@ func (p *permanent) Unwrap() error { return p.error }
 func IsPermanent(err error) bool {
 	var p *permanent
 	return errors.As(err, &p)
+}
+
+// Unconfirmed marks a send whose outcome is unknown: the request may have
+// reached the provider (the connection broke, or the wait ended, after it
+// was written), and the provider has no idempotency key, so sending again
+// may deliver the message twice. The outbox does not repeat it: the
+// message becomes "unconfirmed" and an agent decides whether to send it
+// again (the Retry button).
+func Unconfirmed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &unconfirmed{err}
+}
+
+type unconfirmed struct{ error }
+
+func (u *unconfirmed) Unwrap() error { return u.error }
+
+// IsUnconfirmed says whether err is, or wraps, an Unconfirmed error.
+func IsUnconfirmed(err error) bool {
+	var u *unconfirmed
+	return errors.As(err, &u)
+}
+
+// SendError classifies an error from http.Client.Do for a send the provider
+// cannot deduplicate. An error raised before the request left this process
+// (the dial, the DNS lookup, the TLS handshake) is returned as it is, and
+// the outbox retries it; any other may have reached the provider and is
+// Unconfirmed.
+func SendError(err error) error {
+	if err == nil || notSent(err) {
+		return err
+	}
+	return Unconfirmed(err)
+}
+
+// notSent says whether a transport error happened before any byte of the
+// request was written.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var hdr tls.RecordHeaderError
+	var alert tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &dns) || errors.As(err, &cert) || errors.As(err, &hdr) || errors.As(err, &alert) ||
+		errors.As(err, &unknownCA) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // Deps is what an adapter is built from.

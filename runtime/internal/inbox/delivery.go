@@ -20,6 +20,18 @@ func (s *Service) RecordDelivery(ctx context.Context, messageID int64, status, d
 	return nil
 }
 
+// FinishDelivery closes outbox item it with the outcome of its last
+// attempt (sent, failed or unconfirmed), recorded on the message in the same
+// transaction, and announces the change.
+func (s *Service) FinishDelivery(ctx context.Context, it *store.OutboxItem, messageID int64, status, detail string) error {
+	convID, err := s.Store.FinishDelivery(ctx, it, messageID, status, detail)
+	if err != nil {
+		return err
+	}
+	s.Live.Publish(ctx, live.Event{Type: "message.updated", ConversationID: convID, MessageID: messageID})
+	return nil
+}
+
 // DeliveryEvents lists the delivery history of an outgoing message.
 func (s *Service) DeliveryEvents(ctx context.Context, messageID int64) ([]store.DeliveryEvent, error) {
 	return s.Store.DeliveryEvents(ctx, messageID)
@@ -27,8 +39,10 @@ func (s *Service) DeliveryEvents(ctx context.Context, messageID int64) ([]store.
 
 // statusRank orders delivery statuses: a status moves only forward. failed
 // ends a delivery that was not yet delivered; it never overrides delivered
-// or read.
-var statusRank = map[string]int{"queued": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
+// or read. unconfirmed (the send may have reached the provider, its answer
+// was lost) ranks with failed: a later report that it was delivered or read
+// moves it on.
+var statusRank = map[string]int{"queued": 0, "sent": 1, "failed": 2, "unconfirmed": 2, "delivered": 3, "read": 4}
 
 // StatusForward says whether a message at status have may move to next.
 func StatusForward(have, next string) bool {
@@ -60,7 +74,8 @@ func (s *Service) ProviderStatus(ctx context.Context, channel, providerID, statu
 	return true, nil
 }
 
-// RetryDelivery queues a failed reply again, with its audit entry.
+// RetryDelivery queues a failed or unconfirmed reply again, with its audit
+// entry.
 func (s *Service) RetryDelivery(ctx context.Context, actor int64, messageID int64) error {
 	convID, err := s.Store.RequeueFailed(ctx, &actor, messageID)
 	if err != nil {

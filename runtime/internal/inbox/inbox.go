@@ -25,8 +25,23 @@ type Channel interface {
 	Name() string
 	// Deliver sends an agent's reply. It runs from the outbox worker, after the
 	// reply is committed, and may be retried: it must be idempotent on
-	// Outbound.MessageID. It returns the provider's id for the message.
+	// Outbound.MessageID where its provider allows (else see AtMostOnce).
+	// It returns the provider's id for the message.
 	Deliver(ctx context.Context, out Outbound) (providerID string, err error)
+}
+
+// AtMostOnce is implemented by a channel whose provider cannot recognise a
+// repeated send (it has no idempotency key: Meta's Graph API, Telnyx). The
+// outbox never repeats an attempt of such a channel that may have reached
+// the provider: a delivery interrupted mid-attempt (its replica died) ends
+// "unconfirmed", as does a send the channel reports as
+// adapter.Unconfirmed, and an agent decides whether to send it again.
+// Channels without it (the API channel, whose receiver deduplicates on
+// X-Switchboard-Delivery; email, which repeats the same Message-ID) are
+// retried.
+type AtMostOnce interface {
+	Channel
+	AtMostOnce()
 }
 
 // Outbound is an agent's reply on its way out.

@@ -61,10 +61,10 @@ func (s *Store) AdvanceDelivery(ctx context.Context, channel, providerID, status
 	return conversationID, messageID, ok, err
 }
 
-// ErrNotFailed: only a failed reply can be retried.
+// ErrNotFailed: only a failed or unconfirmed reply can be retried.
 var ErrNotFailed = errors.New("the message has not failed")
 
-// RequeueFailed queues a failed outgoing message again: its outbox entry
+// RequeueFailed queues a failed (or unconfirmed) outgoing message again: its outbox entry
 // is reopened with its attempts reset, and the message is queued again,
 // with a delivery event and an audit entry in the same transaction.
 func (s *Store) RequeueFailed(ctx context.Context, actor *int64, messageID int64) (conversationID int64, err error) {
@@ -75,10 +75,10 @@ func (s *Store) RequeueFailed(ctx context.Context, actor *int64, messageID int64
 			messageID).Scan(&conversationID, &status); err != nil {
 			return 0, notFound(err)
 		}
-		if status == nil || *status != "failed" {
+		if status == nil || (*status != "failed" && *status != "unconfirmed") {
 			return 0, ErrNotFailed
 		}
-		tag, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = NULL, attempts = 0, next_attempt_at = now(), last_error = ''
+		tag, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = NULL, attempts = 0, next_attempt_at = now(), last_error = '', in_flight = false
 			WHERE message_id = $1 AND kind = 'deliver'`, messageID)
 		if err != nil {
 			return 0, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // APIChannel is the built-in channel's outbound webhook.
@@ -35,7 +37,13 @@ type OutboxItem struct {
 	Kind      string
 	MessageID *int64
 	Payload   json.RawMessage
-	Attempts  int
+	// Attempts counts the claims, this one included. It is also the claim's
+	// fencing token: BeginAttempt succeeds only for the latest claim.
+	Attempts int
+	// Interrupted says an earlier attempt began (BeginAttempt) and never
+	// recorded an outcome: its replica died, or its database write failed,
+	// after the provider may have been called.
+	Interrupted bool
 }
 
 // Enqueue adds a delivery.
@@ -52,13 +60,16 @@ func (s *Store) Enqueue(ctx context.Context, q Querier, kind string, messageID *
 	return err
 }
 
-// ClaimDue takes up to n due deliveries, hiding them from other workers for lease.
+// ClaimDue takes up to n due deliveries, hiding them from other workers for
+// lease. An item whose earlier attempt was interrupted comes back with
+// Interrupted set; it stays in flight until an outcome is recorded, so a
+// claimer that dies before deciding leaves the next one the same answer.
 func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) (_ []*OutboxItem, err error) {
 	defer wrap(&err, "ClaimDue")
 	rows, err := s.Pool.Query(ctx, `UPDATE outbox SET next_attempt_at = now() + $2::interval, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, kind, message_id, payload, attempts`, n, lease.String())
+		RETURNING id, kind, message_id, payload, attempts, in_flight`, n, lease.String())
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +77,7 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) (_ []*
 	var out []*OutboxItem
 	for rows.Next() {
 		it := &OutboxItem{}
-		if err := rows.Scan(&it.ID, &it.Kind, &it.MessageID, &it.Payload, &it.Attempts); err != nil {
+		if err := rows.Scan(&it.ID, &it.Kind, &it.MessageID, &it.Payload, &it.Attempts, &it.Interrupted); err != nil {
 			return nil, err
 		}
 		out = append(out, it)
@@ -74,11 +85,18 @@ func (s *Store) ClaimDue(ctx context.Context, n int, lease time.Duration) (_ []*
 	return out, rows.Err()
 }
 
-// Delivered marks a delivery done.
-func (s *Store) Delivered(ctx context.Context, id int64) (err error) {
-	defer wrap(&err, "Delivered(%d)", id)
-	_, err = s.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = '' WHERE id = $1`, id)
-	return err
+// BeginAttempt marks it as in flight just before the provider is called,
+// and renews its lease for lease (which must outlast the call). ok is false
+// when the item was claimed again since (its lease ran out while it waited
+// in this claimer's batch): the attempt must not be made.
+func (s *Store) BeginAttempt(ctx context.Context, it *OutboxItem, lease time.Duration) (ok bool, err error) {
+	defer wrap(&err, "BeginAttempt(%d)", it.ID)
+	tag, err := s.Pool.Exec(ctx, `UPDATE outbox SET in_flight = true, next_attempt_at = now() + $3::interval
+		WHERE id = $1 AND attempts = $2 AND delivered_at IS NULL`, it.ID, it.Attempts, lease.String())
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // Retry schedules another attempt after backoff or, with giveUp, closes the
@@ -86,11 +104,35 @@ func (s *Store) Delivered(ctx context.Context, id int64) (err error) {
 func (s *Store) Retry(ctx context.Context, id int64, backoff time.Duration, lastErr string, giveUp bool) (err error) {
 	defer wrap(&err, "Retry(%d)", id)
 	if giveUp {
-		_, err := s.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = $2 WHERE id = $1`, id, "gave up: "+lastErr)
+		_, err := s.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = $2, in_flight = false WHERE id = $1`, id, "gave up: "+lastErr)
 		return err
 	}
-	_, err = s.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $2::interval, last_error = $3 WHERE id = $1`, id, backoff.String(), lastErr)
+	_, err = s.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $2::interval, last_error = $3, in_flight = false WHERE id = $1`, id, backoff.String(), lastErr)
 	return err
+}
+
+// FinishDelivery closes delivery it with its outcome and records status
+// (sent, failed or unconfirmed) and detail on its message, with a delivery
+// event, in one transaction: a crash leaves both undone (the item still in
+// flight) or both done.
+func (s *Store) FinishDelivery(ctx context.Context, it *OutboxItem, messageID int64, status, detail string) (conversationID int64, err error) {
+	defer wrap(&err, "FinishDelivery(%d, %q)", it.ID, status)
+	lastErr := ""
+	if status != "sent" {
+		lastErr = "gave up: " + detail
+	}
+	err = s.Transact(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = $2, in_flight = false WHERE id = $1`, it.ID, lastErr); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing' RETURNING conversation_id`,
+			messageID, status).Scan(&conversationID); err != nil {
+			return notFound(err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (message_id, status, detail) VALUES ($1, $2, $3)`, messageID, status, detail)
+		return err
+	})
+	return conversationID, err
 }
 
 // APIWebhookSet says whether the API channel has a webhook URL, without

@@ -160,3 +160,70 @@ func TestDeliveryHistory(t *testing.T) {
 		t.Errorf("incoming messages have no delivery status: %v", err)
 	}
 }
+
+// TestOutboxAttempts: a claim is fenced by its attempt count, so a claimer
+// whose lease ran out while the item waited in its batch cannot start an
+// attempt another claimer now holds; an attempt that began and recorded no
+// outcome comes back Interrupted, and stays so until one is recorded.
+func TestOutboxAttempts(t *testing.T) {
+	st := storetest.NewDB(t)
+	r, _ := ingest(st, inbox.Inbound{Channel: "api", Identifier: "o@x.example", Body: "hi"})
+	queued := "queued"
+	m, err := st.InsertMessage(ctx, st.Pool, &store.Message{ConversationID: r.Conversation.ID, Channel: "api", Direction: "outgoing", Body: "hello", DeliveryStatus: &queued})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Enqueue(ctx, nil, "deliver", &m.ID, map[string]any{"messageId": m.ID}); err != nil {
+		t.Fatal(err)
+	}
+	due := func() {
+		t.Helper()
+		if _, err := st.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(wantInterrupted bool) *store.OutboxItem {
+		t.Helper()
+		items, err := st.ClaimDue(ctx, 10, time.Minute)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("claim: %v %d", err, len(items))
+		}
+		if items[0].Interrupted != wantInterrupted {
+			t.Fatalf("claim %d: interrupted %v, want %v", items[0].Attempts, items[0].Interrupted, wantInterrupted)
+		}
+		return items[0]
+	}
+	first := claim(false)
+	if again, _ := st.ClaimDue(ctx, 10, time.Minute); len(again) != 0 {
+		t.Fatalf("a leased item was claimed twice: %+v", again)
+	}
+	due() // first's lease runs out before it gets to the item
+	second := claim(false)
+	if ok, err := st.BeginAttempt(ctx, first, time.Minute); err != nil || ok {
+		t.Fatalf("the stale claim began an attempt: %v %v", ok, err)
+	}
+	if ok, err := st.BeginAttempt(ctx, second, time.Minute); err != nil || !ok {
+		t.Fatalf("the current claim could not begin: %v %v", ok, err)
+	}
+	due() // second's replica dies mid-attempt
+	third := claim(true)
+	due() // and so does the next claimer, before it decides
+	claim(true)
+	if _, err := st.FinishDelivery(ctx, third, m.ID, "unconfirmed", "lost"); err != nil {
+		t.Fatal(err)
+	}
+	due()
+	if items, _ := st.ClaimDue(ctx, 10, time.Minute); len(items) != 0 {
+		t.Fatalf("a finished delivery was claimed: %+v", items)
+	}
+	if _, err := st.RequeueFailed(ctx, nil, m.ID); err != nil {
+		t.Fatalf("an unconfirmed message could not be sent again: %v", err)
+	}
+	claim(false)
+	if _, err := st.RecordDelivery(ctx, m.ID, "sent", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RequeueFailed(ctx, nil, m.ID); !errors.Is(err, store.ErrNotFailed) {
+		t.Errorf("a sent message was queued again: %v", err)
+	}
+}

@@ -28,6 +28,7 @@ type fakeChannel struct {
 	windowed bool
 	mu       sync.Mutex
 	fail     error
+	calls    int // Deliver calls, failed ones included
 	sent     []inbox.Outbound
 }
 
@@ -36,6 +37,7 @@ func (c *fakeChannel) Name() string { return c.name }
 func (c *fakeChannel) Deliver(_ context.Context, out inbox.Outbound) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.calls++
 	if c.fail != nil {
 		return "", c.fail
 	}
@@ -307,4 +309,49 @@ func excerpt(page, word string) string {
 		return page
 	}
 	return page[max(0, i-200):min(len(page), i+2500)]
+}
+
+// TestUnconfirmedReplyOffersSendAgain: a send whose answer was lost is not
+// repeated by the outbox; the conversation says so, and Send again is the
+// agent's choice.
+func TestUnconfirmedReplyOffersSendAgain(t *testing.T) {
+	f := newFixture(t)
+	wa, _, conv, _ := withChannels(t, f)
+	wa.fail = adapter.Unconfirmed(errors.New("read tcp 10.0.0.1:443: connection reset by peer"))
+	m, err := f.srv.Inbox.Reply(bg, f.users[auth.Agent].ID, conv, "your refund is on its way")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliverOutbox()
+	if _, err := f.st.Pool.Exec(bg, `UPDATE outbox SET next_attempt_at = now() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	f.deliverOutbox()
+	wa.mu.Lock()
+	calls := wa.calls
+	wa.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("the channel was called %d times, want 1: an unconfirmed send is not repeated", calls)
+	}
+	page := f.page(t, conv)
+	retryAction := fmt.Sprintf(`action="/inbox/conversations/%d/messages/%d/retry"`, conv, m.ID)
+	if !strings.Contains(page, `data-testid="unconfirmed"`) || !strings.Contains(page, "Delivery not confirmed: the connection to the provider broke after the message was sent") ||
+		!strings.Contains(page, retryAction) || !strings.Contains(page, "Send again") || strings.Contains(page, `data-testid="failure"`) {
+		t.Fatalf("the unconfirmed reply shows:\n%s", excerpt(page, "unconfirmed"))
+	}
+	wa.mu.Lock()
+	wa.fail = nil
+	wa.mu.Unlock()
+	if r := f.do(auth.Agent, http.MethodPost, fmt.Sprintf("/inbox/conversations/%d/messages/%d/retry", conv, m.ID), nil, false); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send again: %d", r.StatusCode)
+	}
+	f.deliverOutbox()
+	var status string
+	f.st.Pool.QueryRow(bg, `SELECT delivery_status FROM messages WHERE id = $1`, m.ID).Scan(&status)
+	wa.mu.Lock()
+	after, sent := wa.calls, len(wa.sent)
+	wa.mu.Unlock()
+	if status != "sent" || after != 2 || sent != 1 {
+		t.Fatalf("after Send again: %s, %d calls, %d sent", status, after, sent)
+	}
 }

@@ -51,7 +51,7 @@ func (s *Server) conversationData(r *http.Request, id int64, data map[string]any
 			author = name(m.AuthorID)
 		}
 		item := timelineItem{Message: m, Author: author, At: m.CreatedAt}
-		if m.Direction == "outgoing" && m.DeliveryStatus != nil && *m.DeliveryStatus == "failed" {
+		if m.Direction == "outgoing" && m.DeliveryStatus != nil && (*m.DeliveryStatus == "failed" || *m.DeliveryStatus == "unconfirmed") {
 			events, err := s.Inbox.DeliveryEvents(ctx, m.ID)
 			if err != nil {
 				return err

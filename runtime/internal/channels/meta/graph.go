@@ -162,10 +162,29 @@ func (g *graph) call(ctx context.Context, token, appSecret, method, path string,
 	return decodeGraph(resp, out)
 }
 
+// acceptedError is a 2xx answer that could not be read: the call was
+// accepted (for a send, the message went), but out is not filled.
+type acceptedError struct{ err error }
+
+func (e *acceptedError) Error() string {
+	return "the Graph API accepted the call but its answer could not be read: " + e.err.Error()
+}
+
+func (e *acceptedError) Unwrap() error { return e.err }
+
+// wasAccepted says whether err is a 2xx answer that could not be read.
+func wasAccepted(err error) bool {
+	var a *acceptedError
+	return errors.As(err, &a)
+}
+
 // decodeGraph reads a Graph answer: out on 2xx, a *GraphError otherwise.
 func decodeGraph(resp *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxGraphAnswer))
 	if err != nil {
+		if resp.StatusCode/100 == 2 {
+			return &acceptedError{redact(err)}
+		}
 		return redact(err)
 	}
 	if resp.StatusCode/100 != 2 {
@@ -182,7 +201,7 @@ func decodeGraph(resp *http.Response, out any) error {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("the Graph API's answer does not parse: %v", err)
+		return &acceptedError{fmt.Errorf("the Graph API's answer does not parse: %v", err)}
 	}
 	return nil
 }
@@ -207,11 +226,14 @@ func stripQuery(raw string) string {
 }
 
 // deliveryError turns a Graph failure of a send into the outbox's terms:
-// retryable errors as they are, the rest Permanent. report gets 190.
+// retryable errors as they are, the rest Permanent. A transport error is
+// retried only if the request never left: Meta's send APIs have no
+// idempotency key, so one that may have reached Meta is Unconfirmed
+// (adapter.SendError). report gets 190.
 func deliveryError(err error, report func(state, code, message string)) error {
 	var ge *GraphError
 	if !errors.As(err, &ge) {
-		return err // a transport error: the outbox retries
+		return adapter.SendError(err)
 	}
 	if ge.Code == codeAuth {
 		report(authFailed(ge))
@@ -256,7 +278,8 @@ func numericID(s string) bool {
 
 // sentCache remembers which replies went out, by message id, so a retried
 // Deliver (the outbox lost our answer) does not send twice. Meta's send
-// APIs have no idempotency key; this covers retries within one process.
+// APIs have no idempotency key; this covers retries within one process,
+// and the outbox's in-flight mark (inbox.AtMostOnce) the rest.
 type sentCache struct {
 	ids map[int64]string
 }

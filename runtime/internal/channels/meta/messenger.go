@@ -137,6 +137,10 @@ func (m *Messenger) ReplyWindow(lastInbound, now time.Time) inbox.Window {
 	}
 }
 
+// AtMostOnce implements inbox.AtMostOnce: Meta's send API has no
+// idempotency key, so a send that may have reached it is not repeated.
+func (m *Messenger) AtMostOnce() {}
+
 // Deliver implements inbox.Channel through the Send API. It checks the
 // window again when the reply leaves (a retry may come later than the
 // reply was written) and returns the message id.
@@ -182,7 +186,12 @@ func (m *Messenger) Deliver(ctx context.Context, out inbox.Outbound) (string, er
 		RecipientID string `json:"recipient_id"`
 		MessageID   string `json:"message_id"`
 	}
-	if err := m.graph.call(ctx, token, secret, http.MethodPost, m.pageID+"/messages", nil, req, &resp); err != nil {
+	if err := m.graph.call(ctx, token, secret, http.MethodPost, m.pageID+"/messages", nil, req, &resp); err != nil && wasAccepted(err) {
+		// Meta took the message; sending it again would send it twice.
+		// Without its id, Meta's status reports cannot find it.
+		m.log.Warn("Meta accepted a message but its answer could not be read; it stays at sent", "channel", m.key, "message", out.MessageID)
+		return "", nil
+	} else if err != nil {
 		var ge *GraphError
 		if errors.As(err, &ge) {
 			switch {
@@ -195,7 +204,8 @@ func (m *Messenger) Deliver(ctx context.Context, out inbox.Outbound) (string, er
 		return "", deliveryError(err, m.report)
 	}
 	if resp.MessageID == "" {
-		return "", errors.New("the Send API accepted the message but returned no message_id")
+		m.log.Warn("the Send API accepted a message but returned no message_id; it stays at sent", "channel", m.key, "message", out.MessageID)
+		return "", nil
 	}
 	m.report(contract.HealthConnected, "", m.connected())
 	m.mu.Lock()

@@ -285,3 +285,53 @@ func TestEmulatorReportsStatuses(t *testing.T) {
 		waitFor(t, c.channel+" receipts", func() bool { return f.status(r.ID) == c.want })
 	}
 }
+
+// TestLostAnswersAreUnconfirmed: Meta took the message, and the connection
+// broke before its answer came. Meta's send APIs have no idempotency key,
+// so WhatsApp and Messenger report it Unconfirmed (the outbox does not
+// repeat it); a 2xx whose answer does not parse went out all the same.
+func TestLostAnswersAreUnconfirmed(t *testing.T) {
+	cfg := metatest.DefaultConfig()
+	f := newFixture(t, cfg)
+	mid, _, err := f.meta.SendMessengerText(f.msHook, psid, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := f.message(f.ms.Name(), mid).ConversationID
+	for i, ch := range []inbox.Channel{f.wa, f.ms} {
+		if _, ok := ch.(inbox.AtMostOnce); !ok {
+			t.Errorf("%s is not AtMostOnce", ch.Name())
+		}
+		identifier := psid
+		if ch == inbox.Channel(f.wa) {
+			identifier = "+15550001111"
+		}
+		f.meta.FailNext(metatest.Failure{Drop: true})
+		_, err := ch.Deliver(bg, inbox.Outbound{MessageID: int64(300 + i), ConversationID: conv, Identifier: identifier, Body: "hello"})
+		if !adapter.IsUnconfirmed(err) || adapter.IsPermanent(err) {
+			t.Errorf("%s, answer lost: %v (unconfirmed %v)", ch.Name(), err, adapter.IsUnconfirmed(err))
+		}
+		if err != nil && (strings.Contains(err.Error(), cfg.PageAccessToken) || strings.Contains(err.Error(), cfg.WhatsAppToken)) {
+			t.Errorf("%s: the error names a token", ch.Name())
+		}
+	}
+	if n := len(f.meta.Sent()); n != 2 {
+		t.Fatalf("Meta got %d messages, want 2", n)
+	}
+
+	// A refused connection sent nothing: an ordinary retry.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	g := &graph{base: closed.URL, client: http.DefaultClient}
+	err = deliveryError(g.call(bg, "token", "secret", http.MethodPost, "1/messages", nil, map[string]string{}, nil), func(string, string, string) {})
+	if err == nil || adapter.IsUnconfirmed(err) || adapter.IsPermanent(err) {
+		t.Errorf("refused connection: %v (unconfirmed %v)", err, adapter.IsUnconfirmed(err))
+	}
+	// A 2xx that does not parse: accepted.
+	garbled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>")) }))
+	defer garbled.Close()
+	var out struct{}
+	if err := (&graph{base: garbled.URL, client: http.DefaultClient}).call(bg, "t", "s", http.MethodPost, "1/messages", nil, map[string]string{}, &out); !wasAccepted(err) {
+		t.Errorf("a 2xx that does not parse: %v, want accepted", err)
+	}
+}

@@ -167,6 +167,10 @@ func (w *WhatsApp) ReplyWindow(lastInbound, now time.Time) inbox.Window {
 		Explain: "More than 24 hours have passed since the customer last wrote: WhatsApp allows only an approved template until they reply."}
 }
 
+// AtMostOnce implements inbox.AtMostOnce: Meta's send API has no
+// idempotency key, so a send that may have reached it is not repeated.
+func (w *WhatsApp) AtMostOnce() {}
+
 // Deliver implements inbox.Channel: a text, or an approved template with
 // its body variables. It returns the wamid.
 func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
@@ -206,7 +210,12 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 			ID string `json:"id"`
 		} `json:"messages"`
 	}
-	if err := w.graph.call(ctx, token, secret, http.MethodPost, w.phoneID+"/messages", nil, req, &resp); err != nil {
+	if err := w.graph.call(ctx, token, secret, http.MethodPost, w.phoneID+"/messages", nil, req, &resp); err != nil && wasAccepted(err) {
+		// Meta took the message; sending it again would send it twice.
+		// Without its id, Meta's status reports cannot find it.
+		w.log.Warn("Meta accepted a message but its answer could not be read; it stays at sent", "channel", w.key, "message", out.MessageID)
+		return "", nil
+	} else if err != nil {
 		var ge *GraphError
 		if errors.As(err, &ge) && ge.Code == codeOutsideWindow {
 			err = fmt.Errorf("outside WhatsApp's 24-hour window, send an approved template: %w", err)
@@ -214,7 +223,8 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 		return "", deliveryError(err, w.report)
 	}
 	if len(resp.Messages) == 0 || resp.Messages[0].ID == "" {
-		return "", errors.New("the Graph API accepted the message but returned no id")
+		w.log.Warn("the Graph API accepted a message but returned no id; it stays at sent", "channel", w.key, "message", out.MessageID)
+		return "", nil
 	}
 	w.report(contract.HealthConnected, "", connectedWhatsApp)
 	w.mu.Lock()

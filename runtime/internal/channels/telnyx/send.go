@@ -26,10 +26,15 @@ type sendRequest struct {
 	Type               string `json:"type"`
 }
 
+// AtMostOnce implements inbox.AtMostOnce: Telnyx cannot recognise a
+// repeated send.
+func (a *Adapter) AtMostOnce() {}
+
 // Deliver sends an agent's reply as an SMS and returns Telnyx's message id,
 // which its delivery receipts carry. Telnyx has no idempotency key for
-// messages: a send is retried only when no answer came, so a duplicate
-// needs a lost answer to an accepted request.
+// messages, so a send is retried only when it cannot have been sent (the
+// request never left, or Telnyx refused it with a retryable error); one
+// whose answer was lost is Unconfirmed and not repeated (AtMostOnce).
 func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
 	key, ok := a.key()
 	if !ok {
@@ -55,7 +60,9 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 		if ctx.Err() == nil {
 			a.report(contract.HealthUnreachable, "", "the Telnyx API did not answer")
 		}
-		return "", fmt.Errorf("sending through Telnyx: %w", redactURLError(err))
+		// Telnyx has no idempotency key: unless the request never left,
+		// it may have been sent, and is not repeated.
+		return "", adapter.SendError(fmt.Errorf("sending through Telnyx: %w", redactURLError(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
@@ -65,7 +72,11 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 			} `json:"data"`
 		}
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ok); err != nil || ok.Data.ID == "" {
-			return "", errors.New("Telnyx accepted the message but its answer had no message id")
+			// Accepted all the same: sending it again would send it twice.
+			// Without its id, Telnyx's status reports cannot find it.
+			a.d.Log.Warn("Telnyx accepted a message but its answer had no message id; it stays at sent", "message", out.MessageID)
+			a.report(contract.HealthConnected, "", "")
+			return "", nil
 		}
 		a.report(contract.HealthConnected, "", "")
 		return ok.Data.ID, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -715,4 +716,144 @@ func FuzzParseEvent(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLostAnswerIsNotSentTwice: Telnyx took the SMS, but the connection
+// broke before its answer came. Telnyx has no idempotency key, so the
+// outbox does not send it again: the message is unconfirmed, with why,
+// until an agent chooses to send it again.
+func TestLostAnswerIsNotSentTwice(t *testing.T) {
+	f := setup(t, telnyxtest.Options{})
+	conv := f.inbound(t, "Where is my parcel?")
+	f.tx.FailNext(telnyxtest.Failure{Drop: true})
+	m := f.reply(t, conv, "It left this morning")
+	if s := str(m.DeliveryStatus); s != "unconfirmed" {
+		t.Fatalf("status %s, want unconfirmed", s)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := f.st.Pool.Exec(bg, `UPDATE outbox SET next_attempt_at = now() - interval '1 hour'`); err != nil {
+			t.Fatal(err)
+		}
+		(&channels.Worker{Inbox: f.svc, Log: slog.New(slog.DiscardHandler)}).RunOnce(bg)
+	}
+	if n := len(f.tx.Sent()); n != 1 {
+		t.Fatalf("Telnyx got %d messages, want 1", n)
+	}
+	events, err := f.svc.DeliveryEvents(bg, m.ID)
+	if err != nil || len(events) == 0 || !strings.Contains(events[len(events)-1].Detail, "may have arrived") {
+		t.Fatalf("events %+v %v", events, err)
+	}
+	if strings.Contains(events[len(events)-1].Detail, f.tx.Credentials()["apiKey"]) {
+		t.Fatal("the detail names the API key")
+	}
+
+	// The agent sends it again: that is theirs to choose, and it goes.
+	if err := f.svc.RetryDelivery(bg, f.agent, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	(&channels.Worker{Inbox: f.svc, Log: slog.New(slog.DiscardHandler)}).RunOnce(bg)
+	if s := str(f.message(t, m.ID).DeliveryStatus); s != "sent" || len(f.tx.Sent()) != 2 {
+		t.Fatalf("after Send again: status %s, %d sent", s, len(f.tx.Sent()))
+	}
+}
+
+// TestInterruptedAttemptIsNotRepeated: a replica marked an attempt in
+// flight and died before it recorded the outcome; the next claim cannot
+// know whether Telnyx got the SMS, and does not send it.
+func TestInterruptedAttemptIsNotRepeated(t *testing.T) {
+	f := setup(t, telnyxtest.Options{})
+	conv := f.inbound(t, "Hello?")
+	m, err := f.svc.Reply(bg, f.agent, conv, "Hi, how can I help?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := f.st.ClaimDue(bg, 10, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("claim: %v %d", err, len(items))
+	}
+	if ok, err := f.st.BeginAttempt(bg, items[0], time.Minute); err != nil || !ok {
+		t.Fatalf("begin: %v %v", ok, err)
+	}
+	// The replica dies here; its lease runs out.
+	if _, err := f.st.Pool.Exec(bg, `UPDATE outbox SET next_attempt_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	(&channels.Worker{Inbox: f.svc, Log: slog.New(slog.DiscardHandler)}).RunOnce(bg)
+	if s := str(f.message(t, m.ID).DeliveryStatus); s != "unconfirmed" {
+		t.Fatalf("status %s, want unconfirmed", s)
+	}
+	if n := len(f.tx.Sent()); n != 0 {
+		t.Fatalf("the interrupted attempt was repeated: %d sent", n)
+	}
+}
+
+// TestRequestThatNeverLeftIsRetried: a refused connection cannot have sent
+// anything, so it is an ordinary retry, not unconfirmed.
+func TestRequestThatNeverLeftIsRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	f := setup(t, telnyxtest.Options{}, func(d *adapter.Deps) {
+		cfg := map[string]string{}
+		for k, v := range d.Info.Config {
+			cfg[k] = v
+		}
+		cfg["apiBaseURL"] = "http://" + addr
+		d.Info.Config = cfg
+	})
+	_, err = f.a.Deliver(bg, inbox.Outbound{Identifier: phone, Body: "x"})
+	if err == nil || adapter.IsUnconfirmed(err) || adapter.IsPermanent(err) {
+		t.Fatalf("refused connection: %v (unconfirmed %v, permanent %v), want a plain retry", err, adapter.IsUnconfirmed(err), adapter.IsPermanent(err))
+	}
+}
+
+// TestSendDuringShutdownIsRecorded: the worker is stopped while Telnyx
+// answers; the answer is recorded all the same (else the item would stay in
+// flight, and the next claim would call a sent message unconfirmed).
+func TestSendDuringShutdownIsRecorded(t *testing.T) {
+	ctx, stop := context.WithCancel(bg)
+	defer stop()
+	f := setup(t, telnyxtest.Options{}, func(d *adapter.Deps) {
+		d.HTTP = &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil {
+				resp.Body = closeHook{resp.Body, stop} // the worker stops once the answer is read
+			}
+			return resp, err
+		})}
+	})
+	conv := f.inbound(t, "Are you open today?")
+	m, err := f.svc.Reply(bg, f.agent, conv, "Until 6pm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&channels.Worker{Inbox: f.svc, Log: slog.New(slog.DiscardHandler)}).RunOnce(ctx)
+	if ctx.Err() == nil {
+		t.Fatal("the worker was not stopped during the send")
+	}
+	got := f.message(t, m.ID)
+	if s := str(got.DeliveryStatus); s != "sent" || got.ExternalID == nil || *got.ExternalID != f.tx.Sent()[0].ID {
+		t.Fatalf("status %s, provider id %v", s, got.ExternalID)
+	}
+	if n := f.count(t, `SELECT count(*) FROM outbox WHERE delivered_at IS NULL OR in_flight`); n != 0 {
+		t.Fatalf("%d outbox items left open", n)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type closeHook struct {
+	io.ReadCloser
+	hook func()
+}
+
+func (c closeHook) Close() error {
+	err := c.ReadCloser.Close()
+	c.hook()
+	return err
 }
