@@ -51,6 +51,10 @@ type SecretReference struct {
 //   - fromName: the sender's display name
 //   - caCertificate: a PEM CA certificate trusted besides the system's roots,
 //     for servers with a private CA
+//   - saveSentCopy: "true" (default) appends each reply sent to the
+//     sent-mail folder over IMAP; "false" for servers that file SMTP
+//     submissions themselves (Gmail)
+//   - sentMailbox: that folder; by default the one the server marks \Sent
 //
 // none sends the password in the clear: only for a server on a trusted
 // network.
@@ -93,7 +97,8 @@ type IntegrationSpec struct {
 	// depend on type (see the description of spec). Never put a secret here.
 	// An imap Integration also takes imapPort (993), imapSecurity (tls,
 	// starttls or none), smtpPort (587), smtpSecurity (starttls), mailbox
-	// (INBOX), fromAddress (username), fromName and caCertificate (a PEM CA).
+	// (INBOX), fromAddress (username), fromName, caCertificate (a PEM CA),
+	// saveSentCopy ("true") and sentMailbox (the server's \Sent folder).
 	// +kubebuilder:validation:MaxProperties=32
 	// +optional
 	Config map[string]string `json:"config,omitempty"`

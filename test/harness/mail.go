@@ -424,6 +424,15 @@ default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = 1
 mail_location = maildir:%[7]s/%%d/%%n/Maildir
+# A sent-mail folder marked \Sent (RFC 6154), as most providers have: the
+# email channel copies its replies there.
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \Sent
+    auto = subscribe
+  }
+}
 mail_uid = %[8]d
 mail_gid = %[9]d
 passdb {

@@ -79,6 +79,14 @@ type Options struct {
 	Mailbox string
 	// FromAddress and FromName are the sender of replies.
 	FromAddress, FromName string
+	// SaveSent appends a copy of every reply sent to the sent-mail
+	// folder over IMAP, so the mailbox shows the team's answers to anyone
+	// reading it in a mail client. SentMailbox names the folder; when
+	// empty, it is the one the server marks \Sent (RFC 6154), and without
+	// one no copy is kept (logged once). Servers that file what goes out
+	// through their SMTP themselves (Gmail, Exchange Online) need it off.
+	SaveSent    bool
+	SentMailbox string
 	// TLSConfig is the base TLS configuration (RootCAs); nil trusts the
 	// system's roots. ServerName is set per server.
 	TLSConfig *tls.Config
@@ -150,9 +158,12 @@ type Engine struct {
 	wake   chan struct{}
 	synced atomic.Bool // a first sync was logged
 
-	mu     sync.Mutex
-	closed bool
-	conn   *imapclient.Client // the session's, to end it on Close
+	mu      sync.Mutex
+	closed  bool
+	conn    *imapclient.Client // the session's, to end it on Close
+	sentBox string             // the \Sent folder, once found
+
+	noSentLogged atomic.Bool // "no sent-mail folder" was logged
 
 	health health
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/switchboard-dev/switchboard/runtime/contract"
@@ -295,6 +296,125 @@ func TestEmail(t *testing.T) {
 	t.Run("a recreated mailbox", func(t *testing.T) { testUIDValidity(t, mail) })
 	t.Run("polling and big mail", func(t *testing.T) { testPolling(t, mail) })
 	t.Run("wrong passwords", func(t *testing.T) { testWrongPassword(t, mail) })
+	t.Run("sent copies", func(t *testing.T) { testSentCopies(t, mail) })
+}
+
+// sentCopies returns every message of local's mailbox (want them all read
+// or not).
+func sentCopies(t *testing.T, mail *harness.MailServer, local, mailbox string, wantSeen bool) [][]byte {
+	t.Helper()
+	msgs, err := mail.Messages(local, mailbox)
+	if err != nil {
+		t.Fatalf("reading %s's %s: %v", local, mailbox, err)
+	}
+	c, err := mail.DialIMAP(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	unseen, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(unseen.AllUIDs()); wantSeen && n != 0 {
+		t.Errorf("%d of the %d copies in %s are unread", n, len(msgs), mailbox)
+	}
+	return msgs
+}
+
+// testSentCopies: a reply is copied into the folder sentMailbox names; with
+// saveSentCopy "false" nowhere; into a folder that does not exist it is
+// still sent, and only the copy is lost (logged).
+func testSentCopies(t *testing.T, mail *harness.MailServer) {
+	dave, desk := mail.Address("dave"), mail.Address("desk2")
+	for _, u := range []string{"dave", "desk2"} {
+		if err := mail.AddUser(u, "pw-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The folder sentMailbox names below.
+	c, err := mail.DialIMAP("desk2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create("Outbox Archive", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for i, c := range []struct {
+		name   string
+		config map[string]string
+		folder string // where the copy lands; "" none
+	}{
+		{"named", map[string]string{"sentMailbox": "Outbox Archive"}, "Outbox Archive"},
+		{"off", map[string]string{"saveSentCopy": "false"}, ""},
+		{"missing", map[string]string{"sentMailbox": "No Such Folder"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, mail)
+			cfg := e.config("desk2")
+			for k, v := range c.config {
+				cfg[k] = v
+			}
+			o, err := OptionsFromConfig(cfg, "pw-desk2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.RetryMin, o.RetryMax, o.AuthRetry = 200*time.Millisecond, 2*time.Second, 5*time.Second
+			r := &reports{}
+			eng, err := New(e.deps(c.name, nil, "pw-desk2", r), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.run(t, eng)
+			subject := fmt.Sprintf("Copy test %d", i)
+			if err := mail.Send(dave, []string{desk}, mailFrom(dave, desk, subject, fmt.Sprintf("d%d@dave.test", i), nil, "Hello?")); err != nil {
+				t.Fatal(err)
+			}
+			var conv int64
+			waitFor(t, 30*time.Second, "the mail in the inbox", func() bool {
+				for _, m := range e.messages(t, eng.Name()) {
+					if m.subject == subject {
+						conv = m.conv
+						return true
+					}
+				}
+				return false
+			})
+			sentBefore, _ := mail.Messages("desk2", "Sent")
+			archivedBefore, _ := mail.Messages("desk2", "Outbox Archive")
+			reply := e.reply(t, conv, "Hello, Dave.") // fails the test unless sent
+			if _, err := mail.WaitMessages("dave", "INBOX", i+1, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			sent := sentCopies(t, mail, "desk2", "Sent", true)
+			archived := sentCopies(t, mail, "desk2", "Outbox Archive", true)
+			if len(sent) != len(sentBefore) {
+				t.Errorf("the \\Sent folder got a copy though sentMailbox or saveSentCopy said otherwise")
+			}
+			switch c.folder {
+			case "":
+				if len(archived) != len(archivedBefore) {
+					t.Errorf("a copy was kept: %d messages in Outbox Archive, were %d", len(archived), len(archivedBefore))
+				}
+			default:
+				if len(archived) != len(archivedBefore)+1 {
+					t.Fatalf("%d messages in %s, want %d", len(archived), c.folder, len(archivedBefore)+1)
+				}
+				h := header(t, archived[len(archived)-1])
+				if id, _ := h.MessageID(); id != *reply.ExternalID {
+					t.Errorf("the copy is %s, want the reply %s", id, *reply.ExternalID)
+				}
+			}
+		})
+	}
+	if _, err := OptionsFromConfig(map[string]string{"imapHost": "h", "smtpHost": "h", "username": "u@h.test", "saveSentCopy": "yes"}, "pw"); err == nil ||
+		!strings.Contains(err.Error(), "saveSentCopy") {
+		t.Errorf("saveSentCopy \"yes\": %v", err)
+	}
 }
 
 func testSyncReplyThread(t *testing.T, mail *harness.MailServer) {
@@ -440,6 +560,18 @@ func testSyncReplyThread(t *testing.T, mail *harness.MailServer) {
 	if id2 != *r2.ExternalID || id2 == id1 || !slices.Equal(irt, []string{"a4@alice.test"}) ||
 		!slices.Equal(refs, []string{"a1@alice.test", id1, "a4@alice.test"}) {
 		t.Fatalf("the second reply: id %q, in-reply-to %q, references %q", id2, irt, refs)
+	}
+
+	// Both replies are in the support mailbox's sent-mail folder (the one
+	// dovecot marks \Sent), read, as a mail client would have filed them.
+	sentIDs := map[string]bool{}
+	for _, raw := range sentCopies(t, mail, "support", "Sent", true) {
+		h := header(t, raw)
+		id, _ := h.MessageID()
+		sentIDs[id] = true
+	}
+	if len(sentIDs) != 2 || !sentIDs[id1] || !sentIDs[id2] {
+		t.Fatalf("the Sent folder holds %v, want %s and %s", sentIDs, id1, id2)
 	}
 
 	// A retried delivery sends the same Message-ID.

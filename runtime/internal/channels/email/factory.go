@@ -26,6 +26,9 @@ import (
 //   - fromName: the sender's display name.
 //   - caCertificate: a PEM CA that signs the servers' certificates, trusted
 //     besides the system's roots (a private CA).
+//   - saveSentCopy: "true" (the default) or "false": whether each reply
+//     sent is appended to the sent-mail folder (Options.SaveSent).
+//   - sentMailbox: that folder; the one the server marks \Sent by default.
 //
 // Credentials: password.
 func init() {
@@ -68,8 +71,16 @@ func OptionsFromConfig(cfg map[string]string, password string) (Options, error) 
 		return o, fmt.Errorf("fromAddress %q is not an email address (set it when username is not one)", o.FromAddress)
 	}
 	o.FromName = get("fromName")
-	if strings.ContainsAny(o.FromName+o.FromAddress+o.Mailbox, "\r\n\x00") {
-		return o, errors.New("fromName, fromAddress and mailbox are one line each")
+	switch v := strings.ToLower(get("saveSentCopy")); v {
+	case "", "true":
+		o.SaveSent = true
+	case "false":
+	default:
+		return o, fmt.Errorf("saveSentCopy %q is not true or false", get("saveSentCopy"))
+	}
+	o.SentMailbox = get("sentMailbox")
+	if strings.ContainsAny(o.FromName+o.FromAddress+o.Mailbox+o.SentMailbox, "\r\n\x00") {
+		return o, errors.New("fromName, fromAddress, mailbox and sentMailbox are one line each")
 	}
 	if pemCA := cfg["caCertificate"]; strings.TrimSpace(pemCA) != "" {
 		pool, err := x509.SystemCertPool()

@@ -52,6 +52,7 @@ func (e *Engine) deliver(ctx context.Context, out inbox.Outbound) (string, error
 		return "", err
 	}
 	e.health.set(sideSMTP, contract.HealthConnected, "", "")
+	e.saveSentCopy(ctx, out.MessageID, raw, h.date)
 	return h.messageID, nil
 }
 
@@ -61,11 +62,11 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound) ([]byte, error)
 	hdr.SetAddressList("From", []*mail.Address{{Name: e.opts.FromName, Address: e.opts.FromAddress}})
 	hdr.SetAddressList("To", []*mail.Address{{Address: h.to}})
 	hdr.SetSubject(h.subject)
-	date := out.CreatedAt
-	if date.IsZero() {
-		date = e.d.Clock()
+	h.date = out.CreatedAt
+	if h.date.IsZero() {
+		h.date = e.d.Clock()
 	}
-	hdr.SetDate(date)
+	hdr.SetDate(h.date)
 	hdr.SetMessageID(h.messageID)
 	if h.inReplyTo != "" {
 		hdr.SetMsgIDList("In-Reply-To", []string{h.inReplyTo})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -108,6 +109,7 @@ type outboundHeaders struct {
 	messageID, inReplyTo string
 	refs                 []string
 	subject, to          string
+	date                 time.Time // set by compose
 }
 
 // replyHeaders returns the reply's headers, making them on the first
