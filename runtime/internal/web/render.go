@@ -62,6 +62,7 @@ var funcs = template.FuncMap{
 	"dealValue":     dealValue,
 	"amount":        formatAmount,
 	"channelLabel":  channelLabel,
+	"fold":          foldQuoted,    // an email's quoted history, folded (quoted.go)
 	"snoozeChoices": snoozeChoices, // the sidebar's snooze presets in the member's zone
 }
 
