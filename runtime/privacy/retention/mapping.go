@@ -302,7 +302,6 @@ var Categories = []Spec{
 				keep("updated_at", "a time"),
 				keep("purged_activity_at", "a time"),
 				keep("company_sort", "the company's name in lower case, kept by a trigger: a company is a business, kept"),
-				keep("last_activity_at", "a time, kept by a trigger from the conversations' last_message_at"),
 				mark(),
 			}},
 			{Name: "contact_identities", Via: "contact_identities.contact_id",
