@@ -84,6 +84,8 @@ type Sent struct {
 	Text string
 	// Template is set for a WhatsApp template message.
 	Template *SentTemplate
+	// CallbackData is a WhatsApp send's biz_opaque_callback_data.
+	CallbackData string
 	// MessagingType and Tag are Messenger's.
 	MessagingType string
 	Tag           string
@@ -520,10 +522,13 @@ func bodyParams(t Template) int {
 func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		MessagingProduct string `json:"messaging_product"`
-		RecipientType    string `json:"recipient_type"`
-		To               string `json:"to"`
-		Type             string `json:"type"`
-		Text             *struct {
+		// CallbackData is biz_opaque_callback_data: WhatsApp returns it in
+		// the message's status callbacks (at most 512 characters).
+		CallbackData  string `json:"biz_opaque_callback_data"`
+		RecipientType string `json:"recipient_type"`
+		To            string `json:"to"`
+		Type          string `json:"type"`
+		Text          *struct {
 			PreviewURL bool    `json:"preview_url"`
 			Body       *string `json:"body"`
 		} `json:"text"`
@@ -549,10 +554,13 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 	if req.Type == "" {
 		req.Type = "text"
 	}
-	sent := Sent{Product: "whatsapp", To: req.To, Type: req.Type, Raw: raw, At: time.Now()}
+	sent := Sent{Product: "whatsapp", To: req.To, Type: req.Type, CallbackData: req.CallbackData, Raw: raw, At: time.Now()}
 	switch {
 	case req.MessagingProduct != "whatsapp":
 		graphError(w, badParam("(#100) The parameter messaging_product is required."))
+		return
+	case utf8.RuneCountInString(req.CallbackData) > 512:
+		graphError(w, badParam("(#100) Param biz_opaque_callback_data must be at most 512 characters long."))
 		return
 	case req.RecipientType != "" && req.RecipientType != "individual" && req.RecipientType != "group":
 		graphError(w, badParam("(#100) Param recipient_type must be one of {INDIVIDUAL, GROUP} - got \""+req.RecipientType+"\"."))
@@ -629,6 +637,8 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 	sent.ID = NewWAMID()
 	s.record(sent)
 	if failing {
+		// The message went: its statuses come, though the answer was lost.
+		s.reportStatuses(sent)
 		dropConnection(w)
 		return
 	}

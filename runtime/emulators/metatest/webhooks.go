@@ -182,10 +182,12 @@ type WAButton struct {
 // title and details.
 type WAStatus struct {
 	ID, Status, RecipientID string
-	Time                    time.Time
-	ErrorCode               int
-	ErrorTitle              string
-	ErrorDetails            string
+	// CallbackData is the send's biz_opaque_callback_data, echoed.
+	CallbackData string
+	Time         time.Time
+	ErrorCode    int
+	ErrorTitle   string
+	ErrorDetails string
 }
 
 func (s *Server) waEnvelope(value map[string]any) []byte {
@@ -291,6 +293,9 @@ func (s *Server) WhatsAppStatuses(sts ...WAStatus) []byte {
 	var out []any
 	for _, st := range sts {
 		m := map[string]any{"id": st.ID, "status": st.Status, "timestamp": unix(st.Time), "recipient_id": st.RecipientID}
+		if st.CallbackData != "" {
+			m["biz_opaque_callback_data"] = st.CallbackData
+		}
 		if st.Status != "failed" {
 			m["conversation"] = map[string]any{"id": "CONVERSATION_" + st.RecipientID, "origin": map[string]string{"type": "service"}}
 			m["pricing"] = map[string]any{"billable": true, "pricing_model": "CBP", "category": "service"}
@@ -433,7 +438,7 @@ func (s *Server) reportStatuses(m Sent) {
 			return
 		}
 		to := m.To
-		_, _ = s.Deliver(url, s.WhatsAppStatuses(WAStatus{ID: m.ID, Status: "sent", RecipientID: to}))
-		_, _ = s.Deliver(url, s.WhatsAppStatuses(WAStatus{ID: m.ID, Status: "delivered", RecipientID: to}))
+		_, _ = s.Deliver(url, s.WhatsAppStatuses(WAStatus{ID: m.ID, Status: "sent", RecipientID: to, CallbackData: m.CallbackData}))
+		_, _ = s.Deliver(url, s.WhatsAppStatuses(WAStatus{ID: m.ID, Status: "delivered", RecipientID: to, CallbackData: m.CallbackData}))
 	}()
 }

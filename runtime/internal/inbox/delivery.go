@@ -40,9 +40,9 @@ func (s *Service) DeliveryEvents(ctx context.Context, messageID int64) ([]store.
 // statusRank orders delivery statuses: a status moves only forward. failed
 // ends a delivery that was not yet delivered; it never overrides delivered
 // or read. unconfirmed (the send may have reached the provider, its answer
-// was lost) ranks with failed: a later report that it was delivered or read
-// moves it on.
-var statusRank = map[string]int{"queued": 0, "sent": 1, "failed": 2, "unconfirmed": 2, "delivered": 3, "read": 4}
+// was lost) ranks with queued: any report of the provider's on it settles
+// it (WhatsApp's name it through biz_opaque_callback_data).
+var statusRank = map[string]int{"queued": 0, "unconfirmed": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
 
 // StatusForward says whether a message at status have may move to next.
 func StatusForward(have, next string) bool {
@@ -55,7 +55,7 @@ func StatusForward(have, next string) bool {
 		return true
 	}
 	if next == "failed" {
-		return have == "queued" || have == "sent"
+		return have == "queued" || have == "unconfirmed" || have == "sent"
 	}
 	return n > h
 }

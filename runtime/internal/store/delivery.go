@@ -29,6 +29,21 @@ func (s *Store) SetProviderID(ctx context.Context, messageID int64, providerID s
 	return err
 }
 
+// AdoptProviderID gives providerID to messageID, an outgoing message on
+// channel that has none: a send whose answer was lost, named again by a
+// provider's status report through the data the send carried (WhatsApp's
+// biz_opaque_callback_data). ok is false when the message is not such a
+// message.
+func (s *Store) AdoptProviderID(ctx context.Context, channel string, messageID int64, providerID string) (ok bool, err error) {
+	defer wrap(&err, "AdoptProviderID(%d)", messageID)
+	tag, err := s.Pool.Exec(ctx, `UPDATE messages SET external_id = $3
+		WHERE id = $2 AND channel = $1 AND direction = 'outgoing' AND external_id IS NULL`, channel, messageID, providerID)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // AdvanceDelivery applies a provider's status report to the outgoing
 // message it has the id of, if forward(current, status) allows it, and
 // records it as a delivery event. It locks the message, so concurrent

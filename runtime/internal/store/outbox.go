@@ -114,7 +114,8 @@ func (s *Store) Retry(ctx context.Context, id int64, backoff time.Duration, last
 // FinishDelivery closes delivery it with its outcome and records status
 // (sent, failed or unconfirmed) and detail on its message, with a delivery
 // event, in one transaction: a crash leaves both undone (the item still in
-// flight) or both done.
+// flight) or both done. A message a provider's report already moved on
+// from queued keeps that status.
 func (s *Store) FinishDelivery(ctx context.Context, it *OutboxItem, messageID int64, status, detail string) (conversationID int64, err error) {
 	defer wrap(&err, "FinishDelivery(%d, %q)", it.ID, status)
 	lastErr := ""
@@ -125,9 +126,18 @@ func (s *Store) FinishDelivery(ctx context.Context, it *OutboxItem, messageID in
 		if _, err := tx.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = $2, in_flight = false WHERE id = $1`, it.ID, lastErr); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1 AND direction = 'outgoing' RETURNING conversation_id`,
-			messageID, status).Scan(&conversationID); err != nil {
+		var have *string
+		if err := tx.QueryRow(ctx, `SELECT conversation_id, delivery_status FROM messages WHERE id = $1 AND direction = 'outgoing' FOR UPDATE`,
+			messageID).Scan(&conversationID, &have); err != nil {
 			return notFound(err)
+		}
+		if have != nil && *have != "queued" {
+			// A provider's report came first (it names the message by the
+			// data the send carried): it knows better than the attempt.
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE messages SET delivery_status = $2 WHERE id = $1`, messageID, status); err != nil {
+			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (message_id, status, detail) VALUES ($1, $2, $3)`, messageID, status, detail)
 		return err

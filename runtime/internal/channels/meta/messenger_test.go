@@ -335,3 +335,48 @@ func TestLostAnswersAreUnconfirmed(t *testing.T) {
 		t.Errorf("a 2xx that does not parse: %v, want accepted", err)
 	}
 }
+
+// TestWhatsAppLostAnswerConfirmedByItsStatus: the send's answer was lost, so
+// the reply is unconfirmed; WhatsApp's status reports carry the send's
+// biz_opaque_callback_data, which names the message, so they give it its
+// wamid and settle it as delivered.
+func TestWhatsAppLostAnswerConfirmedByItsStatus(t *testing.T) {
+	cfg := metatest.DefaultConfig()
+	f := newFixture(t, cfg)
+	f.meta.SetStatusWebhook(f.waHook)
+	in, _, err := f.meta.SendWhatsAppText(f.waHook, "15559990000", "Kai", "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.Reply(bg, f.agent, f.message(f.wa.Name(), in).ConversationID, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.meta.FailNext(metatest.Failure{Drop: true})
+	f.flush()
+	// Unconfirmed until the reports come, 300 ms later (on a slow machine
+	// they may come first, and the attempt's outcome then yields to them).
+	if s := f.status(r.ID); s != "unconfirmed" && s != "sent" && s != "delivered" {
+		t.Fatalf("status %s right after the lost answer, want unconfirmed", s)
+	}
+	waitFor(t, "the status reports", func() bool { return f.status(r.ID) == "delivered" })
+	sent := f.meta.Sent()
+	if len(sent) != 1 || sent[0].CallbackData != callbackData(r.ID) {
+		t.Fatalf("sent %+v", sent)
+	}
+	var ext string
+	if err := f.st.Pool.QueryRow(bg, `SELECT coalesce(external_id, '') FROM messages WHERE id = $1`, r.ID).Scan(&ext); err != nil || ext != sent[0].ID {
+		t.Fatalf("external id %q (%v), want %s", ext, err, sent[0].ID)
+	}
+	// Callback data that names no message of this channel adopts nothing.
+	for _, data := range []string{"", "switchboard:message:x", "switchboard:message:999999", "other:1"} {
+		if id, ok := parseCallbackData(data); ok && id != 999999 {
+			t.Errorf("%q parsed as %d", data, id)
+		}
+	}
+	f.deliver(f.waHook, f.meta.WhatsAppStatuses(metatest.WAStatus{ID: "wamid.unknown", Status: "read", RecipientID: "15559990000",
+		CallbackData: callbackData(999999)}))
+	if n := f.count("messages WHERE external_id = 'wamid.unknown'"); n != 0 {
+		t.Fatalf("a report for no message adopted %d", n)
+	}
+}

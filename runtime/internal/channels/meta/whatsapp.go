@@ -188,7 +188,10 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 	if !numericID(to) {
 		return "", adapter.Permanent(errors.New("the contact has no WhatsApp number on this channel"))
 	}
-	req := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+	// The callback data comes back in the message's status reports: if this
+	// send's answer is lost, they still name the message (whatsapp_webhook.go).
+	req := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+		"biz_opaque_callback_data": callbackData(out.MessageID)}
 	if t := out.Template; t != nil {
 		tmpl := map[string]any{"name": t.Name, "language": map[string]string{"code": t.Language, "policy": "deterministic"}}
 		if len(t.Params) > 0 {

@@ -108,11 +108,13 @@ type waMedia struct {
 }
 
 type waStatus struct {
-	ID          string    `json:"id"`
-	Status      string    `json:"status"`
-	Timestamp   string    `json:"timestamp"`
-	RecipientID string    `json:"recipient_id"`
-	Errors      []waError `json:"errors"`
+	ID string `json:"id"`
+	// CallbackData is what the send put in biz_opaque_callback_data.
+	CallbackData string    `json:"biz_opaque_callback_data"`
+	Status       string    `json:"status"`
+	Timestamp    string    `json:"timestamp"`
+	RecipientID  string    `json:"recipient_id"`
+	Errors       []waError `json:"errors"`
 }
 
 type waError struct {
@@ -299,9 +301,38 @@ func (w *WhatsApp) status(ctx context.Context, s waStatus) error {
 	}
 	_, err := w.deps.Inbox.ProviderStatus(ctx, w.key, s.ID, s.Status, detail)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		// A send whose answer was lost has no wamid yet: the data it
+		// carried names it, and the report confirms it.
+		id, ok := parseCallbackData(s.CallbackData)
+		if !ok {
+			return nil
+		}
+		adopted, err := w.deps.Store.AdoptProviderID(ctx, w.key, id, s.ID)
+		if err != nil || !adopted {
+			return err
+		}
+		_, err = w.deps.Inbox.ProviderStatus(ctx, w.key, s.ID, s.Status, detail)
+		return err
 	}
 	return err
+}
+
+// callbackPrefix starts the biz_opaque_callback_data of every send: the
+// message's id follows.
+const callbackPrefix = "switchboard:message:"
+
+// callbackData is what a send of message id carries for its status
+// reports.
+func callbackData(id int64) string { return callbackPrefix + strconv.FormatInt(id, 10) }
+
+// parseCallbackData reads the message id back from callbackData.
+func parseCallbackData(s string) (int64, bool) {
+	rest, ok := strings.CutPrefix(s, callbackPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0
 }
 
 // failureDetail says why WhatsApp could not deliver a message.
