@@ -8,8 +8,9 @@ import (
 )
 
 // BenchmarkListContactsSorted lists the first page, and the page after it,
-// of 120,000 contacts (2,000 companies, 60,000 conversations) in each order
-// the contacts page offers.
+// of 120,000 contacts (2,000 companies; 90,000 conversations, of 60,000
+// contacts, half of whom have two) in each order the contacts page offers;
+// then by activity among the 120 contacts with a rare tag.
 //
 //	go test ./runtime/internal/store/ -run '^$' -bench ListContactsSorted -benchtime 20x
 func BenchmarkListContactsSorted(b *testing.B) {
@@ -22,6 +23,9 @@ func BenchmarkListContactsSorted(b *testing.B) {
 			FROM generate_series(1, 120000) i`,
 		`INSERT INTO conversations (channel, contact_id, last_message_at)
 			SELECT 'api', 1 + (i::bigint * 104729) % 120000, now() - (i % 5000) * interval '1 minute' FROM generate_series(1, 60000) i`,
+		`INSERT INTO conversations (channel, contact_id, last_message_at)
+			SELECT 'api', 1 + (i::bigint * 104729) % 120000, now() - (i % 9000) * interval '1 minute' FROM generate_series(1, 30000) i`,
+		`UPDATE contacts SET tags = ARRAY['rare'] WHERE id % 1000 = 0`,
 		`ANALYZE`,
 	} {
 		if _, err := st.Pool.Exec(ctx, q); err != nil {
@@ -34,17 +38,31 @@ func BenchmarkListContactsSorted(b *testing.B) {
 			if desc {
 				name += "-desc"
 			}
-			b.Run(name, func(b *testing.B) {
-				for b.Loop() {
-					first, err := st.ListContacts(ctx, store.ContactFilter{Sort: sort, Desc: desc, Limit: 50})
-					if err != nil || len(first) != 50 {
-						b.Fatalf("%v %d", err, len(first))
-					}
-					if _, err := st.ListContacts(ctx, store.ContactFilter{Sort: sort, Desc: desc, Limit: 50, After: first[49].Cursor}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			b.Run(name, func(b *testing.B) { benchContactPages(b, st, store.ContactFilter{Sort: sort, Desc: desc, Limit: 50}) })
+		}
+	}
+	for _, desc := range []bool{false, true} {
+		name := "activity-rare-tag"
+		if desc {
+			name += "-desc"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchContactPages(b, st, store.ContactFilter{Sort: "activity", Desc: desc, Tag: "rare", Limit: 50})
+		})
+	}
+}
+
+// benchContactPages lists f's first page and the page after it.
+func benchContactPages(b *testing.B, st *store.Store, f store.ContactFilter) {
+	for b.Loop() {
+		first, err := st.ListContacts(ctx, f)
+		if err != nil || len(first) != f.Limit {
+			b.Fatalf("%v %d", err, len(first))
+		}
+		next := f
+		next.After = first[len(first)-1].Cursor
+		if _, err := st.ListContacts(ctx, next); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

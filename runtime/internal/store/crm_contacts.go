@@ -70,9 +70,10 @@ type ContactFilter struct {
 // ContactSorts are the orders a contact list can take: the value each
 // compares, then the id, so that paging is stable. All but activity have an
 // index on (value, id) (migrations 00020 and 00025; company_sort is kept by
-// triggers from the company's name). Activity is computed per contact: an
-// index on it would cost every inbound message a write of its contact (see
-// migration 00025).
+// triggers from the company's name). Activity is not kept on the contact (it
+// would cost every inbound message a write of its contact, see migration
+// 00025): listContactsByActivity walks conversations instead, and this
+// expression is only its definition.
 var ContactSorts = map[string]string{
 	"name":     `lower(c.name)`,
 	"email":    `coalesce(c.emails[1], '')`,
@@ -460,35 +461,64 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 	if f.Sort != "" && !sorted {
 		return nil, fmt.Errorf("%w: sort: one of name, email, company, created or activity", ErrInvalid)
 	}
-	args := []any{f.AfterID}
-	where := []string{"c.id > $1"}
+	var cursor *contactPos
+	if sorted && f.After != "" {
+		if cursor, err = parseContactPos(f.Sort, f.After); err != nil {
+			return nil, err
+		}
+	}
+	var args []any
+	where := contactFilterSQL(f, &args)
+	if f.Sort == "activity" {
+		return s.listContactsByActivity(ctx, f, cursor, where, args)
+	}
 	order := "c.id"
-	if sorted {
+	key := "''"
+	if !sorted {
+		args = append(args, f.AfterID)
+		where = append(where, fmt.Sprintf("c.id > $%d", len(args)))
+	} else {
 		// Keyset paging on (value, id): stable however many rows share a value.
-		args, where, order = nil, []string{"true"}, sortExpr+", c.id"
 		cmp := ">"
+		order = sortExpr + ", c.id"
 		if f.Desc {
 			cmp, order = "<", sortExpr+" DESC, c.id DESC"
 		}
-		if f.After != "" {
-			v, id, ok := parseContactCursor(f.After)
-			if !ok {
-				return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
-			}
+		if cursor != nil {
 			typ := "text"
-			if f.Sort == "created" || f.Sort == "activity" {
+			if f.Sort == "created" {
 				typ = "timestamptz"
-				if _, err := time.Parse(time.RFC3339Nano, v); err != nil && v != "-infinity" {
-					return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
-				}
 			}
-			args = append(args, v, id)
+			args = append(args, cursor.value, cursor.id)
 			where = append(where, fmt.Sprintf("(%s, c.id) %s ($%d::%s, $%d)", sortExpr, cmp, len(args)-1, typ, len(args)))
 		}
+		key = sortExpr + "::text"
+		if f.Sort == "created" {
+			key = `to_char(` + sortExpr + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+		}
 	}
+	args = append(args, f.Limit)
+	rows, err := s.Pool.Query(ctx, `SELECT `+contactRowCols+`, `+key+`,
+			(SELECT max(v.last_message_at) FROM conversations v WHERE v.contact_id = c.id)`+contactRowFrom+` WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := collectSortedContacts(rows, func(r *ContactRow, k string) {
+		if sorted {
+			r.Cursor = contactCursor(k, r.ID)
+		}
+	})
+	return out, err
+}
+
+// contactFilterSQL is f's tag, company and search as conditions on contacts
+// c, their values appended to args.
+func contactFilterSQL(f ContactFilter, args *[]any) []string {
+	where := []string{"true"}
 	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
+		*args = append(*args, arg)
+		where = append(where, fmt.Sprintf(cond, len(*args)))
 	}
 	if f.Tag != "" {
 		add("c.tags @> ARRAY[$%d]::text[]", f.Tag)
@@ -497,34 +527,98 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 		add("c.company_id = $%d", f.CompanyID)
 	}
 	if q := strings.TrimSpace(f.Search); q != "" {
-		args = append(args, likePattern(q))
-		n := len(args)
+		*args = append(*args, likePattern(q))
+		n := len(*args)
 		cond := fmt.Sprintf(`c.name ILIKE $%d OR EXISTS (SELECT 1 FROM unnest(c.emails) e WHERE e ILIKE $%[1]d)
 			OR EXISTS (SELECT 1 FROM unnest(c.phones) p WHERE p LIKE $%[1]d`, n)
 		// "+44 20 7946" finds +442079460000: phones compare on digits alone.
 		if digits := phoneDigits(q); len(digits) >= 3 {
-			args = append(args, "%"+digits+"%")
-			cond += fmt.Sprintf(` OR regexp_replace(p, '[^0-9]', '', 'g') LIKE $%d`, len(args))
+			*args = append(*args, "%"+digits+"%")
+			cond += fmt.Sprintf(` OR regexp_replace(p, '[^0-9]', '', 'g') LIKE $%d`, len(*args))
 		}
 		where = append(where, "("+cond+"))")
 	}
-	args = append(args, f.Limit)
-	key := "''"
-	if !sorted {
-		order = "c.id"
-	} else {
-		key = sortExpr + "::text"
-	}
-	if f.Sort == "created" || f.Sort == "activity" {
-		// RFC 3339 in UTC, whatever the session's DateStyle and TimeZone.
-		key = fmt.Sprintf(`CASE WHEN %s = '-infinity' THEN '-infinity' ELSE to_char(%[1]s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END`, sortExpr)
-	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+contactRowCols+`, `+key+`,
-			(SELECT max(v.last_message_at) FROM conversations v WHERE v.contact_id = c.id)`+contactRowFrom+` WHERE `+strings.Join(where, " AND ")+
-		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
+	return where
+}
+
+// listContactsByActivity lists contacts by their last activity, the newest
+// message of any of their conversations, then by id; contacts without a
+// conversation have none and sort before all others ("-infinity").
+//
+// It reads no contact it does not return: contacts with activity come from
+// a walk of conversations in last_message_at order, keeping each contact's
+// newest conversation only (one probe of conversations_contact_activity_idx
+// each), and contacts without one from a walk of contacts by id. The two
+// parts are read in one snapshot, in the order the list asks for.
+func (s *Store) listContactsByActivity(ctx context.Context, f ContactFilter, cursor *contactPos, where []string, args []any) (out []*ContactRow, err error) {
+	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	cmp, dir := ">", ""
+	if f.Desc {
+		cmp, dir = "<", " DESC"
+	}
+	idle := cursor == nil || cursor.value == "-infinity" // the cursor is among contacts without activity, or there is none
+	active := func(limit int) ([]*ContactRow, error) {
+		a, w := append([]any(nil), args...), append([]string(nil), where...)
+		if cursor != nil && cursor.value != "-infinity" {
+			a = append(a, cursor.value, cursor.id)
+			w = append(w, fmt.Sprintf("(v.last_message_at, v.contact_id) %s ($%d::timestamptz, $%d)", cmp, len(a)-1, len(a)))
+		}
+		a = append(a, limit)
+		rows, err := tx.Query(ctx, `SELECT `+contactRowCols+`, to_char(v.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), v.last_message_at
+			FROM conversations v JOIN contacts c ON c.id = v.contact_id LEFT JOIN companies co ON co.id = c.company_id
+			WHERE NOT EXISTS (SELECT 1 FROM conversations n WHERE n.contact_id = v.contact_id AND (n.last_message_at, n.id) > (v.last_message_at, v.id))
+			AND `+strings.Join(w, " AND ")+
+			fmt.Sprintf(` ORDER BY v.last_message_at%s, v.contact_id%[1]s LIMIT $%d`, dir, len(a)), a...)
+		if err != nil {
+			return nil, err
+		}
+		return collectSortedContacts(rows, func(r *ContactRow, k string) { r.Cursor = contactCursor(k, r.ID) })
+	}
+	none := func(limit int) ([]*ContactRow, error) {
+		a, w := append([]any(nil), args...), append([]string(nil), where...)
+		if cursor != nil && cursor.value == "-infinity" {
+			a = append(a, cursor.id)
+			w = append(w, fmt.Sprintf("c.id %s $%d", cmp, len(a)))
+		}
+		a = append(a, limit)
+		rows, err := tx.Query(ctx, `SELECT `+contactRowCols+`, '-infinity', NULL::timestamptz`+contactRowFrom+`
+			WHERE NOT EXISTS (SELECT 1 FROM conversations v WHERE v.contact_id = c.id) AND `+strings.Join(w, " AND ")+
+			fmt.Sprintf(` ORDER BY c.id%s LIMIT $%d`, dir, len(a)), a...)
+		if err != nil {
+			return nil, err
+		}
+		return collectSortedContacts(rows, func(r *ContactRow, k string) { r.Cursor = contactCursor(k, r.ID) })
+	}
+	// Descending: the active contacts, then those without activity.
+	// Ascending: the other way round. A cursor skips the part before it, and
+	// each part reads only a cursor of its own kind.
+	parts := []func(int) ([]*ContactRow, error){active, none}
+	if !f.Desc {
+		parts = []func(int) ([]*ContactRow, error){none, active}
+	}
+	if cursor != nil && idle == f.Desc {
+		parts = parts[1:] // descending past the active ones, or ascending past the idle ones
+	}
+	for _, part := range parts {
+		rows, err := part(f.Limit - len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		if len(out) == f.Limit {
+			break
+		}
+	}
+	return out, tx.Commit(ctx)
+}
+
+// collectSortedContacts reads contactRowCols, a sort key and the last
+// activity from each row; set gives the row its cursor.
+func collectSortedContacts(rows pgx.Rows, set func(r *ContactRow, key string)) ([]*ContactRow, error) {
 	defer rows.Close()
 	var out []*ContactRow
 	for rows.Next() {
@@ -535,12 +629,29 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 			return nil, err
 		}
 		r.LastActivityAt = last
-		if sorted {
-			r.Cursor = contactCursor(k, r.ID)
-		}
+		set(r, k)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// contactPos is a parsed cursor: a sort value and an id.
+type contactPos struct {
+	value string
+	id    int64
+}
+
+func parseContactPos(sort, after string) (*contactPos, error) {
+	v, id, ok := parseContactCursor(after)
+	if !ok {
+		return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
+	}
+	if sort == "created" || sort == "activity" {
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil && (v != "-infinity" || sort != "activity") {
+			return nil, fmt.Errorf("%w: after: not a cursor of this list", ErrInvalid)
+		}
+	}
+	return &contactPos{value: v, id: id}, nil
 }
 
 // contactCursor encodes a sorted list's position: the sort value and the id.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 	"github.com/switchboard-dev/switchboard/runtime/internal/store/storetest"
@@ -176,11 +177,9 @@ func TestListContactsSorted(t *testing.T) {
 		{"email", false, []int64{c3.ID, c5, c4.ID, c2.ID, c1.ID}}, // no email first
 		{"company", false, []int64{c2.ID, c5, c3.ID, c4.ID, c1.ID}},
 		{"created", true, []int64{c5, c4.ID, c3.ID, c2.ID, c1.ID}},
-		{"activity", true, []int64{c5, c1.ID, c2.ID, c3.ID, c4.ID}}, // the one with a conversation, then by id descending? no: ties by id desc
+		{"activity", true, []int64{c5, c4.ID, c3.ID, c2.ID, c1.ID}}, // the one with a conversation, then those without by id descending
+		{"activity", false, []int64{c1.ID, c2.ID, c3.ID, c4.ID, c5}},
 	} {
-		if tt.sort == "activity" {
-			tt.want = []int64{c5, c4.ID, c3.ID, c2.ID, c1.ID}
-		}
 		t.Run(fmt.Sprint(tt.sort, tt.desc), func(t *testing.T) {
 			// Whole list, then pages of 2 following the cursor: the same order.
 			all, err := st.ListContacts(ctx, store.ContactFilter{Sort: tt.sort, Desc: tt.desc})
@@ -217,6 +216,100 @@ func TestListContactsSorted(t *testing.T) {
 			t.Errorf("%+v: %v, want ErrInvalid", f, err)
 		}
 	}
+}
+
+// TestListContactsByActivity checks the walk of conversations that sorts by
+// last activity against the definition (ContactSorts["activity"], evaluated
+// for every contact): contacts with several conversations, ties between
+// contacts and within one, contacts without any, filters, both directions,
+// and pages of every size.
+func TestListContactsByActivity(t *testing.T) {
+	st := storetest.NewDB(t)
+	acme, _ := st.CreateCompany(ctx, nil, &store.Company{Name: "Acme"})
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	// Each contact's conversations' last_message_at, in minutes after base.
+	convs := [][]int{{5}, {}, {1, 9, 3}, {9}, {}, {2, 2}, {7, 1}, {}, {9, 4}, {0}, {}, {6, 6, 6}}
+	for i, minutes := range convs {
+		c := &store.Contact{Name: fmt.Sprint("c", i)}
+		if i%3 == 0 {
+			c.Tags = []string{"vip"}
+		}
+		if i%4 == 1 {
+			c.CompanyID = &acme.ID
+		}
+		row := mustContact(t, st, c)
+		for _, m := range minutes {
+			if _, err := st.Pool.Exec(ctx, `INSERT INTO conversations (channel, contact_id, last_message_at) VALUES ('api', $1, $2)`,
+				row.ID, base.Add(time.Duration(m)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, f := range []store.ContactFilter{{}, {Tag: "vip"}, {CompanyID: acme.ID}, {Search: "c1"}} {
+		for _, desc := range []bool{true, false} {
+			f.Sort, f.Desc = "activity", desc
+			dir := ""
+			if desc {
+				dir = " DESC"
+			}
+			var args []any
+			cond := "true"
+			switch {
+			case f.Tag != "":
+				cond, args = "c.tags @> ARRAY[$1]", []any{f.Tag}
+			case f.CompanyID != 0:
+				cond, args = "c.company_id = $1", []any{f.CompanyID}
+			case f.Search != "":
+				cond, args = "c.name ILIKE $1", []any{"%" + f.Search + "%"}
+			}
+			expr := store.ContactSorts["activity"]
+			rows, err := st.Pool.Query(ctx, `SELECT c.id FROM contacts c WHERE `+cond+` ORDER BY `+expr+dir+`, c.id`+dir, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil || len(want) == 0 {
+				t.Fatalf("reference: %v, %v", want, err)
+			}
+			all, err := st.ListContacts(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rowIDs(all)) != fmt.Sprint(want) {
+				t.Errorf("%+v: order = %v, want %v", f, rowIDs(all), want)
+			}
+			for _, r := range all {
+				if len(convs[indexOfName(r.Name)]) == 0 != (r.LastActivityAt == nil) {
+					t.Errorf("%s: last activity %v", r.Name, r.LastActivityAt)
+				}
+			}
+			for size := 1; size <= 4; size++ {
+				var paged []int64
+				p := f
+				p.Limit = size
+				for range 20 {
+					page, err := st.ListContacts(ctx, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(page) == 0 {
+						break
+					}
+					paged = append(paged, rowIDs(page)...)
+					p.After = page[len(page)-1].Cursor
+				}
+				if fmt.Sprint(paged) != fmt.Sprint(want) {
+					t.Errorf("%+v, pages of %d: %v, want %v", f, size, paged, want)
+				}
+			}
+		}
+	}
+}
+
+func indexOfName(name string) int {
+	var i int
+	fmt.Sscanf(name, "c%d", &i)
+	return i
 }
 
 func TestDealsWithoutValueAndByCompany(t *testing.T) {
