@@ -138,7 +138,14 @@ func checkBody(body string) error {
 // Reply stores an agent's reply as queued and hands it to the outbox, in one
 // transaction, so a reply is never lost nor sent twice by a crash.
 func (s *Service) Reply(ctx context.Context, actor int64, conversationID int64, body string) (*store.Message, error) {
-	return s.reply(ctx, actor, conversationID, body, nil)
+	return s.reply(ctx, actor, conversationID, body, nil, nil)
+}
+
+// ReplyWithFiles is Reply with files attached, on a channel that sends them
+// (AttachmentSender); the body may then be empty. The files are stored
+// with the reply, in the same transaction.
+func (s *Service) ReplyWithFiles(ctx context.Context, actor int64, conversationID int64, body string, files []File) (*store.Message, error) {
+	return s.reply(ctx, actor, conversationID, body, nil, files)
 }
 
 // ReplyTemplate sends an approved template, with its variables, where the
@@ -149,11 +156,11 @@ func (s *Service) ReplyTemplate(ctx context.Context, actor int64, conversationID
 	if t.Name == "" || t.Language == "" {
 		return nil, fmt.Errorf("%w: a template needs a name and a language", store.ErrInvalid)
 	}
-	return s.reply(ctx, actor, conversationID, body, &t)
+	return s.reply(ctx, actor, conversationID, body, &t, nil)
 }
 
-func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, body string, tmpl *TemplateMessage) (*store.Message, error) {
-	if err := checkBody(body); err != nil {
+func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, body string, tmpl *TemplateMessage, files []File) (*store.Message, error) {
+	if err := checkBody(body); err != nil && (len(files) == 0 || !errors.Is(err, ErrEmpty)) {
 		return nil, err
 	}
 	var msg *store.Message
@@ -172,6 +179,10 @@ func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, 
 		ch, ok := s.Channel(conv.Channel)
 		if !ok {
 			return 0, ErrNoChannel
+		}
+		atts, err := attachments(ch, files)
+		if err != nil {
+			return 0, err
 		}
 		var tag string
 		if w, ok := ch.(Windowed); ok {
@@ -196,7 +207,7 @@ func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, 
 		}
 		queued := "queued"
 		msg, err = s.Store.InsertMessage(ctx, tx, &store.Message{ConversationID: conversationID, Channel: conv.Channel,
-			Direction: "outgoing", AuthorID: &actor, Body: body, DeliveryStatus: &queued})
+			Direction: "outgoing", AuthorID: &actor, Body: body, DeliveryStatus: &queued, Attachments: atts})
 		if err != nil {
 			return 0, err
 		}

@@ -59,6 +59,10 @@ type ComposerInfo struct {
 	Window    *Window
 	Templates []Template
 	Segmented bool
+	// AttachFiles and AttachBytes are the channel's AttachmentLimits; 0 for
+	// a channel whose replies are text only.
+	AttachFiles int
+	AttachBytes int64
 }
 
 // Composer returns what the composer of a conversation on channel should
@@ -77,5 +81,8 @@ func (s *Service) Composer(ctx context.Context, channel string, lastInbound time
 		info.Templates, _ = t.Templates(ctx)
 	}
 	_, info.Segmented = ch.(Segmented)
+	if a, ok := ch.(AttachmentSender); ok {
+		info.AttachFiles, info.AttachBytes = a.AttachmentLimits()
+	}
 	return info
 }

@@ -141,6 +141,21 @@ func (s *Store) AttachmentData(ctx context.Context, id int64) (_ *Attachment, er
 	return a, notFound(err)
 }
 
+// MessageAttachmentsData returns a message's attachments with their bytes,
+// in the order they were stored.
+func (s *Store) MessageAttachmentsData(ctx context.Context, messageID int64) (_ []*Attachment, err error) {
+	defer wrap(&err, "MessageAttachmentsData(%d)", messageID)
+	rows, err := s.Pool.Query(ctx, `SELECT id, filename, content_type, size, sha256, coalesce(data, '') FROM attachments
+		WHERE message_id = $1 ORDER BY id`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Attachment, error) {
+		a := &Attachment{}
+		return a, row.Scan(&a.ID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Data)
+	})
+}
+
 // DeliveryEvent is one step of an outgoing message's delivery.
 type DeliveryEvent struct {
 	Status string    `json:"status"`

@@ -36,6 +36,11 @@ type composerView struct {
 	// Warning says why a reply typed now will not go out yet, though it is
 	// kept and can be retried: the API channel has no webhook URL.
 	Warning string
+	// AttachFiles, AttachBytes (AttachMiB): files can go with a reply
+	// (email), this many of them and this much in all; 0 on a text-only
+	// channel.
+	AttachFiles, AttachMiB int
+	AttachBytes            int64
 }
 
 // templateView is an approved template with one input per variable.
@@ -48,7 +53,8 @@ type templateView struct {
 // last wrote at lastInbound (zero if never).
 func (s *Server) composer(ctx context.Context, channel string, lastInbound time.Time) composerView {
 	info := s.Inbox.Composer(ctx, channel, lastInbound)
-	v := composerView{Connected: info.Connected, Window: info.Window, Segmented: info.Segmented, FreeForm: info.Connected}
+	v := composerView{Connected: info.Connected, Window: info.Window, Segmented: info.Segmented, FreeForm: info.Connected,
+		AttachFiles: info.AttachFiles, AttachBytes: info.AttachBytes, AttachMiB: int(info.AttachBytes >> 20)}
 	if w := info.Window; w != nil {
 		v.FreeForm = info.Connected && w.FreeForm
 		switch {
@@ -183,6 +189,8 @@ func composerError(err error, what string) error {
 		return fieldError("body", "The %s is empty: write something first.", what)
 	case errors.Is(err, inbox.ErrTooLong):
 		return fieldError("body", "%s", err.Error())
+	case errors.Is(err, inbox.ErrAttachments):
+		return fieldError("files", "%s", err.Error())
 	}
 	return err
 }

@@ -76,7 +76,7 @@ func classify(err error) *httpError {
 		return &httpError{status: http.StatusNotFound, code: "not_found", message: "not found"}
 	case errors.Is(err, store.ErrConflict):
 		return &httpError{status: http.StatusConflict, code: "conflict", message: "it already exists"}
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, inbox.ErrEmpty), errors.Is(err, inbox.ErrTooLong):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, inbox.ErrEmpty), errors.Is(err, inbox.ErrTooLong), errors.Is(err, inbox.ErrAttachments):
 		return &httpError{status: http.StatusBadRequest, code: "invalid", message: err.Error()}
 	case errors.Is(err, store.ErrRestricted): // inbox.ErrReadOnly is the same error
 		return &httpError{status: http.StatusConflict, code: "restricted", message: err.Error()}

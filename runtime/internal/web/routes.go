@@ -201,17 +201,21 @@ var beforePasswordChange = map[string]bool{
 
 // Body limits, applied before anything reads the body: sign-in and other
 // public forms are small, signed-in forms a little larger, and the contacts
-// import takes a file. JSON API handlers set their own (readJSON).
+// import and a reply with files (email.MaxOutboundBytes, and the form
+// around them) take files. JSON API handlers set their own (readJSON).
 const (
 	publicFormBody = 16 << 10
 	pageFormBody   = 256 << 10
 	importBody     = 11 << 20
+	replyBody      = 10<<20 + 512<<10
 )
 
 func bodyLimit(rt route) int64 {
 	switch {
 	case rt.pattern == "POST /contacts/import":
 		return importBody
+	case rt.pattern == "POST /inbox/conversations/{id}/reply":
+		return replyBody
 	case rt.kind == public:
 		return publicFormBody
 	case rt.kind == page:

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -223,9 +224,9 @@ func (e *env) waitMessages(t testing.TB, channel string, n int) []stored {
 }
 
 // reply sends an agent's reply through the outbox, as the runtime does.
-func (e *env) reply(t testing.TB, conv int64, body string) *store.Message {
+func (e *env) reply(t testing.TB, conv int64, body string, files ...inbox.File) *store.Message {
 	t.Helper()
-	msg, err := e.svc.Reply(bg, e.agent, conv, body)
+	msg, err := e.svc.ReplyWithFiles(bg, e.agent, conv, body, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +298,105 @@ func TestEmail(t *testing.T) {
 	t.Run("polling and big mail", func(t *testing.T) { testPolling(t, mail) })
 	t.Run("wrong passwords", func(t *testing.T) { testWrongPassword(t, mail) })
 	t.Run("sent copies", func(t *testing.T) { testSentCopies(t, mail) })
+	t.Run("replies with files", func(t *testing.T) { testReplyFiles(t, mail) })
+}
+
+// testReplyFiles: files an agent attaches reach the customer as MIME
+// attachments, byte for byte and under their names, after the text; the
+// copy in Sent has them too.
+func testReplyFiles(t *testing.T, mail *harness.MailServer) {
+	erin, desk := mail.Address("erin"), mail.Address("desk3")
+	for _, u := range []string{"erin", "desk3"} {
+		if err := mail.AddUser(u, "pw-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, mail)
+	o, err := OptionsFromConfig(e.config("desk3"), "pw-desk3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := New(e.deps("files", nil, "pw-desk3", &reports{}), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, eng)
+	if err := mail.Send(erin, []string{desk}, mailFrom(erin, desk, "Invoice copy", "e1@erin.test", nil, "Could you send the invoice again?")); err != nil {
+		t.Fatal(err)
+	}
+	var conv int64
+	waitFor(t, 30*time.Second, "the mail in the inbox", func() bool {
+		for _, m := range e.messages(t, eng.Name()) {
+			conv = m.conv
+		}
+		return conv != 0
+	})
+	pdf := make([]byte, 300<<10) // binary, every byte value, larger than one SMTP chunk
+	for i := range pdf {
+		pdf[i] = byte(i * 7)
+	}
+	files := []inbox.File{
+		{Filename: "Facture n°12 — mars.pdf", ContentType: "application/pdf", Data: pdf},
+		{Filename: "notes.txt", ContentType: "text/plain", Data: []byte("line one\nline two\n")},
+	}
+	reply := e.reply(t, conv, "Here it is, with my notes.", files...)
+	if len(reply.Attachments) != 2 {
+		t.Fatalf("the reply has %d attachments", len(reply.Attachments))
+	}
+	got, err := mail.WaitMessages("erin", "INBOX", 1, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, raw []byte) {
+		t.Helper()
+		r, err := gomail.CreateReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if id, _ := r.Header.MessageID(); id != *reply.ExternalID {
+			t.Errorf("%s: Message-ID %s, want %s", where, id, *reply.ExternalID)
+		}
+		var text string
+		var names []string
+		var datas [][]byte
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			b, _ := io.ReadAll(p.Body)
+			switch h := p.Header.(type) {
+			case *gomail.InlineHeader:
+				if len(names) > 0 {
+					t.Errorf("%s: the text comes after a file", where)
+				}
+				text = string(b)
+			case *gomail.AttachmentHeader:
+				name, _ := h.Filename()
+				names, datas = append(names, name), append(datas, b)
+			}
+		}
+		if strings.TrimSpace(text) != "Here it is, with my notes." {
+			t.Errorf("%s: text %q", where, text)
+		}
+		if len(names) != 2 || names[0] != files[0].Filename || names[1] != files[1].Filename {
+			t.Fatalf("%s: attachments %q", where, names)
+		}
+		for i := range files {
+			if !bytes.Equal(datas[i], files[i].Data) {
+				t.Errorf("%s: %s arrived changed (%d bytes, sent %d)", where, names[i], len(datas[i]), len(files[i].Data))
+			}
+		}
+	}
+	check("the customer's copy", got[len(got)-1])
+	sent := sentCopies(t, mail, "desk3", "Sent", true)
+	if len(sent) == 0 {
+		t.Fatal("no copy in Sent")
+	}
+	check("the copy in Sent", sent[len(sent)-1])
 }
 
 // sentCopies returns every message of local's mailbox (want them all read

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/contract"
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
+	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
 // deliver sends a reply over SMTP and returns its Message-ID.
@@ -29,7 +30,11 @@ func (e *Engine) deliver(ctx context.Context, out inbox.Outbound) (string, error
 	if normalizeAddress(h.to) == "" {
 		return "", adapter.Permanent(fmt.Errorf("the contact has no email address to reply to (%q)", clip(h.to)))
 	}
-	raw, err := e.compose(h, out)
+	files, err := e.d.Store.MessageAttachmentsData(ctx, out.MessageID)
+	if err != nil {
+		return "", fmt.Errorf("reading the reply's attachments: %w", err)
+	}
+	raw, err := e.compose(h, out, files)
 	if err != nil {
 		return "", adapter.Permanent(err)
 	}
@@ -56,8 +61,23 @@ func (e *Engine) deliver(ctx context.Context, out inbox.Outbound) (string, error
 	return h.messageID, nil
 }
 
-// compose writes the reply as a MIME message.
-func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound) ([]byte, error) {
+// MaxOutboundFiles and MaxOutboundBytes bound the files of one reply: as
+// much as a mailbox provider takes once base64 has grown them by a third
+// (Gmail and Microsoft 365 take 25 MB and more; Postfix's default is 10 MB,
+// and its refusal fails the reply with the server's reason).
+const (
+	MaxOutboundFiles = 10
+	MaxOutboundBytes = 10 << 20
+)
+
+var _ inbox.AttachmentSender = (*Engine)(nil)
+
+// AttachmentLimits: replies carry files (inbox.AttachmentSender).
+func (e *Engine) AttachmentLimits() (int, int64) { return MaxOutboundFiles, MaxOutboundBytes }
+
+// compose writes the reply as a MIME message: one text/plain part, or
+// multipart/mixed with the text first and then each file, base64-encoded.
+func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound, files []*store.Attachment) ([]byte, error) {
 	var hdr mail.Header
 	hdr.SetAddressList("From", []*mail.Address{{Name: e.opts.FromName, Address: e.opts.FromAddress}})
 	hdr.SetAddressList("To", []*mail.Address{{Address: h.to}})
@@ -75,18 +95,57 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound) ([]byte, error)
 		hdr.SetMsgIDList("References", h.refs)
 	}
 	hdr.Set("MIME-Version", "1.0")
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("Content-Transfer-Encoding", "quoted-printable")
+	body := []byte(strings.ReplaceAll(strings.ReplaceAll(out.Body, "\r\n", "\n"), "\n", "\r\n"))
 	var buf bytes.Buffer
-	w, err := mail.CreateSingleInlineWriter(&buf, hdr)
+	if len(files) == 0 {
+		hdr.Set("Content-Type", "text/plain; charset=utf-8")
+		hdr.Set("Content-Transfer-Encoding", "quoted-printable")
+		w, err := mail.CreateSingleInlineWriter(&buf, hdr)
+		if err != nil {
+			return nil, fmt.Errorf("writing the email: %w", err)
+		}
+		if _, err := w.Write(body); err != nil {
+			return nil, fmt.Errorf("writing the email: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("writing the email: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	mw, err := mail.CreateWriter(&buf, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
-	body := strings.ReplaceAll(out.Body, "\r\n", "\n")
-	if _, err := w.Write([]byte(strings.ReplaceAll(body, "\n", "\r\n"))); err != nil {
+	var th mail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreateSingleInline(th)
+	if err == nil {
+		_, err = tw.Write(body)
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
-	if err := w.Close(); err != nil {
+	for _, f := range files {
+		var ah mail.AttachmentHeader
+		ah.Set("Content-Type", f.ContentType)
+		ah.SetFilename(f.Filename)
+		ah.Set("Content-Transfer-Encoding", "base64")
+		aw, err := mw.CreateAttachment(ah)
+		if err == nil {
+			_, err = aw.Write(f.Data)
+		}
+		if err == nil {
+			err = aw.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("writing the email's attachment %d: %w", f.ID, err)
+		}
+	}
+	if err := mw.Close(); err != nil {
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
 	return buf.Bytes(), nil

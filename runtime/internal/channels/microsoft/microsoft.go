@@ -312,6 +312,12 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 	return a.mail.Deliver(ctx, out)
 }
 
+var _ inbox.AttachmentSender = (*Adapter)(nil)
+
+// AttachmentLimits: replies carry files, as the mail engine sends them
+// (inbox.AttachmentSender).
+func (a *Adapter) AttachmentLimits() (int, int64) { return a.mail.AttachmentLimits() }
+
 // Run syncs the mailbox and keeps the access token fresh until ctx ends.
 func (a *Adapter) Run(ctx context.Context) {
 	var wg sync.WaitGroup

@@ -144,6 +144,27 @@
     }
   }
 
+  // Files chosen for a reply: their names and total size next to the
+  // input, and an earlier complaint about them gone.
+  function sizeText(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MiB";
+    if (n >= 1024) return Math.round(n / 1024) + " KiB";
+    return n + " bytes";
+  }
+  function showChosen(input) {
+    var box = input.closest(".attach"), out = box && box.querySelector(".chosen");
+    if (!out) return;
+    var names = [], total = 0;
+    for (var i = 0; i < input.files.length; i++) { names.push(input.files[i].name); total += input.files[i].size; }
+    out.textContent = names.length ? names.join(", ") + " (" + sizeText(total) + ")" : "";
+  }
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.form) return;
+    clearErrors(input.form);
+    showChosen(input);
+  });
+
   // The pane's forms go by fetch; the answer is the pane, merged in.
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
@@ -157,15 +178,34 @@
     try { body = new FormData(form, ev.submitter || null); } catch (e) { body = new FormData(form); }
     var kind = form.getAttribute("data-composer");
     var area = kind ? form.querySelector("textarea[name=body]") : null;
-    if (area && area.value.trim() === "") {
+    var fileInput = form.querySelector("input[type=file]");
+    var files = fileInput && fileInput.files ? fileInput.files : [];
+    if (area && area.value.trim() === "" && files.length === 0) {
       showError(form, { field: "body", message: "The " + kind + " is empty: write something first." });
       return;
+    }
+    if (files.length) {
+      // The server says the same; said here, nothing is uploaded in vain.
+      var most = parseInt(form.getAttribute("data-max-files"), 10) || 0;
+      var limit = parseInt(form.getAttribute("data-max-bytes"), 10) || 0;
+      var total = 0;
+      for (var i = 0; i < files.length; i++) total += files[i].size;
+      if (most && files.length > most) {
+        showError(form, { field: "files", message: "At most " + most + " files with one reply (" + files.length + " chosen)." });
+        return;
+      }
+      if (limit && total > limit) {
+        showError(form, { field: "files", message: "At most " + Math.round(limit / 1048576) + " MiB of files with one reply in all." });
+        return;
+      }
     }
     form.dataset.busy = "1";
     form.setAttribute("aria-busy", "true");
     clearErrors(form);
+    // A form with files goes as multipart/form-data; others as a plain form.
+    var multipart = (form.getAttribute("enctype") || "").toLowerCase() === "multipart/form-data";
     fetch(form.action + location.search, {
-      method: "POST", body: new URLSearchParams(body), credentials: "same-origin",
+      method: "POST", body: multipart ? body : new URLSearchParams(body), credentials: "same-origin",
       headers: { "HX-Request": "true", "X-CSRF-Token": csrf(), "Accept": "text/html" }
     }).then(function (res) {
       return res.text().then(function (text) {
@@ -177,6 +217,7 @@
           showError(form, err || { message: "Something went wrong on our side (" + res.status + "); what you typed is still here." });
           return;
         }
+        if (fileInput) { fileInput.value = ""; showChosen(fileInput); }
         if (area) {
           area.value = "";
           if (window.switchboardLive) window.switchboardLive.clean(area);
