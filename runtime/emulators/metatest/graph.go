@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -86,6 +87,8 @@ type Sent struct {
 	Template *SentTemplate
 	// CallbackData is a WhatsApp send's biz_opaque_callback_data.
 	CallbackData string
+	// Media is set for a WhatsApp image, video, audio or document message.
+	Media *SentMedia
 	// MessagingType and Tag are Messenger's.
 	MessagingType string
 	Tag           string
@@ -178,6 +181,85 @@ func BodyTemplate(name, language, category, body string) Template {
 type media struct {
 	data     []byte
 	mimeType string
+}
+
+// SentMedia is the file of a WhatsApp media message, as uploaded to
+// POST /{phone-number-id}/media and named by its id.
+type SentMedia struct {
+	Kind     string // image, video, audio or document: the message's type
+	ID       string
+	Caption  string
+	Filename string // documents
+	MimeType string // the upload's type
+	Data     []byte
+}
+
+// whatsAppMedia are the types WhatsApp takes for each kind of media
+// message, and the largest file of each (Cloud API, "Supported media
+// types"). Stickers are left out.
+var whatsAppMedia = map[string]struct {
+	types []string
+	max   int64
+}{
+	"image": {[]string{"image/jpeg", "image/png"}, 5 << 20},
+	"video": {[]string{"video/mp4", "video/3gpp"}, 16 << 20},
+	"audio": {[]string{"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"}, 16 << 20},
+	"document": {[]string{"text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+		"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}, 100 << 20},
+}
+
+// mediaKind is the kind of message a media type can be sent as; "" if
+// WhatsApp takes it as none.
+func mediaKind(mimeType string) string {
+	for kind, m := range whatsAppMedia {
+		if slices.Contains(m.types, mimeType) {
+			return kind
+		}
+	}
+	return ""
+}
+
+// uploadMedia is POST /{phone-number-id}/media: multipart/form-data with
+// messaging_product "whatsapp", the file, and its type. The answer is the
+// media id a message then names.
+func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		graphError(w, badParam("(#100) The request must be multipart/form-data with a file"))
+		return
+	}
+	if r.FormValue("messaging_product") != "whatsapp" {
+		graphError(w, badParam("(#100) The parameter messaging_product is required."))
+		return
+	}
+	f, fh, err := r.FormFile("file")
+	if err != nil {
+		graphError(w, badParam("(#100) The parameter file is required."))
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		graphError(w, badParam("(#100) The file could not be read"))
+		return
+	}
+	mimeType := r.FormValue("type")
+	if mimeType == "" {
+		mimeType = fh.Header.Get("Content-Type")
+	}
+	kind := mediaKind(mimeType)
+	if kind == "" {
+		graphError(w, Failure{HTTPStatus: 400, Code: 131053, Type: "OAuthException", Message: "(#131053) Media upload error",
+			Details: "Param file must be a file with one of the supported types - got " + mimeType})
+		return
+	}
+	if int64(len(data)) > whatsAppMedia[kind].max {
+		graphError(w, Failure{HTTPStatus: 400, Code: 131053, Type: "OAuthException", Message: "(#131053) Media upload error",
+			Details: fmt.Sprintf("the %s file is larger than %d bytes", kind, whatsAppMedia[kind].max)})
+		return
+	}
+	writeJSON(w, map[string]string{"id": s.AddMedia(data, mimeType)})
 }
 
 type file struct {
@@ -367,6 +449,10 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		default:
 			graphError(w, unknownObject(parts[0], "post"))
 		}
+	case len(parts) == 2 && parts[1] == "media" && r.Method == http.MethodPost && parts[0] == s.PhoneNumberID:
+		if s.authWhatsApp(w, r) {
+			s.uploadMedia(w, r)
+		}
 	case len(parts) == 2 && parts[1] == "message_templates" && r.Method == http.MethodGet && parts[0] == s.BusinessAccountID:
 		if s.authWhatsApp(w, r) {
 			s.listTemplates(w, r)
@@ -532,6 +618,12 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 			PreviewURL bool    `json:"preview_url"`
 			Body       *string `json:"body"`
 		} `json:"text"`
+		Image, Video, Audio, Document *struct {
+			ID       string  `json:"id"`
+			Link     string  `json:"link"`
+			Caption  *string `json:"caption"`
+			Filename string  `json:"filename"`
+		}
 		Template *struct {
 			Name     string `json:"name"`
 			Language *struct {
@@ -625,8 +717,44 @@ func (s *Server) sendWhatsApp(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		sent.Template = st
+	case "image", "video", "audio", "document":
+		m := map[string]*struct {
+			ID       string  `json:"id"`
+			Link     string  `json:"link"`
+			Caption  *string `json:"caption"`
+			Filename string  `json:"filename"`
+		}{"image": req.Image, "video": req.Video, "audio": req.Audio, "document": req.Document}[req.Type]
+		if m == nil || m.ID == "" {
+			graphError(w, badParam("(#100) The parameter "+req.Type+"['id'] is required (links are not served by this emulator)."))
+			return
+		}
+		s.mu.Lock()
+		up, found := s.media[m.ID]
+		s.mu.Unlock()
+		switch {
+		case !found:
+			graphError(w, Failure{HTTPStatus: 400, Code: 131053, Type: "OAuthException", Message: "(#131053) Media upload error",
+				Details: "Invalid media id " + m.ID})
+			return
+		case mediaKind(up.mimeType) != req.Type:
+			graphError(w, badParam(fmt.Sprintf("(#100) The media %s is %s, which cannot be sent as %s", m.ID, up.mimeType, req.Type)))
+			return
+		case m.Caption != nil && req.Type == "audio":
+			graphError(w, badParam("(#100) Param audio['caption'] is not allowed"))
+			return
+		case m.Caption != nil && utf8.RuneCountInString(*m.Caption) > 1024:
+			graphError(w, badParam("(#100) Param "+req.Type+"['caption'] must be at most 1024 characters long."))
+			return
+		case m.Filename != "" && req.Type != "document":
+			graphError(w, badParam("(#100) Param "+req.Type+"['filename'] is not allowed"))
+			return
+		}
+		sent.Media = &SentMedia{Kind: req.Type, ID: m.ID, Filename: m.Filename, MimeType: up.mimeType, Data: up.data}
+		if m.Caption != nil {
+			sent.Media.Caption = *m.Caption
+		}
 	default:
-		graphError(w, badParam("(#100) Param type must be one of {TEXT, TEMPLATE} in this emulator - got \""+req.Type+"\"."))
+		graphError(w, badParam("(#100) Param type must be one of {TEXT, TEMPLATE, IMAGE, VIDEO, AUDIO, DOCUMENT} in this emulator - got \""+req.Type+"\"."))
 		return
 	}
 	f, failing := s.nextFailure()

@@ -3,6 +3,7 @@ package metatest
 import (
 	"bytes"
 	"encoding/json"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,5 +84,68 @@ func TestGraphValidatesAsDocumented(t *testing.T) {
 	}
 	if n := len(s.Sent()); n != 2 {
 		t.Errorf("recorded %d sends, want 2", n)
+	}
+}
+
+func TestWhatsAppMediaUpload(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RequireAppSecretProof = false
+	s := New(cfg)
+	defer s.Close()
+	upload := func(product, mimeType string, data []byte) (int, map[string]any) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		_ = w.WriteField("messaging_product", product)
+		_ = w.WriteField("type", mimeType)
+		p, _ := w.CreateFormFile("file", "f")
+		_, _ = p.Write(data)
+		_ = w.Close()
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/"+Version+"/"+cfg.PhoneNumberID+"/media", &buf)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+cfg.WhatsAppToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	send := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/"+Version+"/"+cfg.PhoneNumberID+"/messages", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+cfg.WhatsAppToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st, _ := upload("", "application/pdf", []byte("%PDF")); st != 400 {
+		t.Errorf("no messaging_product: %d", st)
+	}
+	if st, out := upload("whatsapp", "text/csv", []byte("a,b")); st != 400 || out["error"].(map[string]any)["code"].(float64) != 131053 {
+		t.Errorf("csv: %d %v", st, out)
+	}
+	if st, _ := upload("whatsapp", "image/png", make([]byte, 5<<20+1)); st != 400 {
+		t.Errorf("an image over 5 MiB: %d", st)
+	}
+	st, out := upload("whatsapp", "application/pdf", []byte("%PDF"))
+	id, _ := out["id"].(string)
+	if st != 200 || id == "" {
+		t.Fatalf("pdf: %d %v", st, out)
+	}
+	for body, want := range map[string]int{
+		`{"messaging_product":"whatsapp","to":"1","type":"image","image":{"id":"` + id + `"}}`:                          400, // a PDF is no image
+		`{"messaging_product":"whatsapp","to":"1","type":"document","document":{"id":"999"}}`:                           400,
+		`{"messaging_product":"whatsapp","to":"1","type":"document","document":{"id":"` + id + `","filename":"a.pdf"}}`: 200,
+	} {
+		if got := send(body); got != want {
+			t.Errorf("%s: %d, want %d", body, got, want)
+		}
+	}
+	if sent := s.Sent(); len(sent) != 1 || sent[0].Media == nil || string(sent[0].Media.Data) != "%PDF" || sent[0].Media.Filename != "a.pdf" {
+		t.Errorf("recorded: %+v", sent)
 	}
 }

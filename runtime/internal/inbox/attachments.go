@@ -24,6 +24,14 @@ type AttachmentSender interface {
 	AttachmentLimits() (files int, total int64)
 }
 
+// AttachmentChecker is an AttachmentSender with rules of its own for a
+// reply's files (the types it takes, sizes per type, text with a file),
+// checked before the reply is stored. Its errors wrap ErrAttachments.
+type AttachmentChecker interface {
+	AttachmentSender
+	CheckAttachments(body string, files []*store.Attachment) error
+}
+
 // ErrAttachments: the files given with a reply cannot be sent (too many,
 // too large, or a channel that sends text only). Its message says which.
 var ErrAttachments = errors.New("attachments")
@@ -35,11 +43,11 @@ type File struct {
 	Data        []byte
 }
 
-// attachments checks files against ch's limits and makes them attachments
-// of the reply: a filename without a folder or control characters, a
+// attachments checks files against ch's limits (and its own rules, see
+// AttachmentChecker) and makes them attachments of the reply: a filename without a folder or control characters, a
 // content type that parses (else one detected from the bytes), the size
 // and the SHA-256.
-func attachments(ch Channel, files []File) ([]*store.Attachment, error) {
+func attachments(ch Channel, body string, files []File) ([]*store.Attachment, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
@@ -49,7 +57,7 @@ func attachments(ch Channel, files []File) ([]*store.Attachment, error) {
 	}
 	most, total := as.AttachmentLimits()
 	if len(files) > most {
-		return nil, fmt.Errorf("%w: at most %d files with one reply (%d given)", ErrAttachments, most, len(files))
+		return nil, fmt.Errorf("%w: at most %s with one reply (%d given)", ErrAttachments, plural(most, "file"), len(files))
 	}
 	var sum int64
 	out := make([]*store.Attachment, 0, len(files))
@@ -61,6 +69,11 @@ func attachments(ch Channel, files []File) ([]*store.Attachment, error) {
 		h := sha256.Sum256(f.Data)
 		out = append(out, &store.Attachment{Filename: cleanFilename(f.Filename), ContentType: cleanContentType(f.ContentType, f.Data),
 			Size: int64(len(f.Data)), SHA256: hex.EncodeToString(h[:]), Data: f.Data})
+	}
+	if c, ok := ch.(AttachmentChecker); ok {
+		if err := c.CheckAttachments(body, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -104,4 +117,11 @@ func sizeText(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -180,7 +180,7 @@ func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, 
 		if !ok {
 			return 0, ErrNoChannel
 		}
-		atts, err := attachments(ch, files)
+		atts, err := attachments(ch, body, files)
 		if err != nil {
 			return 0, err
 		}

@@ -17,7 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -123,6 +126,46 @@ func appSecretProof(token, appSecret string) string {
 // *GraphError; a transport error has the URL's query removed (it may hold
 // the token).
 func (g *graph) call(ctx context.Context, token, appSecret, method, path string, query url.Values, body, out any) error {
+	var rd io.Reader
+	contentType := ""
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd, contentType = bytes.NewReader(b), "application/json"
+	}
+	return g.do(ctx, token, appSecret, method, path, query, contentType, rd, out)
+}
+
+// upload POSTs fields and one file (form field "file") to path as
+// multipart/form-data, and decodes a 2xx answer into out, as call does.
+func (g *graph) upload(ctx context.Context, token, appSecret, path string, fields [][2]string, filename, contentType string, data []byte, out any) error {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, f := range fields {
+		if err := mw.WriteField(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": filename}))
+	h.Set("Content-Type", contentType)
+	part, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := part.Write(data); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	return g.do(ctx, token, appSecret, http.MethodPost, path, nil, mw.FormDataContentType(), &buf, out)
+}
+
+// do sends method path?query with body of contentType (none if "").
+func (g *graph) do(ctx context.Context, token, appSecret, method, path string, query url.Values, contentType string, rd io.Reader, out any) error {
 	u := strings.TrimRight(g.base, "/") + "/" + GraphVersion + "/" + strings.TrimLeft(path, "/")
 	if query == nil {
 		query = url.Values{}
@@ -136,20 +179,12 @@ func (g *graph) call(ctx context.Context, token, appSecret, method, path string,
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return errors.New("building a Graph API request failed")
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if !g.inQuery {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -203,10 +203,25 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 		}
 		req["type"], req["template"] = "template", tmpl
 	} else {
-		if err := checkLength(out.Body, MaxWhatsAppText, "WhatsApp"); err != nil {
-			return "", err
+		files, err := w.deps.Store.MessageAttachmentsData(ctx, out.MessageID)
+		if err != nil {
+			return "", fmt.Errorf("reading the reply's files: %w", err)
 		}
-		req["type"], req["text"] = "text", map[string]any{"preview_url": false, "body": out.Body}
+		switch len(files) {
+		case 0:
+			if err := checkLength(out.Body, MaxWhatsAppText, "WhatsApp"); err != nil {
+				return "", err
+			}
+			req["type"], req["text"] = "text", map[string]any{"preview_url": false, "body": out.Body}
+		case 1:
+			kind, media, err := w.mediaMessage(ctx, token, secret, files[0], out.Body)
+			if err != nil {
+				return "", err
+			}
+			req["type"], req[kind] = kind, media
+		default:
+			return "", adapter.Permanent(fmt.Errorf("a WhatsApp reply carries one file, this one has %d", len(files)))
+		}
 	}
 	var resp struct {
 		Messages []struct {

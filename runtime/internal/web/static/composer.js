@@ -191,7 +191,7 @@
       var total = 0;
       for (var i = 0; i < files.length; i++) total += files[i].size;
       if (most && files.length > most) {
-        showError(form, { field: "files", message: "At most " + most + " files with one reply (" + files.length + " chosen)." });
+        showError(form, { field: "files", message: "At most " + (most === 1 ? "1 file" : most + " files") + " with one reply (" + files.length + " chosen)." });
         return;
       }
       if (limit && total > limit) {
