@@ -87,7 +87,8 @@ type Sent struct {
 	Template *SentTemplate
 	// CallbackData is a WhatsApp send's biz_opaque_callback_data.
 	CallbackData string
-	// Media is set for a WhatsApp image, video, audio or document message.
+	// Media is set for a WhatsApp image, video, audio or document message
+	// and a Messenger attachment.
 	Media *SentMedia
 	// MessagingType and Tag are Messenger's.
 	MessagingType string
@@ -184,7 +185,8 @@ type media struct {
 }
 
 // SentMedia is the file of a WhatsApp media message, as uploaded to
-// POST /{phone-number-id}/media and named by its id.
+// POST /{phone-number-id}/media and named by its id, or a Messenger
+// attachment uploaded with its message (Kind image, audio, video or file).
 type SentMedia struct {
 	Kind     string // image, video, audio or document: the message's type
 	ID       string
@@ -794,9 +796,20 @@ func (s *Server) sendMessenger(w http.ResponseWriter, r *http.Request) {
 			Attachment json.RawMessage `json:"attachment"`
 		} `json:"message"`
 	}
-	raw, ok := readJSON(w, r, &req)
-	if !ok {
-		return
+	var raw json.RawMessage
+	var upload *SentMedia
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		// An attachment uploaded with the message: recipient, message (JSON
+		// strings), messaging_type, tag, and the file as filedata.
+		var ok bool
+		if raw, upload, ok = readMessengerUpload(w, r, &req); !ok {
+			return
+		}
+	} else {
+		var ok bool
+		if raw, ok = readJSON(w, r, &req); !ok {
+			return
+		}
 	}
 	switch {
 	case req.Recipient == nil || req.Recipient.ID == "":
@@ -817,13 +830,20 @@ func (s *Server) sendMessenger(w http.ResponseWriter, r *http.Request) {
 	case req.Message.Text != nil && utf8.RuneCountInString(*req.Message.Text) > 2000:
 		graphError(w, badParam("(#100) Length of param message[text] must be less than or equal to 2000"))
 		return
+	case req.Message.Text != nil && len(req.Message.Attachment) > 0:
+		graphError(w, badParam("(#100) Only one of text or attachment may be specified"))
+		return
+	}
+	if upload == nil && len(req.Message.Attachment) > 0 {
+		graphError(w, badParam("(#100) This emulator takes attachments uploaded with the message (filedata) only"))
+		return
 	}
 	f, failing := s.nextFailure()
 	if failing && !f.Drop {
 		graphError(w, f)
 		return
 	}
-	sent := Sent{Product: "messenger", ID: NewMID(), To: req.Recipient.ID, MessagingType: req.MessagingType, Tag: req.Tag, Raw: raw, At: time.Now()}
+	sent := Sent{Product: "messenger", ID: NewMID(), To: req.Recipient.ID, MessagingType: req.MessagingType, Tag: req.Tag, Raw: raw, At: time.Now(), Media: upload}
 	if req.Message.Text != nil {
 		sent.Text = *req.Message.Text
 	}
@@ -834,6 +854,62 @@ func (s *Server) sendMessenger(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]string{"recipient_id": req.Recipient.ID, "message_id": sent.ID})
 	s.reportStatuses(sent)
+}
+
+// readMessengerUpload reads a Send API call that uploads its attachment:
+// the form's JSON fields into v, as a JSON call would carry them, and the
+// file. The attachment's type must be image, audio, video or file, with
+// a payload, and the file at most 25 MB.
+func readMessengerUpload(w http.ResponseWriter, r *http.Request, v any) (json.RawMessage, *SentMedia, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 26<<20)
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		graphError(w, badParam("(#100) The upload could not be read, or is larger than 25 MB"))
+		return nil, nil, false
+	}
+	fields := map[string]json.RawMessage{}
+	for _, k := range []string{"recipient", "message"} {
+		if val := r.FormValue(k); val != "" {
+			if !json.Valid([]byte(val)) {
+				graphError(w, badParam("(#100) Param "+k+" must be a JSON object"))
+				return nil, nil, false
+			}
+			fields[k] = json.RawMessage(val)
+		}
+	}
+	for _, k := range []string{"messaging_type", "tag"} {
+		if val := r.FormValue(k); val != "" {
+			b, _ := json.Marshal(val)
+			fields[k] = b
+		}
+	}
+	raw, _ := json.Marshal(fields)
+	if err := json.Unmarshal(raw, v); err != nil {
+		graphError(w, badParam("(#100) Invalid parameter: "+err.Error()))
+		return nil, nil, false
+	}
+	var msg struct {
+		Attachment *struct {
+			Type    string          `json:"type"`
+			Payload json.RawMessage `json:"payload"`
+		} `json:"attachment"`
+	}
+	_ = json.Unmarshal(fields["message"], &msg)
+	if msg.Attachment == nil || !slices.Contains([]string{"image", "audio", "video", "file"}, msg.Attachment.Type) || len(msg.Attachment.Payload) == 0 {
+		graphError(w, badParam("(#100) message[attachment] needs a type (image, audio, video or file) and a payload"))
+		return nil, nil, false
+	}
+	f, fh, err := r.FormFile("filedata")
+	if err != nil {
+		graphError(w, badParam("(#100) Upload attachment failure: the parameter filedata is required"))
+		return nil, nil, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil || len(data) > 25<<20 {
+		graphError(w, badParam("(#100) Upload attachment failure: the file could not be read, or is larger than 25 MB"))
+		return nil, nil, false
+	}
+	return raw, &SentMedia{Kind: msg.Attachment.Type, Filename: fh.Filename, MimeType: fh.Header.Get("Content-Type"), Data: data}, true
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) (json.RawMessage, bool) {

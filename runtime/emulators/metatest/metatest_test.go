@@ -149,3 +149,48 @@ func TestWhatsAppMediaUpload(t *testing.T) {
 		t.Errorf("recorded: %+v", sent)
 	}
 }
+
+func TestMessengerAttachmentUpload(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RequireAppSecretProof = false
+	s := New(cfg)
+	defer s.Close()
+	send := func(message string, file bool) int {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		_ = w.WriteField("recipient", `{"id":"1"}`)
+		_ = w.WriteField("messaging_type", "RESPONSE")
+		_ = w.WriteField("message", message)
+		if file {
+			p, _ := w.CreateFormFile("filedata", "a.pdf")
+			_, _ = p.Write([]byte("%PDF"))
+		}
+		_ = w.Close()
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/"+Version+"/"+cfg.PageID+"/messages?access_token="+cfg.PageAccessToken, &buf)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	attachment := `{"attachment":{"type":"file","payload":{"is_reusable":false}}}`
+	for _, c := range []struct {
+		name, message string
+		file          bool
+		want          int
+	}{
+		{"no file", attachment, false, 400},
+		{"text and attachment", `{"text":"x","attachment":{"type":"file","payload":{}}}`, true, 400},
+		{"an unknown type", `{"attachment":{"type":"sticker","payload":{}}}`, true, 400},
+		{"a file", attachment, true, 200},
+	} {
+		if got := send(c.message, c.file); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	if sent := s.Sent(); len(sent) != 1 || sent[0].Media == nil || sent[0].Media.Kind != "file" || string(sent[0].Media.Data) != "%PDF" {
+		t.Errorf("recorded: %+v", sent)
+	}
+}

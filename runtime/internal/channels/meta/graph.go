@@ -138,9 +138,9 @@ func (g *graph) call(ctx context.Context, token, appSecret, method, path string,
 	return g.do(ctx, token, appSecret, method, path, query, contentType, rd, out)
 }
 
-// upload POSTs fields and one file (form field "file") to path as
+// upload POSTs fields and one file (form field fileField) to path as
 // multipart/form-data, and decodes a 2xx answer into out, as call does.
-func (g *graph) upload(ctx context.Context, token, appSecret, path string, fields [][2]string, filename, contentType string, data []byte, out any) error {
+func (g *graph) upload(ctx context.Context, token, appSecret, path string, fields [][2]string, fileField, filename, contentType string, data []byte, out any) error {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, f := range fields {
@@ -149,7 +149,7 @@ func (g *graph) upload(ctx context.Context, token, appSecret, path string, field
 		}
 	}
 	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": filename}))
+	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": fileField, "filename": filename}))
 	h.Set("Content-Type", contentType)
 	part, err := mw.CreatePart(h)
 	if err != nil {

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,16 +178,40 @@ func (m *Messenger) Deliver(ctx context.Context, out inbox.Outbound) (string, er
 	if tag == "" {
 		tag = out.Tag // written when the tag was needed: it is valid all 7 days
 	}
-	req := map[string]any{"recipient": map[string]string{"id": out.Identifier}, "messaging_type": "RESPONSE",
-		"message": map[string]string{"text": out.Body}}
+	files, err := st.MessageAttachmentsData(ctx, out.MessageID)
+	if err != nil {
+		return "", fmt.Errorf("reading the reply's files: %w", err)
+	}
+	if len(files) > 1 || (len(files) == 1 && strings.TrimSpace(out.Body) != "") {
+		return "", adapter.Permanent(errors.New("a Messenger reply is one file without text, or text"))
+	}
+	messagingType := "RESPONSE"
 	if tag != "" {
-		req["messaging_type"], req["tag"] = "MESSAGE_TAG", tag
+		messagingType = "MESSAGE_TAG"
 	}
 	var resp struct {
 		RecipientID string `json:"recipient_id"`
 		MessageID   string `json:"message_id"`
 	}
-	if err := m.graph.call(ctx, token, secret, http.MethodPost, m.pageID+"/messages", nil, req, &resp); err != nil && wasAccepted(err) {
+	if len(files) == 1 {
+		// The file goes up with the message (filedata), in one call.
+		f := files[0]
+		recipient, _ := json.Marshal(map[string]string{"id": out.Identifier})
+		message, _ := json.Marshal(map[string]any{"attachment": map[string]any{"type": messengerKind(f.ContentType), "payload": map[string]bool{"is_reusable": false}}})
+		fields := [][2]string{{"recipient", string(recipient)}, {"messaging_type", messagingType}, {"message", string(message)}}
+		if tag != "" {
+			fields = append(fields, [2]string{"tag", tag})
+		}
+		err = m.graph.upload(ctx, token, secret, m.pageID+"/messages", fields, "filedata", f.Filename, f.ContentType, f.Data, &resp)
+	} else {
+		req := map[string]any{"recipient": map[string]string{"id": out.Identifier}, "messaging_type": messagingType,
+			"message": map[string]string{"text": out.Body}}
+		if tag != "" {
+			req["tag"] = tag
+		}
+		err = m.graph.call(ctx, token, secret, http.MethodPost, m.pageID+"/messages", nil, req, &resp)
+	}
+	if err != nil && wasAccepted(err) {
 		// Meta took the message; sending it again would send it twice.
 		// Without its id, Meta's status reports cannot find it.
 		m.log.Warn("Meta accepted a message but its answer could not be read; it stays at sent", "channel", m.key, "message", out.MessageID)

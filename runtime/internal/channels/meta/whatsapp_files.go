@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/adapter"
@@ -91,7 +92,7 @@ func (w *WhatsApp) mediaMessage(ctx context.Context, token, secret string, f *st
 		ID string `json:"id"`
 	}
 	err := w.graph.upload(ctx, token, secret, w.phoneID+"/media", [][2]string{{"messaging_product", "whatsapp"}, {"type", f.ContentType}},
-		f.Filename, f.ContentType, f.Data, &up)
+		"file", f.Filename, f.ContentType, f.Data, &up)
 	var ge *GraphError
 	switch {
 	case errors.As(err, &ge):
@@ -109,4 +110,33 @@ func (w *WhatsApp) mediaMessage(ctx context.Context, token, secret string, f *st
 		m["filename"] = f.Filename
 	}
 	return kind, m, nil
+}
+
+// Messenger sends a file as a message of its own, without text (the Send
+// API takes text or an attachment, never both), and up to 25 MB: a reply
+// is one message, whose mid the receipts' watermarks need not name.
+const MaxMessengerFiles = 1
+
+var _ inbox.AttachmentChecker = (*Messenger)(nil)
+
+// AttachmentLimits: one file with a reply (inbox.AttachmentSender).
+func (m *Messenger) AttachmentLimits() (int, int64) { return MaxMessengerFiles, MaxWhatsAppFileBytes }
+
+// CheckAttachments: a Messenger reply with a file has no text.
+func (m *Messenger) CheckAttachments(body string, files []*store.Attachment) error {
+	if len(files) > 0 && strings.TrimSpace(body) != "" {
+		return fmt.Errorf("%w: Messenger sends a file without text: send the text as a reply of its own", inbox.ErrAttachments)
+	}
+	return nil
+}
+
+// messengerKind is the attachment type a file goes as.
+func messengerKind(contentType string) string {
+	switch major, _, _ := strings.Cut(contentType, "/"); {
+	case contentType == "image/jpeg" || contentType == "image/png" || contentType == "image/gif":
+		return "image"
+	case major == "video" || major == "audio":
+		return major
+	}
+	return "file"
 }

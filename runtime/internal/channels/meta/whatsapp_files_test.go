@@ -76,13 +76,49 @@ func TestWhatsAppReplyWithFile(t *testing.T) {
 		t.Errorf("refused replies stored %d messages", n-before)
 	}
 
-	// Messenger's replies are text only.
+}
+
+// TestMessengerReplyWithFile: a Messenger reply's file is uploaded with its
+// message (filedata) as the attachment type its content type names; a
+// file with text is refused, as the Send API takes one or the other.
+func TestMessengerReplyWithFile(t *testing.T) {
+	f := newFixture(t, metatest.DefaultConfig())
 	f.meta.SetProfile(psid, "Jo Nakamura")
 	mid := metatest.NewMID()
-	f.deliver(f.msHook, f.meta.MessengerMessage(psid, mid, "hello"))
-	msConv := f.message(f.ms.Name(), mid).ConversationID
-	if _, err := f.svc.ReplyWithFiles(bg, f.agent, msConv, "x", []inbox.File{{Filename: "a.pdf", ContentType: "application/pdf", Data: pdf}}); !errors.Is(err, inbox.ErrAttachments) ||
-		!strings.Contains(err.Error(), "text only") {
-		t.Errorf("a file on Messenger: %v", err)
+	f.deliver(f.msHook, f.meta.MessengerMessage(psid, mid, "Can I have the invoice?"))
+	conv := f.message(f.ms.Name(), mid).ConversationID
+	if info := f.svc.Composer(bg, f.ms.Name(), f.now()); info.AttachFiles != 1 {
+		t.Errorf("the composer offers %d files", info.AttachFiles)
+	}
+	pdf := append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte{0, 0xff, 7}, 20000)...)
+	if _, err := f.svc.ReplyWithFiles(bg, f.agent, conv, "Here it is", []inbox.File{{Filename: "a.pdf", ContentType: "application/pdf", Data: pdf}}); !errors.Is(err, inbox.ErrAttachments) ||
+		!strings.Contains(err.Error(), "without text") {
+		t.Errorf("a file with text on Messenger: %v", err)
+	}
+	doc, err := f.svc.ReplyWithFiles(bg, f.agent, conv, "", []inbox.File{{Filename: "invoice 1042.pdf", ContentType: "application/pdf", Data: pdf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gif, err := f.svc.ReplyWithFiles(bg, f.agent, conv, "", []inbox.File{{Filename: "thanks.gif", ContentType: "image/gif", Data: []byte("GIF89a...")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.flush()
+	sent := f.meta.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d messages: %+v", len(sent), sent)
+	}
+	for i, want := range []struct {
+		kind, name string
+		data       []byte
+		reply      int64
+	}{{"file", "invoice 1042.pdf", pdf, doc.ID}, {"image", "thanks.gif", []byte("GIF89a..."), gif.ID}} {
+		m := sent[i].Media
+		if m == nil || m.Kind != want.kind || m.Filename != want.name || !bytes.Equal(m.Data, want.data) || sent[i].To != psid || sent[i].MessagingType != "RESPONSE" {
+			t.Errorf("attachment %d sent: %+v %+v", i, sent[i], m)
+		}
+		if f.status(want.reply) != "sent" || f.externalID(want.reply) != sent[i].ID {
+			t.Errorf("reply %d: %s %s", want.reply, f.status(want.reply), f.externalID(want.reply))
+		}
 	}
 }
