@@ -68,6 +68,9 @@ const contactMessages = `SELECT m.id FROM messages m JOIN conversations c ON c.i
 // contactSteps erase a contact, children before parents, so that each
 // table's count is its own (the foreign keys' cascades then find nothing).
 var contactSteps = []step{
+	// A link Telnyx fetched an MMS's file from names the file.
+	{table: "media_links", column: "attachment_id", parent: "attachments",
+		sql: `DELETE FROM media_links WHERE attachment_id IN (SELECT id FROM attachments WHERE message_id IN (` + contactMessages + `))`},
 	{table: "attachments", column: "message_id", parent: "messages",
 		sql: `DELETE FROM attachments WHERE message_id IN (` + contactMessages + `)`},
 	{table: "delivery_events", column: "message_id", parent: "messages",

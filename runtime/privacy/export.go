@@ -551,6 +551,8 @@ var contactNotes = []part{
 // contactExcluded are the tables that refer to a contact's rows and that a
 // contact's bundle leaves out, with the reason.
 var contactExcluded = map[string]string{
+	"media_links": "the links Telnyx fetched an MMS's files from: a hash of each link's token and its expiry, " +
+		"no data; the files are in the bundle",
 	"conversation_reads": "where each member last read a conversation: the members' working state, not data about the contact",
 	"notifications": "a member's in-app notice of a mention in a private note: it holds no text, only ids of the " +
 		"conversation and the note, which the bundle holds",

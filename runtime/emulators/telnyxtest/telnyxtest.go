@@ -84,6 +84,9 @@ type Sent struct {
 	Parts              int
 	Encoding           string
 	At                 time.Time
+	// Media are an MMS's files, as the emulator fetched them from
+	// media_urls when it took the message (as Telnyx does).
+	Media []Media
 }
 
 // Failure is a refusal the API answers the next send with.
@@ -103,6 +106,8 @@ type Media struct {
 	ContentType string `json:"content_type"`
 	SHA256      string `json:"sha256"`
 	Size        int64  `json:"size"`
+	// Data is the file's bytes, for an outbound MMS's files (Sent.Media).
+	Data []byte `json:"-"`
 }
 
 type mediaFile struct {
@@ -279,6 +284,20 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			Detail: "The messaging profile does not exist."})
 		return
 	}
+	if len(req.MediaURLs) > 10 {
+		writeErrors(w, http.StatusUnprocessableEntity, Failure{Code: "10015", Title: "Bad Request", Detail: "media_urls: at most 10."})
+		return
+	}
+	var files []Media
+	for i, u := range req.MediaURLs {
+		m, err := fetchMedia(r.Context(), u)
+		if err != nil {
+			writeErrors(w, http.StatusUnprocessableEntity, Failure{Code: "10015", Title: "Bad Request",
+				Detail: fmt.Sprintf("media_urls[%d] could not be fetched: %v", i, err)})
+			return
+		}
+		files = append(files, m)
+	}
 	s.mu.Lock()
 	drop := false
 	if len(s.failures) > 0 {
@@ -297,7 +316,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}
 	info := sms.Count(req.Text)
 	m := Sent{ID: uuid(), From: req.From, To: req.To, Text: req.Text, MessagingProfileID: req.MessagingProfileID, Type: typ,
-		WebhookURL: req.WebhookURL, Parts: info.Parts, Encoding: info.Encoding, At: s.now()}
+		WebhookURL: req.WebhookURL, Parts: info.Parts, Encoding: info.Encoding, At: s.now(), Media: files}
 	s.sent = append(s.sent, m)
 	hook := req.WebhookURL
 	if hook == "" {
@@ -319,6 +338,30 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		s.wg.Add(1)
 		go s.autoStatus(hook, m.ID)
 	}
+}
+
+// fetchMedia GETs an MMS file from its URL, as Telnyx does when it takes
+// the message: a 200 with a content type, at most 2 MB.
+func fetchMedia(ctx context.Context, u string) (Media, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Media{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Media{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Media{}, fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 2<<20+1))
+	if err != nil || len(data) > 2<<20 {
+		return Media{}, fmt.Errorf("%s could not be read, or is larger than 2 MB", u)
+	}
+	return Media{URL: u, ContentType: resp.Header.Get("Content-Type"), Data: data}, nil
 }
 
 // record is a message as the API and webhooks show it.

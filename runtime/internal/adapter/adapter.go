@@ -193,6 +193,10 @@ type Deps struct {
 	Report func(state, code, message string)
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// PublicURL is where the workspace is reached from outside
+	// (SWITCHBOARD_PUBLIC_URL): links to files a provider fetches (MMS)
+	// start with it.
+	PublicURL string
 }
 
 // Clock returns d.Now or time.Now.

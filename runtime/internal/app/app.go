@@ -85,7 +85,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, err
 	a.Live = live.New(a.Store.Pool, log)
 	apiChannel := &channels.API{Store: a.Store, Client: channels.NewWebhookClient(cfg.WebhookAllowPrivateNetworks)}
 	a.Inbox = inbox.New(a.Store, a.Live, apiChannel)
-	a.Integrations = &integrations.Manager{Vault: a.Vault, Inbox: a.Inbox, Store: a.Store, Log: log}
+	a.Integrations = &integrations.Manager{Vault: a.Vault, Inbox: a.Inbox, Store: a.Store, Log: log, PublicURL: cfg.PublicURL.String()}
 	a.Inbox.Resolve = a.Integrations.Channel
 	a.Exports = export.New(a.Store, log)
 	registry := prometheus.NewRegistry()

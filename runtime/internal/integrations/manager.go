@@ -49,6 +49,8 @@ type Manager struct {
 	// contract.ManifestPollInterval.
 	Interval time.Duration
 	Now      func() time.Time
+	// PublicURL is the workspace's public URL, for adapters (adapter.Deps).
+	PublicURL string
 	// StopTimeout bounds how long a closing adapter's Run may take to
 	// return before its credentials are dropped all the same.
 	StopTimeout time.Duration
@@ -252,7 +254,7 @@ func (m *Manager) start(ctx context.Context, name string, info contract.ChannelI
 	}
 	d := adapter.Deps{
 		Name: name, Key: contract.ChannelKey(info.Type, name), Info: info, Credentials: creds,
-		Inbox: m.Inbox, Store: m.Store, Log: m.Log.With("integration", name, "type", info.Type), HTTP: m.HTTP, Now: m.Now,
+		Inbox: m.Inbox, Store: m.Store, Log: m.Log.With("integration", name, "type", info.Type), HTTP: m.HTTP, Now: m.Now, PublicURL: m.PublicURL,
 		Report: func(state, code, message string) { m.report(name, info, state, code, message) },
 	}
 	for _, t := range contract.TypesWithTokens {

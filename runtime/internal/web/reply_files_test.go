@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
@@ -164,5 +165,51 @@ func TestReplyWithFiles(t *testing.T) {
 		`{"text": "x", "attachments": [{"filename": "a", "data": "YQ=="}]}`)
 	if got := readBody(t, r); r.StatusCode != http.StatusBadRequest || !strings.Contains(got, "text only") {
 		t.Errorf("API files on SMS: %d %s", r.StatusCode, got)
+	}
+}
+
+// TestMediaLink: GET /media/{token} serves a linked file without a
+// session, under its type but sandboxed; an unknown or expired link is a
+// 404.
+func TestMediaLink(t *testing.T) {
+	f := newFixture(t)
+	st := f.srv.Inbox.Store
+	res, err := f.srv.Inbox.Ingest(bg, inbox.Inbound{Channel: "api", Identifier: "+15550123", ContactName: "Ivy", ExternalID: "l1", Body: "photo",
+		Attachments: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var att int64
+	if err := st.Pool.QueryRow(bg, `INSERT INTO attachments (message_id, filename, content_type, size, sha256, data)
+		VALUES ($1, 'p.png', 'image/png', 4, 'x', '\x89504e47'::bytea) RETURNING id`, res.Message.ID).Scan(&att); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := st.CreateMediaLinks(bg, []int64{att}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(token string) *http.Response {
+		resp, err := http.Get(f.ts.URL + "/media/" + token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	r := get(tokens[0])
+	if body := readBody(t, r); r.StatusCode != http.StatusOK || body != "\x89PNG" || r.Header.Get("Content-Type") != "image/png" ||
+		r.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(r.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Errorf("a link: %d %q %v", r.StatusCode, body, r.Header)
+	}
+	for _, tok := range []string{strings.Repeat("A", 43), "short", tokens[0][:42] + "B"} {
+		if r := get(tok); r.StatusCode != http.StatusNotFound {
+			t.Errorf("%q: %d", tok, r.StatusCode)
+		}
+	}
+	if _, err := st.Pool.Exec(bg, `UPDATE media_links SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(tokens[0]); r.StatusCode != http.StatusNotFound {
+		t.Errorf("an expired link: %d", r.StatusCode)
 	}
 }

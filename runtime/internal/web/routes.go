@@ -58,6 +58,7 @@ func (s *Server) table() []route {
 		{"GET /inbox/conversations/{id}/orders", page, auth.Viewer, s.conversationOrders},
 		{"GET /events", page, auth.Viewer, s.events},
 		{"GET /attachments/{id}", page, auth.Viewer, s.attachment},
+		{"GET /media/{token}", public, "", s.mediaLink},
 
 		{"GET /contacts", page, auth.Viewer, s.contactsList},
 		{"POST /contacts", page, auth.Agent, s.contactCreate},

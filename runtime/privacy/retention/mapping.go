@@ -338,6 +338,8 @@ var Kept = map[string]string{
 		"(the runtime's sweep deletes them), and any erasure deletes them all",
 	"workspace_export_chunks": "the bytes of the whole-workspace exports: " +
 		"deleted with them",
+	"media_links": "links Telnyx fetches an MMS's files from: a token's hash and an expiry an hour away, no data; " +
+		"deleted with their file (a conversation's purge, an erasure) and swept once expired when new ones are made",
 }
 
 // spec returns the category's Spec.

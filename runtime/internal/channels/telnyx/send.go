@@ -19,11 +19,12 @@ import (
 
 // sendRequest is POST /v2/messages.
 type sendRequest struct {
-	From               string `json:"from"`
-	To                 string `json:"to"`
-	Text               string `json:"text"`
-	MessagingProfileID string `json:"messaging_profile_id,omitempty"`
-	Type               string `json:"type"`
+	From               string   `json:"from"`
+	To                 string   `json:"to"`
+	Text               string   `json:"text"`
+	MessagingProfileID string   `json:"messaging_profile_id,omitempty"`
+	Type               string   `json:"type"`
+	MediaURLs          []string `json:"media_urls,omitempty"`
 }
 
 // AtMostOnce implements inbox.AtMostOnce: Telnyx cannot recognise a
@@ -47,7 +48,15 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 	if !e164.MatchString(to) {
 		return "", adapter.Permanent(fmt.Errorf("the contact's number %q is not an E.164 number, which SMS needs", to))
 	}
-	body, _ := json.Marshal(sendRequest{From: a.phone, To: to, Text: normalize(out.Body), MessagingProfileID: a.profileID, Type: "SMS"})
+	media, err := a.mediaURLs(ctx, out.MessageID)
+	if err != nil {
+		return "", err
+	}
+	typ := "SMS"
+	if len(media) > 0 {
+		typ = "MMS"
+	}
+	body, _ := json.Marshal(sendRequest{From: a.phone, To: to, Text: normalize(out.Body), MessagingProfileID: a.profileID, Type: typ, MediaURLs: media})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/v2/messages", bytes.NewReader(body))
 	if err != nil {
 		return "", adapter.Permanent(errors.New("config apiBaseURL is not a valid URL"))
