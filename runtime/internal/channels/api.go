@@ -78,6 +78,35 @@ func (a *API) SetWebhook(ctx context.Context, actor int64, url string) error {
 // Name implements inbox.Channel.
 func (a *API) Name() string { return "api" }
 
+// MaxAPIFiles and MaxAPIBytes bound the files of a reply the webhook
+// carries, in base64 within its JSON.
+const (
+	MaxAPIFiles = 10
+	MaxAPIBytes = 10 << 20
+)
+
+var _ inbox.AttachmentSender = (*API)(nil)
+
+// AttachmentLimits: the webhook carries a reply's files
+// (inbox.AttachmentSender).
+func (a *API) AttachmentLimits() (int, int64) { return MaxAPIFiles, MaxAPIBytes }
+
+// apiReply is the webhook's message: the reply and its files.
+type apiReply struct {
+	inbox.Outbound
+	Attachments []apiFile `json:"attachments,omitempty"`
+}
+
+// apiFile is a file of a reply, as the inbound API takes one, with its
+// size and SHA-256; Data is standard base64 in JSON.
+type apiFile struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"contentType"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Data        []byte `json:"data"`
+}
+
 // Deliver posts the reply to the webhook. The delivery id lets the receiver
 // drop a retried delivery it already has.
 func (a *API) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
@@ -88,7 +117,15 @@ func (a *API) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
 	if settings.WebhookURL == "" {
 		return "", errors.New("no webhook URL is set for the API channel (Settings → API channel)")
 	}
-	body, err := json.Marshal(map[string]any{"type": "message.created", "message": out})
+	files, err := a.Store.MessageAttachmentsData(ctx, out.MessageID)
+	if err != nil {
+		return "", fmt.Errorf("reading the reply's files: %w", err)
+	}
+	msg := apiReply{Outbound: out}
+	for _, f := range files {
+		msg.Attachments = append(msg.Attachments, apiFile{Filename: f.Filename, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, Data: f.Data})
+	}
+	body, err := json.Marshal(map[string]any{"type": "message.created", "message": msg})
 	if err != nil {
 		return "", err
 	}

@@ -5,14 +5,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/auth"
+	"github.com/switchboard-dev/switchboard/runtime/internal/channels"
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 )
 
@@ -211,5 +214,49 @@ func TestMediaLink(t *testing.T) {
 	}
 	if r := get(tokens[0]); r.StatusCode != http.StatusNotFound {
 		t.Errorf("an expired link: %d", r.StatusCode)
+	}
+}
+
+// TestOutboundWebhookCarriesFiles: the API channel's webhook carries a
+// reply's files in base64, with their names, types, sizes and digests,
+// under the same signature.
+func TestOutboundWebhookCarriesFiles(t *testing.T) {
+	f := newFixture(t)
+	got := make(chan []byte, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer hook.Close()
+	if err := f.st.SetAPIChannelWebhook(bg, f.st.Pool, hook.URL, channels.NewSecret); err != nil {
+		t.Fatal(err)
+	}
+	page := f.page(t, f.convID)
+	if !strings.Contains(page, `data-testid="attach"`) {
+		t.Errorf("the API channel's composer offers no files")
+	}
+	data := []byte{0, 1, 2, 250, 251, 252}
+	if r := f.multipartReply(t, f.convID, "See attached", map[string][]byte{"scan.bin": data}); r.StatusCode != http.StatusOK {
+		t.Fatalf("reply: %d", r.StatusCode)
+	}
+	f.deliverOutbox()
+	var payload struct {
+		Type    string
+		Message struct {
+			Body        string
+			Attachments []struct {
+				Filename, ContentType, SHA256 string
+				Size                          int64
+				Data                          []byte
+			}
+		}
+	}
+	if err := json.Unmarshal(<-got, &payload); err != nil {
+		t.Fatal(err)
+	}
+	a := payload.Message.Attachments
+	if payload.Message.Body != "See attached" || len(a) != 1 || a[0].Filename != "scan.bin" || a[0].Size != 6 || !bytes.Equal(a[0].Data, data) ||
+		a[0].ContentType != "application/octet-stream" || len(a[0].SHA256) != 64 {
+		t.Errorf("payload: %+v", payload)
 	}
 }

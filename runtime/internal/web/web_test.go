@@ -410,7 +410,7 @@ func TestOutboundWebhookIsSigned(t *testing.T) {
 	if err := inbox.Verify("whsec_forged", r.Header.Get(channels.SignatureHeader), body, time.Now(), 5*time.Minute); err == nil {
 		t.Fatal("a forged secret verified")
 	}
-	if !strings.Contains(string(body), "On my way") || !strings.Contains(string(body), "+15550100") {
+	if !strings.Contains(string(body), "On my way") || !strings.Contains(string(body), "+15550100") || strings.Contains(string(body), "attachments") {
 		t.Errorf("payload: %s", body)
 	}
 	msgs, _ := f.st.Messages(bg, f.convID)
