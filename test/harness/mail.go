@@ -237,11 +237,15 @@ func (m *MailServer) AddUser(local, password string) error {
 	m.mu.Lock()
 	m.users[local] = password
 	m.mu.Unlock()
-	// Dovecot re-reads its passwd-file when it changes; postfix reads its
-	// mailbox table once per process, so it reloads.
+	// Dovecot re-reads its passwd-file when it changes, but looks at it at
+	// most once a second: a login in the second of the write (after another
+	// lookup in that second) reads the old file and is refused. Wait for
+	// the next second. Postfix reads its mailbox table once per process,
+	// so it reloads.
 	if err := m.writeUsers(); err != nil {
 		return err
 	}
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	if m.postfixC == "" {
 		return nil
 	}

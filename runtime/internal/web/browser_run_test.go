@@ -78,3 +78,23 @@ func (b *browserRun) shot(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644)
 	}
 }
+
+// signIn opens base's sign-in page and signs in as the member with email
+// (every fixture member's password is password-for-tests); the caller
+// waits for the page it expects next.
+func signIn(base, email string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for _, a := range []chromedp.Action[chromedp.Void]{
+			chromedp.Navigate(base + "/login"),
+			chromedp.WaitVisible(chromedp.ID("#email")),
+			chromedp.SendKeys(chromedp.ID("#email"), email),
+			chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
+			chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		} {
+			if _, err := a(ctx, tg); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	}
+}

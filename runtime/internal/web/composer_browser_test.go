@@ -80,11 +80,7 @@ func TestComposerInChromium(t *testing.T) {
 
 	t.Log("2. an agent signs in; the SMS reply box counts segments as they type")
 	step("sign in",
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 		chromedp.Navigate(fmt.Sprintf("%s/inbox/conversations/%d", f.ts.URL, smsConv)),
 		chromedp.WaitVisible(chromedp.ID("#reply")),

@@ -31,11 +31,7 @@ func TestCRMInChromium(t *testing.T) {
 	t.Log("1. the company page shows its people and deals, with links")
 	step("company",
 		chromedp.EmulateViewport(1366, 900),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "owner@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "owner@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		chromedp.Navigate(f.ts.URL+"/companies"),
 		chromedp.Click(chromedp.Search(`//table[@data-testid='companies']//a[contains(., 'Initech')]`)),

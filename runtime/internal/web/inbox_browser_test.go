@@ -60,11 +60,7 @@ func TestInboxPaneInChromium(t *testing.T) {
 	draft := "Dear Ada, about your order"
 	step("type a draft",
 		chromedp.EmulateViewport(1366, 768),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 		shot("pane-inbox-1366"),
 		chromedp.Navigate(convURL),

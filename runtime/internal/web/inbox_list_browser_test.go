@@ -111,11 +111,7 @@ func TestInboxListInChromium(t *testing.T) {
 	t.Log("1. a Berlin agent opens a conversation from Mine; the view stays, and j/k walk only its conversations")
 	step("sign in", zone,
 		chromedp.EmulateViewport(1366, 900),
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(base, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 		chromedp.Navigate(base+"/inbox?view=mine"),
 		chromedp.WaitVisible(chromedp.CSS(".conv-link")),

@@ -66,11 +66,7 @@ func TestMentionsInChromium(t *testing.T) {
 	login := func(email string) []chromedp.Action[chromedp.Void] {
 		return []chromedp.Action[chromedp.Void]{
 			chromedp.EmulateViewport(1366, 768),
-			chromedp.Navigate(f.ts.URL + "/login"),
-			chromedp.WaitVisible(chromedp.ID("#email")),
-			chromedp.SendKeys(chromedp.ID("#email"), email),
-			chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-			chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+			signIn(f.ts.URL, email),
 			chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		}
 	}

@@ -38,11 +38,7 @@ func TestAddressAutocompleteInChromium(t *testing.T) {
 		}
 	}
 	run("sign in and open the new-contact form",
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 		chromedp.Navigate(f.ts.URL+"/contacts/new"),
 		chromedp.WaitVisible(chromedp.ID("#n-address")),

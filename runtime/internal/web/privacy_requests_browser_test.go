@@ -32,11 +32,7 @@ func TestRequestQueueInChromium(t *testing.T) {
 	t.Log("1. the admin opens the queue and the new-request form")
 	step("queue",
 		chromedp.EmulateViewport(1366, 900),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "admin@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "admin@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		chromedp.Click(chromedp.Search(`//nav//a[.='Requests']`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=requests]`)),

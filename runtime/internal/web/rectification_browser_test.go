@@ -34,11 +34,7 @@ func TestRectificationInChromium(t *testing.T) {
 	t.Log("1. a wrong password is refused next to the field, keeping the new address")
 	step("sign in",
 		chromedp.EmulateViewport(1366, 900),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		chromedp.Navigate(f.ts.URL+"/settings/profile"),
 		chromedp.WaitVisible(chromedp.ID("#email-form")),

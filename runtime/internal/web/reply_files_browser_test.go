@@ -40,11 +40,7 @@ func TestReplyFilesInChromium(t *testing.T) {
 	attach := chromedp.CSS(`[data-testid=attach]`)
 	step("open the conversation",
 		chromedp.EmulateViewport(1366, 768),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "agent@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "agent@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 		chromedp.Navigate(fmt.Sprintf("%s/inbox/conversations/%d?view=all", f.ts.URL, res.Conversation.ID)),
 		chromedp.WaitVisible(attach),

@@ -58,11 +58,7 @@ func TestSearchInChromium(t *testing.T) {
 
 	step("sign in",
 		chromedp.EmulateViewport(1366, 900),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "viewer@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "viewer@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".inbox")),
 	)
 	step("search a partial name from the top bar",

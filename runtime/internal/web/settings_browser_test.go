@@ -26,11 +26,7 @@ func TestSettingsInChromium(t *testing.T) {
 	t.Log("1. /settings opens the profile; the browser's zone is sent; the member picks Berlin")
 	step("profile",
 		chromedp.EmulateViewport(1366, 768),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "owner@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "owner@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		chromedp.Navigate(f.ts.URL+"/settings"),
 		chromedp.WaitVisible(chromedp.ID("#p-tz")),

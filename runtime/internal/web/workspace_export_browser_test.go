@@ -20,11 +20,7 @@ func TestWorkspaceExportInChromium(t *testing.T) {
 
 	step("sign in and open Settings → Export",
 		chromedp.EmulateViewport(1366, 768),
-		chromedp.Navigate(f.ts.URL+"/login"),
-		chromedp.WaitVisible(chromedp.ID("#email")),
-		chromedp.SendKeys(chromedp.ID("#email"), "owner@acme.example"),
-		chromedp.SendKeys(chromedp.ID("#password"), "password-for-tests"),
-		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		signIn(f.ts.URL, "owner@acme.example"),
 		chromedp.WaitVisible(chromedp.CSS(".topbar")),
 		chromedp.Navigate(f.ts.URL+"/settings/profile"),
 		chromedp.Click(chromedp.CSS(`nav.subnav a[href="/settings/export"]`)),

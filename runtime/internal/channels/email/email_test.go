@@ -305,23 +305,23 @@ func TestEmail(t *testing.T) {
 // attachments, byte for byte and under their names, after the text; the
 // copy in Sent has them too.
 func testReplyFiles(t *testing.T, mail *harness.MailServer) {
-	erin, desk := mail.Address("erin"), mail.Address("desk3")
-	for _, u := range []string{"erin", "desk3"} {
+	hector, desk := mail.Address("hector"), mail.Address("filedesk")
+	for _, u := range []string{"hector", "filedesk"} {
 		if err := mail.AddUser(u, "pw-"+u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e := newEnv(t, mail)
-	o, err := OptionsFromConfig(e.config("desk3"), "pw-desk3")
+	o, err := OptionsFromConfig(e.config("filedesk"), "pw-filedesk")
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(e.deps("files", nil, "pw-desk3", &reports{}), o)
+	eng, err := New(e.deps("files", nil, "pw-filedesk", &reports{}), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.run(t, eng)
-	if err := mail.Send(erin, []string{desk}, mailFrom(erin, desk, "Invoice copy", "e1@erin.test", nil, "Could you send the invoice again?")); err != nil {
+	if err := mail.Send(hector, []string{desk}, mailFrom(hector, desk, "Invoice copy", "h1@hector.test", nil, "Could you send the invoice again?")); err != nil {
 		t.Fatal(err)
 	}
 	var conv int64
@@ -343,7 +343,7 @@ func testReplyFiles(t *testing.T, mail *harness.MailServer) {
 	if len(reply.Attachments) != 2 {
 		t.Fatalf("the reply has %d attachments", len(reply.Attachments))
 	}
-	got, err := mail.WaitMessages("erin", "INBOX", 1, 30*time.Second)
+	got, err := mail.WaitMessages("hector", "INBOX", 1, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func testReplyFiles(t *testing.T, mail *harness.MailServer) {
 		}
 	}
 	check("the customer's copy", got[len(got)-1])
-	sent := sentCopies(t, mail, "desk3", "Sent", true)
+	sent := sentCopies(t, mail, "filedesk", "Sent", true)
 	if len(sent) == 0 {
 		t.Fatal("no copy in Sent")
 	}
