@@ -83,6 +83,10 @@ func TestReplyWithFiles(t *testing.T) {
 	if a := got[1]; a.Filename != "notes.txt" || a.ContentType != "text/plain" {
 		t.Errorf("second file: %q %q", a.Filename, a.ContentType)
 	}
+	// The conversation list shows a reply of files alone by their names.
+	if c, err := st.ConversationByID(ctx, nil, mail); err != nil || c.Preview != "File: invoice.pdf, notes.txt" {
+		t.Errorf("preview of a reply of files: %q, %v", c.Preview, err)
+	}
 	var payload string
 	if err := st.Pool.QueryRow(ctx, `SELECT payload::text FROM outbox WHERE message_id = $1`, m.ID).Scan(&payload); err != nil {
 		t.Fatalf("the reply was not queued: %v", err)

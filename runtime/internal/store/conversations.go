@@ -34,7 +34,9 @@ type Conversation struct {
 
 const convCols = `c.id, c.channel, c.contact_id, ct.name, c.subject, c.status, c.snoozed_until, c.assignee_id, c.team_id,
 	c.priority, c.tags, c.last_message_at, c.created_at,
-	coalesce((SELECT left(m.body, 140) FROM messages m WHERE m.conversation_id = c.id AND m.direction <> 'note' ORDER BY m.id DESC LIMIT 1), '')`
+	coalesce((SELECT CASE WHEN m.body <> '' THEN left(m.body, 140)
+		ELSE left('File: ' || (SELECT string_agg(a.filename, ', ' ORDER BY a.id) FROM attachments a WHERE a.message_id = m.id), 140) END
+		FROM messages m WHERE m.conversation_id = c.id AND m.direction <> 'note' ORDER BY m.id DESC LIMIT 1), '')`
 
 func scanConv(row pgx.Row) (*Conversation, error) {
 	c := &Conversation{}
