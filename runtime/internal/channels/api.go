@@ -117,11 +117,12 @@ func (a *API) Deliver(ctx context.Context, out inbox.Outbound) (string, error) {
 	if settings.WebhookURL == "" {
 		return "", errors.New("no webhook URL is set for the API channel (Settings → API channel)")
 	}
-	files, err := a.Store.MessageAttachmentsData(ctx, out.MessageID)
+	files, err := out.LoadFiles(ctx, a.Store)
 	if err != nil {
-		return "", fmt.Errorf("reading the reply's files: %w", err)
+		return "", err
 	}
 	msg := apiReply{Outbound: out}
+	msg.Files = 0 // the attachments say it: the count stays out of the payload
 	for _, f := range files {
 		msg.Attachments = append(msg.Attachments, apiFile{Filename: f.Filename, ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, Data: f.Data})
 	}

@@ -14,9 +14,10 @@ import (
 	"github.com/switchboard-dev/switchboard/runtime/internal/store"
 )
 
-// AttachmentSender is a channel that sends files with a reply (email).
-// Replies on other channels are text only, and files given with one are
-// refused before anything is stored.
+// AttachmentSender is a channel that sends files with a reply (every
+// built-in one, each within its own limits). Replies on a channel without
+// it are text only, and files given with one are refused before anything
+// is stored.
 type AttachmentSender interface {
 	Channel
 	// AttachmentLimits are the most files one reply may carry and their

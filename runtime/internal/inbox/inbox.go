@@ -59,6 +59,21 @@ type Outbound struct {
 	// Tag is a channel's message tag for a reply outside its standard
 	// window (Messenger's HUMAN_AGENT), chosen by the channel's Window.
 	Tag string `json:"tag,omitempty"`
+	// Files is how many files the reply carries (LoadFiles reads them).
+	Files int `json:"files,omitempty"`
+}
+
+// LoadFiles reads the reply's files, with their bytes; a reply of text
+// alone costs no query, so a channel calls it on every delivery.
+func (out Outbound) LoadFiles(ctx context.Context, st *store.Store) ([]*store.Attachment, error) {
+	if out.Files == 0 {
+		return nil, nil
+	}
+	files, err := st.MessageAttachmentsData(ctx, out.MessageID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the reply's files: %w", err)
+	}
+	return files, nil
 }
 
 // TemplateMessage is an approved template with its variables filled in.
@@ -212,7 +227,7 @@ func (s *Service) reply(ctx context.Context, actor int64, conversationID int64, 
 			return 0, err
 		}
 		out := Outbound{MessageID: msg.ID, ConversationID: conversationID, Channel: conv.Channel, Identifier: identifier,
-			Body: body, AuthorID: actor, CreatedAt: msg.CreatedAt, Template: tmpl, Tag: tag}
+			Body: body, AuthorID: actor, CreatedAt: msg.CreatedAt, Template: tmpl, Tag: tag, Files: len(atts)}
 		return msg.ID, s.Store.Enqueue(ctx, tx, "deliver", &msg.ID, out)
 	})
 	if err != nil {

@@ -494,7 +494,7 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 		}
 		key = sortExpr + "::text"
 		if f.Sort == "created" {
-			key = `to_char(` + sortExpr + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+			key = utcText(sortExpr)
 		}
 	}
 	args = append(args, f.Limit)
@@ -504,12 +504,7 @@ func (s *Store) ListContacts(ctx context.Context, f ContactFilter) (_ []*Contact
 	if err != nil {
 		return nil, err
 	}
-	out, err := collectSortedContacts(rows, func(r *ContactRow, k string) {
-		if sorted {
-			r.Cursor = contactCursor(k, r.ID)
-		}
-	})
-	return out, err
+	return collectSortedContacts(rows, sorted)
 }
 
 // contactFilterSQL is f's tag, company and search as conditions on contacts
@@ -568,7 +563,7 @@ func (s *Store) listContactsByActivity(ctx context.Context, f ContactFilter, cur
 			w = append(w, fmt.Sprintf("(v.last_message_at, v.contact_id) %s ($%d::timestamptz, $%d)", cmp, len(a)-1, len(a)))
 		}
 		a = append(a, limit)
-		rows, err := tx.Query(ctx, `SELECT `+contactRowCols+`, to_char(v.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), v.last_message_at
+		rows, err := tx.Query(ctx, `SELECT `+contactRowCols+`, `+utcText("v.last_message_at")+`, v.last_message_at
 			FROM conversations v JOIN contacts c ON c.id = v.contact_id LEFT JOIN companies co ON co.id = c.company_id
 			WHERE NOT EXISTS (SELECT 1 FROM conversations n WHERE n.contact_id = v.contact_id AND (n.last_message_at, n.id) > (v.last_message_at, v.id))
 			AND `+strings.Join(w, " AND ")+
@@ -576,7 +571,7 @@ func (s *Store) listContactsByActivity(ctx context.Context, f ContactFilter, cur
 		if err != nil {
 			return nil, err
 		}
-		return collectSortedContacts(rows, func(r *ContactRow, k string) { r.Cursor = contactCursor(k, r.ID) })
+		return collectSortedContacts(rows, true)
 	}
 	none := func(limit int) ([]*ContactRow, error) {
 		a, w := append([]any(nil), args...), append([]string(nil), where...)
@@ -591,7 +586,7 @@ func (s *Store) listContactsByActivity(ctx context.Context, f ContactFilter, cur
 		if err != nil {
 			return nil, err
 		}
-		return collectSortedContacts(rows, func(r *ContactRow, k string) { r.Cursor = contactCursor(k, r.ID) })
+		return collectSortedContacts(rows, true)
 	}
 	// Descending: the active contacts, then those without activity.
 	// Ascending: the other way round. A cursor skips the part before it, and
@@ -617,8 +612,8 @@ func (s *Store) listContactsByActivity(ctx context.Context, f ContactFilter, cur
 }
 
 // collectSortedContacts reads contactRowCols, a sort key and the last
-// activity from each row; set gives the row its cursor.
-func collectSortedContacts(rows pgx.Rows, set func(r *ContactRow, key string)) ([]*ContactRow, error) {
+// activity from each row, and with cursors gives each row its cursor.
+func collectSortedContacts(rows pgx.Rows, cursors bool) ([]*ContactRow, error) {
 	defer rows.Close()
 	var out []*ContactRow
 	for rows.Next() {
@@ -629,10 +624,18 @@ func collectSortedContacts(rows pgx.Rows, set func(r *ContactRow, key string)) (
 			return nil, err
 		}
 		r.LastActivityAt = last
-		set(r, k)
+		if cursors {
+			r.Cursor = contactCursor(k, r.ID)
+		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// utcText is the SQL of a timestamptz expression as RFC 3339 text in UTC,
+// whatever the session's DateStyle and TimeZone: a cursor's value.
+func utcText(expr string) string {
+	return `to_char(` + expr + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 }
 
 // contactPos is a parsed cursor: a sort value and an id.

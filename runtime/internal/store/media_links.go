@@ -27,8 +27,8 @@ func (s *Store) CreateMediaLinks(ctx context.Context, attachmentIDs []int64, ttl
 		var b [32]byte
 		_, _ = rand.Read(b[:])
 		tokens[i] = base64.RawURLEncoding.EncodeToString(b[:])
-		if _, err := tx.Exec(ctx, `INSERT INTO media_links (token_hash, attachment_id, expires_at) VALUES ($1, $2, now() + $3::interval)`,
-			mediaTokenHash(tokens[i]), id, ttl.String()); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO media_links (token_hash, attachment_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')`,
+			mediaTokenHash(tokens[i]), id, ttl.Seconds()); err != nil {
 			return nil, err
 		}
 	}

@@ -37,6 +37,15 @@ type InboundAttachment struct {
 	Data        string `json:"data"` // standard base64
 }
 
+// decode returns the file's bytes; i is its index, for the error.
+func (a InboundAttachment) decode(i int) ([]byte, error) {
+	data, err := base64.StdEncoding.DecodeString(a.Data)
+	if err != nil {
+		return nil, badRequest("attachments[%d].data: want standard base64", i)
+	}
+	return data, nil
+}
+
 // ParseInbound decodes and validates an inbound message. Its errors name the
 // field. It is a pure function, so it is fuzzed (see api_fuzz_test.go).
 func ParseInbound(body []byte) (inbox.Inbound, error) {
@@ -69,9 +78,9 @@ func ParseInbound(body []byte) (inbox.Inbound, error) {
 		return in, badRequest("attachments: at most 10")
 	}
 	for i, a := range m.Attachments {
-		data, err := base64.StdEncoding.DecodeString(a.Data)
+		data, err := a.decode(i)
 		if err != nil {
-			return in, badRequest("attachments[%d].data: want standard base64", i)
+			return in, err
 		}
 		name := strings.TrimSpace(a.Filename)
 		if name == "" || len(name) > 255 || strings.ContainsAny(name, "/\\\x00") || !utf8.ValidString(name) {

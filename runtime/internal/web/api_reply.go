@@ -1,15 +1,15 @@
 package web
 
 import (
-	"encoding/base64"
 	"net/http"
 
 	"github.com/switchboard-dev/switchboard/runtime/internal/inbox"
 )
 
 // replyRequest is the body of POST /api/v1/conversations/{id}/replies: the
-// text, and files on a channel that sends them (email), in base64. The
-// whole body is bounded by MaxRequestBody, about 9 MiB of files.
+// text, and files in base64 where the channel sends them (within its
+// limits, inbox.AttachmentSender). The whole body is bounded by
+// MaxRequestBody, about 9 MiB of files.
 type replyRequest struct {
 	Text        string              `json:"text"`
 	Attachments []InboundAttachment `json:"attachments"`
@@ -26,9 +26,9 @@ func (s *Server) apiReply(w http.ResponseWriter, r *http.Request) error {
 	}
 	files := make([]inbox.File, 0, len(b.Attachments))
 	for i, a := range b.Attachments {
-		data, err := base64.StdEncoding.DecodeString(a.Data)
+		data, err := a.decode(i)
 		if err != nil {
-			return badRequest("attachments[%d].data: want standard base64", i)
+			return err
 		}
 		if a.Filename == "" {
 			return badRequest("attachments[%d].filename: required", i)

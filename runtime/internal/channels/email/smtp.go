@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
 
@@ -30,9 +32,9 @@ func (e *Engine) deliver(ctx context.Context, out inbox.Outbound) (string, error
 	if normalizeAddress(h.to) == "" {
 		return "", adapter.Permanent(fmt.Errorf("the contact has no email address to reply to (%q)", clip(h.to)))
 	}
-	files, err := e.d.Store.MessageAttachmentsData(ctx, out.MessageID)
+	files, err := out.LoadFiles(ctx, e.d.Store)
 	if err != nil {
-		return "", fmt.Errorf("reading the reply's attachments: %w", err)
+		return "", err
 	}
 	raw, err := e.compose(h, out, files)
 	if err != nil {
@@ -98,16 +100,8 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound, files []*store.
 	body := []byte(strings.ReplaceAll(strings.ReplaceAll(out.Body, "\r\n", "\n"), "\n", "\r\n"))
 	var buf bytes.Buffer
 	if len(files) == 0 {
-		hdr.Set("Content-Type", "text/plain; charset=utf-8")
-		hdr.Set("Content-Transfer-Encoding", "quoted-printable")
-		w, err := mail.CreateSingleInlineWriter(&buf, hdr)
-		if err != nil {
-			return nil, fmt.Errorf("writing the email: %w", err)
-		}
-		if _, err := w.Write(body); err != nil {
-			return nil, fmt.Errorf("writing the email: %w", err)
-		}
-		if err := w.Close(); err != nil {
+		textHeader(&hdr.Header)
+		if err := writePart(mail.CreateSingleInlineWriter(&buf, hdr))(body); err != nil {
 			return nil, fmt.Errorf("writing the email: %w", err)
 		}
 		return buf.Bytes(), nil
@@ -117,16 +111,8 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound, files []*store.
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
 	var th mail.InlineHeader
-	th.Set("Content-Type", "text/plain; charset=utf-8")
-	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	tw, err := mw.CreateSingleInline(th)
-	if err == nil {
-		_, err = tw.Write(body)
-	}
-	if err == nil {
-		err = tw.Close()
-	}
-	if err != nil {
+	textHeader(&th.Header)
+	if err := writePart(mw.CreateSingleInline(th))(body); err != nil {
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
 	for _, f := range files {
@@ -134,14 +120,7 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound, files []*store.
 		ah.Set("Content-Type", f.ContentType)
 		ah.SetFilename(f.Filename)
 		ah.Set("Content-Transfer-Encoding", "base64")
-		aw, err := mw.CreateAttachment(ah)
-		if err == nil {
-			_, err = aw.Write(f.Data)
-		}
-		if err == nil {
-			err = aw.Close()
-		}
-		if err != nil {
+		if err := writePart(mw.CreateAttachment(ah))(f.Data); err != nil {
 			return nil, fmt.Errorf("writing the email's attachment %d: %w", f.ID, err)
 		}
 	}
@@ -149,6 +128,27 @@ func (e *Engine) compose(h *outboundHeaders, out inbox.Outbound, files []*store.
 		return nil, fmt.Errorf("writing the email: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// textHeader makes h the header of a reply's text: UTF-8 plain text,
+// quoted-printable.
+func textHeader(h *message.Header) {
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+}
+
+// writePart returns a function that writes data to w, a part just created
+// (err is its creation's), and closes it.
+func writePart(w io.WriteCloser, err error) func(data []byte) error {
+	return func(data []byte) error {
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
+		return w.Close()
+	}
 }
 
 // send submits raw to the SMTP server for to.

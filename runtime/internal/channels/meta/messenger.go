@@ -178,9 +178,9 @@ func (m *Messenger) Deliver(ctx context.Context, out inbox.Outbound) (string, er
 	if tag == "" {
 		tag = out.Tag // written when the tag was needed: it is valid all 7 days
 	}
-	files, err := st.MessageAttachmentsData(ctx, out.MessageID)
+	files, err := out.LoadFiles(ctx, st)
 	if err != nil {
-		return "", fmt.Errorf("reading the reply's files: %w", err)
+		return "", err
 	}
 	if len(files) > 1 || (len(files) == 1 && strings.TrimSpace(out.Body) != "") {
 		return "", adapter.Permanent(errors.New("a Messenger reply is one file without text, or text"))

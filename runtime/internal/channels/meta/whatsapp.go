@@ -203,9 +203,9 @@ func (w *WhatsApp) Deliver(ctx context.Context, out inbox.Outbound) (string, err
 		}
 		req["type"], req["template"] = "template", tmpl
 	} else {
-		files, err := w.deps.Store.MessageAttachmentsData(ctx, out.MessageID)
+		files, err := out.LoadFiles(ctx, w.deps.Store)
 		if err != nil {
-			return "", fmt.Errorf("reading the reply's files: %w", err)
+			return "", err
 		}
 		switch len(files) {
 		case 0:

@@ -48,7 +48,7 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 	if !e164.MatchString(to) {
 		return "", adapter.Permanent(fmt.Errorf("the contact's number %q is not an E.164 number, which SMS needs", to))
 	}
-	media, err := a.mediaURLs(ctx, out.MessageID)
+	media, err := a.mediaURLs(ctx, out)
 	if err != nil {
 		return "", err
 	}
@@ -91,7 +91,9 @@ func (a *Adapter) Deliver(ctx context.Context, out inbox.Outbound) (string, erro
 		return ok.Data.ID, nil
 	}
 	apiErr := readError(resp)
-	err = fmt.Errorf("Telnyx refused the message: %s", apiErr.summary())
+	// Telnyx may quote a media URL it could not fetch: its token lets anyone
+	// fetch the file, so it stays out of the reply's failure.
+	err = fmt.Errorf("Telnyx refused the message: %s", redactMediaLinks(apiErr.summary(), media))
 	switch {
 	case apiErr.auth():
 		a.report(contract.HealthAuthFailed, apiErr.codeOr(resp.StatusCode), "Telnyx refused the API key: "+apiErr.summary())

@@ -45,8 +45,8 @@ func (a *Adapter) CheckAttachments(_ string, files []*store.Attachment) error {
 
 // mediaURLs makes a link Telnyx can fetch for each of a reply's files,
 // under the workspace's public URL; none without files.
-func (a *Adapter) mediaURLs(ctx context.Context, messageID int64) ([]string, error) {
-	files, err := a.d.Store.MessageAttachmentsData(ctx, messageID)
+func (a *Adapter) mediaURLs(ctx context.Context, out inbox.Outbound) ([]string, error) {
+	files, err := out.LoadFiles(ctx, a.d.Store)
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}
@@ -67,4 +67,13 @@ func (a *Adapter) mediaURLs(ctx context.Context, messageID int64) ([]string, err
 		urls[i] = base + "/media/" + t
 	}
 	return urls, nil
+}
+
+// redactMediaLinks replaces each of urls in s by its path without the
+// token.
+func redactMediaLinks(s string, urls []string) string {
+	for _, u := range urls {
+		s = strings.ReplaceAll(s, u, u[:strings.LastIndexByte(u, '/')+1]+"[redacted]")
+	}
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -117,5 +118,43 @@ func TestMMSWithoutPublicURLFails(t *testing.T) {
 	_ = f.st.Pool.QueryRow(bg, `SELECT coalesce(m.delivery_status, ''), coalesce(o.last_error, '') FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.id = $1`, m.ID).Scan(&status, &detail)
 	if status != "failed" || !strings.Contains(detail, "public URL") || len(f.tx.Sent()) != 0 {
 		t.Errorf("status %q (%s), %d sent", status, detail, len(f.tx.Sent()))
+	}
+}
+
+// TestMMSFailureHidesLinks: Telnyx quotes a media URL it could not fetch;
+// the reply's failure names the file's path but not the link's token.
+func TestMMSFailureHidesLinks(t *testing.T) {
+	f := setup(t, telnyxtest.Options{}, func(d *adapter.Deps) {
+		srv := httptest.NewServer(http.NotFoundHandler()) // no file is ever there
+		t.Cleanup(srv.Close)
+		d.PublicURL = srv.URL
+	})
+	if _, err := f.tx.SendInbound(f.hook.URL, telnyxtest.Inbound{ID: "in-3", From: phone, To: ours, Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	var conv int64
+	if err := f.st.Pool.QueryRow(bg, `SELECT conversation_id FROM messages WHERE external_id = 'in-3'`).Scan(&conv); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.svc.ReplyWithFiles(bg, f.agent, conv, "", []inbox.File{{Filename: "a.png", ContentType: "image/png", Data: []byte("\x89PNG")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&channels.Worker{Inbox: f.svc, Log: slog.New(slog.DiscardHandler)}).RunOnce(bg)
+	var status, detail, events string
+	_ = f.st.Pool.QueryRow(bg, `SELECT coalesce(m.delivery_status, ''), o.last_error, (SELECT string_agg(detail, '|') FROM delivery_events WHERE message_id = m.id)
+		FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.id = $1`, m.ID).Scan(&status, &detail, &events)
+	if status != "failed" || !strings.Contains(detail, "/media/[redacted]") {
+		t.Fatalf("status %q, detail %q", status, detail)
+	}
+	var hashes []string
+	rows, _ := f.st.Pool.Query(bg, `SELECT token_hash FROM media_links`)
+	for rows.Next() {
+		var h string
+		_ = rows.Scan(&h)
+		hashes = append(hashes, h)
+	}
+	if len(hashes) != 1 || regexp.MustCompile(`/media/[A-Za-z0-9_-]{43}`).MatchString(detail+events) {
+		t.Errorf("a link's token in the failure: %q %q", detail, events)
 	}
 }
