@@ -239,23 +239,60 @@ func (m *MailServer) AddUser(local, password string) error {
 	m.mu.Unlock()
 	// Dovecot re-reads its passwd-file when it changes, but looks at it at
 	// most once a second: a login in the second of the write (after another
-	// lookup in that second) reads the old file and is refused. Wait for
-	// the next second. Postfix reads its mailbox table once per process,
-	// so it reloads.
+	// lookup in that second) reads the old file and is refused. So AddUser
+	// returns only in a later second.
 	if err := m.writeUsers(); err != nil {
 		return err
 	}
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
+	defer time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
 	if m.postfixC == "" {
 		return nil
 	}
+	// Postfix reads its mailbox table once per process, so it reloads; an
+	// smtpd from before the reload may still answer for a moment, so
+	// AddUser waits until the SMTP server takes the new address.
 	if err := m.writeMailboxMap(); err != nil {
 		return err
 	}
 	if out, err := exec.Command("postfix", "-c", m.postfixC, "reload").CombinedOutput(); err != nil {
 		return fmt.Errorf("harness: postfix reload: %v\n%s", err, out)
 	}
-	return nil
+	return m.waitRecipient(m.Address(local), 15*time.Second)
+}
+
+// waitRecipient asks the SMTP server, without sending anything (RCPT TO,
+// then RSET), until it takes addr as a recipient.
+func (m *MailServer) waitRecipient(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := m.probeRecipient(addr)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("harness: postfix does not take %s after a reload: %w", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (m *MailServer) probeRecipient(addr string) error {
+	c, err := smtp.Dial(m.SMTPAddr())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("sender.invalid"); err != nil {
+		return err
+	}
+	if err := c.Mail("probe@sender.invalid", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(addr, nil); err != nil {
+		return err
+	}
+	_ = c.Reset()
+	return c.Quit()
 }
 
 // Close stops both servers and removes everything. It may be called twice.
